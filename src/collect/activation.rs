@@ -1,0 +1,188 @@
+//! Will a unit run? The dependency graph a manager builds at boot: `Wants=`/`Requires=`/
+//! `BindsTo=`/`Upholds=` settings (fragment and drop-ins) and `.wants/`/`.requires/`
+//! links, followed from the boot targets (S15, S18). Unlike `is-enabled`, every link
+//! counts here, vendor ones included, and a link counts by its *name* (S15).
+//!
+//! Boot roots: `default.target` plus `basic.target`, `sysinit.target` and `timers.target`,
+//! which every real distribution pulls in from it; they are assumed so that a fixture
+//! root without target units still answers like a booted system.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+use super::dropins;
+use super::names::{self, NameKind};
+use super::resolve::{Resolver, is_null_entry};
+use crate::model::{ActivationReason, DirRole, FileKind, Unit, Warning};
+
+pub const BOOT_ROOTS: [&str; 4] = ["default.target", "basic.target", "sysinit.target", "timers.target"];
+
+/// One dependency edge out of a unit.
+#[derive(Debug, Clone)]
+pub struct Dep {
+    pub target: String,
+    pub reason: ActivationReason,
+}
+
+/// Outgoing pull-in dependencies of a loaded unit.
+pub fn deps_of(r: &mut Resolver<'_>, unit: &Unit) -> Vec<Dep> {
+    let mut out = Vec::new();
+    for key in ["Wants", "Requires", "BindsTo", "Upholds"] {
+        for s in unit.get("Unit", key) {
+            for word in s.value.split_whitespace() {
+                out.push(Dep {
+                    target: word.to_string(),
+                    reason: ActivationReason::Dependency {
+                        unit: unit.name.clone(),
+                        key: key.into(),
+                        file: s.file.clone(),
+                        line: s.line,
+                        boot: false,
+                    },
+                });
+            }
+        }
+    }
+    let aliases: Vec<String> = unit.names.iter().filter(|n| **n != unit.name).cloned().collect();
+    let mut links = Vec::new();
+    let mut warnings = Vec::new();
+    {
+        let scans = r.scans();
+        for kind in ["wants", "requires"] {
+            let dirs = dropins::applicable(&scans, &unit.name, &aliases, &unit.unit_type, |s, n| {
+                s.deps.get(&(n.to_string(), kind.to_string()))
+            });
+            for (li, e) in dropins::merge(&dirs) {
+                if is_null_entry(r.root, e) {
+                    continue; // a masked dependency
+                }
+                if e.meta.kind != FileKind::Symlink {
+                    warnings.push(Warning {
+                        path: e.path.clone(),
+                        line: None,
+                        message: "dependency entry is not a symlink; systemd ignores it".into(),
+                    });
+                    continue;
+                }
+                let Some(k) = names::classify(&e.name) else {
+                    warnings.push(Warning {
+                        path: e.path.clone(),
+                        line: None,
+                        message: "dependency link is not a valid unit name; systemd ignores it".into(),
+                    });
+                    continue;
+                };
+                let mut target = e.name.clone();
+                if let (NameKind::Template, Some(i)) = (k, names::instance(&unit.name)) {
+                    target = names::with_instance(&e.name, i); // instance propagation
+                }
+                links.push((target, e.path.clone(), r.layers[li].spec.role));
+            }
+        }
+    }
+    r.warnings.extend(warnings);
+    for (target, path, role) in links {
+        out.push(Dep {
+            target,
+            reason: ActivationReason::Link {
+                path,
+                role,
+                by: unit.name.clone(),
+                boot: false,
+            },
+        });
+    }
+    out
+}
+
+/// The units reachable from the boot roots, and every edge into a unit (by unit id).
+#[derive(Default)]
+pub struct Graph {
+    pub reached: HashSet<String>,
+    pub into: BTreeMap<String, Vec<ActivationReason>>,
+}
+
+/// Walks the graph from the boot roots; `deps` yields a unit's id, whether it has a
+/// fragment, and its edges. Without a `default.target` file (fixture roots),
+/// `multi-user.target` is taken as the default, as on a server.
+pub fn walk(mut deps: impl FnMut(&str) -> Option<(String, bool, Vec<Dep>)>) -> Graph {
+    let mut g = Graph::default();
+    let mut queue: VecDeque<String> = BOOT_ROOTS.iter().map(|s| s.to_string()).collect();
+    if deps("default.target").is_none_or(|(_, found, _)| !found) {
+        queue.push_back("multi-user.target".into());
+    }
+    while let Some(name) = queue.pop_front() {
+        let Some((id, _, edges)) = deps(&name) else { continue };
+        if !g.reached.insert(id) {
+            continue;
+        }
+        for d in edges {
+            queue.push_back(d.target.clone());
+            g.into.entry(d.target).or_default().push(set_boot(d.reason, true));
+        }
+    }
+    g
+}
+
+fn set_boot(mut r: ActivationReason, b: bool) -> ActivationReason {
+    match &mut r {
+        ActivationReason::Link { boot, .. } | ActivationReason::Dependency { boot, .. } => *boot = b,
+        _ => {}
+    }
+    r
+}
+
+/// Every `.wants`/`.requires` link named `name` in any directory of the scope, for
+/// reporting links whose owner is not reached at boot.
+pub fn links_named(r: &Resolver<'_>, names_: &[String]) -> Vec<ActivationReason> {
+    let mut out = Vec::new();
+    for l in &r.layers {
+        for ((stem, kind), sub) in &l.scan.deps {
+            if kind == "upholds" {
+                continue; // ignored by the 252 manager (S15)
+            }
+            for e in &sub.entries {
+                if names_.contains(&e.name) {
+                    out.push(ActivationReason::Link {
+                        path: e.path.clone(),
+                        role: l.spec.role,
+                        by: stem.clone(),
+                        boot: false,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The one-word activation state for the table, from the strongest reason.
+pub fn state_word(reasons: &[ActivationReason]) -> &'static str {
+    let boot_link = |roles: &[DirRole]| {
+        reasons
+            .iter()
+            .any(|r| matches!(r, ActivationReason::Link { role, boot: true, .. } if roles.contains(role)))
+    };
+    if reasons.iter().any(|r| matches!(r, ActivationReason::Transient { .. })) {
+        "transient"
+    } else if boot_link(&[DirRole::Config, DirRole::Control, DirRole::Attached]) {
+        "enabled"
+    } else if boot_link(&[DirRole::Runtime]) {
+        "enabled-runtime"
+    } else if boot_link(&[DirRole::Vendor, DirRole::Local]) {
+        "vendor"
+    } else if reasons.iter().any(|r| matches!(r, ActivationReason::Generated { .. })) {
+        "generated"
+    } else if reasons
+        .iter()
+        .any(|r| matches!(r, ActivationReason::Dependency { boot: true, .. }))
+    {
+        "wanted"
+    } else if reasons
+        .iter()
+        .any(|r| matches!(r, ActivationReason::Link { role, boot: true, .. } if role.is_generator()))
+    {
+        "generated"
+    } else {
+        "inert"
+    }
+}

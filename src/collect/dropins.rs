@@ -1,0 +1,94 @@
+//! Which `NAME.d/` (and `NAME.wants/`, `NAME.requires/`) directories apply to a unit, in
+//! the order systemd 252 collects them (`unit_file_find_dropin_paths`), and the merge of
+//! their entries (`conf_files_list_strv`): S10–S13.
+//!
+//! Order: for the unit's main name, then each alias, then the type (`timer.d`), and for
+//! each of those in every search directory (highest first): `NAME.d`, then (instances)
+//! the template's dirs, then the dash-prefix dirs, longest first. The first file of a
+//! given *file name* in that order wins; winners are applied sorted by file name,
+//! whatever directory they came from. That yields exactly S12 (a)–(c): directory
+//! precedence first, then specific over prefix within a directory, and any name over the
+//! type-level directory.
+
+use super::names;
+use super::scan::{DirScan, Entry, SubDir};
+
+/// The names whose `.d` directories apply to one name within one search directory:
+/// itself, its template (recursively), then its dash parents (recursively).
+pub fn dir_stems(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    push_stems(name, &mut out);
+    out
+}
+
+fn push_stems(name: &str, out: &mut Vec<String>) {
+    out.push(name.to_string());
+    if names::classify(name) == Some(names::NameKind::Instance) {
+        if let Some(t) = names::template_of(name) {
+            push_stems(&t, out);
+        }
+    }
+    if let Some(p) = names::dash_parent(name) {
+        push_stems(&p, out);
+    }
+}
+
+/// One directory that applies, with its search-directory index (for precedence).
+pub struct Applied<'a> {
+    pub layer: usize,
+    pub dir: &'a SubDir,
+}
+
+/// Collects the applicable sub-directories for a unit. `pick` selects the map to look in
+/// (drop-ins or a dependency kind).
+pub fn applicable<'a>(
+    layers: &'a [&'a DirScan],
+    main: &str,
+    aliases: &[String],
+    unit_type: &str,
+    pick: impl Fn(&'a DirScan, &str) -> Option<&'a SubDir>,
+) -> Vec<Applied<'a>> {
+    let mut out = Vec::new();
+    for name in std::iter::once(main).chain(aliases.iter().map(String::as_str)) {
+        let stems = dir_stems(name);
+        for (i, l) in layers.iter().enumerate() {
+            for s in &stems {
+                if let Some(d) = pick(l, s) {
+                    out.push(Applied { layer: i, dir: d });
+                }
+            }
+        }
+    }
+    for (i, l) in layers.iter().enumerate() {
+        if let Some(d) = pick(l, unit_type) {
+            out.push(Applied { layer: i, dir: d });
+        }
+    }
+    out
+}
+
+/// `conf_files_list_strv`: first file of each name wins, result sorted by file name.
+pub fn merge<'a>(dirs: &[Applied<'a>]) -> Vec<(usize, &'a Entry)> {
+    let mut seen: std::collections::BTreeMap<&str, (usize, &Entry)> = Default::default();
+    for a in dirs {
+        for e in &a.dir.entries {
+            seen.entry(e.name.as_str()).or_insert((a.layer, e));
+        }
+    }
+    seen.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s10_stems_in_systemd_order() {
+        assert_eq!(dir_stems("backup-daily.timer"), ["backup-daily.timer", "backup-.timer"]);
+        assert_eq!(dir_stems("job@beta.timer"), ["job@beta.timer", "job@.timer"]);
+        assert_eq!(
+            dir_stems("a-b@i.timer"),
+            ["a-b@i.timer", "a-b@.timer", "a-.timer", "a-@i.timer", "a-@.timer"]
+        );
+    }
+}

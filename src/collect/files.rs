@@ -1,0 +1,73 @@
+//! Reads and parses unit files and drop-ins once per collection, shared by every scope
+//! and thread (10,000 user managers read the same `/usr/lib/systemd/user` files).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::root::Root;
+use super::schema::schema_for;
+use super::unit_file::{self, Assignment, Parsed};
+
+/// Larger files are refused unread: no real unit file comes near this, and a hostile one
+/// must not exhaust memory. systemd itself refuses any line over 1 MiB.
+pub const MAX_UNIT_FILE: u64 = 16 * 1024 * 1024;
+
+/// A read and parsed file, or why it could not be read.
+#[derive(Debug)]
+pub struct Loaded(Result<Parsed, String>);
+
+impl Loaded {
+    /// Why systemd would refuse this file as a fragment (unreadable or a fatal parse error).
+    pub fn fatal(&self) -> Option<String> {
+        match &self.0 {
+            Err(e) => Some(e.clone()),
+            Ok(p) => p.error.as_ref().map(ToString::to_string),
+        }
+    }
+
+    /// Every warning, the fatal error included (for a drop-in it only stops that file).
+    pub fn warnings(&self) -> Vec<(u32, String)> {
+        match &self.0 {
+            Err(_) => Vec::new(),
+            Ok(p) => {
+                let mut w = p.warnings.clone();
+                if let Some(e) = &p.error {
+                    let line = match e {
+                        unit_file::ParseError::LineTooLong(l) => *l,
+                        unit_file::ParseError::BadSection { line, .. } => *line,
+                    };
+                    w.push((line, e.to_string()));
+                }
+                w
+            }
+        }
+    }
+
+    pub fn assignments(&self) -> impl Iterator<Item = &Assignment> {
+        self.0.as_ref().ok().into_iter().flat_map(|p| p.assignments.iter())
+    }
+}
+
+/// Parsed files by (in-image path, unit type): the type decides the known sections.
+#[derive(Default)]
+pub struct FileCache {
+    map: Mutex<HashMap<(String, String), Arc<Loaded>>>,
+}
+
+impl FileCache {
+    pub fn load(&self, root: &Root, path: &str, unit_type: &str) -> Arc<Loaded> {
+        let key = (path.to_string(), unit_type.to_string());
+        if let Some(l) = self.map.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+            return Arc::clone(l);
+        }
+        let loaded = Arc::new(Loaded(match root.read_capped(path, MAX_UNIT_FILE) {
+            Ok(bytes) => Ok(unit_file::parse(&bytes, &schema_for(unit_type))),
+            Err(e) => Err(format!("cannot read {path}: {e}")),
+        }));
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, Arc::clone(&loaded));
+        loaded
+    }
+}

@@ -1,0 +1,208 @@
+//! Unit names (S6): validity, templates and instances, dash prefixes for drop-in lookup
+//! (S10), and systemd's hidden/backup file names (S8). Pure functions over strings.
+
+/// The 11 unit types systemd 252 knows.
+pub const UNIT_TYPES: [&str; 11] = [
+    "service",
+    "socket",
+    "device",
+    "mount",
+    "automount",
+    "swap",
+    "target",
+    "path",
+    "timer",
+    "slice",
+    "scope",
+];
+
+/// `UNIT_NAME_MAX`.
+const NAME_MAX: usize = 255;
+
+/// What a valid unit name is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    /// `foo.timer`
+    Plain,
+    /// `foo@.timer`
+    Template,
+    /// `foo@bar.timer`
+    Instance,
+}
+
+fn valid_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_' | '.' | '\\')
+}
+
+/// Classifies a unit name, or `None` when systemd would reject it (S6).
+pub fn classify(name: &str) -> Option<NameKind> {
+    if name.is_empty() || name.len() > NAME_MAX {
+        return None;
+    }
+    let dot = name.rfind('.')?;
+    let (stem, suffix) = (&name[..dot], &name[dot + 1..]);
+    if !UNIT_TYPES.contains(&suffix) || stem.is_empty() {
+        return None;
+    }
+    match stem.find('@') {
+        None => stem.chars().all(valid_char).then_some(NameKind::Plain),
+        Some(at) => {
+            let (prefix, inst) = (&stem[..at], &stem[at + 1..]);
+            if prefix.is_empty() || !prefix.chars().all(valid_char) {
+                return None;
+            }
+            if inst.is_empty() {
+                Some(NameKind::Template)
+            } else if inst.chars().all(valid_char) {
+                Some(NameKind::Instance)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// The type suffix of a name (`timer` for `a.timer`).
+pub fn unit_type(name: &str) -> &str {
+    name.rsplit_once('.').map_or("", |(_, t)| t)
+}
+
+/// The prefix: the part before `@` or the suffix (`foo` for `foo@bar.timer`).
+pub fn prefix(name: &str) -> &str {
+    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    stem.split_once('@').map_or(stem, |(p, _)| p)
+}
+
+/// The instance of an instance name.
+pub fn instance(name: &str) -> Option<&str> {
+    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    stem.split_once('@').map(|(_, i)| i).filter(|i| !i.is_empty())
+}
+
+/// `foo@bar.timer` → `foo@.timer`.
+pub fn template_of(name: &str) -> Option<String> {
+    instance(name)?;
+    Some(format!("{}@.{}", prefix(name), unit_type(name)))
+}
+
+/// `foo@.timer` + `bar` → `foo@bar.timer`.
+pub fn with_instance(template: &str, inst: &str) -> String {
+    format!("{}@{}.{}", prefix(template), inst, unit_type(template))
+}
+
+/// The next shorter dash prefix name systemd searches drop-ins for (S10): `a-b-c.timer`
+/// → `a-b-.timer` → `a-.timer`; instances keep their instance (`a-b@i.timer` →
+/// `a-@i.timer`). Mirrors `unit_file_find_dirs` including its "chop one trailing dash"
+/// rule.
+pub fn dash_parent(name: &str) -> Option<String> {
+    let mut p = prefix(name).to_string();
+    let mut chopped = false;
+    loop {
+        let dash = p.rfind('-')?;
+        if dash == 0 {
+            return None;
+        }
+        if dash + 1 < p.len() || chopped {
+            p.truncate(dash + 1);
+            break;
+        }
+        p.truncate(dash);
+        chopped = true;
+    }
+    let t = unit_type(name);
+    Some(match instance(name) {
+        Some(i) => format!("{p}@{i}.{t}"),
+        None => format!("{p}.{t}"),
+    })
+}
+
+/// systemd's `hidden_or_backup_file()` (S8): dot-files, `~` backups, package-manager
+/// leftovers. Such entries are skipped by directory listings but may still load by name.
+pub fn hidden_or_backup(name: &str) -> bool {
+    const SUFFIXES: [&str; 17] = [
+        "rpmnew",
+        "rpmsave",
+        "rpmorig",
+        "dpkg-old",
+        "dpkg-new",
+        "dpkg-tmp",
+        "dpkg-dist",
+        "dpkg-bak",
+        "dpkg-backup",
+        "dpkg-remove",
+        "ucf-new",
+        "ucf-old",
+        "ucf-dist",
+        "swp",
+        "bak",
+        "old",
+        "new",
+    ];
+    if name.starts_with('.') || name.ends_with('~') || matches!(name, "lost+found" | "aquota.user" | "aquota.group") {
+        return true;
+    }
+    name.rsplit_once('.').is_some_and(|(_, ext)| SUFFIXES.contains(&ext))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s6_names_are_classified() {
+        let cases = [
+            ("backup.timer", Some(NameKind::Plain)),
+            ("job@.timer", Some(NameKind::Template)),
+            ("job@beta.timer", Some(NameKind::Instance)),
+            ("a:b_c\\x2d.service", Some(NameKind::Plain)),
+            ("Backup.Timer", None),
+            ("x.timers", None),
+            (".timer", None),
+            ("a@b@c.timer", None),
+            ("@x.timer", None),
+            ("sp ace.timer", None),
+            ("ünï.timer", None),
+            (".hidden.timer", Some(NameKind::Plain)),
+        ];
+        for (name, want) in cases {
+            assert_eq!(classify(name), want, "{name}");
+        }
+        assert_eq!(classify(&format!("{}.timer", "a".repeat(250))), None);
+    }
+
+    #[test]
+    fn s6_templates_and_instances() {
+        assert_eq!(template_of("job@beta.timer").as_deref(), Some("job@.timer"));
+        assert_eq!(instance("job@beta.timer"), Some("beta"));
+        assert_eq!(with_instance("job@.timer", "alpha"), "job@alpha.timer");
+        assert_eq!(prefix("job@beta.timer"), "job");
+        assert_eq!(template_of("plain.timer"), None);
+    }
+
+    #[test]
+    fn s10_dash_prefixes() {
+        assert_eq!(dash_parent("a-b-c.timer").as_deref(), Some("a-b-.timer"));
+        assert_eq!(dash_parent("a-b-.timer").as_deref(), Some("a-.timer"));
+        assert_eq!(dash_parent("a-.timer"), None);
+        assert_eq!(dash_parent("backup-daily.timer").as_deref(), Some("backup-.timer"));
+        assert_eq!(dash_parent("-x.timer"), None);
+        assert_eq!(dash_parent("plain.timer"), None);
+        assert_eq!(dash_parent("a-b@i.timer").as_deref(), Some("a-@i.timer"));
+    }
+
+    #[test]
+    fn s8_hidden_and_backup_names() {
+        for n in [
+            ".hidden.timer",
+            "x.timer~",
+            "x.timer.dpkg-old",
+            "x.conf.rpmnew",
+            "a.swp",
+        ] {
+            assert!(hidden_or_backup(n), "{n}");
+        }
+        for n in ["x.timer", "10-override.conf", "timers.target.wants"] {
+            assert!(!hidden_or_backup(n), "{n}");
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The unit search paths of the system manager (S1) and of a user's manager (S2), and
+//! the generator directories (S21). Offline, the XDG variables of a user manager cannot
+//! be known (they may come from `environment.d`), so the defaults are assumed and the
+//! assumption is recorded in the facts.
+
+use crate::model::DirRole;
+
+/// One search-path entry before it is looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathSpec {
+    pub path: String,
+    pub role: DirRole,
+    /// Belongs to one user (home or `/run/user/UID`), not shared by all users.
+    pub per_user: bool,
+}
+
+fn spec(path: &str, role: DirRole, per_user: bool) -> PathSpec {
+    PathSpec {
+        path: path.to_string(),
+        role,
+        per_user,
+    }
+}
+
+/// `systemd-analyze unit-paths` on Debian 12, highest precedence first (S1).
+pub fn system_paths() -> Vec<PathSpec> {
+    use DirRole::*;
+    vec![
+        spec("/etc/systemd/system.control", Control, false),
+        spec("/run/systemd/system.control", Control, false),
+        spec("/run/systemd/transient", Transient, false),
+        spec("/run/systemd/generator.early", GeneratorEarly, false),
+        spec("/etc/systemd/system", Config, false),
+        spec("/etc/systemd/system.attached", Attached, false),
+        spec("/run/systemd/system", Runtime, false),
+        spec("/run/systemd/system.attached", Attached, false),
+        spec("/run/systemd/generator", Generator, false),
+        spec("/usr/local/lib/systemd/system", Local, false),
+        spec("/lib/systemd/system", Vendor, false),
+        spec("/usr/lib/systemd/system", Vendor, false),
+        spec("/run/systemd/generator.late", GeneratorLate, false),
+    ]
+}
+
+/// `systemd-analyze --user unit-paths` with default XDG variables (S2). With `home` and
+/// `uid` the per-user directories are included; without, only the shared ones (the
+/// "global" scope every user manager reads).
+pub fn user_paths(user: Option<(&str, u32)>) -> Vec<PathSpec> {
+    use DirRole::*;
+    let mut v = Vec::new();
+    let mine = |v: &mut Vec<PathSpec>, path: String, role| {
+        if user.is_some() {
+            v.push(PathSpec {
+                path,
+                role,
+                per_user: true,
+            });
+        }
+    };
+    let (home, run) = match user {
+        Some((h, uid)) => (h.trim_end_matches('/').to_string(), format!("/run/user/{uid}")),
+        None => (String::new(), String::new()),
+    };
+    mine(&mut v, format!("{home}/.config/systemd/user.control"), Control);
+    mine(&mut v, format!("{run}/systemd/user.control"), Control);
+    mine(&mut v, format!("{run}/systemd/transient"), Transient);
+    mine(&mut v, format!("{run}/systemd/generator.early"), GeneratorEarly);
+    mine(&mut v, format!("{home}/.config/systemd/user"), Config);
+    v.push(spec("/etc/xdg/systemd/user", Config, false));
+    v.push(spec("/etc/systemd/user", Config, false));
+    mine(&mut v, format!("{run}/systemd/user"), Runtime);
+    v.push(spec("/run/systemd/user", Runtime, false));
+    mine(&mut v, format!("{run}/systemd/generator"), Generator);
+    mine(&mut v, format!("{home}/.local/share/systemd/user"), Local);
+    v.push(spec("/usr/local/share/systemd/user", Local, false));
+    v.push(spec("/usr/share/systemd/user", Vendor, false));
+    v.push(spec("/usr/local/lib/systemd/user", Local, false));
+    v.push(spec("/usr/lib/systemd/user", Vendor, false));
+    mine(&mut v, format!("{run}/systemd/generator.late"), GeneratorLate);
+    v
+}
+
+/// Where generator executables live (S21), for the system or user manager.
+pub fn generator_dirs(user: bool) -> Vec<String> {
+    let kind = if user { "user-generators" } else { "system-generators" };
+    [
+        "/run/systemd",
+        "/etc/systemd",
+        "/usr/local/lib/systemd",
+        "/lib/systemd",
+        "/usr/lib/systemd",
+    ]
+    .iter()
+    .map(|d| format!("{d}/{kind}"))
+    .collect()
+}
+
+/// The directory that `systemctl enable` writes for a scope (`persistent_config`).
+pub fn is_persistent_config(spec: &PathSpec) -> bool {
+    spec.role == DirRole::Config && (spec.path == "/etc/systemd/system" || spec.path.ends_with("/.config/systemd/user"))
+}
+
+/// The assumption recorded for user scopes.
+pub const XDG_ASSUMPTION: &str = "user managers: XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_CONFIG_DIRS, \
+XDG_DATA_DIRS and XDG_RUNTIME_DIR are assumed to have their defaults (~/.config, \
+~/.local/share, /etc/xdg, /usr/local/share:/usr/share, /run/user/UID); environment.d \
+and environment generators can change them and are not evaluated (S2)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// S1/S2: the lists equal `systemd-analyze [--user] unit-paths` when it is installed.
+    #[test]
+    fn s1_s2_match_systemd_analyze() {
+        let Ok(out) = std::process::Command::new("systemd-analyze").arg("unit-paths").output() else {
+            return; // not installed: the literal lists above are the spec
+        };
+        let want: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
+        let got: Vec<String> = system_paths().into_iter().map(|s| s.path).collect();
+        assert_eq!(got, want);
+        let out = std::process::Command::new("systemd-analyze")
+            .args(["--user", "unit-paths"])
+            .env("HOME", "/home/alice")
+            .env("XDG_RUNTIME_DIR", "/run/user/1000")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("XDG_CONFIG_DIRS")
+            .env_remove("XDG_DATA_DIRS")
+            .output()
+            .expect("ran once already");
+        let want: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
+        let got: Vec<String> = user_paths(Some(("/home/alice", 1000)))
+            .into_iter()
+            .map(|s| s.path)
+            .collect();
+        assert_eq!(got, want);
+    }
+}

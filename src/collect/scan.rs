@@ -1,0 +1,160 @@
+//! Reads one search directory: unit-named entries (S4–S9), drop-in directories
+//! (`*.d/`, S10–S14) and dependency directories (`*.wants/`, `*.requires/`,
+//! `*.upholds/`, S15). Everything is `lstat`ed, never followed; hidden and backup names
+//! are kept and marked (S8). A directory is scanned once and shared by every scope
+//! that lists it (all users share `/usr/lib/systemd/user`).
+
+use std::collections::BTreeMap;
+
+use super::names;
+use super::root::{self, Root};
+use super::stat::meta_from;
+use crate::model::{FileKind, FileMeta, Warning};
+
+/// A directory entry with its metadata.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    /// In-image path (under the directory's resolved path).
+    pub path: String,
+    pub meta: FileMeta,
+    pub hidden: bool,
+}
+
+/// One `NAME.d/`, `NAME.wants/`, … directory and the entries systemd would read.
+#[derive(Debug, Clone)]
+pub struct SubDir {
+    pub path: String,
+    pub meta: FileMeta,
+    /// Entries systemd reads: for `.d` the `*.conf` files, for `.wants` everything
+    /// file-like with a visible name (validity is judged later, with a warning).
+    pub entries: Vec<Entry>,
+    /// Entries systemd skips (hidden/backup names, wrong suffix, directories), kept so
+    /// policies can flag planted look-alikes.
+    pub ignored: Vec<Entry>,
+}
+
+/// The scan of one search directory.
+#[derive(Debug, Clone, Default)]
+pub struct DirScan {
+    /// Resolved in-image path.
+    pub dir: String,
+    /// Unit-named entries by name (files, links, or anything else with a unit name).
+    pub units: BTreeMap<String, Entry>,
+    /// `X.d` directories by `X` (a unit name, a dash prefix like `foo-.timer`, or a
+    /// type like `timer`).
+    pub dropins: BTreeMap<String, SubDir>,
+    /// `(X, "wants"|"requires"|"upholds")` directories.
+    pub deps: BTreeMap<(String, String), SubDir>,
+}
+
+/// Scans `dir` (a resolved, existing in-image directory).
+pub fn scan_dir(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> DirScan {
+    let mut out = DirScan {
+        dir: dir.to_string(),
+        ..DirScan::default()
+    };
+    for e in read_entries(root, dir, warnings) {
+        if names::classify(&e.name).is_some() {
+            out.units.insert(e.name.clone(), e);
+            continue;
+        }
+        if e.meta.kind != FileKind::Dir {
+            continue;
+        }
+        if let Some(stem) = e.name.strip_suffix(".d") {
+            let sub = read_sub(root, &e, warnings, |c| {
+                c.name.ends_with(".conf") && !c.hidden && matches!(c.meta.kind, FileKind::File | FileKind::Symlink)
+            });
+            out.dropins.insert(stem.to_string(), sub);
+        } else {
+            for kind in ["wants", "requires", "upholds"] {
+                if let Some(stem) = e.name.strip_suffix(&format!(".{kind}")) {
+                    let sub = read_sub(root, &e, warnings, |c| {
+                        !c.hidden && matches!(c.meta.kind, FileKind::File | FileKind::Symlink)
+                    });
+                    out.deps.insert((stem.to_string(), kind.to_string()), sub);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn read_sub(root: &Root, e: &Entry, warnings: &mut Vec<Warning>, keep: impl Fn(&Entry) -> bool) -> SubDir {
+    let (entries, ignored) = read_entries(root, &e.path, warnings).into_iter().partition(|c| keep(c));
+    SubDir {
+        path: e.path.clone(),
+        meta: e.meta.clone(),
+        entries,
+        ignored,
+    }
+}
+
+/// Lists a directory, sorted by name, with `lstat` metadata. Unreadable directories and
+/// entries become warnings; non-UTF-8 names are shown lossily (never valid unit names).
+fn read_entries(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> Vec<Entry> {
+    let rd = match std::fs::read_dir(root.host_path(dir)) {
+        Ok(rd) => rd,
+        Err(e) => {
+            warnings.push(Warning {
+                path: dir.into(),
+                line: None,
+                message: format!("cannot read directory: {e}"),
+            });
+            return Vec::new();
+        }
+    };
+    let mut v = Vec::new();
+    for de in rd {
+        let de = match de {
+            Ok(de) => de,
+            Err(e) => {
+                warnings.push(Warning {
+                    path: dir.into(),
+                    line: None,
+                    message: format!("cannot read directory entry: {e}"),
+                });
+                continue;
+            }
+        };
+        let raw = de.file_name();
+        let name = raw.to_string_lossy().into_owned();
+        let path = root::join(dir, &name);
+        if name.contains('\u{FFFD}') && raw.to_str().is_none() {
+            warnings.push(Warning {
+                path: path.clone(),
+                line: None,
+                message: "file name is not valid UTF-8".into(),
+            });
+        }
+        let md = match std::fs::symlink_metadata(de.path()) {
+            Ok(m) => m,
+            Err(e) => {
+                warnings.push(Warning {
+                    path,
+                    line: None,
+                    message: format!("cannot stat: {e}"),
+                });
+                continue;
+            }
+        };
+        let link = md
+            .file_type()
+            .is_symlink()
+            .then(|| {
+                std::fs::read_link(de.path())
+                    .ok()
+                    .map(|t| t.to_string_lossy().into_owned())
+            })
+            .flatten();
+        v.push(Entry {
+            hidden: names::hidden_or_backup(&name),
+            name,
+            path,
+            meta: meta_from(&md, link),
+        });
+    }
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    v
+}

@@ -1,0 +1,276 @@
+//! Collects one manager scope: looks at each search directory (and its parents),
+//! de-duplicates directories that resolve to the same place (S1), resolves units, builds
+//! the boot dependency graph and the timer facts.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::activation::{self, Graph};
+use super::files::FileCache;
+use super::install_state;
+use super::names::{self, NameKind};
+use super::paths::PathSpec;
+use super::resolve::{Layer, Resolver};
+use super::root::Root;
+use super::scan::{DirScan, scan_dir};
+use super::stat::record_chain;
+use super::timer::{self, Manager};
+use crate::model::{ActivationReason, DirRole, FileMeta, LoadState, Scope, ScopeKind, Unit, UnitDir, Warning};
+
+/// Directory scans shared by all scopes (each directory is read once).
+#[derive(Default)]
+pub struct ScanCache {
+    map: Mutex<HashMap<String, Arc<DirScan>>>,
+    pub warnings: Mutex<Vec<Warning>>,
+}
+
+impl ScanCache {
+    fn get(&self, root: &Root, dir: &str) -> Arc<DirScan> {
+        if let Some(s) = self.map.lock().unwrap_or_else(PoisonError::into_inner).get(dir) {
+            return Arc::clone(s);
+        }
+        let mut w = Vec::new();
+        let s = Arc::new(scan_dir(root, dir, &mut w));
+        self.warnings.lock().unwrap_or_else(PoisonError::into_inner).extend(w);
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(dir.to_string(), Arc::clone(&s));
+        s
+    }
+}
+
+/// A collected scope with the side data to merge into the host.
+pub struct ScopeOut {
+    pub scope: Scope,
+    pub paths: BTreeMap<String, FileMeta>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Shared inputs of a collection run.
+pub struct Shared<'a> {
+    pub root: &'a Root,
+    pub files: &'a FileCache,
+    pub scans: &'a ScanCache,
+}
+
+/// Collects a scope. User scopes report only what the user's own directories define or
+/// change (the rest is the global scope) and are skipped when they have none.
+pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>) -> Option<ScopeOut> {
+    let per_user_only = m.kind == ScopeKind::User;
+    let mut paths = BTreeMap::new();
+    let mut dirs = Vec::new();
+    let mut layers: Vec<Layer> = Vec::new();
+    for spec in specs {
+        let record = !per_user_only || spec.per_user;
+        let chain = if record {
+            record_chain(sh.root, &spec.path, &mut paths)
+        } else {
+            Vec::new()
+        };
+        let resolved = match sh.root.chase(&spec.path, true) {
+            Ok(c) if c.exists && sh.root.lstat(&c.path).is_ok_and(|md| md.is_dir()) => Some(c.path),
+            _ => None,
+        };
+        let mut dir = UnitDir {
+            path: spec.path.clone(),
+            role: spec.role,
+            per_user: spec.per_user,
+            resolved: resolved.clone(),
+            duplicate_of: None,
+            chain,
+        };
+        if let Some(res) = &resolved {
+            if res != &spec.path && record {
+                dir.chain.extend(record_chain(sh.root, res, &mut paths));
+            }
+            if let Some(first) = layers.iter().find(|l| &l.scan.dir == res) {
+                dir.duplicate_of = Some(first.spec.path.clone());
+            } else {
+                layers.push(Layer {
+                    spec: spec.clone(),
+                    scan: sh.scans.get(sh.root, res),
+                });
+            }
+        }
+        if record {
+            dirs.push(dir);
+        }
+    }
+    if per_user_only && !layers.iter().any(|l| l.spec.per_user) {
+        return None;
+    }
+    let mut r = Resolver::new(sh.root, layers, sh.files);
+    let wanted = if per_user_only { user_names(&r) } else { all_names(&r) };
+    let mut ids: BTreeMap<String, Arc<Unit>> = BTreeMap::new();
+    for n in &wanted {
+        let u = r.load(n);
+        ids.entry(u.name.clone()).or_insert(u);
+    }
+    let graph = activation::walk(|name| {
+        let u = r.load(name);
+        let deps = if u.load_state == LoadState::Masked {
+            Vec::new()
+        } else {
+            activation::deps_of(&mut r, &u)
+        };
+        Some((u.name.clone(), u.fragment.is_some(), deps))
+    });
+    // Graph targets are names as written (aliases, instances): key them by unit id.
+    let mut into: BTreeMap<String, Vec<ActivationReason>> = BTreeMap::new();
+    for (target, reasons) in &graph.into {
+        let u = r.load(target);
+        if !per_user_only && u.unit_type == "timer" {
+            ids.entry(u.name.clone()).or_insert_with(|| Arc::clone(&u));
+        }
+        into.entry(u.name.clone()).or_default().extend(reasons.iter().cloned());
+    }
+    let mut units = Vec::new();
+    let mut timers = Vec::new();
+    for (id, u) in &ids {
+        let mut unit = (**u).clone();
+        unit.file_state = install_state::file_state(&r, m.kind, &unit, id);
+        if unit.unit_type == "timer" && names::classify(id) != Some(NameKind::Template) {
+            let mut t = timer::build(&mut r, m, &unit);
+            t.activation = activation_of(&r, &unit, &graph, &into, &t);
+            timers.push(t);
+        }
+        units.push(unit);
+    }
+    let unit_files = if per_user_only {
+        BTreeMap::new()
+    } else {
+        unit_files(&mut r, m.kind)
+    };
+    let mut warnings = std::mem::take(&mut r.warnings);
+    paths.append(&mut r.paths);
+    warnings.sort();
+    warnings.dedup();
+    let scope = Scope {
+        kind: m.kind,
+        user: m.user.map(|u| u.name.clone()),
+        search_path: dirs,
+        units,
+        timers,
+        unit_files,
+    };
+    Some(ScopeOut { scope, paths, warnings })
+}
+
+/// `list-unit-files`: visible unit-named entries of every directory, first one wins.
+fn unit_files(r: &mut Resolver<'_>, kind: ScopeKind) -> BTreeMap<String, crate::model::UnitFileState> {
+    let mut names = BTreeSet::new();
+    for l in &r.layers {
+        names.extend(l.scan.units.keys().filter(|n| !names::hidden_or_backup(n)).cloned());
+    }
+    let mut out = BTreeMap::new();
+    for n in names {
+        let u = r.load(&n);
+        if let Some(st) = install_state::file_state(r, kind, &u, &n) {
+            out.insert(n, st);
+        }
+    }
+    out
+}
+
+/// System and global scopes: every unit name on the path, and every name a dependency
+/// link pulls in (instances like `job@alpha.timer` exist only as links).
+fn all_names(r: &Resolver<'_>) -> BTreeSet<String> {
+    let mut v: BTreeSet<String> = r.known_names().cloned().collect();
+    for l in &r.layers {
+        for sub in l.scan.deps.values() {
+            v.extend(
+                sub.entries
+                    .iter()
+                    .filter(|e| names::classify(&e.name).is_some())
+                    .map(|e| e.name.clone()),
+            );
+        }
+    }
+    v
+}
+
+/// User scopes: names the user's own directories define, link or drop into. A
+/// type-level or dash-prefix drop-in of the user's changes shared units too.
+fn user_names(r: &Resolver<'_>) -> BTreeSet<String> {
+    let mut v = BTreeSet::new();
+    let mut broad: Vec<String> = Vec::new();
+    for l in r.layers.iter().filter(|l| l.spec.per_user) {
+        v.extend(l.scan.units.keys().cloned());
+        for sub in l.scan.deps.values() {
+            v.extend(
+                sub.entries
+                    .iter()
+                    .filter(|e| names::classify(&e.name).is_some())
+                    .map(|e| e.name.clone()),
+            );
+        }
+        for stem in l.scan.dropins.keys() {
+            match names::classify(stem) {
+                Some(NameKind::Plain) if !names::prefix(stem).ends_with('-') => {
+                    v.insert(stem.clone());
+                }
+                Some(_) => broad.push(stem.clone()),
+                None => broad.push(stem.clone()), // a type-level dir such as `timer`
+            }
+        }
+    }
+    if !broad.is_empty() {
+        let all = all_names(r);
+        for n in all {
+            let stems = super::dropins::dir_stems(&n);
+            if broad.iter().any(|b| stems.contains(b) || b == names::unit_type(&n)) {
+                v.insert(n);
+            }
+        }
+    }
+    v
+}
+
+/// Why (and whether) a timer runs: boot-graph edges, links whose owner is not reached,
+/// and transient/generated origins.
+fn activation_of(
+    r: &Resolver<'_>,
+    unit: &Unit,
+    graph: &Graph,
+    into: &BTreeMap<String, Vec<ActivationReason>>,
+    t: &crate::model::Timer,
+) -> crate::model::Activation {
+    let mut reasons: Vec<ActivationReason> = into.get(&unit.name).cloned().unwrap_or_default();
+    for l in activation::links_named(r, &unit.names) {
+        if let ActivationReason::Link { path, .. } = &l {
+            let dup = reasons
+                .iter()
+                .any(|x| matches!(x, ActivationReason::Link { path: p, .. } if p == path));
+            if !dup {
+                reasons.push(l);
+            }
+        }
+    }
+    if let Some(f) = &unit.fragment {
+        if f.role == DirRole::Transient {
+            reasons.push(ActivationReason::Transient { path: f.path.clone() });
+        } else if f.role.is_generator() {
+            reasons.push(ActivationReason::Generated { path: f.path.clone() });
+        }
+    }
+    let _ = graph;
+    let loads = unit.load_state == LoadState::Loaded && !t.triggers.is_empty();
+    let state = match unit.load_state {
+        LoadState::Masked => "masked",
+        LoadState::NotFound => "not-found",
+        LoadState::BadSetting | LoadState::Error => "bad",
+        LoadState::Loaded if t.triggers.is_empty() => "bad",
+        LoadState::Loaded => activation::state_word(&reasons),
+    };
+    let runs = reasons.iter().any(|x| match x {
+        ActivationReason::Link { boot, .. } | ActivationReason::Dependency { boot, .. } => *boot,
+        ActivationReason::Transient { .. } => true,
+        ActivationReason::Generated { .. } => false,
+    });
+    crate::model::Activation {
+        state: state.into(),
+        will_run: loads && runs,
+        reasons,
+    }
+}

@@ -1,0 +1,146 @@
+//! Specifier expansion (S31) for the settings timerguard interprets: `Unit=`,
+//! `OnCalendar=`, `Exec*=`, `User=`, `EnvironmentFile=`. `%u/%h/%U/%g/%G/%s` are the
+//! *manager's* user (root for the system manager, whatever `User=` says, S41).
+//! Values unknowable offline (`%b` boot id, `%v` kernel, `%a` architecture) stay literal.
+
+/// What specifiers expand to for one unit in one scope.
+pub struct SpecCtx<'a> {
+    pub unit: &'a str,
+    pub user: &'a str,
+    pub uid: u32,
+    pub group: &'a str,
+    pub gid: u32,
+    pub home: &'a str,
+    pub shell: &'a str,
+    pub system: bool,
+    pub hostname: &'a str,
+    pub machine_id: &'a str,
+}
+
+/// Expands `%x` specifiers; an unknown one is an error (systemd ignores the setting).
+pub fn expand(value: &str, c: &SpecCtx<'_>) -> Result<String, String> {
+    if !value.contains('%') {
+        return Ok(value.to_string());
+    }
+    let name = c.unit;
+    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    let prefix = super::names::prefix(name);
+    let inst = super::names::instance(name).unwrap_or("");
+    let (state, cache, logs, config, runtime) = if c.system {
+        (
+            "/var/lib".to_string(),
+            "/var/cache".to_string(),
+            "/var/log".to_string(),
+            "/etc".to_string(),
+            "/run".to_string(),
+        )
+    } else {
+        let h = c.home.trim_end_matches('/');
+        (
+            format!("{h}/.config"),
+            format!("{h}/.cache"),
+            format!("{h}/.config/log"),
+            format!("{h}/.config"),
+            format!("/run/user/{}", c.uid),
+        )
+    };
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(ch) = chars.next() {
+        if ch != '%' {
+            out.push(ch);
+            continue;
+        }
+        let Some(s) = chars.next() else {
+            return Err("trailing '%'".into());
+        };
+        let rep: String = match s {
+            '%' => "%".into(),
+            'n' => name.into(),
+            'N' => stem.into(),
+            'p' => prefix.into(),
+            'P' => unescape(prefix),
+            'i' => inst.into(),
+            'I' => unescape(inst),
+            'j' => prefix.rsplit('-').next().unwrap_or(prefix).into(),
+            'J' => unescape(prefix.rsplit('-').next().unwrap_or(prefix)),
+            'f' => format!("/{}", unescape(if inst.is_empty() { prefix } else { inst })),
+            'u' => c.user.into(),
+            'U' => c.uid.to_string(),
+            'g' => c.group.into(),
+            'G' => c.gid.to_string(),
+            'h' => c.home.into(),
+            's' => c.shell.into(),
+            't' => runtime.clone(),
+            'S' => state.clone(),
+            'C' => cache.clone(),
+            'L' => logs.clone(),
+            'E' => config.clone(),
+            'T' => "/tmp".into(),
+            'V' => "/var/tmp".into(),
+            'H' => c.hostname.into(),
+            'l' => c.hostname.split('.').next().unwrap_or("").into(),
+            'm' => c.machine_id.into(),
+            'b' | 'v' | 'a' | 'A' | 'B' | 'M' | 'o' | 'w' | 'W' | 'd' | 'y' | 'Y' | 'q' => format!("%{s}"),
+            other => return Err(format!("unknown specifier '%{other}'")),
+        };
+        out.push_str(&rep);
+    }
+    Ok(out)
+}
+
+/// `unit_name_unescape`: `-` is `/`, `\xNN` is a byte.
+fn unescape(s: &str) -> String {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'-' {
+            out.push(b'/');
+        } else if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 3 < b.len() + 1 {
+            if let Some(v) = s.get(i + 2..i + 4).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+            out.push(b[i]);
+        } else {
+            out.push(b[i]);
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(unit: &str) -> SpecCtx<'_> {
+        SpecCtx {
+            unit,
+            user: "root",
+            uid: 0,
+            group: "root",
+            gid: 0,
+            home: "/root",
+            shell: "/bin/sh",
+            system: true,
+            hostname: "h1.example",
+            machine_id: "abc",
+        }
+    }
+
+    #[test]
+    fn s31_specifiers() {
+        let c = ctx("job@beta.timer");
+        assert_eq!(expand("%p-worker.service", &c).unwrap(), "job-worker.service");
+        assert_eq!(
+            expand("%i|%n|%N|%u|%h|%H|%l|%%", &c).unwrap(),
+            "beta|job@beta.timer|job@beta|root|/root|h1.example|h1|%"
+        );
+        assert_eq!(expand("/run/%I", &ctx("a@x\\x2dy-z.service")).unwrap(), "/run/x-y/z");
+        assert!(expand("%z", &c).is_err());
+        assert!(expand("50%", &c).is_err());
+    }
+}

@@ -1,0 +1,98 @@
+//! `lstat` → `FileMeta`, and path facts (a path resolved inside the root, with the
+//! metadata of what it resolves to and of each parent directory). Read-only.
+
+use std::collections::BTreeMap;
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+
+use super::root::{self, Root};
+use crate::model::{FileKind, FileMeta, Mode, PathFact};
+
+/// Converts std metadata (from `lstat`) into a `FileMeta`; `link` is the raw link text.
+pub fn meta_from(md: &Metadata, link: Option<String>) -> FileMeta {
+    let ft = md.file_type();
+    let kind = if ft.is_symlink() {
+        FileKind::Symlink
+    } else if ft.is_dir() {
+        FileKind::Dir
+    } else if ft.is_file() {
+        FileKind::File
+    } else {
+        FileKind::Other
+    };
+    FileMeta {
+        kind,
+        mode: Mode(md.mode() & 0o7777),
+        uid: md.uid(),
+        gid: md.gid(),
+        size: md.size(),
+        link,
+    }
+}
+
+/// `lstat` of an in-image path with the link text for symlinks; `None` when missing
+/// or unreadable.
+pub fn lstat(root: &Root, path: &str) -> Option<FileMeta> {
+    let md = root.lstat(path).ok()?;
+    let link = md
+        .file_type()
+        .is_symlink()
+        .then(|| root.readlink(path).ok().map(|t| t.to_string_lossy().into_owned()))
+        .flatten();
+    Some(meta_from(&md, link))
+}
+
+/// Records the metadata of `path` and every parent up to `/` into `paths`, and returns
+/// the chain (path first). Missing components are skipped in the map but kept in the chain.
+pub fn record_chain(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMeta>) -> Vec<String> {
+    let mut chain = Vec::new();
+    let mut cur = root::normalize(path);
+    loop {
+        if !paths.contains_key(&cur) {
+            if let Some(m) = lstat(root, &cur) {
+                paths.insert(cur.clone(), m);
+            }
+        }
+        chain.push(cur.clone());
+        if cur == "/" {
+            break;
+        }
+        cur = root::parent(&cur).to_string();
+    }
+    chain
+}
+
+/// Resolves a configured path (executable, `EnvironmentFile=`, link target) inside the
+/// root and describes it. `paths` receives the metadata of every parent.
+pub fn path_fact(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMeta>) -> PathFact {
+    let link_meta = lstat(root, path).filter(|m| m.kind == FileKind::Symlink);
+    match root.chase(path, true) {
+        Ok(c) => {
+            let meta = if c.exists { lstat(root, &c.path) } else { None };
+            let parents = record_chain(root, root::parent(&c.path), paths);
+            let mut error = None;
+            if !c.exists {
+                error = Some("does not exist".to_string());
+            }
+            if c.clamped {
+                error = Some("a '..' climbs above the root (held at /)".to_string());
+            }
+            PathFact {
+                path: path.to_string(),
+                resolved: Some(c.path),
+                meta,
+                link_meta,
+                parents,
+                error,
+            }
+        }
+        Err(e) => PathFact {
+            path: path.to_string(),
+            resolved: None,
+            meta: None,
+            link_meta,
+            parents: Vec::new(),
+            error: Some(e.to_string()),
+        },
+    }
+}

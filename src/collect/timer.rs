@@ -1,0 +1,278 @@
+//! Builds a `Timer` fact from a loaded timer unit: its service (S33), triggers (S28,
+//! S32), `Persistent=` (S35), who the service runs as (S41), what it executes and which
+//! environment files it reads, each resolved inside the root.
+
+use std::sync::Arc;
+
+use super::exec;
+use super::names;
+use super::resolve::Resolver;
+use super::schema::TRIGGER_KEYS;
+use super::specifier::{SpecCtx, expand};
+use crate::model::{Activation, ScopeKind};
+use crate::model::{ExecCommand, LoadState, RunsAs, Timer, Trigger, Unit, User, Warning};
+use crate::schedule::parse_timespan;
+
+const EXEC_KEYS: [&str; 7] = [
+    "ExecCondition",
+    "ExecStartPre",
+    "ExecStart",
+    "ExecStartPost",
+    "ExecReload",
+    "ExecStop",
+    "ExecStopPost",
+];
+
+/// The manager a scope stands for, for specifiers and privilege.
+pub struct Manager<'a> {
+    pub kind: ScopeKind,
+    /// The account of a user scope (`None`: system, or the global user config).
+    pub user: Option<&'a User>,
+    pub users: &'a [User],
+    pub hostname: &'a str,
+    pub machine_id: &'a str,
+}
+
+impl Manager<'_> {
+    fn ctx<'b>(&'b self, unit: &'b str) -> SpecCtx<'b> {
+        match self.user {
+            Some(u) => SpecCtx {
+                unit,
+                user: &u.name,
+                uid: u.uid,
+                group: u.groups.first().map_or("", String::as_str),
+                gid: u.gid,
+                home: &u.home,
+                shell: &u.shell,
+                system: false,
+                hostname: self.hostname,
+                machine_id: self.machine_id,
+            },
+            None if self.kind == ScopeKind::Global => SpecCtx {
+                unit,
+                user: "%u",
+                uid: 0,
+                group: "%g",
+                gid: 0,
+                home: "%h",
+                shell: "%s",
+                system: false,
+                hostname: self.hostname,
+                machine_id: self.machine_id,
+            },
+            None => SpecCtx {
+                unit,
+                user: "root",
+                uid: 0,
+                group: "root",
+                gid: 0,
+                home: "/root",
+                shell: "/bin/sh",
+                system: true,
+                hostname: self.hostname,
+                machine_id: self.machine_id,
+            },
+        }
+    }
+}
+
+/// Builds the timer fact (activation is filled in by the caller from the graph).
+pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
+    let ctx = m.ctx(&unit.name);
+    let mut warn = Vec::new();
+    let unit_setting = unit.last("Timer", "Unit").cloned().filter(|s| !s.value.is_empty());
+    let default_service = format!(
+        "{}.service",
+        unit.name.rsplit_once('.').map_or(unit.name.as_str(), |(s, _)| s)
+    );
+    let service = match &unit_setting {
+        Some(s) => match expand(&s.value, &ctx) {
+            Ok(v) if names::classify(&v).is_some() => v,
+            Ok(v) => {
+                warn.push(Warning {
+                    path: s.file.clone(),
+                    line: Some(s.line),
+                    message: format!("Unit={v} is not a valid unit name; systemd refuses the timer"),
+                });
+                v
+            }
+            Err(e) => {
+                warn.push(Warning {
+                    path: s.file.clone(),
+                    line: Some(s.line),
+                    message: format!("Unit=: {e}"),
+                });
+                default_service.clone()
+            }
+        },
+        None => default_service,
+    };
+    let (triggers, invalid) = triggers(unit, &ctx);
+    let persistent = unit
+        .last("Timer", "Persistent")
+        .and_then(|s| parse_bool(&s.value))
+        .unwrap_or(false);
+    let svc: Arc<Unit> = r.load(&service);
+    let runs_as = runs_as(m, &svc, &ctx);
+    let mut cmds = Vec::new();
+    for key in EXEC_KEYS {
+        for s in svc.get("Service", key) {
+            let value = match expand(&s.value, &m.ctx(&svc.name)) {
+                Ok(v) => v,
+                Err(e) => {
+                    warn.push(Warning {
+                        path: s.file.clone(),
+                        line: Some(s.line),
+                        message: format!("{key}=: {e}; systemd ignores the line"),
+                    });
+                    continue;
+                }
+            };
+            match exec::parse_commands(&value) {
+                Ok(cs) => {
+                    for c in cs {
+                        let executable = exec::resolve_executable(r.root, &c.argv[0], &mut r.paths);
+                        let scripts = exec::scripts(r.root, &c.argv, &mut r.paths);
+                        cmds.push(ExecCommand {
+                            key: key.into(),
+                            prefixes: c.prefixes,
+                            argv: c.argv,
+                            executable,
+                            scripts,
+                            file: s.file.clone(),
+                            line: s.line,
+                        });
+                    }
+                }
+                Err(e) => warn.push(Warning {
+                    path: s.file.clone(),
+                    line: Some(s.line),
+                    message: format!("{key}=: {e}"),
+                }),
+            }
+        }
+    }
+    let mut env_files = Vec::new();
+    for s in svc.get("Service", "EnvironmentFile") {
+        let Ok(v) = expand(&s.value, &m.ctx(&svc.name)) else {
+            continue;
+        };
+        let p = v.trim_start_matches('-');
+        if p.starts_with('/') {
+            env_files.push(super::stat::path_fact(r.root, p, &mut r.paths));
+        }
+    }
+    r.warnings.extend(warn);
+    Timer {
+        name: unit.name.clone(),
+        source: unit.fragment.as_ref().map(|f| f.path.clone()),
+        file_state: unit.file_state,
+        activation: Activation {
+            state: String::new(),
+            will_run: false,
+            reasons: Vec::new(),
+        },
+        service_loaded: svc.load_state == LoadState::Loaded,
+        service_fragment: svc.fragment.as_ref().map(|f| f.path.clone()),
+        service,
+        unit_setting,
+        triggers,
+        invalid_triggers: invalid,
+        persistent,
+        runs_as,
+        exec: cmds,
+        environment_files: env_files,
+        linger: m.user.map(|u| u.linger),
+    }
+}
+
+/// Trigger lines after the S28 reset rule, specifiers expanded (S31); monotonic spans
+/// parsed (S40). Calendar syntax is kept as text.
+fn triggers(unit: &Unit, ctx: &SpecCtx<'_>) -> (Vec<Trigger>, Vec<Trigger>) {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for key in TRIGGER_KEYS {
+        for s in unit.get("Timer", key) {
+            let mut t = Trigger {
+                key: (*key).into(),
+                value: s.value.clone(),
+                usec: None,
+                file: s.file.clone(),
+                line: s.line,
+            };
+            match expand(&s.value, ctx) {
+                Ok(v) => t.value = v,
+                Err(_) => {
+                    bad.push(t);
+                    continue;
+                }
+            }
+            if *key == "OnCalendar" {
+                good.push(t);
+            } else if let Ok(us) = parse_timespan(&t.value) {
+                t.usec = Some(us);
+                good.push(t);
+            } else {
+                bad.push(t);
+            }
+        }
+    }
+    (good, bad)
+}
+
+/// S41: the system manager runs a service as root unless `User=`/`DynamicUser=` say
+/// otherwise; a user manager runs everything as its user.
+fn runs_as(m: &Manager<'_>, svc: &Unit, ctx: &SpecCtx<'_>) -> RunsAs {
+    let dynamic = svc
+        .last("Service", "DynamicUser")
+        .and_then(|s| parse_bool(&s.value))
+        .unwrap_or(false);
+    let group = svc
+        .last("Service", "Group")
+        .map(|s| s.value.clone())
+        .filter(|g| !g.is_empty());
+    if let Some(u) = m.user {
+        return RunsAs {
+            user: u.name.clone(),
+            group,
+            dynamic_user: false,
+            uid: Some(u.uid),
+            privileged: u.uid == 0,
+        };
+    }
+    if m.kind == ScopeKind::Global {
+        return RunsAs {
+            user: "%u".into(),
+            group,
+            dynamic_user: false,
+            uid: None,
+            privileged: false,
+        };
+    }
+    let user = svc
+        .last("Service", "User")
+        .map(|s| expand(&s.value, ctx).unwrap_or_else(|_| s.value.clone()))
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "root".into());
+    let uid = user
+        .parse::<u32>()
+        .ok()
+        .or_else(|| m.users.iter().find(|u| u.name == user).map(|u| u.uid));
+    let privileged = !dynamic && (uid == Some(0) || (user == "root"));
+    RunsAs {
+        user,
+        group,
+        dynamic_user: dynamic,
+        uid,
+        privileged,
+    }
+}
+
+/// systemd's `parse_boolean` (S29).
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "yes" | "y" | "true" | "t" | "on" => Some(true),
+        "0" | "no" | "n" | "false" | "f" | "off" => Some(false),
+        _ => None,
+    }
+}

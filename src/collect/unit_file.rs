@@ -1,0 +1,345 @@
+//! The unit-file parser (S23–S30): bytes in, ordered assignments with line numbers out.
+//! Pure; no I/O. It follows systemd 252's `config_parse()`/`parse_line()` closely,
+//! because an attacker hides settings exactly where a naive parser differs:
+//! - `#`/`;` comment lines, also inside a continuation (S23, S24);
+//! - a trailing `\` joins the next line, the backslash becoming a space (S24);
+//! - whitespace around `=` and the line is stripped; headers may be indented (S25);
+//! - names are case-sensitive; unknown sections/keys are warnings, `X-` is silent (S26);
+//! - lines without `=` and assignments outside a section are ignored (S27);
+//! - a line over 1 MiB or a malformed `[header` makes the whole file fail to load, as
+//!   in systemd (`LONG_LINE_MAX`, `-EBADMSG`);
+//! - a line that is not UTF-8 is ignored with a warning (`log_syntax_invalid_utf8`).
+
+use super::schema;
+
+/// systemd's `LONG_LINE_MAX`.
+pub const LONG_LINE_MAX: usize = 1024 * 1024;
+
+/// One `Key=value` line as written (value stripped, not unquoted, not expanded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub section: String,
+    pub key: String,
+    pub value: String,
+    /// 1-based line of the last physical line of the assignment (systemd's convention).
+    pub line: u32,
+}
+
+/// The outcome of a parse: the assignments read (up to the error, if any — systemd
+/// applies a drop-in's lines as it reads them), warnings, and a fatal error.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parsed {
+    pub assignments: Vec<Assignment>,
+    pub warnings: Vec<(u32, String)>,
+    pub error: Option<ParseError>,
+}
+
+/// Why systemd would refuse to load the file at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("line {0}: line too long (over {LONG_LINE_MAX} bytes); systemd refuses the file")]
+    LineTooLong(u32),
+    #[error("line {line}: invalid section header {text:?}; systemd refuses the file")]
+    BadSection { line: u32, text: String },
+}
+
+/// What the parser accepts: the sections of this unit type and, per section, the known
+/// keys (`None` = do not warn about unknown keys in that section).
+pub struct Schema<'a> {
+    pub sections: &'a [(&'a str, Option<&'a [&'a str]>)],
+}
+
+const WS: &[char] = &[' ', '\t', '\n', '\r'];
+
+/// Parses a unit file or drop-in. Never fails: a fatal problem is `Parsed::error`.
+pub fn parse(bytes: &[u8], schema: &Schema<'_>) -> Parsed {
+    let mut out = Parsed::default();
+    if let Err(e) = parse_into(bytes, schema, &mut out) {
+        out.error = Some(e);
+    }
+    out
+}
+
+fn parse_into(bytes: &[u8], schema: &Schema<'_>, out: &mut Parsed) -> Result<(), ParseError> {
+    let mut section: Option<String> = None;
+    let mut section_ignored = false;
+    let mut continuation: Option<Vec<u8>> = None;
+    let mut bytes = bytes;
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        bytes = rest;
+    }
+    for (idx, raw) in split_lines(bytes).enumerate() {
+        let line = u32::try_from(idx + 1).unwrap_or(u32::MAX);
+        if raw.len() > LONG_LINE_MAX {
+            return Err(ParseError::LineTooLong(line));
+        }
+        let trimmed = trim_start(raw);
+        if matches!(trimmed.first(), Some(b'#' | b';')) {
+            continue;
+        }
+        let mut joined = match continuation.take() {
+            Some(mut c) => {
+                if c.len() + raw.len() > LONG_LINE_MAX {
+                    return Err(ParseError::LineTooLong(line));
+                }
+                c.extend_from_slice(raw);
+                c
+            }
+            None => raw.to_vec(),
+        };
+        if ends_with_escape(&joined) {
+            let n = joined.len();
+            joined[n - 1] = b' ';
+            continuation = Some(joined);
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(&joined) else {
+            out.warnings.push((line, "line is not valid UTF-8, ignoring".into()));
+            continue;
+        };
+        parse_line(
+            text.trim_matches(WS),
+            line,
+            schema,
+            &mut section,
+            &mut section_ignored,
+            out,
+        )?;
+    }
+    // systemd parses a dangling continuation at EOF as a final line.
+    if let Some(c) = continuation {
+        let line = u32::try_from(split_lines(bytes).count()).unwrap_or(u32::MAX);
+        match std::str::from_utf8(&c) {
+            Ok(text) => {
+                let t = text.trim_matches(WS);
+                parse_line(t, line, schema, &mut section, &mut section_ignored, out)?;
+            }
+            Err(_) => out.warnings.push((line, "line is not valid UTF-8, ignoring".into())),
+        }
+    }
+    Ok(())
+}
+
+fn parse_line(
+    l: &str,
+    line: u32,
+    schema: &Schema<'_>,
+    section: &mut Option<String>,
+    section_ignored: &mut bool,
+    out: &mut Parsed,
+) -> Result<(), ParseError> {
+    if l.is_empty() {
+        return Ok(());
+    }
+    if let Some(rest) = l.strip_prefix('[') {
+        let Some(name) = rest.strip_suffix(']') else {
+            return Err(ParseError::BadSection {
+                line,
+                text: l.chars().take(80).collect(),
+            });
+        };
+        if schema.sections.iter().any(|(s, _)| *s == name) {
+            *section = Some(name.to_string());
+            *section_ignored = false;
+        } else {
+            if !name.starts_with("X-") {
+                out.warnings.push((line, format!("unknown section '{name}', ignoring")));
+            }
+            *section = None;
+            *section_ignored = true;
+        }
+        return Ok(());
+    }
+    let Some(sec) = section.as_deref() else {
+        if !*section_ignored {
+            out.warnings
+                .push((line, "assignment outside of section, ignoring".into()));
+        }
+        return Ok(());
+    };
+    let Some((k, v)) = l.split_once('=') else {
+        out.warnings.push((line, "missing '=', ignoring line".into()));
+        return Ok(());
+    };
+    let key = k.trim_matches(WS);
+    if key.is_empty() {
+        out.warnings
+            .push((line, "missing key name before '=', ignoring line".into()));
+        return Ok(());
+    }
+    if !key.starts_with("X-") {
+        let known = if sec == "Unit" {
+            Some(schema::unit_key_known(key))
+        } else {
+            schema
+                .sections
+                .iter()
+                .find(|(s, _)| *s == sec)
+                .and_then(|(_, k)| *k)
+                .map(|k| k.contains(&key))
+        };
+        if known == Some(false) {
+            out.warnings
+                .push((line, format!("unknown key '{key}' in section [{sec}], ignoring")));
+            return Ok(());
+        } else if known.is_none() && schema::case_variant_of_known(sec, key) {
+            out.warnings.push((
+                line,
+                format!("unknown key '{key}' in section [{sec}] (keys are case-sensitive), ignoring"),
+            ));
+            return Ok(());
+        }
+    }
+    out.assignments.push(Assignment {
+        section: sec.to_string(),
+        key: key.to_string(),
+        value: v.trim_matches(WS).to_string(),
+        line,
+    });
+    Ok(())
+}
+
+/// Splits on `\n`, `\r\n`, `\r` and NUL, as systemd's `read_line()` does.
+fn split_lines(b: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = b;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest
+            .iter()
+            .position(|c| matches!(c, b'\n' | b'\r' | 0))
+            .unwrap_or(rest.len());
+        let line = &rest[..end];
+        let mut skip = end;
+        if skip < rest.len() {
+            skip += if rest[end] == b'\r' && rest.get(end + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
+        }
+        rest = &rest[skip..];
+        Some(line)
+    })
+}
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|c| matches!(c, b' ' | b'\t')).count();
+    &b[n..]
+}
+
+/// A line ends in an unescaped backslash (systemd walks the escapes left to right).
+fn ends_with_escape(b: &[u8]) -> bool {
+    let mut escaped = false;
+    for &c in b {
+        if escaped {
+            escaped = false;
+        } else if c == b'\\' {
+            escaped = true;
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::schema::schema_for;
+
+    fn p(s: &str) -> Parsed {
+        parse(s.as_bytes(), &schema_for("timer"))
+    }
+
+    fn kv(p: &Parsed) -> Vec<(String, String, u32)> {
+        p.assignments
+            .iter()
+            .map(|a| (a.key.clone(), a.value.clone(), a.line))
+            .collect()
+    }
+
+    #[test]
+    fn s23_comments_and_no_inline_comments() {
+        let r = p("[Timer]\n# c\n  ; c\nOnCalendar=daily # not a comment\n");
+        assert_eq!(kv(&r), vec![("OnCalendar".into(), "daily # not a comment".into(), 4)]);
+    }
+
+    #[test]
+    fn s24_continuation_across_comment_lines() {
+        let r = p("[Timer]\nOnCalendar=Mon..Fri \\\n# comment\n  10:00\n");
+        assert_eq!(kv(&r), vec![("OnCalendar".into(), "Mon..Fri    10:00".into(), 4)]);
+    }
+
+    #[test]
+    fn s25_whitespace_and_repeated_sections() {
+        let r = p("  [Timer]  \n  OnCalendar =  daily  \n[Unit]\nDescription=x\n[Timer]\nPersistent=true\n");
+        assert_eq!(r.assignments.len(), 3);
+        assert_eq!(r.assignments[0].value, "daily");
+        assert_eq!(r.assignments[2].section, "Timer");
+    }
+
+    #[test]
+    fn s26_case_sensitive_and_x_prefix() {
+        let r = p("[timer]\nOnCalendar=daily\n[Timer]\noncalendar=hourly\nX-Owner=sec\n[X-Meta]\nA=b\n");
+        assert_eq!(kv(&r), vec![("X-Owner".into(), "sec".into(), 5)]);
+        assert!(
+            r.warnings
+                .iter()
+                .any(|(l, m)| *l == 1 && m.contains("unknown section 'timer'"))
+        );
+        assert!(
+            r.warnings
+                .iter()
+                .any(|(l, m)| *l == 4 && m.contains("unknown key 'oncalendar'"))
+        );
+        assert!(!r.warnings.iter().any(|(_, m)| m.contains("X-")));
+    }
+
+    #[test]
+    fn s27_missing_equals_and_outside_section() {
+        let r = p("OnCalendar=daily\n[Timer]\n.include /etc/x\nOnCalendar=hourly\n");
+        assert_eq!(kv(&r), vec![("OnCalendar".into(), "hourly".into(), 4)]);
+        assert!(
+            r.warnings
+                .iter()
+                .any(|(l, m)| *l == 1 && m.contains("outside of section"))
+        );
+        assert!(r.warnings.iter().any(|(l, m)| *l == 3 && m.contains("missing '='")));
+    }
+
+    #[test]
+    fn refusals_match_systemd() {
+        let long = format!("[Timer]\nOnCalendar={}\n", "x".repeat(LONG_LINE_MAX + 1));
+        assert_eq!(
+            parse(long.as_bytes(), &schema_for("timer")).error,
+            Some(ParseError::LineTooLong(2))
+        );
+        let bad = parse(
+            b"[Timer]\nPersistent=yes\n[Timer\nOnCalendar=daily\n",
+            &schema_for("timer"),
+        );
+        assert!(matches!(bad.error, Some(ParseError::BadSection { line: 3, .. })));
+        assert_eq!(bad.assignments.len(), 1, "lines before the error were applied");
+    }
+
+    #[test]
+    fn invalid_utf8_line_is_skipped_with_warning() {
+        let r = parse(b"[Timer]\nOnCalendar=\xff\xfe\nPersistent=yes\n", &schema_for("timer"));
+        assert_eq!(r.assignments.len(), 1);
+        assert_eq!(r.warnings[0].0, 2);
+    }
+
+    #[test]
+    fn line_endings_and_bom() {
+        let r = p("\u{feff}[Timer]\r\nOnCalendar=daily\rPersistent=true\n");
+        assert_eq!(r.assignments.len(), 2);
+        assert_eq!(r.assignments[1].line, 3);
+    }
+
+    #[test]
+    fn escaped_backslash_is_not_continuation() {
+        let r = p("[Timer]\nOnCalendar=a\\\\\nPersistent=1\n");
+        assert_eq!(r.assignments.len(), 2);
+        assert_eq!(r.assignments[0].value, "a\\\\");
+    }
+}

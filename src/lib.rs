@@ -1,0 +1,10 @@
+//! timerguard: a policy-as-code hardening enforcer for systemd timers (MITRE ATT&CK
+//! T1053.006). The library is the pipeline — `collect` reads a root into `model` facts;
+//! `inventory` renders them — and `main.rs` is a thin CLI over it.
+
+pub mod app;
+pub mod cli;
+pub mod collect;
+pub mod inventory;
+pub mod model;
+pub mod schedule;

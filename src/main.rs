@@ -1,0 +1,24 @@
+//! The `timerguard` binary: parse arguments, run, map errors to exit codes.
+
+use std::io::{ErrorKind, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use timerguard::{app, cli::Cli};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut err = stderr.lock();
+    match app::run(&cli, &mut out, &mut err) {
+        Ok(code) => code,
+        // A closed pipe (`timerguard list | head`) is not a failure.
+        Err(app::AppError::Output(e)) if e.kind() == ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            e.exit_code()
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The whole collected host: scopes (the system manager, the global user configuration
+//! and each user's manager), their search paths, units and timers, accounts, linger, and
+//! the metadata of every directory looked at. `Host` is the root of the facts JSON.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{FileMeta, LingerFacts, PathFact, Timer, Unit, User};
+use crate::model::Group;
+
+/// Version tag of the facts JSON. Bump on any incompatible change (see docs/facts.md).
+pub const FACTS_SCHEMA: &str = "timerguard.facts/v1";
+
+/// Everything timerguard knows about one root filesystem.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Host {
+    pub schema: String,
+    /// `true` when the root is `/` of the running system.
+    pub live: bool,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub machine_id: Option<String>,
+    pub scopes: Vec<Scope>,
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    pub linger: LingerFacts,
+    /// Generator executables (S21): opaque persistence vectors, reported with metadata.
+    pub generators: Vec<PathFact>,
+    /// `lstat` metadata of every unit directory and each of its parents up to `/`,
+    /// keyed by in-image path. A missing directory is absent here; its existing parents
+    /// are present (whoever can write them can create it).
+    pub paths: BTreeMap<String, FileMeta>,
+    /// Facts that could not be known offline and were assumed (S2: XDG variables).
+    pub assumptions: Vec<String>,
+    /// Non-fatal problems met while collecting, each naming its path.
+    pub warnings: Vec<Warning>,
+}
+
+/// Which manager a scope describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScopeKind {
+    /// PID 1's system manager: runs as root unless a service says otherwise.
+    System,
+    /// Units in the shared user directories (`/etc/systemd/user`, `/usr/lib/systemd/user`,
+    /// …): they load in *every* user's manager.
+    Global,
+    /// One account's user manager, with its home and runtime directories.
+    User,
+}
+
+/// One manager's view: its search path (highest precedence first) and resolved units.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Scope {
+    pub kind: ScopeKind,
+    /// The account, for `ScopeKind::User`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    pub search_path: Vec<UnitDir>,
+    /// Every unit that resolves in this scope (for user scopes: only units that the
+    /// user's own directories define or change; the rest is in the global scope).
+    pub units: Vec<Unit>,
+    pub timers: Vec<Timer>,
+    /// `systemctl [--global] list-unit-files` offline: every visible unit file name on
+    /// the path (first wins, hidden names skipped, S8) and its `is-enabled` state.
+    /// Empty for user scopes (systemctl cannot answer for them offline, S50).
+    #[serde(default)]
+    pub unit_files: BTreeMap<String, super::UnitFileState>,
+}
+
+impl Scope {
+    /// A short label: `system`, `global`, or `user:NAME`.
+    pub fn label(&self) -> String {
+        match (&self.kind, &self.user) {
+            (ScopeKind::User, Some(u)) => format!("user:{u}"),
+            (ScopeKind::User, None) => "user".into(),
+            (ScopeKind::Global, _) => "global".into(),
+            (ScopeKind::System, _) => "system".into(),
+        }
+    }
+
+    pub fn unit(&self, name: &str) -> Option<&Unit> {
+        self.units
+            .iter()
+            .find(|u| u.name == name || u.names.iter().any(|n| n == name))
+    }
+}
+
+/// What a search directory is for; decides enablement states and who may write it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DirRole {
+    /// `system.control` / `user.control`: written by `systemctl set-property`.
+    Control,
+    /// `/run/systemd/transient`: `systemd-run` units (S22).
+    Transient,
+    GeneratorEarly,
+    /// `/etc/systemd/system`, `~/.config/systemd/user`: the admin's (or user's) config.
+    Config,
+    /// Portable service attachments (`*.attached`).
+    Attached,
+    /// `/run/systemd/system`: runtime config (`enable --runtime`).
+    Runtime,
+    Generator,
+    /// `/usr/local/lib/systemd/…`, `~/.local/share/systemd/user`, XDG data dirs.
+    Local,
+    /// `/usr/lib/systemd/…`, `/lib/systemd/…`: the distribution's units.
+    Vendor,
+    GeneratorLate,
+}
+
+impl DirRole {
+    /// Directories systemd itself writes at boot: their content cannot exist offline.
+    pub fn is_generator(self) -> bool {
+        matches!(
+            self,
+            DirRole::GeneratorEarly | DirRole::Generator | DirRole::GeneratorLate
+        )
+    }
+
+    pub fn is_runtime(self) -> bool {
+        matches!(self, DirRole::Runtime | DirRole::Transient) || self.is_generator()
+    }
+}
+
+/// One directory of a search path.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UnitDir {
+    /// The path as systemd lists it (in-image).
+    pub path: String,
+    pub role: DirRole,
+    /// For per-user scopes: true when the directory belongs to the user (home, runtime).
+    #[serde(default)]
+    pub per_user: bool,
+    /// Where the directory resolves inside the root (e.g. `/lib/systemd/system` →
+    /// `/usr/lib/systemd/system`); absent when it does not exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
+    /// When another, higher directory of the same list resolves to the same place, this
+    /// one is that directory's duplicate and is not read twice (S1: `/lib` → `usr/lib`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
+    /// This path and all its parents up to `/` (metadata in `Host::paths`).
+    pub chain: Vec<String>,
+}
+
+/// A non-fatal problem, naming the file (and line) it is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Warning {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.path, l, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
+}

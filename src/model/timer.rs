@@ -1,0 +1,124 @@
+//! A timer with everything needed to judge it: its triggers, the service it starts, who
+//! that service runs as and what it executes, and whether it will actually run (S15–S20).
+
+use serde::{Deserialize, Serialize};
+
+use super::{PathFact, Setting, UnitFileState};
+
+/// One trigger line (`OnCalendar=` or a monotonic `On*Sec=`), after the S28 reset rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trigger {
+    /// The key: `OnCalendar`, `OnBootSec`, …
+    pub key: String,
+    /// The value after specifier expansion (S31).
+    pub value: String,
+    /// For monotonic triggers: the span in microseconds, when it parses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usec: Option<u64>,
+    pub file: String,
+    pub line: u32,
+}
+
+/// Who the triggered service runs as (S41).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunsAs {
+    /// `User=` as written (expanded), or the manager's user (`root` for the system scope).
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    pub dynamic_user: bool,
+    /// The uid when the user resolves in `/etc/passwd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// Runs with uid 0: the system manager without `User=`/`DynamicUser=`, or a `User=`
+    /// naming a uid-0 account.
+    pub privileged: bool,
+}
+
+/// One command of an `Exec*=` setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecCommand {
+    /// `ExecStart`, `ExecStartPre`, …
+    pub key: String,
+    /// The special prefixes (`@`, `-`, `:`, `+`, `!`, `!!`) as written.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prefixes: String,
+    pub argv: Vec<String>,
+    /// argv[0] resolved inside the root (the fixed search path for bare names).
+    pub executable: PathFact,
+    /// Absolute-path arguments that are existing files: scripts run by an interpreter.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scripts: Vec<PathFact>,
+    pub file: String,
+    pub line: u32,
+}
+
+/// Why a timer will (or would) be started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ActivationReason {
+    /// A symlink in `UNIT.wants/` or `UNIT.requires/` (S15).
+    Link {
+        path: String,
+        role: super::DirRole,
+        by: String,
+        boot: bool,
+    },
+    /// `Wants=`/`Requires=` in some unit's fragment or drop-in (S18).
+    Dependency {
+        unit: String,
+        key: String,
+        file: String,
+        line: u32,
+        boot: bool,
+    },
+    /// `systemd-run` created it (S22); it is running now, until reboot.
+    Transient { path: String },
+    /// A generator wrote it (S21).
+    Generated { path: String },
+}
+
+/// Will the timer run, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activation {
+    /// One word for the table: `masked`, `bad`, `enabled`, `enabled-runtime`, `vendor`,
+    /// `wanted`, `transient`, `generated`, `inert`, `not-found`.
+    pub state: String,
+    /// True when something reachable at boot (or already running: transient) pulls it in
+    /// and it can load.
+    pub will_run: bool,
+    pub reasons: Vec<ActivationReason>,
+}
+
+/// A timer unit and the service it triggers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Timer {
+    pub name: String,
+    /// In-image path of the fragment (or of the template it comes from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// `systemctl is-enabled`'s answer (S18).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_state: Option<UnitFileState>,
+    pub activation: Activation,
+    /// `Unit=` (expanded) or the same-prefix `.service` (S33).
+    pub service: String,
+    /// Where `Unit=` came from, when set explicitly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_setting: Option<Setting>,
+    /// The target unit loads (exists and is not masked).
+    pub service_loaded: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_fragment: Option<String>,
+    pub triggers: Vec<Trigger>,
+    /// Trigger lines that are ignored and why (bad spans, specifier errors, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalid_triggers: Vec<Trigger>,
+    pub persistent: bool,
+    pub runs_as: RunsAs,
+    pub exec: Vec<ExecCommand>,
+    pub environment_files: Vec<PathFact>,
+    /// For user scopes: the owning account lingers (its manager runs without a login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linger: Option<bool>,
+}
