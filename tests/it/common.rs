@@ -1,0 +1,151 @@
+//! Fixture roots in temp dirs, built file by file, and helpers to run the collector, the
+//! CLI, and systemd's own tools (as oracles) against them.
+
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use timerguard::model::{Host, Scope, ScopeKind, Timer, Unit};
+
+pub struct Fx {
+    pub dir: tempfile::TempDir,
+}
+
+#[allow(dead_code)]
+impl Fx {
+    pub fn new() -> Fx {
+        Fx {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn host_path(&self, p: &str) -> PathBuf {
+        self.path().join(p.trim_start_matches('/'))
+    }
+
+    /// Writes a file (parents created), mode 0644.
+    pub fn file(&self, p: &str, content: &str) -> &Self {
+        self.bytes(p, content.as_bytes())
+    }
+
+    pub fn bytes(&self, p: &str, content: &[u8]) -> &Self {
+        let hp = self.host_path(p);
+        std::fs::create_dir_all(hp.parent().unwrap()).unwrap();
+        std::fs::write(&hp, content).unwrap();
+        std::fs::set_permissions(&hp, std::fs::Permissions::from_mode(0o644)).unwrap();
+        self
+    }
+
+    pub fn mode(&self, p: &str, mode: u32) -> &Self {
+        std::fs::set_permissions(self.host_path(p), std::fs::Permissions::from_mode(mode)).unwrap();
+        self
+    }
+
+    pub fn dir(&self, p: &str) -> &Self {
+        std::fs::create_dir_all(self.host_path(p)).unwrap();
+        self
+    }
+
+    /// Creates a symlink at `p` with the raw text `target`.
+    pub fn link(&self, p: &str, target: &str) -> &Self {
+        let hp = self.host_path(p);
+        std::fs::create_dir_all(hp.parent().unwrap()).unwrap();
+        symlink(target, &hp).unwrap();
+        self
+    }
+
+    /// A minimal merged-/usr layout like Debian's (`/lib -> usr/lib`, `/etc/xdg/systemd/user
+    /// -> ../../systemd/user`).
+    pub fn debian_layout(&self) -> &Self {
+        self.dir("/usr/lib/systemd/system")
+            .dir("/etc/systemd/system")
+            .dir("/etc/systemd/user");
+        self.link("/lib", "usr/lib")
+            .link("/bin", "usr/bin")
+            .link("/etc/xdg/systemd/user", "../../systemd/user");
+        self.file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n")
+            .file("/etc/group", "root:x:0:\n")
+    }
+
+    pub fn collect(&self) -> Host {
+        timerguard::collect::collect(self.path()).expect("collect")
+    }
+
+    /// `systemctl --root=R ARGS` stdout, or `None` when systemctl is not installed.
+    pub fn systemctl(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new("systemctl")
+            .arg(format!("--root={}", self.path().display()))
+            .args(args)
+            .output()
+            .ok()?;
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs the built binary with `--root` this fixture.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_timerguard"))
+            .arg("--root")
+            .arg(self.path())
+            .args(args)
+            .output()
+            .expect("run timerguard")
+    }
+}
+
+pub fn timer(cal: &str) -> String {
+    format!("[Timer]\nOnCalendar={cal}\n\n[Install]\nWantedBy=timers.target\n")
+}
+
+pub fn service(exec: &str) -> String {
+    format!("[Service]\nType=oneshot\nExecStart={exec}\n")
+}
+
+#[allow(dead_code)]
+pub fn scope(h: &Host, kind: ScopeKind, user: Option<&str>) -> Scope {
+    h.scopes
+        .iter()
+        .find(|s| s.kind == kind && s.user.as_deref() == user)
+        .cloned()
+        .unwrap_or_else(|| panic!("no scope {kind:?} {user:?}"))
+}
+
+#[allow(dead_code)]
+pub fn system(h: &Host) -> Scope {
+    scope(h, ScopeKind::System, None)
+}
+
+#[allow(dead_code)]
+pub fn timer_of<'a>(s: &'a Scope, name: &str) -> &'a Timer {
+    s.timers
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no timer {name} in {}", s.label()))
+}
+
+#[allow(dead_code)]
+pub fn unit_of<'a>(s: &'a Scope, name: &str) -> &'a Unit {
+    s.unit(name)
+        .unwrap_or_else(|| panic!("no unit {name} in {}", s.label()))
+}
+
+/// True when the named systemd tool is installed (oracle tests skip otherwise, saying so).
+#[allow(dead_code)]
+pub fn have(tool: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipping oracle: {tool} not installed");
+    }
+    ok
+}
+
+#[allow(dead_code)]
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}

@@ -1,0 +1,8 @@
+//! Integration tests: fixture roots in temp dirs, run through the real collector and CLI.
+//! Each test names the systemd behaviour (S-number, ../shared/systemd-semantics.md) it covers.
+
+mod common;
+mod dropins;
+mod enablement;
+mod names_masks;
+mod search_paths;
