@@ -39,18 +39,12 @@ pub fn rows(host: &Host) -> Vec<Row> {
     let mut v = Vec::new();
     for s in &host.scopes {
         for t in &s.timers {
-            let schedule = t
-                .triggers
+            let schedule = t.triggers.iter().map(|x| format!("{}={}", x.key, x.value)).collect::<Vec<_>>().join("; ");
+            let exec = t
+                .exec
                 .iter()
-                .map(|x| format!("{}={}", x.key, x.value))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let exec = t.exec.iter().find(|e| e.key == "ExecStart").map(|e| {
-                e.executable
-                    .resolved
-                    .clone()
-                    .unwrap_or_else(|| e.executable.path.clone())
-            });
+                .find(|e| e.key == "ExecStart")
+                .map(|e| e.executable.resolved.clone().unwrap_or_else(|| e.executable.path.clone()));
             v.push(Row {
                 scope: s.label(),
                 timer: t.name.clone(),
@@ -87,10 +81,7 @@ pub struct ListJson {
 }
 
 pub fn rows_json(host: &Host) -> ListJson {
-    ListJson {
-        schema: LIST_SCHEMA,
-        timers: rows(host),
-    }
+    ListJson { schema: LIST_SCHEMA, timers: rows(host) }
 }
 
 fn cut(s: &str, max: usize) -> String {
@@ -106,18 +97,7 @@ fn cut(s: &str, max: usize) -> String {
 /// The table, then a one-line summary.
 pub fn render_text(host: &Host, out: &mut dyn Write) -> io::Result<()> {
     let rows = rows(host);
-    let header = [
-        "SCOPE",
-        "TIMER",
-        "ACTIVATION",
-        "RUNS",
-        "SCHEDULE",
-        "SERVICE",
-        "AS",
-        "EXEC",
-        "SOURCE",
-        "LINGER",
-    ];
+    let header = ["SCOPE", "TIMER", "ACTIVATION", "RUNS", "SCHEDULE", "SERVICE", "AS", "EXEC", "SOURCE", "LINGER"];
     let table: Vec<[String; 10]> = rows
         .iter()
         .map(|r| {

@@ -21,28 +21,16 @@ fn read(root: &Root, path: &str, warnings: &mut Vec<Warning>) -> String {
                 String::from_utf8_lossy(&b).into_owned()
             }
             Err(e) => {
-                warnings.push(Warning {
-                    path: path.into(),
-                    line: None,
-                    message: format!("cannot read: {e}"),
-                });
+                warnings.push(Warning { path: path.into(), line: None, message: format!("cannot read: {e}") });
                 String::new()
             }
         },
         Ok(_) => {
-            warnings.push(Warning {
-                path: path.into(),
-                line: None,
-                message: "missing; no accounts known".into(),
-            });
+            warnings.push(Warning { path: path.into(), line: None, message: "missing; no accounts known".into() });
             String::new()
         }
         Err(e) => {
-            warnings.push(Warning {
-                path: path.into(),
-                line: None,
-                message: format!("cannot resolve: {e}"),
-            });
+            warnings.push(Warning { path: path.into(), line: None, message: format!("cannot resolve: {e}") });
             String::new()
         }
     }
@@ -83,10 +71,7 @@ pub fn users(root: &Root, groups: &[Group], warnings: &mut Vec<Warning>) -> Vec<
     let mut out: Vec<User> = Vec::new();
     for (n, l) in lines(&text) {
         let f: Vec<&str> = l.split(':').collect();
-        let ids = (
-            f.get(2).and_then(|u| u.parse::<u32>().ok()),
-            f.get(3).and_then(|g| g.parse::<u32>().ok()),
-        );
+        let ids = (f.get(2).and_then(|u| u.parse::<u32>().ok()), f.get(3).and_then(|g| g.parse::<u32>().ok()));
         let (7, (Some(uid), Some(gid))) = (f.len(), ids) else {
             warnings.push(Warning {
                 path: "/etc/passwd".into(),
@@ -112,22 +97,14 @@ pub fn users(root: &Root, groups: &[Group], warnings: &mut Vec<Warning>) -> Vec<
             continue;
         }
         let name = f[0].to_string();
-        let mut gs: Vec<String> = groups
-            .iter()
-            .filter(|g| g.gid == gid || g.members.contains(&name))
-            .map(|g| g.name.clone())
-            .collect();
+        let mut gs: Vec<String> =
+            groups.iter().filter(|g| g.gid == gid || g.members.contains(&name)).map(|g| g.name.clone()).collect();
         gs.sort();
         gs.dedup();
         let shell = f[6].to_string();
-        let home = if f[5].is_empty() {
-            "/".to_string()
-        } else {
-            f[5].to_string()
-        };
-        let home_exists = root
-            .chase(&home, true)
-            .is_ok_and(|c| c.exists && root.lstat(&c.path).is_ok_and(|m| m.is_dir()));
+        let home = if f[5].is_empty() { "/".to_string() } else { f[5].to_string() };
+        let home_exists =
+            root.chase(&home, true).is_ok_and(|c| c.exists && root.lstat(&c.path).is_ok_and(|m| m.is_dir()));
         out.push(User {
             login_shell: !(shell.is_empty()
                 || shell.ends_with("/nologin")

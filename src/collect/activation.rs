@@ -81,15 +81,7 @@ pub fn deps_of(r: &mut Resolver<'_>, unit: &Unit) -> Vec<Dep> {
     }
     r.warnings.extend(warnings);
     for (target, path, role) in links {
-        out.push(Dep {
-            target,
-            reason: ActivationReason::Link {
-                path,
-                role,
-                by: unit.name.clone(),
-                boot: false,
-            },
-        });
+        out.push(Dep { target, reason: ActivationReason::Link { path, role, by: unit.name.clone(), boot: false } });
     }
     out
 }
@@ -158,9 +150,7 @@ pub fn links_named(r: &Resolver<'_>, names_: &[String]) -> Vec<ActivationReason>
 /// The one-word activation state for the table, from the strongest reason.
 pub fn state_word(reasons: &[ActivationReason]) -> &'static str {
     let boot_link = |roles: &[DirRole]| {
-        reasons
-            .iter()
-            .any(|r| matches!(r, ActivationReason::Link { role, boot: true, .. } if roles.contains(role)))
+        reasons.iter().any(|r| matches!(r, ActivationReason::Link { role, boot: true, .. } if roles.contains(role)))
     };
     if reasons.iter().any(|r| matches!(r, ActivationReason::Transient { .. })) {
         "transient"
@@ -172,11 +162,10 @@ pub fn state_word(reasons: &[ActivationReason]) -> &'static str {
         "vendor"
     } else if reasons.iter().any(|r| matches!(r, ActivationReason::Generated { .. })) {
         "generated"
-    } else if reasons
-        .iter()
-        .any(|r| matches!(r, ActivationReason::Dependency { boot: true, .. }))
-    {
+    } else if reasons.iter().any(|r| matches!(r, ActivationReason::Dependency { boot: true, .. })) {
         "wanted"
+    } else if reasons.iter().any(|r| matches!(r, ActivationReason::Preset { .. })) {
+        "preset"
     } else if reasons
         .iter()
         .any(|r| matches!(r, ActivationReason::Link { role, boot: true, .. } if role.is_generator()))

@@ -86,9 +86,6 @@ mod tests {
     fn s10_stems_in_systemd_order() {
         assert_eq!(dir_stems("backup-daily.timer"), ["backup-daily.timer", "backup-.timer"]);
         assert_eq!(dir_stems("job@beta.timer"), ["job@beta.timer", "job@.timer"]);
-        assert_eq!(
-            dir_stems("a-b@i.timer"),
-            ["a-b@i.timer", "a-b@.timer", "a-.timer", "a-@i.timer", "a-@.timer"]
-        );
+        assert_eq!(dir_stems("a-b@i.timer"), ["a-b@i.timer", "a-b@.timer", "a-.timer", "a-@i.timer", "a-@.timer"]);
     }
 }

@@ -8,14 +8,7 @@ use super::stat::path_fact;
 use crate::model::{FileKind, FileMeta, PathFact};
 
 /// The fixed search path for non-absolute executables (Debian's split-usr build of 252).
-const EXEC_PATH: [&str; 6] = [
-    "/usr/local/sbin",
-    "/usr/local/bin",
-    "/usr/sbin",
-    "/usr/bin",
-    "/sbin",
-    "/bin",
-];
+const EXEC_PATH: [&str; 6] = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
 /// One parsed command: prefixes, argv (argv[0] is the executable path as written).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,10 +37,7 @@ pub fn parse_commands(value: &str) -> Result<Vec<Command>, String> {
 fn make_command(words: Vec<(String, bool)>) -> Option<Command> {
     let mut words: Vec<String> = words.into_iter().map(|w| w.0).collect();
     let first = words.first_mut()?;
-    let n = first
-        .chars()
-        .take_while(|c| matches!(c, '@' | '-' | ':' | '+' | '!'))
-        .count();
+    let n = first.chars().take_while(|c| matches!(c, '@' | '-' | ':' | '+' | '!')).count();
     let prefixes: String = first.drain(..n).collect();
     if first.is_empty() {
         words.remove(0);

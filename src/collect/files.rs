@@ -64,10 +64,7 @@ impl FileCache {
             Ok(bytes) => Ok(unit_file::parse(&bytes, &schema_for(unit_type))),
             Err(e) => Err(format!("cannot read {path}: {e}")),
         }));
-        self.map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, Arc::clone(&loaded));
+        self.map.lock().unwrap_or_else(PoisonError::into_inner).insert(key, Arc::clone(&loaded));
         loaded
     }
 }

@@ -20,12 +20,7 @@ struct Install {
 }
 
 fn install_info(r: &Resolver<'_>, unit: &Unit) -> Install {
-    let mut i = Install {
-        aliases: Vec::new(),
-        has_rules: false,
-        has_also: false,
-        default_instance: None,
-    };
+    let mut i = Install { aliases: Vec::new(), has_rules: false, has_also: false, default_instance: None };
     for (k, v) in r.install_section(unit) {
         let words: Vec<String> = v.split_whitespace().map(String::from).collect();
         match k.as_str() {
@@ -46,11 +41,7 @@ fn install_info(r: &Resolver<'_>, unit: &Unit) -> Install {
 pub fn file_state(r: &Resolver<'_>, scope: ScopeKind, unit: &Unit, name: &str) -> Option<UnitFileState> {
     let frag = unit.fragment.as_ref()?;
     if frag.null {
-        return Some(if frag.role.is_runtime() {
-            UnitFileState::MaskedRuntime
-        } else {
-            UnitFileState::Masked
-        });
+        return Some(if frag.role.is_runtime() { UnitFileState::MaskedRuntime } else { UnitFileState::Masked });
     }
     let frag_base = root::basename(&frag.path);
     if name != frag_base && names::classify(name) != Some(NameKind::Instance) {
@@ -70,10 +61,7 @@ pub fn file_state(r: &Resolver<'_>, scope: ScopeKind, unit: &Unit, name: &str) -
         link == name
             || info.aliases.iter().any(|a| a == link)
             || (names::classify(name) == Some(NameKind::Template)
-                && info
-                    .default_instance
-                    .as_deref()
-                    .is_some_and(|d| names::with_instance(name, d) == link))
+                && info.default_instance.as_deref().is_some_and(|d| names::with_instance(name, d) == link))
     };
     let frag_layer = r.layer_of(&frag.path);
     let (mut enabled, mut runtime, mut linked, mut linked_rt, mut indirect) = (false, false, false, false, false);

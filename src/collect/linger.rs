@@ -10,11 +10,7 @@ use crate::model::{FileKind, LingerEntry, LingerFacts, User, Warning};
 pub const LINGER_DIR: &str = "/var/lib/systemd/linger";
 
 pub fn collect(root: &Root, users: &mut [User], warnings: &mut Vec<Warning>) -> LingerFacts {
-    let mut facts = LingerFacts {
-        dir: LINGER_DIR.into(),
-        dir_meta: lstat(root, LINGER_DIR),
-        entries: Vec::new(),
-    };
+    let mut facts = LingerFacts { dir: LINGER_DIR.into(), dir_meta: lstat(root, LINGER_DIR), entries: Vec::new() };
     if facts.dir_meta.as_ref().is_none_or(|m| m.kind != FileKind::Dir) {
         return facts;
     }
@@ -34,11 +30,7 @@ pub fn collect(root: &Root, users: &mut [User], warnings: &mut Vec<Warning>) -> 
         let Ok(md) = std::fs::symlink_metadata(de.path()) else {
             continue;
         };
-        let link = md
-            .file_type()
-            .is_symlink()
-            .then(|| std::fs::read_link(de.path()).ok())
-            .flatten();
+        let link = md.file_type().is_symlink().then(|| std::fs::read_link(de.path()).ok()).flatten();
         let meta = meta_from(&md, link.map(|l| l.to_string_lossy().into_owned()));
         let user = users.iter_mut().find(|u| u.name == name);
         let hidden = hidden_or_backup(&name);

@@ -11,6 +11,7 @@ pub mod install_state;
 mod linger;
 pub mod names;
 pub mod paths;
+pub mod preset;
 pub mod resolve;
 pub mod root;
 pub mod scan;
@@ -41,10 +42,7 @@ pub enum CollectError {
 
 /// Collects the facts of the root filesystem at `root_dir` (`/` for the live system).
 pub fn collect(root_dir: &Path) -> Result<Host, CollectError> {
-    let root = Root::open(root_dir).map_err(|source| CollectError::Root {
-        path: root_dir.to_path_buf(),
-        source,
-    })?;
+    let root = Root::open(root_dir).map_err(|source| CollectError::Root { path: root_dir.to_path_buf(), source })?;
     let mut warnings = Vec::new();
     let groups = accounts::groups(&root, &mut warnings);
     let mut users = accounts::users(&root, &groups, &mut warnings);
@@ -53,30 +51,15 @@ pub fn collect(root_dir: &Path) -> Result<Host, CollectError> {
     let machine_id = small_file(&root, "/etc/machine-id");
     let files = files::FileCache::default();
     let scans = ScanCache::default();
-    let sh = Shared {
-        root: &root,
-        files: &files,
-        scans: &scans,
-    };
-    let (h, mid) = (
-        hostname.clone().unwrap_or_default(),
-        machine_id.clone().unwrap_or_default(),
-    );
-    let mgr = |kind, user| Manager {
-        kind,
-        user,
-        users: &users,
-        hostname: &h,
-        machine_id: &mid,
-    };
+    let sh = Shared { root: &root, files: &files, scans: &scans };
+    let (h, mid) = (hostname.clone().unwrap_or_default(), machine_id.clone().unwrap_or_default());
+    let first_boot = machine_id.as_deref().is_none_or(|m| m == "uninitialized");
+    let presets = preset::load(&root, "system-preset", &mut warnings);
+    let mgr = |kind, user| Manager { kind, user, users: &users, hostname: &h, machine_id: &mid, presets: &presets };
 
     let mut outs = Vec::new();
-    outs.extend(collect_scope(&sh, paths::system_paths(), &mgr(ScopeKind::System, None)));
-    outs.extend(collect_scope(
-        &sh,
-        paths::user_paths(None),
-        &mgr(ScopeKind::Global, None),
-    ));
+    outs.extend(collect_scope(&sh, paths::system_paths(), &mgr(ScopeKind::System, None), first_boot));
+    outs.extend(collect_scope(&sh, paths::user_paths(None), &mgr(ScopeKind::Global, None), false));
     let per_user: Vec<_> = users
         .par_iter()
         .filter_map(|u| {
@@ -84,7 +67,7 @@ pub fn collect(root_dir: &Path) -> Result<Host, CollectError> {
                 .into_iter()
                 .filter(|s| u.home_exists || !s.path.starts_with(u.home.trim_end_matches('/')) || u.home == "/")
                 .collect();
-            collect_scope(&sh, specs, &mgr(ScopeKind::User, Some(u)))
+            collect_scope(&sh, specs, &mgr(ScopeKind::User, Some(u)), false)
         })
         .collect();
     outs.extend(per_user);
@@ -97,12 +80,7 @@ pub fn collect(root_dir: &Path) -> Result<Host, CollectError> {
         scopes.push(o.scope);
     }
     let generators = generators(&root, &mut all_paths);
-    warnings.extend(
-        scans
-            .warnings
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    );
+    warnings.extend(scans.warnings.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner));
     warnings.sort();
     warnings.dedup();
     Ok(Host {
@@ -110,6 +88,7 @@ pub fn collect(root_dir: &Path) -> Result<Host, CollectError> {
         live: root.is_slash() && systemd_is_pid1(),
         hostname,
         machine_id,
+        first_boot,
         scopes,
         users,
         groups,
@@ -131,10 +110,7 @@ pub fn collect(root_dir: &Path) -> Result<Host, CollectError> {
 fn generators(root: &Root, paths: &mut BTreeMap<String, crate::model::FileMeta>) -> Vec<PathFact> {
     let mut seen = Vec::new();
     let mut out = Vec::new();
-    for dir in paths::generator_dirs(false)
-        .into_iter()
-        .chain(paths::generator_dirs(true))
-    {
+    for dir in paths::generator_dirs(false).into_iter().chain(paths::generator_dirs(true)) {
         let Ok(c) = root.chase(&dir, true) else { continue };
         if !c.exists || seen.contains(&c.path) {
             continue;
@@ -144,10 +120,7 @@ fn generators(root: &Root, paths: &mut BTreeMap<String, crate::model::FileMeta>)
         let Ok(rd) = std::fs::read_dir(root.host_path(&c.path)) else {
             continue;
         };
-        let mut names: Vec<String> = rd
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
+        let mut names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         for n in names {
             out.push(stat::path_fact(root, &root::join(&c.path, &n), paths));
@@ -170,9 +143,5 @@ fn systemd_is_pid1() -> bool {
 
 /// A warning value (for callers outside the collector).
 pub fn warning(path: &str, message: impl Into<String>) -> Warning {
-    Warning {
-        path: path.into(),
-        line: None,
-        message: message.into(),
-    }
+    Warning { path: path.into(), line: None, message: message.into() }
 }

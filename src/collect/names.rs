@@ -2,19 +2,8 @@
 //! (S10), and systemd's hidden/backup file names (S8). Pure functions over strings.
 
 /// The 11 unit types systemd 252 knows.
-pub const UNIT_TYPES: [&str; 11] = [
-    "service",
-    "socket",
-    "device",
-    "mount",
-    "automount",
-    "swap",
-    "target",
-    "path",
-    "timer",
-    "slice",
-    "scope",
-];
+pub const UNIT_TYPES: [&str; 11] =
+    ["service", "socket", "device", "mount", "automount", "swap", "target", "path", "timer", "slice", "scope"];
 
 /// `UNIT_NAME_MAX`.
 const NAME_MAX: usize = 255;
@@ -192,13 +181,7 @@ mod tests {
 
     #[test]
     fn s8_hidden_and_backup_names() {
-        for n in [
-            ".hidden.timer",
-            "x.timer~",
-            "x.timer.dpkg-old",
-            "x.conf.rpmnew",
-            "a.swp",
-        ] {
+        for n in [".hidden.timer", "x.timer~", "x.timer.dpkg-old", "x.conf.rpmnew", "a.swp"] {
             assert!(hidden_or_backup(n), "{n}");
         }
         for n in ["x.timer", "10-override.conf", "timers.target.wants"] {

@@ -15,11 +15,7 @@ pub struct PathSpec {
 }
 
 fn spec(path: &str, role: DirRole, per_user: bool) -> PathSpec {
-    PathSpec {
-        path: path.to_string(),
-        role,
-        per_user,
-    }
+    PathSpec { path: path.to_string(), role, per_user }
 }
 
 /// `systemd-analyze unit-paths` on Debian 12, highest precedence first (S1).
@@ -50,11 +46,7 @@ pub fn user_paths(user: Option<(&str, u32)>) -> Vec<PathSpec> {
     let mut v = Vec::new();
     let mine = |v: &mut Vec<PathSpec>, path: String, role| {
         if user.is_some() {
-            v.push(PathSpec {
-                path,
-                role,
-                per_user: true,
-            });
+            v.push(PathSpec { path, role, per_user: true });
         }
     };
     let (home, run) = match user {
@@ -83,16 +75,10 @@ pub fn user_paths(user: Option<(&str, u32)>) -> Vec<PathSpec> {
 /// Where generator executables live (S21), for the system or user manager.
 pub fn generator_dirs(user: bool) -> Vec<String> {
     let kind = if user { "user-generators" } else { "system-generators" };
-    [
-        "/run/systemd",
-        "/etc/systemd",
-        "/usr/local/lib/systemd",
-        "/lib/systemd",
-        "/usr/lib/systemd",
-    ]
-    .iter()
-    .map(|d| format!("{d}/{kind}"))
-    .collect()
+    ["/run/systemd", "/etc/systemd", "/usr/local/lib/systemd", "/lib/systemd", "/usr/lib/systemd"]
+        .iter()
+        .map(|d| format!("{d}/{kind}"))
+        .collect()
 }
 
 /// The directory that `systemctl enable` writes for a scope (`persistent_config`).
@@ -130,10 +116,7 @@ mod tests {
             .output()
             .expect("ran once already");
         let want: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
-        let got: Vec<String> = user_paths(Some(("/home/alice", 1000)))
-            .into_iter()
-            .map(|s| s.path)
-            .collect();
+        let got: Vec<String> = user_paths(Some(("/home/alice", 1000))).into_iter().map(|s| s.path).collect();
         assert_eq!(got, want);
     }
 }

@@ -72,11 +72,7 @@ impl<'a> Resolver<'a> {
     }
 
     fn warn(&mut self, path: &str, message: String) {
-        self.warnings.push(Warning {
-            path: path.to_string(),
-            line: None,
-            message,
-        });
+        self.warnings.push(Warning { path: path.to_string(), line: None, message });
     }
 
     /// True when an in-image path lies in one of the search directories.
@@ -121,19 +117,12 @@ impl<'a> Resolver<'a> {
 
     /// A unit-named entry: alias, linked file, mask or plain file (S5).
     fn classify_entry(&mut self, li: usize, e: &Entry) -> Option<Id> {
-        let path_id = Some(Id::Path {
-            layer: li,
-            name: e.name.clone(),
-        });
+        let path_id = Some(Id::Path { layer: li, name: e.name.clone() });
         let Some(link) = e.meta.link.as_deref().filter(|_| e.meta.kind == FileKind::Symlink) else {
             return path_id;
         };
         let dir = &self.layers[li].scan.dir;
-        let abs = if link.starts_with('/') {
-            link.to_string()
-        } else {
-            root::join(dir, link)
-        };
+        let abs = if link.starts_with('/') { link.to_string() } else { root::join(dir, link) };
         let simplified = match self.root.chase(&abs, false) {
             Ok(c) => c.path,
             Err(err) => {
@@ -278,11 +267,7 @@ impl<'a> Resolver<'a> {
         if let Some((li, e)) = frag {
             let fref = self.file_ref(li, &e);
             let null = fref.null;
-            let read_from = fref
-                .target
-                .as_ref()
-                .and_then(|t| t.resolved.clone())
-                .unwrap_or_else(|| e.path.clone());
+            let read_from = fref.target.as_ref().and_then(|t| t.resolved.clone()).unwrap_or_else(|| e.path.clone());
             unit.hidden |= e.hidden;
             unit.fragment = Some(fref);
             if null {
@@ -306,11 +291,7 @@ impl<'a> Resolver<'a> {
         for (li, e) in merged {
             let fref = self.file_ref(li, &e);
             if !fref.null {
-                let read_from = fref
-                    .target
-                    .as_ref()
-                    .and_then(|t| t.resolved.clone())
-                    .unwrap_or_else(|| e.path.clone());
+                let read_from = fref.target.as_ref().and_then(|t| t.resolved.clone()).unwrap_or_else(|| e.path.clone());
                 let loaded = self.files.load(self.root, &read_from, &unit_type);
                 content.push((e.path.clone(), loaded));
             }
@@ -329,11 +310,7 @@ impl<'a> Resolver<'a> {
 
     fn push_file_warnings(&mut self, path: &str, loaded: &Loaded) {
         for (line, msg) in loaded.warnings() {
-            self.warnings.push(Warning {
-                path: path.to_string(),
-                line: Some(line),
-                message: msg,
-            });
+            self.warnings.push(Warning { path: path.to_string(), line: Some(line), message: msg });
         }
     }
 
@@ -355,17 +332,9 @@ impl<'a> Resolver<'a> {
     /// The fragment's own `[Install]` assignments (install.c ignores drop-ins).
     pub fn install_section(&self, unit: &Unit) -> Vec<(String, String)> {
         let Some(f) = &unit.fragment else { return Vec::new() };
-        let from = f
-            .target
-            .as_ref()
-            .and_then(|t| t.resolved.clone())
-            .unwrap_or_else(|| f.path.clone());
+        let from = f.target.as_ref().and_then(|t| t.resolved.clone()).unwrap_or_else(|| f.path.clone());
         let loaded = self.files.load(self.root, &from, &unit.unit_type);
-        loaded
-            .assignments()
-            .filter(|a| a.section == "Install")
-            .map(|a| (a.key.clone(), a.value.clone()))
-            .collect()
+        loaded.assignments().filter(|a| a.section == "Install").map(|a| (a.key.clone(), a.value.clone())).collect()
     }
 
     /// The search-directory index of the layer that holds a path, if any.
@@ -392,10 +361,7 @@ pub fn is_null_entry(root: &Root, e: &Entry) -> bool {
 fn valid_alias(src: &str, dst: &str) -> Result<(), &'static str> {
     let s = names::classify(src).ok_or("not a valid unit name")?;
     let d = names::classify(dst).ok_or("target is not a valid unit name")?;
-    if !matches!(
-        names::unit_type(src),
-        "service" | "socket" | "target" | "device" | "timer" | "path"
-    ) {
+    if !matches!(names::unit_type(src), "service" | "socket" | "target" | "device" | "timer" | "path") {
         return Err("units of this type cannot be aliased");
     }
     if names::unit_type(src) != names::unit_type(dst) {
@@ -417,11 +383,7 @@ fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
     for (path, loaded) in content {
         for a in loaded.assignments() {
             let sec = map.entry(a.section.clone()).or_default();
-            let s = Setting {
-                value: a.value.clone(),
-                file: path.clone(),
-                line: a.line,
-            };
+            let s = Setting { value: a.value.clone(), file: path.clone(), line: a.line };
             if super::schema::is_list(&a.section, &a.key) {
                 if a.value.is_empty() {
                     if a.section == "Timer" {
@@ -444,9 +406,5 @@ fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
 }
 
 fn has_trigger(s: &SettingMap) -> bool {
-    s.get("Timer").is_some_and(|t| {
-        super::schema::TRIGGER_KEYS
-            .iter()
-            .any(|k| t.get(*k).is_some_and(|v| !v.is_empty()))
-    })
+    s.get("Timer").is_some_and(|t| super::schema::TRIGGER_KEYS.iter().any(|k| t.get(*k).is_some_and(|v| !v.is_empty())))
 }

@@ -103,11 +103,7 @@ impl Root {
                             rest = join(&rest, &c);
                         }
                     }
-                    return Ok(Chased {
-                        path: rest,
-                        exists: false,
-                        clamped,
-                    });
+                    return Ok(Chased { path: rest, exists: false, clamped });
                 }
                 Err(e) => return Err(io_err(&next, &e)),
             };
@@ -128,11 +124,7 @@ impl Root {
             }
             cur = next;
         }
-        Ok(Chased {
-            path: cur,
-            exists: true,
-            clamped,
-        })
+        Ok(Chased { path: cur, exists: true, clamped })
     }
 
     /// Reads a regular file inside the root without following a final symlink, with a
@@ -150,9 +142,7 @@ impl Root {
             ));
         }
         let mut buf = Vec::with_capacity(meta.len() as usize);
-        std::fs::File::open(self.host_path(inimage))?
-            .take(cap + 1)
-            .read_to_end(&mut buf)?;
+        std::fs::File::open(self.host_path(inimage))?.take(cap + 1).read_to_end(&mut buf)?;
         Ok(buf)
     }
 }
@@ -185,11 +175,7 @@ fn pop(p: &mut String) -> bool {
 
 /// Joins an in-image directory and a name.
 pub fn join(dir: &str, name: &str) -> String {
-    if dir.ends_with('/') {
-        format!("{dir}{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
+    if dir.ends_with('/') { format!("{dir}{name}") } else { format!("{dir}/{name}") }
 }
 
 /// The parent of an in-image path (`/` for `/x`).
@@ -221,10 +207,7 @@ pub fn normalize(p: &str) -> String {
 }
 
 fn io_err(path: &str, e: &io::Error) -> ChaseError {
-    ChaseError::Io {
-        path: path.to_string(),
-        message: e.to_string(),
-    }
+    ChaseError::Io { path: path.to_string(), message: e.to_string() }
 }
 
 #[cfg(test)]

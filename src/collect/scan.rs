@@ -50,10 +50,7 @@ pub struct DirScan {
 
 /// Scans `dir` (a resolved, existing in-image directory).
 pub fn scan_dir(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> DirScan {
-    let mut out = DirScan {
-        dir: dir.to_string(),
-        ..DirScan::default()
-    };
+    let mut out = DirScan { dir: dir.to_string(), ..DirScan::default() };
     for e in read_entries(root, dir, warnings) {
         if names::classify(&e.name).is_some() {
             out.units.insert(e.name.clone(), e);
@@ -83,12 +80,7 @@ pub fn scan_dir(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> DirScan 
 
 fn read_sub(root: &Root, e: &Entry, warnings: &mut Vec<Warning>, keep: impl Fn(&Entry) -> bool) -> SubDir {
     let (entries, ignored) = read_entries(root, &e.path, warnings).into_iter().partition(|c| keep(c));
-    SubDir {
-        path: e.path.clone(),
-        meta: e.meta.clone(),
-        entries,
-        ignored,
-    }
+    SubDir { path: e.path.clone(), meta: e.meta.clone(), entries, ignored }
 }
 
 /// Lists a directory, sorted by name, with `lstat` metadata. Unreadable directories and
@@ -97,11 +89,7 @@ fn read_entries(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> Vec<Entr
     let rd = match std::fs::read_dir(root.host_path(dir)) {
         Ok(rd) => rd,
         Err(e) => {
-            warnings.push(Warning {
-                path: dir.into(),
-                line: None,
-                message: format!("cannot read directory: {e}"),
-            });
+            warnings.push(Warning { path: dir.into(), line: None, message: format!("cannot read directory: {e}") });
             return Vec::new();
         }
     };
@@ -122,38 +110,21 @@ fn read_entries(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> Vec<Entr
         let name = raw.to_string_lossy().into_owned();
         let path = root::join(dir, &name);
         if name.contains('\u{FFFD}') && raw.to_str().is_none() {
-            warnings.push(Warning {
-                path: path.clone(),
-                line: None,
-                message: "file name is not valid UTF-8".into(),
-            });
+            warnings.push(Warning { path: path.clone(), line: None, message: "file name is not valid UTF-8".into() });
         }
         let md = match std::fs::symlink_metadata(de.path()) {
             Ok(m) => m,
             Err(e) => {
-                warnings.push(Warning {
-                    path,
-                    line: None,
-                    message: format!("cannot stat: {e}"),
-                });
+                warnings.push(Warning { path, line: None, message: format!("cannot stat: {e}") });
                 continue;
             }
         };
         let link = md
             .file_type()
             .is_symlink()
-            .then(|| {
-                std::fs::read_link(de.path())
-                    .ok()
-                    .map(|t| t.to_string_lossy().into_owned())
-            })
+            .then(|| std::fs::read_link(de.path()).ok().map(|t| t.to_string_lossy().into_owned()))
             .flatten();
-        v.push(Entry {
-            hidden: names::hidden_or_backup(&name),
-            name,
-            path,
-            meta: meta_from(&md, link),
-        });
+        v.push(Entry { hidden: names::hidden_or_backup(&name), name, path, meta: meta_from(&md, link) });
     }
     v.sort_by(|a, b| a.name.cmp(&b.name));
     v

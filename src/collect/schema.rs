@@ -79,14 +79,8 @@ const INSTALL_KEYS: &[&str] = &["Alias", "WantedBy", "RequiredBy", "UpheldBy", "
 
 /// The triggers of a timer: all lists, and an empty assignment of *any* of them resets
 /// all of them (S28).
-pub const TRIGGER_KEYS: &[&str] = &[
-    "OnActiveSec",
-    "OnBootSec",
-    "OnStartupSec",
-    "OnUnitActiveSec",
-    "OnUnitInactiveSec",
-    "OnCalendar",
-];
+pub const TRIGGER_KEYS: &[&str] =
+    &["OnActiveSec", "OnBootSec", "OnStartupSec", "OnUnitActiveSec", "OnUnitInactiveSec", "OnCalendar"];
 
 /// Keys whose case variants we flag in sections we do not enumerate.
 const WATCHED_KEYS: &[&str] = &[
@@ -185,18 +179,13 @@ fn own_section(unit_type: &str) -> Option<&'static str> {
     })
 }
 
-static TIMER_SCHEMA: [(&str, Option<&[&str]>); 3] = [
-    ("Unit", Some(UNIT_KEYS)),
-    ("Install", Some(INSTALL_KEYS)),
-    ("Timer", Some(TIMER_KEYS)),
-];
+static TIMER_SCHEMA: [(&str, Option<&[&str]>); 3] =
+    [("Unit", Some(UNIT_KEYS)), ("Install", Some(INSTALL_KEYS)), ("Timer", Some(TIMER_KEYS))];
 
 /// The parser schema for a unit type.
 pub fn schema_for(unit_type: &str) -> Schema<'static> {
     if unit_type == "timer" {
-        return Schema {
-            sections: &TIMER_SCHEMA,
-        };
+        return Schema { sections: &TIMER_SCHEMA };
     }
     // Leaked once per type: a handful of tiny static tables for the life of the process.
     use std::collections::HashMap;

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::activation::{self, Graph};
+use super::activation;
 use super::files::FileCache;
 use super::install_state;
 use super::names::{self, NameKind};
@@ -32,10 +32,7 @@ impl ScanCache {
         let mut w = Vec::new();
         let s = Arc::new(scan_dir(root, dir, &mut w));
         self.warnings.lock().unwrap_or_else(PoisonError::into_inner).extend(w);
-        self.map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(dir.to_string(), Arc::clone(&s));
+        self.map.lock().unwrap_or_else(PoisonError::into_inner).insert(dir.to_string(), Arc::clone(&s));
         s
     }
 }
@@ -56,18 +53,14 @@ pub struct Shared<'a> {
 
 /// Collects a scope. User scopes report only what the user's own directories define or
 /// change (the rest is the global scope) and are skipped when they have none.
-pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>) -> Option<ScopeOut> {
+pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, first_boot: bool) -> Option<ScopeOut> {
     let per_user_only = m.kind == ScopeKind::User;
     let mut paths = BTreeMap::new();
     let mut dirs = Vec::new();
     let mut layers: Vec<Layer> = Vec::new();
     for spec in specs {
         let record = !per_user_only || spec.per_user;
-        let chain = if record {
-            record_chain(sh.root, &spec.path, &mut paths)
-        } else {
-            Vec::new()
-        };
+        let chain = if record { record_chain(sh.root, &spec.path, &mut paths) } else { Vec::new() };
         let resolved = match sh.root.chase(&spec.path, true) {
             Ok(c) if c.exists && sh.root.lstat(&c.path).is_ok_and(|md| md.is_dir()) => Some(c.path),
             _ => None,
@@ -87,10 +80,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>) -> 
             if let Some(first) = layers.iter().find(|l| &l.scan.dir == res) {
                 dir.duplicate_of = Some(first.spec.path.clone());
             } else {
-                layers.push(Layer {
-                    spec: spec.clone(),
-                    scan: sh.scans.get(sh.root, res),
-                });
+                layers.push(Layer { spec: spec.clone(), scan: sh.scans.get(sh.root, res) });
             }
         }
         if record {
@@ -109,11 +99,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>) -> 
     }
     let graph = activation::walk(|name| {
         let u = r.load(name);
-        let deps = if u.load_state == LoadState::Masked {
-            Vec::new()
-        } else {
-            activation::deps_of(&mut r, &u)
-        };
+        let deps = if u.load_state == LoadState::Masked { Vec::new() } else { activation::deps_of(&mut r, &u) };
         Some((u.name.clone(), u.fragment.is_some(), deps))
     });
     // Graph targets are names as written (aliases, instances): key them by unit id.
@@ -132,28 +118,18 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>) -> 
         unit.file_state = install_state::file_state(&r, m.kind, &unit, id);
         if unit.unit_type == "timer" && names::classify(id) != Some(NameKind::Template) {
             let mut t = timer::build(&mut r, m, &unit);
-            t.activation = activation_of(&r, &unit, &graph, &into, &t);
+            t.activation = activation_of(&r, &unit, &into, &t, first_boot);
             timers.push(t);
         }
         units.push(unit);
     }
-    let unit_files = if per_user_only {
-        BTreeMap::new()
-    } else {
-        unit_files(&mut r, m.kind)
-    };
+    let unit_files = if per_user_only { BTreeMap::new() } else { unit_files(&mut r, m.kind) };
     let mut warnings = std::mem::take(&mut r.warnings);
     paths.append(&mut r.paths);
     warnings.sort();
     warnings.dedup();
-    let scope = Scope {
-        kind: m.kind,
-        user: m.user.map(|u| u.name.clone()),
-        search_path: dirs,
-        units,
-        timers,
-        unit_files,
-    };
+    let scope =
+        Scope { kind: m.kind, user: m.user.map(|u| u.name.clone()), search_path: dirs, units, timers, unit_files };
     Some(ScopeOut { scope, paths, warnings })
 }
 
@@ -179,12 +155,7 @@ fn all_names(r: &Resolver<'_>) -> BTreeSet<String> {
     let mut v: BTreeSet<String> = r.known_names().cloned().collect();
     for l in &r.layers {
         for sub in l.scan.deps.values() {
-            v.extend(
-                sub.entries
-                    .iter()
-                    .filter(|e| names::classify(&e.name).is_some())
-                    .map(|e| e.name.clone()),
-            );
+            v.extend(sub.entries.iter().filter(|e| names::classify(&e.name).is_some()).map(|e| e.name.clone()));
         }
     }
     v
@@ -198,12 +169,7 @@ fn user_names(r: &Resolver<'_>) -> BTreeSet<String> {
     for l in r.layers.iter().filter(|l| l.spec.per_user) {
         v.extend(l.scan.units.keys().cloned());
         for sub in l.scan.deps.values() {
-            v.extend(
-                sub.entries
-                    .iter()
-                    .filter(|e| names::classify(&e.name).is_some())
-                    .map(|e| e.name.clone()),
-            );
+            v.extend(sub.entries.iter().filter(|e| names::classify(&e.name).is_some()).map(|e| e.name.clone()));
         }
         for stem in l.scan.dropins.keys() {
             match names::classify(stem) {
@@ -232,16 +198,14 @@ fn user_names(r: &Resolver<'_>) -> BTreeSet<String> {
 fn activation_of(
     r: &Resolver<'_>,
     unit: &Unit,
-    graph: &Graph,
     into: &BTreeMap<String, Vec<ActivationReason>>,
     t: &crate::model::Timer,
+    first_boot: bool,
 ) -> crate::model::Activation {
     let mut reasons: Vec<ActivationReason> = into.get(&unit.name).cloned().unwrap_or_default();
     for l in activation::links_named(r, &unit.names) {
         if let ActivationReason::Link { path, .. } = &l {
-            let dup = reasons
-                .iter()
-                .any(|x| matches!(x, ActivationReason::Link { path: p, .. } if p == path));
+            let dup = reasons.iter().any(|x| matches!(x, ActivationReason::Link { path: p, .. } if p == path));
             if !dup {
                 reasons.push(l);
             }
@@ -254,7 +218,13 @@ fn activation_of(
             reasons.push(ActivationReason::Generated { path: f.path.clone() });
         }
     }
-    let _ = graph;
+    // S20: enable-only preset-all at first boot re-enables a disabled unit.
+    if first_boot && unit.file_state == Some(crate::model::UnitFileState::Disabled) {
+        if let Some(p) = t.preset.as_ref().filter(|p| p.enable) {
+            reasons
+                .push(ActivationReason::Preset { file: p.file.clone().unwrap_or_default(), line: p.line.unwrap_or(0) });
+        }
+    }
     let loads = unit.load_state == LoadState::Loaded && !t.triggers.is_empty();
     let state = match unit.load_state {
         LoadState::Masked => "masked",
@@ -265,12 +235,8 @@ fn activation_of(
     };
     let runs = reasons.iter().any(|x| match x {
         ActivationReason::Link { boot, .. } | ActivationReason::Dependency { boot, .. } => *boot,
-        ActivationReason::Transient { .. } => true,
+        ActivationReason::Transient { .. } | ActivationReason::Preset { .. } => true,
         ActivationReason::Generated { .. } => false,
     });
-    crate::model::Activation {
-        state: state.into(),
-        will_run: loads && runs,
-        reasons,
-    }
+    crate::model::Activation { state: state.into(), will_run: loads && runs, reasons }
 }

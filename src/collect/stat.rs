@@ -20,14 +20,7 @@ pub fn meta_from(md: &Metadata, link: Option<String>) -> FileMeta {
     } else {
         FileKind::Other
     };
-    FileMeta {
-        kind,
-        mode: Mode(md.mode() & 0o7777),
-        uid: md.uid(),
-        gid: md.gid(),
-        size: md.size(),
-        link,
-    }
+    FileMeta { kind, mode: Mode(md.mode() & 0o7777), uid: md.uid(), gid: md.gid(), size: md.size(), link }
 }
 
 /// `lstat` of an in-image path with the link text for symlinks; `None` when missing
@@ -77,14 +70,7 @@ pub fn path_fact(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMeta>
             if c.clamped {
                 error = Some("a '..' climbs above the root (held at /)".to_string());
             }
-            PathFact {
-                path: path.to_string(),
-                resolved: Some(c.path),
-                meta,
-                link_meta,
-                parents,
-                error,
-            }
+            PathFact { path: path.to_string(), resolved: Some(c.path), meta, link_meta, parents, error }
         }
         Err(e) => PathFact {
             path: path.to_string(),

@@ -13,15 +13,8 @@ use crate::model::{Activation, ScopeKind};
 use crate::model::{ExecCommand, LoadState, RunsAs, Timer, Trigger, Unit, User, Warning};
 use crate::schedule::parse_timespan;
 
-const EXEC_KEYS: [&str; 7] = [
-    "ExecCondition",
-    "ExecStartPre",
-    "ExecStart",
-    "ExecStartPost",
-    "ExecReload",
-    "ExecStop",
-    "ExecStopPost",
-];
+const EXEC_KEYS: [&str; 7] =
+    ["ExecCondition", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop", "ExecStopPost"];
 
 /// The manager a scope stands for, for specifiers and privilege.
 pub struct Manager<'a> {
@@ -31,6 +24,8 @@ pub struct Manager<'a> {
     pub users: &'a [User],
     pub hostname: &'a str,
     pub machine_id: &'a str,
+    /// System preset rules (S20); consulted for the system scope only.
+    pub presets: &'a [super::preset::Rule],
 }
 
 impl Manager<'_> {
@@ -81,10 +76,7 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
     let ctx = m.ctx(&unit.name);
     let mut warn = Vec::new();
     let unit_setting = unit.last("Timer", "Unit").cloned().filter(|s| !s.value.is_empty());
-    let default_service = format!(
-        "{}.service",
-        unit.name.rsplit_once('.').map_or(unit.name.as_str(), |(s, _)| s)
-    );
+    let default_service = format!("{}.service", unit.name.rsplit_once('.').map_or(unit.name.as_str(), |(s, _)| s));
     let service = match &unit_setting {
         Some(s) => match expand(&s.value, &ctx) {
             Ok(v) if names::classify(&v).is_some() => v,
@@ -97,21 +89,14 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
                 v
             }
             Err(e) => {
-                warn.push(Warning {
-                    path: s.file.clone(),
-                    line: Some(s.line),
-                    message: format!("Unit=: {e}"),
-                });
+                warn.push(Warning { path: s.file.clone(), line: Some(s.line), message: format!("Unit=: {e}") });
                 default_service.clone()
             }
         },
         None => default_service,
     };
     let (triggers, invalid) = triggers(unit, &ctx);
-    let persistent = unit
-        .last("Timer", "Persistent")
-        .and_then(|s| parse_bool(&s.value))
-        .unwrap_or(false);
+    let persistent = unit.last("Timer", "Persistent").and_then(|s| parse_bool(&s.value)).unwrap_or(false);
     let svc: Arc<Unit> = r.load(&service);
     let runs_as = runs_as(m, &svc, &ctx);
     let mut cmds = Vec::new();
@@ -144,11 +129,9 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
                         });
                     }
                 }
-                Err(e) => warn.push(Warning {
-                    path: s.file.clone(),
-                    line: Some(s.line),
-                    message: format!("{key}=: {e}"),
-                }),
+                Err(e) => {
+                    warn.push(Warning { path: s.file.clone(), line: Some(s.line), message: format!("{key}=: {e}") })
+                }
             }
         }
     }
@@ -167,11 +150,7 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
         name: unit.name.clone(),
         source: unit.fragment.as_ref().map(|f| f.path.clone()),
         file_state: unit.file_state,
-        activation: Activation {
-            state: String::new(),
-            will_run: false,
-            reasons: Vec::new(),
-        },
+        activation: Activation { state: String::new(), will_run: false, reasons: Vec::new() },
         service_loaded: svc.load_state == LoadState::Loaded,
         service_fragment: svc.fragment.as_ref().map(|f| f.path.clone()),
         service,
@@ -179,6 +158,7 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
         triggers,
         invalid_triggers: invalid,
         persistent,
+        preset: (m.kind == ScopeKind::System).then(|| preset_of(m.presets, &unit.name)),
         runs_as,
         exec: cmds,
         environment_files: env_files,
@@ -193,13 +173,8 @@ fn triggers(unit: &Unit, ctx: &SpecCtx<'_>) -> (Vec<Trigger>, Vec<Trigger>) {
     let mut bad = Vec::new();
     for key in TRIGGER_KEYS {
         for s in unit.get("Timer", key) {
-            let mut t = Trigger {
-                key: (*key).into(),
-                value: s.value.clone(),
-                usec: None,
-                file: s.file.clone(),
-                line: s.line,
-            };
+            let mut t =
+                Trigger { key: (*key).into(), value: s.value.clone(), usec: None, file: s.file.clone(), line: s.line };
             match expand(&s.value, ctx) {
                 Ok(v) => t.value = v,
                 Err(_) => {
@@ -223,48 +198,32 @@ fn triggers(unit: &Unit, ctx: &SpecCtx<'_>) -> (Vec<Trigger>, Vec<Trigger>) {
 /// S41: the system manager runs a service as root unless `User=`/`DynamicUser=` say
 /// otherwise; a user manager runs everything as its user.
 fn runs_as(m: &Manager<'_>, svc: &Unit, ctx: &SpecCtx<'_>) -> RunsAs {
-    let dynamic = svc
-        .last("Service", "DynamicUser")
-        .and_then(|s| parse_bool(&s.value))
-        .unwrap_or(false);
-    let group = svc
-        .last("Service", "Group")
-        .map(|s| s.value.clone())
-        .filter(|g| !g.is_empty());
+    let dynamic = svc.last("Service", "DynamicUser").and_then(|s| parse_bool(&s.value)).unwrap_or(false);
+    let group = svc.last("Service", "Group").map(|s| s.value.clone()).filter(|g| !g.is_empty());
     if let Some(u) = m.user {
-        return RunsAs {
-            user: u.name.clone(),
-            group,
-            dynamic_user: false,
-            uid: Some(u.uid),
-            privileged: u.uid == 0,
-        };
+        return RunsAs { user: u.name.clone(), group, dynamic_user: false, uid: Some(u.uid), privileged: u.uid == 0 };
     }
     if m.kind == ScopeKind::Global {
-        return RunsAs {
-            user: "%u".into(),
-            group,
-            dynamic_user: false,
-            uid: None,
-            privileged: false,
-        };
+        return RunsAs { user: "%u".into(), group, dynamic_user: false, uid: None, privileged: false };
     }
     let user = svc
         .last("Service", "User")
         .map(|s| expand(&s.value, ctx).unwrap_or_else(|_| s.value.clone()))
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "root".into());
-    let uid = user
-        .parse::<u32>()
-        .ok()
-        .or_else(|| m.users.iter().find(|u| u.name == user).map(|u| u.uid));
+    let uid = user.parse::<u32>().ok().or_else(|| m.users.iter().find(|u| u.name == user).map(|u| u.uid));
     let privileged = !dynamic && (uid == Some(0) || (user == "root"));
-    RunsAs {
-        user,
-        group,
-        dynamic_user: dynamic,
-        uid,
-        privileged,
+    RunsAs { user, group, dynamic_user: dynamic, uid, privileged }
+}
+
+/// The preset verdict for a unit: the first matching line, else enable (S20). Instances
+/// are matched by their template name too, as `preset-all` does for templates.
+fn preset_of(rules: &[super::preset::Rule], name: &str) -> crate::model::Preset {
+    let hit = super::preset::matching(rules, name)
+        .or_else(|| names::template_of(name).and_then(|t| super::preset::matching(rules, &t)));
+    match hit {
+        Some(r) => crate::model::Preset { enable: r.enable, file: Some(r.file.clone()), line: Some(r.line) },
+        None => crate::model::Preset { enable: true, file: None, line: None },
     }
 }
 

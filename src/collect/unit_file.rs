@@ -97,14 +97,7 @@ fn parse_into(bytes: &[u8], schema: &Schema<'_>, out: &mut Parsed) -> Result<(),
             out.warnings.push((line, "line is not valid UTF-8, ignoring".into()));
             continue;
         };
-        parse_line(
-            text.trim_matches(WS),
-            line,
-            schema,
-            &mut section,
-            &mut section_ignored,
-            out,
-        )?;
+        parse_line(text.trim_matches(WS), line, schema, &mut section, &mut section_ignored, out)?;
     }
     // systemd parses a dangling continuation at EOF as a final line.
     if let Some(c) = continuation {
@@ -133,10 +126,7 @@ fn parse_line(
     }
     if let Some(rest) = l.strip_prefix('[') {
         let Some(name) = rest.strip_suffix(']') else {
-            return Err(ParseError::BadSection {
-                line,
-                text: l.chars().take(80).collect(),
-            });
+            return Err(ParseError::BadSection { line, text: l.chars().take(80).collect() });
         };
         if schema.sections.iter().any(|(s, _)| *s == name) {
             *section = Some(name.to_string());
@@ -152,8 +142,7 @@ fn parse_line(
     }
     let Some(sec) = section.as_deref() else {
         if !*section_ignored {
-            out.warnings
-                .push((line, "assignment outside of section, ignoring".into()));
+            out.warnings.push((line, "assignment outside of section, ignoring".into()));
         }
         return Ok(());
     };
@@ -163,30 +152,21 @@ fn parse_line(
     };
     let key = k.trim_matches(WS);
     if key.is_empty() {
-        out.warnings
-            .push((line, "missing key name before '=', ignoring line".into()));
+        out.warnings.push((line, "missing key name before '=', ignoring line".into()));
         return Ok(());
     }
     if !key.starts_with("X-") {
         let known = if sec == "Unit" {
             Some(schema::unit_key_known(key))
         } else {
-            schema
-                .sections
-                .iter()
-                .find(|(s, _)| *s == sec)
-                .and_then(|(_, k)| *k)
-                .map(|k| k.contains(&key))
+            schema.sections.iter().find(|(s, _)| *s == sec).and_then(|(_, k)| *k).map(|k| k.contains(&key))
         };
         if known == Some(false) {
-            out.warnings
-                .push((line, format!("unknown key '{key}' in section [{sec}], ignoring")));
+            out.warnings.push((line, format!("unknown key '{key}' in section [{sec}], ignoring")));
             return Ok(());
         } else if known.is_none() && schema::case_variant_of_known(sec, key) {
-            out.warnings.push((
-                line,
-                format!("unknown key '{key}' in section [{sec}] (keys are case-sensitive), ignoring"),
-            ));
+            out.warnings
+                .push((line, format!("unknown key '{key}' in section [{sec}] (keys are case-sensitive), ignoring")));
             return Ok(());
         }
     }
@@ -206,18 +186,11 @@ fn split_lines(b: &[u8]) -> impl Iterator<Item = &[u8]> {
         if rest.is_empty() {
             return None;
         }
-        let end = rest
-            .iter()
-            .position(|c| matches!(c, b'\n' | b'\r' | 0))
-            .unwrap_or(rest.len());
+        let end = rest.iter().position(|c| matches!(c, b'\n' | b'\r' | 0)).unwrap_or(rest.len());
         let line = &rest[..end];
         let mut skip = end;
         if skip < rest.len() {
-            skip += if rest[end] == b'\r' && rest.get(end + 1) == Some(&b'\n') {
-                2
-            } else {
-                1
-            };
+            skip += if rest[end] == b'\r' && rest.get(end + 1) == Some(&b'\n') { 2 } else { 1 };
         }
         rest = &rest[skip..];
         Some(line)
@@ -252,10 +225,7 @@ mod tests {
     }
 
     fn kv(p: &Parsed) -> Vec<(String, String, u32)> {
-        p.assignments
-            .iter()
-            .map(|a| (a.key.clone(), a.value.clone(), a.line))
-            .collect()
+        p.assignments.iter().map(|a| (a.key.clone(), a.value.clone(), a.line)).collect()
     }
 
     #[test]
@@ -282,16 +252,8 @@ mod tests {
     fn s26_case_sensitive_and_x_prefix() {
         let r = p("[timer]\nOnCalendar=daily\n[Timer]\noncalendar=hourly\nX-Owner=sec\n[X-Meta]\nA=b\n");
         assert_eq!(kv(&r), vec![("X-Owner".into(), "sec".into(), 5)]);
-        assert!(
-            r.warnings
-                .iter()
-                .any(|(l, m)| *l == 1 && m.contains("unknown section 'timer'"))
-        );
-        assert!(
-            r.warnings
-                .iter()
-                .any(|(l, m)| *l == 4 && m.contains("unknown key 'oncalendar'"))
-        );
+        assert!(r.warnings.iter().any(|(l, m)| *l == 1 && m.contains("unknown section 'timer'")));
+        assert!(r.warnings.iter().any(|(l, m)| *l == 4 && m.contains("unknown key 'oncalendar'")));
         assert!(!r.warnings.iter().any(|(_, m)| m.contains("X-")));
     }
 
@@ -299,25 +261,15 @@ mod tests {
     fn s27_missing_equals_and_outside_section() {
         let r = p("OnCalendar=daily\n[Timer]\n.include /etc/x\nOnCalendar=hourly\n");
         assert_eq!(kv(&r), vec![("OnCalendar".into(), "hourly".into(), 4)]);
-        assert!(
-            r.warnings
-                .iter()
-                .any(|(l, m)| *l == 1 && m.contains("outside of section"))
-        );
+        assert!(r.warnings.iter().any(|(l, m)| *l == 1 && m.contains("outside of section")));
         assert!(r.warnings.iter().any(|(l, m)| *l == 3 && m.contains("missing '='")));
     }
 
     #[test]
     fn refusals_match_systemd() {
         let long = format!("[Timer]\nOnCalendar={}\n", "x".repeat(LONG_LINE_MAX + 1));
-        assert_eq!(
-            parse(long.as_bytes(), &schema_for("timer")).error,
-            Some(ParseError::LineTooLong(2))
-        );
-        let bad = parse(
-            b"[Timer]\nPersistent=yes\n[Timer\nOnCalendar=daily\n",
-            &schema_for("timer"),
-        );
+        assert_eq!(parse(long.as_bytes(), &schema_for("timer")).error, Some(ParseError::LineTooLong(2)));
+        let bad = parse(b"[Timer]\nPersistent=yes\n[Timer\nOnCalendar=daily\n", &schema_for("timer"));
         assert!(matches!(bad.error, Some(ParseError::BadSection { line: 3, .. })));
         assert_eq!(bad.assignments.len(), 1, "lines before the error were applied");
     }

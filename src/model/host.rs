@@ -22,6 +22,10 @@ pub struct Host {
     pub hostname: Option<String>,
     #[serde(default)]
     pub machine_id: Option<String>,
+    /// The machine-id is missing, empty or `uninitialized`: the next boot is a first
+    /// boot, and `preset-all` will run (S20).
+    #[serde(default)]
+    pub first_boot: bool,
     pub scopes: Vec<Scope>,
     pub users: Vec<User>,
     pub groups: Vec<Group>,
@@ -82,9 +86,7 @@ impl Scope {
     }
 
     pub fn unit(&self, name: &str) -> Option<&Unit> {
-        self.units
-            .iter()
-            .find(|u| u.name == name || u.names.iter().any(|n| n == name))
+        self.units.iter().find(|u| u.name == name || u.names.iter().any(|n| n == name))
     }
 }
 
@@ -114,10 +116,7 @@ pub enum DirRole {
 impl DirRole {
     /// Directories systemd itself writes at boot: their content cannot exist offline.
     pub fn is_generator(self) -> bool {
-        matches!(
-            self,
-            DirRole::GeneratorEarly | DirRole::Generator | DirRole::GeneratorLate
-        )
+        matches!(self, DirRole::GeneratorEarly | DirRole::Generator | DirRole::GeneratorLate)
     }
 
     pub fn is_runtime(self) -> bool {

@@ -58,20 +58,12 @@ pub struct ExecCommand {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ActivationReason {
     /// A symlink in `UNIT.wants/` or `UNIT.requires/` (S15).
-    Link {
-        path: String,
-        role: super::DirRole,
-        by: String,
-        boot: bool,
-    },
+    Link { path: String, role: super::DirRole, by: String, boot: bool },
     /// `Wants=`/`Requires=` in some unit's fragment or drop-in (S18).
-    Dependency {
-        unit: String,
-        key: String,
-        file: String,
-        line: u32,
-        boot: bool,
-    },
+    Dependency { unit: String, key: String, file: String, line: u32, boot: bool },
+    /// First boot (machine-id unset): `preset-all` would enable it (S20). `file` is
+    /// empty when no preset line matched (the default is enable).
+    Preset { file: String, line: u32 },
     /// `systemd-run` created it (S22); it is running now, until reboot.
     Transient { path: String },
     /// A generator wrote it (S21).
@@ -118,7 +110,21 @@ pub struct Timer {
     pub runs_as: RunsAs,
     pub exec: Vec<ExecCommand>,
     pub environment_files: Vec<PathFact>,
+    /// The preset verdict for this timer (S20): `enable`/`disable` and the line that decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
     /// For user scopes: the owning account lingers (its manager runs without a login).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linger: Option<bool>,
+}
+
+/// What the preset files say about a unit (S20).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preset {
+    pub enable: bool,
+    /// The deciding file and line; absent when no line matched (default: enable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
 }

@@ -124,11 +124,7 @@ pub struct Unit {
 impl Unit {
     /// The effective assignments of `section.key` (empty when unset).
     pub fn get(&self, section: &str, key: &str) -> &[Setting] {
-        self.settings
-            .get(section)
-            .and_then(|s| s.get(key))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        self.settings.get(section).and_then(|s| s.get(key)).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// The winning value of a single-valued setting.

@@ -66,14 +66,9 @@ pub fn parse_timespan(s: &str) -> Result<u64, String> {
         if int_len == 0 && num_len <= 1 {
             return Err(format!("invalid time span {s:?}: expected a number at {rest:?}"));
         }
-        let num: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| format!("invalid number in {s:?}"))?;
+        let num: f64 = rest[..num_len].parse().map_err(|_| format!("invalid number in {s:?}"))?;
         rest = rest[num_len..].trim_start();
-        let word_len = rest
-            .char_indices()
-            .find(|(_, c)| !(c.is_alphabetic()))
-            .map_or(rest.len(), |(i, _)| i);
+        let word_len = rest.char_indices().find(|(_, c)| !(c.is_alphabetic())).map_or(rest.len(), |(i, _)| i);
         let word = &rest[..word_len];
         let mult = if word.is_empty() {
             USEC_PER_SEC

@@ -14,9 +14,7 @@ pub struct Fx {
 #[allow(dead_code)]
 impl Fx {
     pub fn new() -> Fx {
-        Fx {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
+        Fx { dir: tempfile::tempdir().expect("tempdir") }
     }
 
     pub fn path(&self) -> &Path {
@@ -61,14 +59,10 @@ impl Fx {
     /// A minimal merged-/usr layout like Debian's (`/lib -> usr/lib`, `/etc/xdg/systemd/user
     /// -> ../../systemd/user`).
     pub fn debian_layout(&self) -> &Self {
-        self.dir("/usr/lib/systemd/system")
-            .dir("/etc/systemd/system")
-            .dir("/etc/systemd/user");
-        self.link("/lib", "usr/lib")
-            .link("/bin", "usr/bin")
-            .link("/etc/xdg/systemd/user", "../../systemd/user");
-        self.file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n")
-            .file("/etc/group", "root:x:0:\n")
+        self.dir("/usr/lib/systemd/system").dir("/etc/systemd/system").dir("/etc/systemd/user");
+        self.link("/lib", "usr/lib").link("/bin", "usr/bin").link("/etc/xdg/systemd/user", "../../systemd/user");
+        self.file("/etc/machine-id", "6aef49f50614453386767d831f4f6ddf\n");
+        self.file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n").file("/etc/group", "root:x:0:\n")
     }
 
     pub fn collect(&self) -> Host {
@@ -77,11 +71,8 @@ impl Fx {
 
     /// `systemctl --root=R ARGS` stdout, or `None` when systemctl is not installed.
     pub fn systemctl(&self, args: &[&str]) -> Option<String> {
-        let out = Command::new("systemctl")
-            .arg(format!("--root={}", self.path().display()))
-            .args(args)
-            .output()
-            .ok()?;
+        let out =
+            Command::new("systemctl").arg(format!("--root={}", self.path().display())).args(args).output().ok()?;
         Some(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
@@ -120,25 +111,18 @@ pub fn system(h: &Host) -> Scope {
 
 #[allow(dead_code)]
 pub fn timer_of<'a>(s: &'a Scope, name: &str) -> &'a Timer {
-    s.timers
-        .iter()
-        .find(|t| t.name == name)
-        .unwrap_or_else(|| panic!("no timer {name} in {}", s.label()))
+    s.timers.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no timer {name} in {}", s.label()))
 }
 
 #[allow(dead_code)]
 pub fn unit_of<'a>(s: &'a Scope, name: &str) -> &'a Unit {
-    s.unit(name)
-        .unwrap_or_else(|| panic!("no unit {name} in {}", s.label()))
+    s.unit(name).unwrap_or_else(|| panic!("no unit {name} in {}", s.label()))
 }
 
 /// True when the named systemd tool is installed (oracle tests skip otherwise, saying so).
 #[allow(dead_code)]
 pub fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let ok = Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
     if !ok {
         eprintln!("skipping oracle: {tool} not installed");
     }

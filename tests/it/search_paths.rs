@@ -7,21 +7,12 @@ use crate::common::*;
 #[test]
 fn s1_lib_symlink_is_read_once_and_parents_recorded() {
     let fx = Fx::new();
-    fx.debian_layout()
-        .file("/usr/lib/systemd/system/a.timer", &timer("daily"));
+    fx.debian_layout().file("/usr/lib/systemd/system/a.timer", &timer("daily"));
     let h = fx.collect();
     let sys = system(&h);
-    let lib = sys
-        .search_path
-        .iter()
-        .find(|d| d.path == "/lib/systemd/system")
-        .unwrap();
+    let lib = sys.search_path.iter().find(|d| d.path == "/lib/systemd/system").unwrap();
     assert_eq!(lib.resolved.as_deref(), Some("/usr/lib/systemd/system"));
-    let usr = sys
-        .search_path
-        .iter()
-        .find(|d| d.path == "/usr/lib/systemd/system")
-        .unwrap();
+    let usr = sys.search_path.iter().find(|d| d.path == "/usr/lib/systemd/system").unwrap();
     assert_eq!(usr.duplicate_of.as_deref(), Some("/lib/systemd/system"));
     assert_eq!(sys.timers.len(), 1, "the same file is not counted twice");
     // Every parent up to / is recorded, the /lib symlink included.
@@ -29,11 +20,7 @@ fn s1_lib_symlink_is_read_once_and_parents_recorded() {
     assert_eq!(h.paths["/usr/lib/systemd"].kind, FileKind::Dir);
     assert!(h.paths.contains_key("/"));
     // A missing directory's existing parents are recorded (whoever can write them can create it).
-    let ctl = sys
-        .search_path
-        .iter()
-        .find(|d| d.path == "/etc/systemd/system.control")
-        .unwrap();
+    let ctl = sys.search_path.iter().find(|d| d.path == "/etc/systemd/system.control").unwrap();
     assert!(ctl.resolved.is_none());
     assert!(ctl.chain.contains(&"/etc/systemd".to_string()));
     assert!(h.paths.contains_key("/etc/systemd"));
@@ -57,59 +44,38 @@ fn s1_s4_precedence_control_over_etc_over_usr() {
     assert_eq!(x.triggers[0].value, "hourly", "lower copies are not parsed at all (S4)");
     let y = timer_of(&sys, "y.timer");
     assert_eq!(y.source.as_deref(), Some("/run/systemd/system/y.timer"));
-    assert_eq!(
-        unit_of(&sys, "y.timer").fragment.as_ref().unwrap().role,
-        DirRole::Runtime
-    );
+    assert_eq!(unit_of(&sys, "y.timer").fragment.as_ref().unwrap().role, DirRole::Runtime);
 }
 
 #[test]
 fn s2_user_paths_include_home_and_runtime_dirs() {
     let fx = Fx::new();
     fx.debian_layout()
-        .file(
-            "/etc/passwd",
-            "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n",
-        )
+        .file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n")
         .file("/etc/group", "root:x:0:\nalice:x:1000:\n")
         .file("/home/alice/.config/systemd/user/a.timer", &timer("daily"))
         .file("/home/alice/.local/share/systemd/user/b.timer", &timer("daily"))
         .file("/home/alice/.config/systemd/user.control/c.timer", &timer("daily"))
         .file("/run/user/1000/systemd/user/d.timer", &timer("daily"))
-        .file(
-            "/run/user/1000/systemd/transient/e.timer",
-            "[Timer]\nOnActiveSec=5min\n",
-        );
+        .file("/run/user/1000/systemd/transient/e.timer", "[Timer]\nOnActiveSec=5min\n");
     let h = fx.collect();
     let al = scope(&h, ScopeKind::User, Some("alice"));
     let names: Vec<&str> = al.timers.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["a.timer", "b.timer", "c.timer", "d.timer", "e.timer"]);
     assert_eq!(timer_of(&al, "e.timer").activation.state, "transient");
     assert!(timer_of(&al, "e.timer").activation.will_run);
-    assert!(
-        al.search_path.iter().all(|d| d.per_user),
-        "user scopes list only the user's own dirs"
-    );
-    assert!(
-        h.scopes.iter().all(|s| s.user.as_deref() != Some("root")),
-        "root has no user dirs here"
-    );
+    assert!(al.search_path.iter().all(|d| d.per_user), "user scopes list only the user's own dirs");
+    assert!(h.scopes.iter().all(|s| s.user.as_deref() != Some("root")), "root has no user dirs here");
 }
 
 #[test]
 fn s3_global_mask_does_not_override_a_users_own_unit() {
     let fx = Fx::new();
     fx.debian_layout()
-        .file(
-            "/etc/passwd",
-            "root:x:0:0:root:/root:/bin/bash\nbob:x:1001:1001::/home/bob:/bin/bash\n",
-        )
+        .file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nbob:x:1001:1001::/home/bob:/bin/bash\n")
         .link("/etc/systemd/user/miner.timer", "/dev/null")
         .file("/home/bob/.config/systemd/user/miner.timer", &timer("minutely"))
-        .link(
-            "/home/bob/.config/systemd/user/timers.target.wants/miner.timer",
-            "../miner.timer",
-        );
+        .link("/home/bob/.config/systemd/user/timers.target.wants/miner.timer", "../miner.timer");
     let h = fx.collect();
     let g = scope(&h, ScopeKind::Global, None);
     assert_eq!(unit_of(&g, "miner.timer").load_state, LoadState::Masked);
@@ -127,10 +93,7 @@ fn s5_linked_unit_follows_target_and_alias_keeps_only_name() {
         .file("/opt/app/linked.timer", &timer("daily"))
         .mode("/opt/app", 0o777)
         .link("/etc/systemd/system/linked.timer", "/opt/app/linked.timer")
-        .link(
-            "/etc/systemd/system/dangling-alias.timer",
-            "/usr/lib/systemd/system/nothere.timer",
-        );
+        .link("/etc/systemd/system/dangling-alias.timer", "/usr/lib/systemd/system/nothere.timer");
     let h = fx.collect();
     let sys = system(&h);
     let u = unit_of(&sys, "linked.timer");
@@ -139,10 +102,7 @@ fn s5_linked_unit_follows_target_and_alias_keeps_only_name() {
     let target = f.target.as_ref().unwrap();
     assert_eq!(target.resolved.as_deref(), Some("/opt/app/linked.timer"));
     assert!(target.parents.contains(&"/opt/app".to_string()));
-    assert_eq!(
-        h.paths["/opt/app"].mode.0, 0o777,
-        "the target's parents are checked, not just the link"
-    );
+    assert_eq!(h.paths["/opt/app"].mode.0, 0o777, "the target's parents are checked, not just the link");
     assert_eq!(sys.unit_files["linked.timer"].as_str(), "linked");
     // An alias whose target is inside the path only contributes its name; here it dangles.
     assert_eq!(unit_of(&sys, "dangling-alias.timer").load_state, LoadState::NotFound);
