@@ -120,7 +120,8 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
                         let scripts = exec::scripts(r.root, &c.argv, &mut r.paths);
                         cmds.push(ExecCommand {
                             key: key.into(),
-                            prefixes: c.prefixes,
+                            prefixes: c.prefixes.clone(),
+                            privileged: runs_as.privileged || (m.kind == ScopeKind::System && c.prefixes.contains('+')),
                             argv: c.argv,
                             executable,
                             scripts,
@@ -192,6 +193,12 @@ fn triggers(unit: &Unit, ctx: &SpecCtx<'_>) -> (Vec<Trigger>, Vec<Trigger>) {
             }
         }
     }
+    // Keep the order they were written in: fragment first, then drop-ins, by line.
+    let files: Vec<&str> =
+        unit.fragment.iter().map(|f| f.path.as_str()).chain(unit.dropins.iter().map(|d| d.path.as_str())).collect();
+    let pos = |t: &Trigger| (files.iter().position(|f| *f == t.file).unwrap_or(usize::MAX), t.line);
+    good.sort_by_key(|t| pos(t));
+    bad.sort_by_key(|t| pos(t));
     (good, bad)
 }
 

@@ -44,6 +44,9 @@ pub struct ExecCommand {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub prefixes: String,
     pub argv: Vec<String>,
+    /// Runs with uid 0: the service does, or the `+` prefix grants full privileges to
+    /// this command whatever `User=` says (systemd.service(5)).
+    pub privileged: bool,
     /// argv[0] resolved inside the root (the fixed search path for bare names).
     pub executable: PathFact,
     /// Absolute-path arguments that are existing files: scripts run by an interpreter.

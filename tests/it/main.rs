@@ -1,8 +1,10 @@
 //! Integration tests: fixture roots in temp dirs, run through the real collector and CLI.
 //! Each test names the systemd behaviour (S-number, ../shared/systemd-semantics.md) it covers.
 
+mod accounts;
 mod common;
 mod dropins;
 mod enablement;
 mod names_masks;
 mod search_paths;
+mod syntax_timers;

@@ -1,0 +1,151 @@
+//! S23–S35, S41 end to end: unit-file syntax as the collector applies it, timer
+//! triggers and pairing, who a service runs as and what it executes.
+
+use timerguard::model::{FileKind, LoadState};
+
+use crate::common::*;
+
+#[test]
+fn s24_s28_continuations_resets_and_last_wins() {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file(
+            "/etc/systemd/system/t.timer",
+            "[Timer]\nOnCalendar=Mon..Fri \\\n# a comment inside the continuation\n  10:00\nOnBootSec=5min\nPersistent=true\nAccuracySec=1h\n",
+        )
+        .file("/etc/systemd/system/t.timer.d/10.conf", "[Timer]\nPersistent=false\nAccuracySec=2s\n")
+        .file("/etc/systemd/system/r.timer", "[Timer]\nOnCalendar=hourly\nOnBootSec=1min\n")
+        .file("/etc/systemd/system/r.timer.d/10-reset.conf", "[Timer]\nOnCalendar=\nOnCalendar=weekly\n");
+    let h = fx.collect();
+    let sys = system(&h);
+    let t = timer_of(&sys, "t.timer");
+    assert_eq!(t.triggers[0].value, "Mon..Fri    10:00");
+    assert_eq!(t.triggers[0].line, 4, "the line of a continued assignment is its last line");
+    assert!(!t.persistent, "S28: the last assignment wins across fragment and drop-ins");
+    assert_eq!(unit_of(&sys, "t.timer").last("Timer", "AccuracySec").unwrap().value, "2s");
+    let r = timer_of(&sys, "r.timer");
+    let trig: Vec<(&str, &str)> = r.triggers.iter().map(|x| (x.key.as_str(), x.value.as_str())).collect();
+    assert_eq!(trig, [("OnCalendar", "weekly")], "S28: an empty OnCalendar= resets monotonic triggers too");
+}
+
+#[test]
+fn s26_s27_s29_s30_ignored_lines_are_warned_with_file_and_line() {
+    let fx = Fx::new();
+    fx.debian_layout().file(
+        "/etc/systemd/system/w.timer",
+        "OnCalendar=minutely\n[timer]\nOnCalendar=minutely\n[Timer]\noncalendar=minutely\n.include /etc/x\nOnCalendar=\"daily\"\nPersistent=maybe\nX-Approved-By=secops\nOnBootSec=10min\n",
+    );
+    let h = fx.collect();
+    let sys = system(&h);
+    let t = timer_of(&sys, "w.timer");
+    let trig: Vec<&str> = t.triggers.iter().map(|x| x.value.as_str()).collect();
+    assert_eq!(trig, ["\"daily\"", "10min"], "S30: quotes are not stripped (systemd then rejects the expression)");
+    assert!(!t.persistent, "S29: an invalid boolean is ignored");
+    assert_eq!(unit_of(&sys, "w.timer").last("Timer", "X-Approved-By").unwrap().value, "secops");
+    let lines: Vec<u32> =
+        h.warnings.iter().filter(|w| w.path == "/etc/systemd/system/w.timer").filter_map(|w| w.line).collect();
+    assert_eq!(lines, [1, 2, 5, 6]);
+}
+
+#[test]
+fn s31_specifiers_in_unit_and_exec() {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file("/etc/hostname", "web1\n")
+        .file("/etc/systemd/system/rep@.timer", "[Timer]\nOnCalendar=daily\nUnit=%p-run@%i.service\n")
+        .file(
+            "/etc/systemd/system/rep-run@.service",
+            "[Service]\nUser=nobody\nExecStart=/usr/bin/report --host %H --home %h --as %u %I\n",
+        )
+        .link("/etc/systemd/system/timers.target.wants/rep@q1.timer", "/etc/systemd/system/rep@.timer");
+    let h = fx.collect();
+    let sys = system(&h);
+    let t = timer_of(&sys, "rep@q1.timer");
+    assert_eq!(t.service, "rep-run@q1.service");
+    assert_eq!(
+        t.exec[0].argv,
+        ["/usr/bin/report", "--host", "web1", "--home", "/root", "--as", "root", "q1"],
+        "S41: %u/%h are the manager's user"
+    );
+    assert_eq!(t.runs_as.user, "nobody");
+}
+
+#[test]
+fn s33_pairing_missing_and_timer_targets() {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file("/etc/systemd/system/orphan.timer", &timer("daily"))
+        .file("/etc/systemd/system/chain.timer", "[Timer]\nOnCalendar=daily\nUnit=orphan.timer\n")
+        .file("/etc/systemd/system/paired.timer", &timer("daily"))
+        .file("/etc/systemd/system/paired.service", &service("/bin/true"));
+    let h = fx.collect();
+    let sys = system(&h);
+    let o = timer_of(&sys, "orphan.timer");
+    assert_eq!((o.service.as_str(), o.service_loaded), ("orphan.service", false));
+    let c = timer_of(&sys, "chain.timer");
+    assert_eq!((c.service.as_str(), c.service_loaded), ("orphan.timer", true));
+    assert_eq!(c.unit_setting.as_ref().unwrap().line, 3);
+    assert!(timer_of(&sys, "paired.timer").service_loaded);
+}
+
+#[test]
+fn s34_timer_without_trigger_is_refused() {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file("/etc/systemd/system/none.timer", "[Timer]\nPersistent=true\n[Install]\nWantedBy=timers.target\n")
+        .link("/etc/systemd/system/timers.target.wants/none.timer", "../none.timer")
+        .file("/etc/systemd/system/badspan.timer", "[Timer]\nOnBootSec=5 parsecs\n")
+        .file("/etc/systemd/system/onegood.timer", "[Timer]\nOnBootSec=5 parsecs\nOnBootSec=5min\n");
+    let h = fx.collect();
+    let sys = system(&h);
+    assert_eq!(unit_of(&sys, "none.timer").load_state, LoadState::BadSetting);
+    let n = timer_of(&sys, "none.timer");
+    assert_eq!((n.activation.state.as_str(), n.activation.will_run), ("bad", false));
+    assert_eq!(timer_of(&sys, "badspan.timer").activation.state, "bad");
+    let g = timer_of(&sys, "onegood.timer");
+    assert_eq!(g.triggers.len(), 1);
+    assert_eq!(g.triggers[0].usec, Some(300_000_000));
+    assert_eq!(g.invalid_triggers.len(), 1, "one bad line among good ones is only a warning");
+}
+
+#[test]
+fn s41_runs_as_exec_and_environment_files() {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\ntoor:x:0:0::/root:/bin/sh\nsvc:x:990:990::/nonexistent:/usr/sbin/nologin\n")
+        .file("/usr/bin/sh", "#!fake\n")
+        .file("/opt/jobs/run.sh", "#!/bin/sh\n")
+        .mode("/opt/jobs", 0o777)
+        .file("/etc/default/job", "A=1\n")
+        .file("/etc/systemd/system/a.timer", &timer("daily"))
+        .file(
+            "/etc/systemd/system/a.service",
+            "[Service]\nExecStartPre=-+/bin/sh /opt/jobs/run.sh\nExecStart=sh -c 'echo hi'\nEnvironmentFile=-/etc/default/job\nEnvironmentFile=/etc/missing\n",
+        )
+        .file("/etc/systemd/system/b.timer", &timer("daily"))
+        .file("/etc/systemd/system/b.service", "[Service]\nUser=toor\nExecStart=/usr/bin/true\n")
+        .file("/etc/systemd/system/c.timer", &timer("daily"))
+        .file("/etc/systemd/system/c.service", "[Service]\nUser=svc\nExecStart=+/usr/bin/install -d /x\nExecStart=/usr/bin/true\n")
+        .file("/etc/systemd/system/d.timer", &timer("daily"))
+        .file("/etc/systemd/system/d.service", "[Service]\nDynamicUser=yes\nUser=root\nExecStart=/usr/bin/true\n");
+    let h = fx.collect();
+    let sys = system(&h);
+    let a = timer_of(&sys, "a.timer");
+    assert!(a.runs_as.privileged && a.runs_as.user == "root");
+    let pre = &a.exec[0];
+    assert_eq!((pre.key.as_str(), pre.prefixes.as_str()), ("ExecStartPre", "-+"));
+    assert_eq!(pre.executable.resolved.as_deref(), Some("/usr/bin/sh"), "/bin -> usr/bin followed inside the root");
+    assert_eq!(pre.scripts[0].resolved.as_deref(), Some("/opt/jobs/run.sh"));
+    assert_eq!(h.paths["/opt/jobs"].mode.0, 0o777, "script parents are recorded");
+    assert_eq!(a.exec[1].executable.resolved.as_deref(), Some("/usr/bin/sh"), "bare names use the fixed PATH");
+    assert_eq!(a.exec[1].argv, ["sh", "-c", "echo hi"]);
+    assert_eq!(a.environment_files.len(), 2);
+    assert_eq!(a.environment_files[0].meta.as_ref().unwrap().kind, FileKind::File);
+    assert!(a.environment_files[1].error.is_some());
+    let b = timer_of(&sys, "b.timer");
+    assert!(b.runs_as.privileged, "a uid-0 account other than root is still root");
+    let c = timer_of(&sys, "c.timer");
+    assert!(!c.runs_as.privileged);
+    assert_eq!(c.exec.iter().map(|e| e.privileged).collect::<Vec<_>>(), [true, false], "'+' runs with full privileges");
+    assert!(!timer_of(&sys, "d.timer").runs_as.privileged, "DynamicUser= never runs as root");
+}
