@@ -2,6 +2,7 @@
 //! Each test names the systemd behaviour (S-number, ../shared/systemd-semantics.md) it covers.
 
 mod accounts;
+mod bad_input;
 mod common;
 mod dropins;
 mod enablement;
