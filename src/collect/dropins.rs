@@ -23,10 +23,10 @@ pub fn dir_stems(name: &str) -> Vec<String> {
 
 fn push_stems(name: &str, out: &mut Vec<String>) {
     out.push(name.to_string());
-    if names::classify(name) == Some(names::NameKind::Instance) {
-        if let Some(t) = names::template_of(name) {
-            push_stems(&t, out);
-        }
+    if names::classify(name) == Some(names::NameKind::Instance)
+        && let Some(t) = names::template_of(name)
+    {
+        push_stems(&t, out);
     }
     if let Some(p) = names::dash_parent(name) {
         push_stems(&p, out);

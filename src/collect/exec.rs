@@ -105,10 +105,11 @@ pub fn resolve_executable(root: &Root, exe: &str, paths: &mut BTreeMap<String, F
     }
     for dir in EXEC_PATH {
         let cand = format!("{dir}/{exe}");
-        if let Ok(c) = root.chase(&cand, true) {
-            if c.exists && root.lstat(&c.path).is_ok_and(|m| m.is_file()) {
-                return path_fact(root, &cand, paths);
-            }
+        if let Ok(c) = root.chase(&cand, true)
+            && c.exists
+            && root.lstat(&c.path).is_ok_and(|m| m.is_file())
+        {
+            return path_fact(root, &cand, paths);
         }
     }
     PathFact {

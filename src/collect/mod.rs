@@ -51,7 +51,9 @@ pub fn collect(root_dir: &Path) -> Result<Host, CollectError> {
     let machine_id = small_file(&root, "/etc/machine-id");
     let files = files::FileCache::default();
     let scans = ScanCache::default();
-    let sh = Shared { root: &root, files: &files, scans: &scans };
+    let shared_dirs =
+        paths::user_paths(None).into_iter().map(|s| (s.path.clone(), scope::resolve_dir(&root, &s.path))).collect();
+    let sh = Shared { root: &root, files: &files, scans: &scans, shared_dirs };
     let (h, mid) = (hostname.clone().unwrap_or_default(), machine_id.clone().unwrap_or_default());
     let first_boot = machine_id.as_deref().is_none_or(|m| m == "uninitialized");
     let presets = preset::load(&root, "system-preset", &mut warnings);
@@ -75,7 +77,7 @@ pub fn collect(root_dir: &Path) -> Result<Host, CollectError> {
     let mut all_paths = BTreeMap::new();
     let mut scopes = Vec::new();
     for mut o in outs {
-        all_paths.append(&mut o.paths);
+        all_paths.extend(std::mem::take(&mut o.paths)); // not `append`: that re-merges the whole map each time
         warnings.append(&mut o.warnings);
         scopes.push(o.scope);
     }

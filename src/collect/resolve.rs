@@ -103,10 +103,10 @@ impl<'a> Resolver<'a> {
                 continue;
             }
             let mut dst = e.name.clone();
-            if names::classify(&dst) == Some(NameKind::Template) {
-                if let Some(inst) = names::instance(&src) {
-                    dst = names::with_instance(&dst, inst);
-                }
+            if names::classify(&dst) == Some(NameKind::Template)
+                && let Some(inst) = names::instance(&src)
+            {
+                dst = names::with_instance(&dst, inst);
             }
             self.reverse.entry(dst).or_default().push(src);
         }
@@ -191,10 +191,10 @@ impl<'a> Resolver<'a> {
             match (kind, inst, names::classify(alias)) {
                 (NameKind::Instance, Some(i), Some(NameKind::Template)) => {
                     let n = names::with_instance(alias, i);
-                    if let (Ok((_, e)), Some(fb)) = (self.ids_get(&n), frag_base) {
-                        if e.name != fb {
-                            continue; // that instance has a fragment of its own
-                        }
+                    if let (Ok((_, e)), Some(fb)) = (self.ids_get(&n), frag_base)
+                        && e.name != fb
+                    {
+                        continue; // that instance has a fragment of its own
                     }
                     set.insert(n);
                 }

@@ -49,6 +49,17 @@ pub struct Shared<'a> {
     pub root: &'a Root,
     pub files: &'a FileCache,
     pub scans: &'a ScanCache,
+    /// Where the shared (non-per-user) directories resolve, computed once: 10,000 user
+    /// scopes would otherwise re-resolve the same ten paths.
+    pub shared_dirs: HashMap<String, Option<String>>,
+}
+
+/// Resolves a search directory: its in-image path when it exists and is a directory.
+pub fn resolve_dir(root: &Root, path: &str) -> Option<String> {
+    match root.chase(path, true) {
+        Ok(c) if c.exists && root.lstat(&c.path).is_ok_and(|md| md.is_dir()) => Some(c.path),
+        _ => None,
+    }
 }
 
 /// Collects a scope. User scopes report only what the user's own directories define or
@@ -61,9 +72,9 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     for spec in specs {
         let record = !per_user_only || spec.per_user;
         let chain = if record { record_chain(sh.root, &spec.path, &mut paths) } else { Vec::new() };
-        let resolved = match sh.root.chase(&spec.path, true) {
-            Ok(c) if c.exists && sh.root.lstat(&c.path).is_ok_and(|md| md.is_dir()) => Some(c.path),
-            _ => None,
+        let resolved = match sh.shared_dirs.get(&spec.path) {
+            Some(r) if !spec.per_user => r.clone(),
+            _ => resolve_dir(sh.root, &spec.path),
         };
         let mut dir = UnitDir {
             path: spec.path.clone(),
@@ -125,7 +136,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     }
     let unit_files = if per_user_only { BTreeMap::new() } else { unit_files(&mut r, m.kind) };
     let mut warnings = std::mem::take(&mut r.warnings);
-    paths.append(&mut r.paths);
+    paths.extend(std::mem::take(&mut r.paths));
     warnings.sort();
     warnings.dedup();
     let scope =
@@ -219,11 +230,11 @@ fn activation_of(
         }
     }
     // S20: enable-only preset-all at first boot re-enables a disabled unit.
-    if first_boot && unit.file_state == Some(crate::model::UnitFileState::Disabled) {
-        if let Some(p) = t.preset.as_ref().filter(|p| p.enable) {
-            reasons
-                .push(ActivationReason::Preset { file: p.file.clone().unwrap_or_default(), line: p.line.unwrap_or(0) });
-        }
+    if first_boot
+        && unit.file_state == Some(crate::model::UnitFileState::Disabled)
+        && let Some(p) = t.preset.as_ref().filter(|p| p.enable)
+    {
+        reasons.push(ActivationReason::Preset { file: p.file.clone().unwrap_or_default(), line: p.line.unwrap_or(0) });
     }
     let loads = unit.load_state == LoadState::Loaded && !t.triggers.is_empty();
     let state = match unit.load_state {

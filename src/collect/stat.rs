@@ -41,10 +41,10 @@ pub fn record_chain(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMe
     let mut chain = Vec::new();
     let mut cur = root::normalize(path);
     loop {
-        if !paths.contains_key(&cur) {
-            if let Some(m) = lstat(root, &cur) {
-                paths.insert(cur.clone(), m);
-            }
+        if !paths.contains_key(&cur)
+            && let Some(m) = lstat(root, &cur)
+        {
+            paths.insert(cur.clone(), m);
         }
         chain.push(cur.clone());
         if cur == "/" {

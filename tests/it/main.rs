@@ -1,6 +1,8 @@
 //! Integration tests: fixture roots in temp dirs, run through the real collector and CLI.
 //! Each test names the systemd behaviour (S-number, ../shared/systemd-semantics.md) it covers.
 
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
 mod accounts;
 mod bad_input;
 mod cli;
