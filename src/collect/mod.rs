@@ -5,6 +5,7 @@
 mod accounts;
 pub mod activation;
 pub mod dropins;
+mod entries;
 pub mod exec;
 pub mod files;
 pub mod install_state;

@@ -101,6 +101,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     if per_user_only && !layers.iter().any(|l| l.spec.per_user) {
         return None;
     }
+    let entries = super::entries::inventory(sh.root, &layers, per_user_only);
     let mut r = Resolver::new(sh.root, layers, sh.files);
     let wanted = if per_user_only { user_names(&r) } else { all_names(&r) };
     let mut ids: BTreeMap<String, Arc<Unit>> = BTreeMap::new();
@@ -139,8 +140,15 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     paths.extend(std::mem::take(&mut r.paths));
     warnings.sort();
     warnings.dedup();
-    let scope =
-        Scope { kind: m.kind, user: m.user.map(|u| u.name.clone()), search_path: dirs, units, timers, unit_files };
+    let scope = Scope {
+        kind: m.kind,
+        user: m.user.map(|u| u.name.clone()),
+        search_path: dirs,
+        units,
+        timers,
+        unit_files,
+        entries,
+    };
     Some(ScopeOut { scope, paths, warnings })
 }
 

@@ -72,6 +72,49 @@ pub struct Scope {
     /// Empty for user scopes (systemctl cannot answer for them offline, S50).
     #[serde(default)]
     pub unit_files: BTreeMap<String, super::UnitFileState>,
+    /// Every entry of the scope's directories (user scopes: the user's own), whether or
+    /// not systemd uses it: unit files (shadowed copies too), drop-in and dependency
+    /// directories and what is in them, with `lstat` metadata.
+    #[serde(default)]
+    pub entries: Vec<EntryFact>,
+}
+
+/// What an entry of a unit directory is to systemd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryKind {
+    /// A unit-named file or link (fragment, alias, linked unit or mask).
+    Unit,
+    /// A `NAME.d/` directory.
+    DropinDir,
+    /// A `*.conf` in a drop-in directory.
+    Dropin,
+    /// A `NAME.wants/`, `.requires/` or `.upholds/` directory.
+    DependencyDir,
+    /// An entry of a dependency directory (normally a symlink).
+    Dependency,
+    /// Present but skipped by systemd (hidden name, wrong suffix, not a file).
+    Ignored,
+}
+
+/// One directory entry with its metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryFact {
+    pub path: String,
+    pub kind: EntryKind,
+    /// The role of the search directory it lives in.
+    pub role: DirRole,
+    pub meta: super::FileMeta,
+    /// For symlinks: the in-image path it resolves to (or why it does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_error: Option<String>,
+    #[serde(default)]
+    pub hidden: bool,
+    /// A unit file that a higher directory's entry of the same name hides (S4).
+    #[serde(default)]
+    pub shadowed: bool,
 }
 
 impl Scope {

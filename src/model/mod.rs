@@ -10,7 +10,7 @@ mod unit;
 mod user;
 
 pub use file_meta::{FileKind, FileMeta, Mode, PathFact};
-pub use host::{DirRole, FACTS_SCHEMA, Host, Scope, ScopeKind, UnitDir, Warning};
+pub use host::{DirRole, EntryFact, EntryKind, FACTS_SCHEMA, Host, Scope, ScopeKind, UnitDir, Warning};
 pub use timer::{Activation, ActivationReason, ExecCommand, Preset, RunsAs, Timer, Trigger};
 pub use unit::{FileRef, LoadState, Setting, SettingMap, Unit, UnitFileState};
 pub use user::{Group, LingerEntry, LingerFacts, User};

@@ -107,3 +107,30 @@ fn s5_linked_unit_follows_target_and_alias_keeps_only_name() {
     // An alias whose target is inside the path only contributes its name; here it dangles.
     assert_eq!(unit_of(&sys, "dangling-alias.timer").load_state, LoadState::NotFound);
 }
+
+#[test]
+fn s4_s8_s15_every_entry_is_inventoried_with_metadata() {
+    use timerguard::model::EntryKind;
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file("/usr/lib/systemd/system/x.timer", &timer("monthly"))
+        .file("/etc/systemd/system/x.timer", &timer("weekly"))
+        .mode("/etc/systemd/system/x.timer", 0o666)
+        .file("/etc/systemd/system/x.timer.d/.evil.conf", "[Timer]\nOnCalendar=minutely\n")
+        .file("/etc/systemd/system/x.timer.d/notes.txt", "")
+        .link("/etc/systemd/system/timers.target.wants/x.timer", "../x.timer")
+        .file("/etc/systemd/system/.hidden.timer", &timer("daily"));
+    let h = fx.collect();
+    let sys = system(&h);
+    let e = |p: &str| sys.entries.iter().find(|e| e.path == p).unwrap_or_else(|| panic!("{p} not inventoried"));
+    assert!(e("/usr/lib/systemd/system/x.timer").shadowed, "S4: the lower copy is listed as shadowed");
+    assert!(!e("/etc/systemd/system/x.timer").shadowed);
+    assert_eq!(e("/etc/systemd/system/x.timer").meta.mode.0, 0o666);
+    assert_eq!(e("/etc/systemd/system/x.timer.d").kind, EntryKind::DropinDir);
+    let evil = e("/etc/systemd/system/x.timer.d/.evil.conf");
+    assert_eq!((evil.kind, evil.hidden), (EntryKind::Ignored, true), "S8/S11: skipped by systemd, still listed");
+    assert_eq!(e("/etc/systemd/system/x.timer.d/notes.txt").kind, EntryKind::Ignored);
+    let l = e("/etc/systemd/system/timers.target.wants/x.timer");
+    assert_eq!((l.kind, l.target.as_deref()), (EntryKind::Dependency, Some("/etc/systemd/system/x.timer")));
+    assert!(e("/etc/systemd/system/.hidden.timer").hidden);
+}
