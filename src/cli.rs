@@ -22,6 +22,22 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
     },
+    /// Normalise calendar expressions and print their next elapses (like systemd-analyze).
+    Calendar {
+        #[arg(required = true)]
+        expressions: Vec<String>,
+        /// How many elapses to show.
+        #[arg(long, default_value_t = 1)]
+        iterations: usize,
+        /// Compute elapses after this time: `YYYY-MM-DD [HH:MM[:SS]] [UTC|ZONE]`, `@SECONDS`, `now`.
+        #[arg(long, default_value = "now")]
+        base_time: String,
+    },
+    /// Parse time spans and print them in microseconds and normalised (like systemd-analyze).
+    Timespan {
+        #[arg(required = true)]
+        spans: Vec<String>,
+    },
     /// Dump the collected facts as JSON (schema timerguard.facts/v1, docs/facts.md).
     Facts {
         /// Indent the JSON for reading.

@@ -8,3 +8,4 @@ pub mod collect;
 pub mod inventory;
 pub mod model;
 pub mod schedule;
+pub mod timecmd;

@@ -59,14 +59,17 @@ pub fn parse_timespan(s: &str) -> Result<u64, String> {
             return Err(format!("negative time span {s:?}"));
         }
         let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let mut num_len = int_len;
-        if rest[num_len..].starts_with('.') {
-            num_len += 1 + rest[num_len + 1..].bytes().take_while(u8::is_ascii_digit).count();
+        let mut frac_len = 0;
+        if rest[int_len..].starts_with('.') {
+            frac_len = rest[int_len + 1..].bytes().take_while(u8::is_ascii_digit).count();
         }
-        if int_len == 0 && num_len <= 1 {
+        if int_len == 0 && frac_len == 0 {
             return Err(format!("invalid time span {s:?}: expected a number at {rest:?}"));
         }
-        let num: f64 = rest[..num_len].parse().map_err(|_| format!("invalid number in {s:?}"))?;
+        let int: u128 =
+            if int_len == 0 { 0 } else { rest[..int_len].parse().map_err(|_| format!("number too large in {s:?}"))? };
+        let frac = if frac_len > 0 { &rest[int_len + 1..int_len + 1 + frac_len] } else { "" };
+        let num_len = int_len + if rest[int_len..].starts_with('.') { 1 + frac_len } else { 0 };
         rest = rest[num_len..].trim_start();
         let word_len = rest.char_indices().find(|(_, c)| !(c.is_alphabetic())).map_or(rest.len(), |(i, _)| i);
         let word = &rest[..word_len];
@@ -79,8 +82,15 @@ pub fn parse_timespan(s: &str) -> Result<u64, String> {
                 .map(|(_, m)| *m)
                 .ok_or_else(|| format!("unknown time unit {word:?} in {s:?}"))?
         };
+        // Integer arithmetic digit by digit, truncating like systemd's parse_time().
+        let mult = mult as u128;
+        total += int * mult;
+        let mut k = mult / 10;
+        for d in frac.bytes() {
+            total += u128::from(d - b'0') * k;
+            k /= 10;
+        }
         rest = &rest[word_len..];
-        total += (num * mult).round() as u128;
     }
     u64::try_from(total).map_err(|_| format!("time span {s:?} is too large"))
 }

@@ -10,5 +10,6 @@ mod common;
 mod dropins;
 mod enablement;
 mod names_masks;
+mod schedule;
 mod search_paths;
 mod syntax_timers;
