@@ -44,7 +44,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCo
             ExitCode::SUCCESS
         }
         Command::Calendar { expressions, iterations, base_time } => {
-            let zones = timecmd::zones_of(&open_root(cli)?);
+            let zones = collect::zones_of(&open_root(cli)?);
             let base = timecmd::parse_base_time(base_time, &zones)
                 .map_err(|e| AppError::Usage(format!("--base-time: {e}")))?;
             ok_or_1(timecmd::calendar(expressions, *iterations, base, &zones, out, err)?)

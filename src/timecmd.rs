@@ -3,21 +3,7 @@
 
 use std::io::{self, Write};
 
-use crate::collect::Root;
-use crate::schedule::{self, Calendar, DirZones, ZoneSource, format};
-
-/// Time zones of a root: its zoneinfo first, then the host's; its `/etc/localtime`.
-pub fn zones_of(root: &Root) -> DirZones {
-    let mut dirs = Vec::new();
-    if let Ok(c) = root.chase("/usr/share/zoneinfo", true)
-        && c.exists
-    {
-        dirs.push(root.host_path(&c.path));
-    }
-    dirs.push("/usr/share/zoneinfo".into());
-    let localtime = root.chase("/etc/localtime", true).ok().filter(|c| c.exists).map(|c| root.host_path(&c.path));
-    DirZones { dirs, localtime }
-}
+use crate::schedule::{self, Calendar, ZoneSource, format};
 
 /// Parses `--base-time`: `now`, `@SECONDS`, or `YYYY-MM-DD[ HH:MM[:SS]][ UTC|ZONE]`.
 pub fn parse_base_time(s: &str, src: &dyn ZoneSource) -> Result<i64, String> {

@@ -43,6 +43,16 @@ pub enum CollectError {
 
 /// Collects the facts of the root filesystem at `root_dir` (`/` for the live system).
 pub fn collect(root_dir: &Path) -> Result<Host, CollectError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    collect_at(root_dir, now)
+}
+
+/// Like `collect`, with "now" (µs since the epoch) given: next elapses, and so
+/// `never_elapses` and intervals, are computed from it.
+pub fn collect_at(root_dir: &Path, now_usec: i64) -> Result<Host, CollectError> {
     let root = Root::open(root_dir).map_err(|source| CollectError::Root { path: root_dir.to_path_buf(), source })?;
     let mut warnings = Vec::new();
     let groups = accounts::groups(&root, &mut warnings);
@@ -58,7 +68,19 @@ pub fn collect(root_dir: &Path) -> Result<Host, CollectError> {
     let (h, mid) = (hostname.clone().unwrap_or_default(), machine_id.clone().unwrap_or_default());
     let first_boot = machine_id.as_deref().is_none_or(|m| m == "uninitialized");
     let presets = preset::load(&root, "system-preset", &mut warnings);
-    let mgr = |kind, user| Manager { kind, user, users: &users, hostname: &h, machine_id: &mid, presets: &presets };
+    let zones = zones_of(&root);
+    let local_zone = crate::schedule::ZoneSource::local(&zones);
+    let mgr = |kind, user| Manager {
+        kind,
+        user,
+        users: &users,
+        hostname: &h,
+        machine_id: &mid,
+        presets: &presets,
+        zones: &zones,
+        local_zone: &local_zone,
+        now: now_usec,
+    };
 
     let mut outs = Vec::new();
     outs.extend(collect_scope(&sh, paths::system_paths(), &mgr(ScopeKind::System, None), first_boot));
@@ -107,6 +129,19 @@ pub fn collect(root_dir: &Path) -> Result<Host, CollectError> {
         ],
         warnings,
     })
+}
+
+/// Time zones of a root: its zoneinfo first, then the host's; its `/etc/localtime`.
+pub fn zones_of(root: &Root) -> crate::schedule::DirZones {
+    let mut dirs = Vec::new();
+    if let Ok(c) = root.chase("/usr/share/zoneinfo", true)
+        && c.exists
+    {
+        dirs.push(root.host_path(&c.path));
+    }
+    dirs.push("/usr/share/zoneinfo".into());
+    let localtime = root.chase("/etc/localtime", true).ok().filter(|c| c.exists).map(|c| root.host_path(&c.path));
+    crate::schedule::DirZones { dirs, localtime }
 }
 
 /// Generator executables of both managers (S21), each directory read once.

@@ -130,6 +130,10 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         unit.file_state = install_state::file_state(&r, m.kind, &unit, id);
         if unit.unit_type == "timer" && names::classify(id) != Some(NameKind::Template) {
             let mut t = timer::build(&mut r, m, &unit);
+            if t.triggers.is_empty() && unit.load_state == LoadState::Loaded {
+                unit.load_state = LoadState::BadSetting; // S34: every trigger line was invalid
+                unit.load_error = Some("timer unit lacks a valid trigger, refused (S34)".into());
+            }
             t.activation = activation_of(&r, &unit, &into, &t, first_boot);
             timers.push(t);
         }

@@ -11,7 +11,7 @@ use super::schema::TRIGGER_KEYS;
 use super::specifier::{SpecCtx, expand};
 use crate::model::{Activation, ScopeKind};
 use crate::model::{ExecCommand, LoadState, RunsAs, Timer, Trigger, Unit, User, Warning};
-use crate::schedule::parse_timespan;
+use crate::schedule::{Calendar, parse_timespan};
 
 const EXEC_KEYS: [&str; 7] =
     ["ExecCondition", "ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop", "ExecStopPost"];
@@ -26,6 +26,10 @@ pub struct Manager<'a> {
     pub machine_id: &'a str,
     /// System preset rules (S20); consulted for the system scope only.
     pub presets: &'a [super::preset::Rule],
+    /// Time zones of the root, its local zone, and the time elapses are computed from.
+    pub zones: &'a crate::schedule::DirZones,
+    pub local_zone: &'a crate::schedule::Zone,
+    pub now: i64,
 }
 
 impl Manager<'_> {
@@ -95,7 +99,9 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
         },
         None => default_service,
     };
-    let (triggers, invalid) = triggers(unit, &ctx);
+    let (triggers, invalid) = triggers(unit, &ctx, m);
+    let never_elapses = !triggers.is_empty() && triggers.iter().all(|t| t.never_elapses);
+    let min_interval_usec = triggers.iter().filter_map(|t| t.interval_usec).min();
     let persistent = unit.last("Timer", "Persistent").and_then(|s| parse_bool(&s.value)).unwrap_or(false);
     let svc: Arc<Unit> = r.load(&service);
     let runs_as = runs_as(m, &svc, &ctx);
@@ -159,6 +165,8 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
         triggers,
         invalid_triggers: invalid,
         persistent,
+        never_elapses,
+        min_interval_usec,
         preset: (m.kind == ScopeKind::System).then(|| preset_of(m.presets, &unit.name)),
         runs_as,
         exec: cmds,
@@ -167,29 +175,63 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
     }
 }
 
-/// Trigger lines after the S28 reset rule, specifiers expanded (S31); monotonic spans
-/// parsed (S40). Calendar syntax is kept as text.
-fn triggers(unit: &Unit, ctx: &SpecCtx<'_>) -> (Vec<Trigger>, Vec<Trigger>) {
+/// How many upcoming elapses the shortest calendar interval is taken over.
+const ELAPSES: usize = 16;
+
+/// Trigger lines after the S28 reset rule, specifiers expanded (S31), each checked as
+/// systemd would (S39, S40); invalid ones are returned apart with the reason (S34).
+fn triggers(unit: &Unit, ctx: &SpecCtx<'_>, m: &Manager<'_>) -> (Vec<Trigger>, Vec<Trigger>) {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for key in TRIGGER_KEYS {
         for s in unit.get("Timer", key) {
-            let mut t =
-                Trigger { key: (*key).into(), value: s.value.clone(), usec: None, file: s.file.clone(), line: s.line };
+            let mut t = Trigger {
+                key: (*key).into(),
+                value: s.value.clone(),
+                usec: None,
+                normalized: None,
+                interval_usec: None,
+                never_elapses: false,
+                error: None,
+                file: s.file.clone(),
+                line: s.line,
+            };
             match expand(&s.value, ctx) {
                 Ok(v) => t.value = v,
-                Err(_) => {
+                Err(e) => {
+                    t.error = Some(e);
                     bad.push(t);
                     continue;
                 }
             }
             if *key == "OnCalendar" {
-                good.push(t);
-            } else if let Ok(us) = parse_timespan(&t.value) {
-                t.usec = Some(us);
-                good.push(t);
+                match Calendar::parse(&t.value, m.zones) {
+                    Ok(c) => {
+                        t.normalized = Some(c.spec.to_string());
+                        let e = c.elapses(m.local_zone, m.now, ELAPSES);
+                        t.never_elapses = e.is_empty();
+                        t.interval_usec = e.windows(2).map(|w| w[1].abs_diff(w[0])).min();
+                        good.push(t);
+                    }
+                    Err(e) => {
+                        t.error = Some(e.part);
+                        bad.push(t);
+                    }
+                }
             } else {
-                bad.push(t);
+                match parse_timespan(&t.value) {
+                    Ok(us) => {
+                        t.usec = Some(us);
+                        if matches!(*key, "OnUnitActiveSec" | "OnUnitInactiveSec") {
+                            t.interval_usec = Some(us);
+                        }
+                        good.push(t);
+                    }
+                    Err(e) => {
+                        t.error = Some(e);
+                        bad.push(t);
+                    }
+                }
             }
         }
     }

@@ -15,6 +15,20 @@ pub struct Trigger {
     /// For monotonic triggers: the span in microseconds, when it parses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usec: Option<u64>,
+    /// For calendar triggers: the normalised form, exactly as systemd prints it (S39).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalized: Option<String>,
+    /// The shortest time between two elapses of this trigger, when it repeats: for a
+    /// calendar, over its next elapses; for `OnUnitActiveSec=`/`OnUnitInactiveSec=`, the
+    /// span. One-shot triggers (`OnBootSec=`, …) have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_usec: Option<u64>,
+    /// A valid calendar expression that will never elapse again (`2024-02-30`).
+    #[serde(default)]
+    pub never_elapses: bool,
+    /// Why systemd ignores this line (for `invalid_triggers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub file: String,
     pub line: u32,
 }
@@ -110,6 +124,12 @@ pub struct Timer {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub invalid_triggers: Vec<Trigger>,
     pub persistent: bool,
+    /// Every trigger is a calendar expression that never elapses: the timer is dead.
+    #[serde(default)]
+    pub never_elapses: bool,
+    /// The shortest interval between elapses over all repeating triggers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_interval_usec: Option<u64>,
     pub runs_as: RunsAs,
     pub exec: Vec<ExecCommand>,
     pub environment_files: Vec<PathFact>,

@@ -39,7 +39,10 @@ fn s26_s27_s29_s30_ignored_lines_are_warned_with_file_and_line() {
     let sys = system(&h);
     let t = timer_of(&sys, "w.timer");
     let trig: Vec<&str> = t.triggers.iter().map(|x| x.value.as_str()).collect();
-    assert_eq!(trig, ["\"daily\"", "10min"], "S30: quotes are not stripped (systemd then rejects the expression)");
+    assert_eq!(trig, ["10min"]);
+    let bad = &t.invalid_triggers[0];
+    assert_eq!((bad.value.as_str(), bad.line), ("\"daily\"", 7), "S30: quotes are not stripped, so systemd rejects it");
+    assert!(bad.error.is_some());
     assert!(!t.persistent, "S29: an invalid boolean is ignored");
     assert_eq!(unit_of(&sys, "w.timer").last("Timer", "X-Approved-By").unwrap().value, "secops");
     let lines: Vec<u32> =
@@ -148,4 +151,37 @@ fn s41_runs_as_exec_and_environment_files() {
     assert!(!c.runs_as.privileged);
     assert_eq!(c.exec.iter().map(|e| e.privileged).collect::<Vec<_>>(), [true, false], "'+' runs with full privileges");
     assert!(!timer_of(&sys, "d.timer").runs_as.privileged, "DynamicUser= never runs as root");
+}
+
+/// Fixed "now" for schedule facts: 2025-06-15 12:00:00 UTC.
+const NOW: i64 = 1_749_988_800_000_000;
+
+#[test]
+fn s34_s39_calendar_validity_normal_form_never_and_intervals() {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file("/etc/systemd/system/allbad.timer", "[Timer]\nOnCalendar=Sat,Sun 25:00\nOnCalendar=@reboot\n")
+        .file("/etc/systemd/system/mixed.timer", "[Timer]\nOnCalendar=Sat,Sun 25:00\nOnCalendar=MONDAY 12:00\n")
+        .file("/etc/systemd/system/dead.timer", "[Timer]\nOnCalendar=2024-02-30\n")
+        .file("/etc/systemd/system/past.timer", "[Timer]\nOnCalendar=2020-01-01 00:00\n")
+        .file("/etc/systemd/system/fast.timer", "[Timer]\nOnCalendar=*:0/15\nOnCalendar=hourly\n")
+        .file("/etc/systemd/system/mono.timer", "[Timer]\nOnBootSec=15min\nOnUnitActiveSec=30s\n")
+        .file("/etc/systemd/system/berlin.timer", "[Timer]\nOnCalendar=weekly Europe/Berlin\n");
+    let h = timerguard::collect::collect_at(fx.path(), NOW).unwrap();
+    let sys = system(&h);
+    assert_eq!(unit_of(&sys, "allbad.timer").load_state, LoadState::BadSetting, "S34: no valid trigger");
+    assert_eq!(timer_of(&sys, "allbad.timer").activation.state, "bad");
+    let m = timer_of(&sys, "mixed.timer");
+    assert_eq!(m.triggers[0].normalized.as_deref(), Some("Mon *-*-* 12:00:00"));
+    assert_eq!(m.invalid_triggers.len(), 1, "S34: one bad line among good ones is only ignored");
+    assert_eq!(unit_of(&sys, "mixed.timer").load_state, LoadState::Loaded);
+    assert_eq!(m.min_interval_usec, Some(7 * 86_400 * 1_000_000));
+    let d = timer_of(&sys, "dead.timer");
+    assert!(d.never_elapses && d.triggers[0].normalized.as_deref() == Some("2024-02-30 00:00:00"));
+    assert!(timer_of(&sys, "past.timer").never_elapses);
+    assert_eq!(timer_of(&sys, "fast.timer").min_interval_usec, Some(15 * 60 * 1_000_000));
+    let mono = timer_of(&sys, "mono.timer");
+    assert_eq!(mono.min_interval_usec, Some(30_000_000), "OnBootSec= fires once; OnUnitActiveSec= repeats");
+    assert!(!mono.never_elapses);
+    assert_eq!(timer_of(&sys, "berlin.timer").triggers[0].normalized.as_deref(), Some("Mon *-*-* 00:00:00 Europe/Berlin"));
 }
