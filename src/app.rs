@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, ListFormat};
+use crate::cli::{CheckFormat, Cli, Command, ListFormat};
+use crate::config::{Config, ConfigError};
+use crate::policy::{PolicyError, PolicySet, engine};
 use crate::model::Host;
 use crate::{collect, inventory, timecmd};
 
@@ -20,6 +22,10 @@ pub enum AppError {
     Json(#[from] serde_json::Error),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
 }
 
 impl AppError {
@@ -50,9 +56,93 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCo
             ok_or_1(timecmd::calendar(expressions, *iterations, base, &zones, out, err)?)
         }
         Command::Timespan { spans } => ok_or_1(timecmd::timespan(spans, out, err)?),
+        Command::Check { format, fail_on, select, ignore } => {
+            let (config, set, log) = load_policies(cli)?;
+            let host = collect_host(cli, err)?;
+            let selected: Vec<_> = set.policies.iter().filter(|p| config.selected(p, select, ignore)).collect();
+            let ev = crate::policy::evaluate(&set, &selected, &host, &|p| config.params_for(p), &engine::Limits::default());
+            let mut findings = ev.findings;
+            config.apply(&mut findings, crate::config::today());
+            for l in log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+                writeln!(err, "{l}")?;
+            }
+            for e in &ev.errors {
+                writeln!(err, "error: policy {e}")?;
+            }
+            let fail_on = fail_on.or(config.fail_on).unwrap_or(crate::finding::Severity::High);
+            let infos = selected.iter().map(|p| crate::report::PolicyInfo::from(*p)).collect();
+            let report = crate::report::Report::new(findings, ev.errors, infos, fail_on, host.warnings.len());
+            match format {
+                CheckFormat::Text => crate::report::render_text(&report, out)?,
+                CheckFormat::Json => crate::report::render_json(&report, out)?,
+            }
+            ExitCode::from(report.exit_code())
+        }
+        Command::Policies => {
+            let (_, set, _) = load_policies(cli)?;
+            for p in &set.policies {
+                let m = &p.meta;
+                writeln!(out, "{:<8} {:<36} {:<8} {:<12} {}", m.id, m.name, m.severity.as_str(), m.mitigations.join(","), m.title)?;
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Explain { id } => {
+            let (_, set, _) = load_policies(cli)?;
+            let p = set.get(id).ok_or_else(|| AppError::Usage(format!("no policy {id:?} (see `timerguard policies`)")))?;
+            explain(p, out)?;
+            ExitCode::SUCCESS
+        }
+        Command::Init => {
+            out.write_all(crate::config::DEFAULT.as_bytes())?;
+            ExitCode::SUCCESS
+        }
+        Command::Test => {
+            let (_, set, _) = load_policies(cli)?;
+            let ok = crate::policy::testcase::run_all(&set, !cli.no_builtin, &cli.policies, out)?;
+            ok_or_1(ok)
+        }
     };
     out.flush()?;
     Ok(code)
+}
+
+/// The config (validated against the policies) and the compiled policy set.
+fn load_policies(cli: &Cli) -> Result<(Config, PolicySet, engine::Log), AppError> {
+    let log = engine::Log::default();
+    let set = PolicySet::load(!cli.no_builtin, &cli.policies, &engine::Limits::default(), &log)?;
+    let config = match &cli.config {
+        Some(path) => {
+            let c = Config::load(path)?;
+            c.validate(path, &set)?;
+            c
+        }
+        None => Config::default(),
+    };
+    Ok((config, set, log))
+}
+
+/// `explain`: everything a reader needs to act on a policy's findings.
+fn explain(p: &crate::policy::Policy, out: &mut dyn Write) -> std::io::Result<()> {
+    let m = &p.meta;
+    writeln!(out, "{} {} — {}", m.id, m.name, m.title)?;
+    writeln!(out, "severity: {}   mitigations: {}   tags: {}", m.severity.as_str(), m.mitigations.join(", "), m.tags.join(", "))?;
+    writeln!(out, "checks: {}   source: {}", if m.targets.is_empty() { "host".into() } else { m.targets.join(", ") }, p.origin)?;
+    if !p.doc.is_empty() {
+        writeln!(out, "\n{}", p.doc)?;
+    }
+    if !m.params.is_empty() {
+        writeln!(out, "\nparameters (defaults; override under params.{} in the config):", m.id)?;
+        for (k, v) in &m.params {
+            writeln!(out, "  {k}: {v}")?;
+        }
+    }
+    if !m.remediation.is_empty() {
+        writeln!(out, "\nremediation: {}", m.remediation)?;
+    }
+    for r in &m.references {
+        writeln!(out, "see: {r}")?;
+    }
+    Ok(())
 }
 
 fn open_root(cli: &Cli) -> Result<collect::Root, AppError> {

@@ -11,6 +11,15 @@ pub struct Cli {
     /// Root filesystem to inspect: `/` for this system, or an offline image root.
     #[arg(long, global = true, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
+    /// Configuration file (YAML; see `timerguard init`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A directory of a team's own policies (`*.rhai`, tests in `tests/*.yaml`); repeatable.
+    #[arg(long = "policies", global = true, value_name = "DIR")]
+    pub policies: Vec<PathBuf>,
+    /// Leave out the built-in policy pack.
+    #[arg(long, global = true)]
+    pub no_builtin: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -22,6 +31,28 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,
     },
+    /// Evaluate the policies and report; exits 1 on findings at or above --fail-on.
+    Check {
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
+        /// Fail on findings at or above this severity (default: config, else high).
+        #[arg(long, value_enum)]
+        fail_on: Option<crate::finding::Severity>,
+        /// Only these policies (id, id prefix, name, tag or mitigation); repeatable.
+        #[arg(long)]
+        select: Vec<String>,
+        /// Skip these policies; repeatable.
+        #[arg(long)]
+        ignore: Vec<String>,
+    },
+    /// List the policies.
+    Policies,
+    /// Show a policy's rationale, rules, parameters, remediation and references.
+    Explain { id: String },
+    /// Print a commented default configuration.
+    Init,
+    /// Run policy test cases: the built-in pack's and those in each --policies DIR/tests.
+    Test,
     /// Normalise calendar expressions and print their next elapses (like systemd-analyze).
     Calendar {
         #[arg(required = true)]
@@ -52,5 +83,13 @@ pub enum ListFormat {
     /// An aligned table for people.
     Text,
     /// `timerguard.list/v1` JSON for programs.
+    Json,
+}
+
+/// Output formats of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    /// `timerguard.check/v1` (docs/report.md).
     Json,
 }

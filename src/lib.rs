@@ -5,7 +5,11 @@
 pub mod app;
 pub mod cli;
 pub mod collect;
+pub mod config;
+pub mod finding;
 pub mod inventory;
 pub mod model;
+pub mod policy;
+pub mod report;
 pub mod schedule;
 pub mod timecmd;

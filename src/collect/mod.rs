@@ -105,6 +105,10 @@ pub fn collect_at(root_dir: &Path, now_usec: i64) -> Result<Host, CollectError> 
         scopes.push(o.scope);
     }
     let generators = generators(&root, &mut all_paths);
+    // State directories whose write access means forging timer runs or linger (S35, S42).
+    for dir in ["/var/lib/systemd/timers", linger::LINGER_DIR] {
+        stat::record_chain(&root, dir, &mut all_paths);
+    }
     warnings.extend(scans.warnings.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner));
     warnings.sort();
     warnings.dedup();

@@ -69,7 +69,7 @@ pub struct PathFact {
     /// Metadata of the path itself before following a final symlink, when it is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_meta: Option<FileMeta>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub parents: Vec<String>,
     /// Why it could not be resolved (missing, loop, not a directory, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -64,7 +64,7 @@ pub struct ExecCommand {
     /// argv[0] resolved inside the root (the fixed search path for bare names).
     pub executable: PathFact,
     /// Absolute-path arguments that are existing files: scripts run by an interpreter.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub scripts: Vec<PathFact>,
     pub file: String,
     pub line: u32,
@@ -121,7 +121,7 @@ pub struct Timer {
     pub service_fragment: Option<String>,
     pub triggers: Vec<Trigger>,
     /// Trigger lines that are ignored and why (bad spans, specifier errors, …).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub invalid_triggers: Vec<Trigger>,
     pub persistent: bool,
     /// Every trigger is a calendar expression that never elapses: the timer is dead.

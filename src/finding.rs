@@ -1,0 +1,121 @@
+//! Findings and the fixes they propose: plain data. Policies build them; `report/`
+//! renders them; only `remedy/` (later) executes a `Fix`, after its own checks.
+
+use serde::{Deserialize, Serialize};
+
+/// How bad a finding is. `--fail-on` compares against this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// A proposed remediation: inert data until `fix --apply` checks and executes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Fix {
+    /// Set permission bits (only ever removing bits; never follows a symlink).
+    Chmod { path: String, mode: u32 },
+    Chown { path: String, uid: u32, gid: u32 },
+    /// `systemctl disable` offline: remove the enablement links (S17).
+    DisableTimer { scope: String, unit: String },
+    /// `systemctl mask` (S19): defeats every activation path.
+    MaskUnit { scope: String, unit: String },
+    /// Move a file into the quarantine inside the root, with its metadata.
+    Quarantine { path: String },
+    SetLinger { user: String, enable: bool },
+    /// A preset `disable` line so a first boot does not re-enable it (S20).
+    PresetDisable { unit: String },
+}
+
+impl Fix {
+    /// Safe fixes only tighten modes and owners; everything else changes behaviour and
+    /// needs `--unsafe`.
+    pub fn safe(&self) -> bool {
+        matches!(self, Fix::Chmod { .. } | Fix::Chown { .. })
+    }
+
+    /// One line for people: what would be done.
+    pub fn describe(&self) -> String {
+        match self {
+            Fix::Chmod { path, mode } => format!("chmod {mode:04o} {path}"),
+            Fix::Chown { path, uid, gid } => format!("chown {uid}:{gid} {path}"),
+            Fix::DisableTimer { scope, unit } => format!("disable {unit} ({scope})"),
+            Fix::MaskUnit { scope, unit } => format!("mask {unit} ({scope})"),
+            Fix::Quarantine { path } => format!("quarantine {path}"),
+            Fix::SetLinger { user, enable } => format!("linger {}: {user}", if *enable { "on" } else { "off" }),
+            Fix::PresetDisable { unit } => format!("preset disable {unit}"),
+        }
+    }
+}
+
+/// A waiver that matched a finding (from the config).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaiverNote {
+    pub reason: String,
+    pub expires: String,
+    /// The waiver's date has passed: the finding is active again.
+    pub expired: bool,
+}
+
+/// One policy violation on one subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable policy id (`TG101`).
+    pub policy: String,
+    /// The policy's kebab-case name.
+    pub name: String,
+    /// The rule within the policy that fired.
+    pub rule: String,
+    pub severity: Severity,
+    pub message: String,
+    pub mitigations: Vec<String>,
+    /// `system`, `global` or `user:NAME`, when the subject belongs to a scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// What the finding is about: a path or a unit name.
+    pub subject: String,
+    /// The file (in-image) and line of the setting that caused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<Fix>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<WaiverNote>,
+}
+
+impl Finding {
+    /// Waived (and the waiver has not expired).
+    pub fn waived(&self) -> bool {
+        self.waiver.as_ref().is_some_and(|w| !w.expired)
+    }
+
+    /// The identity a baseline or SARIF fingerprint uses: not the message.
+    pub fn fingerprint_key(&self) -> String {
+        format!("{}/{}/{}/{}", self.policy, self.rule, self.scope.as_deref().unwrap_or(""), self.subject)
+    }
+}

@@ -1,0 +1,14 @@
+//! The built-in pack: every `policies/*.rhai` and its `policies/tests/*.yaml`, compiled
+//! into the binary so the tool works with no files installed. A test checks these lists
+//! against the directory, so a policy cannot be added and forgotten here.
+
+macro_rules! pack {
+    ($($name:literal),* $(,)?) => {
+        /// (file name, source) of each built-in policy.
+        pub const POLICIES: &[(&str, &str)] = &[$(($name, include_str!(concat!("../../policies/", $name, ".rhai")))),*];
+        /// (file name, cases) of each built-in policy's tests.
+        pub const TESTS: &[(&str, &str)] = &[$(($name, include_str!(concat!("../../policies/tests/", $name, ".yaml")))),*];
+    };
+}
+
+pack!["TG101", "TG102", "TG103", "TG104", "TG105", "TG106"];

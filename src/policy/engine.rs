@@ -1,0 +1,110 @@
+//! The one hardened Rhai engine. Limits bound operations, call depth, expression depth
+//! and string/array/map sizes; a wall-clock deadline in `on_progress` stops what the
+//! counters miss; `eval` is disabled; `print`/`debug` go to the run's log; `import` can
+//! only load `.rhai` files from the importing policy's own directory.
+
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rhai::module_resolvers::FileModuleResolver;
+use rhai::{Dynamic, Engine, EvalAltResult, Module, ModuleResolver, Position, Shared};
+
+/// Resource limits of policy evaluation.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Operations per call (0 = unlimited).
+    pub max_operations: u64,
+    pub max_call_levels: usize,
+    pub max_expr_depth: usize,
+    pub max_function_expr_depth: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    /// Wall-clock budget of one policy over all its subjects.
+    pub deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 2_000_000,
+            max_call_levels: 48,
+            max_expr_depth: 64,
+            max_function_expr_depth: 48,
+            max_string_size: 1 << 20,
+            max_array_size: 100_000,
+            max_map_size: 10_000,
+            deadline: Duration::from_secs(10),
+        }
+    }
+}
+
+thread_local! {
+    /// When the policy running on this thread must stop.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The policy running on this thread (for log lines).
+    static CURRENT: Cell<Option<&'static str>> = const { Cell::new(None) };
+}
+
+/// Sets the deadline and policy name for calls made on this thread.
+pub fn arm(deadline: Instant, policy: &'static str) {
+    DEADLINE.with(|d| d.set(Some(deadline)));
+    CURRENT.with(|c| c.set(Some(policy)));
+}
+
+/// The log of `print`/`debug` calls, one line per call, prefixed with the policy id.
+pub type Log = Arc<Mutex<Vec<String>>>;
+
+fn log_line(log: &Log, kind: &str, s: &str) {
+    let who = CURRENT.with(Cell::get).unwrap_or("policy");
+    log.lock().unwrap_or_else(PoisonError::into_inner).push(format!("{kind} [{who}] {s}"));
+}
+
+/// Builds the engine. `dir` is where `import` may load modules from (`None`: nowhere).
+pub fn build(limits: &Limits, dir: Option<PathBuf>, log: &Log) -> Engine {
+    let mut e = Engine::new();
+    e.set_max_operations(limits.max_operations);
+    e.set_max_call_levels(limits.max_call_levels);
+    e.set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth);
+    e.set_max_string_size(limits.max_string_size);
+    e.set_max_array_size(limits.max_array_size);
+    e.set_max_map_size(limits.max_map_size);
+    e.set_max_modules(32);
+    e.disable_symbol("eval");
+    e.on_progress(|ops| {
+        // Checked every 256 operations; closures run by built-ins (`map`, `filter`, …)
+        // and anything else the counter misses still meet the clock here.
+        if ops % 256 != 0 {
+            return None;
+        }
+        let late = DEADLINE.with(Cell::get).is_some_and(|d| Instant::now() > d);
+        late.then(|| Dynamic::from("policy deadline exceeded"))
+    });
+    let l = Arc::clone(log);
+    e.on_print(move |s| log_line(&l, "print", s));
+    let l = Arc::clone(log);
+    e.on_debug(move |s, _, pos| log_line(&l, "debug", &format!("{s} ({pos})")));
+    e.set_module_resolver(DirResolver { dir });
+    e
+}
+
+/// Resolves `import "x"` to `DIR/x.rhai` only: no absolute paths, no `..`.
+struct DirResolver {
+    dir: Option<PathBuf>,
+}
+
+impl ModuleResolver for DirResolver {
+    fn resolve(&self, engine: &Engine, source: Option<&str>, path: &str, pos: Position) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        let refuse = |why: &str| -> Box<EvalAltResult> {
+            EvalAltResult::ErrorModuleNotFound(format!("{path} ({why})"), pos).into()
+        };
+        let Some(dir) = &self.dir else { return Err(refuse("built-in policies cannot import")) };
+        let p = std::path::Path::new(path);
+        if p.is_absolute() || p.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+            return Err(refuse("imports must stay inside the policy directory"));
+        }
+        FileModuleResolver::new_with_path(dir.clone()).resolve(engine, source, path, pos)
+    }
+}

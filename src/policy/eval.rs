@@ -1,0 +1,162 @@
+//! Evaluates policies over the facts: each policy's `check` over the subjects of its
+//! targets in parallel (rayon), `check_host` once. A policy that fails or breaks a limit
+//! stops at its first error, which is reported with the file and line:column; the
+//! other policies' findings are unaffected.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use rhai::{CallFnOptions, Dynamic, EvalAltResult, Scope};
+use serde::Serialize;
+
+use super::api::ScriptFinding;
+use super::engine::{self, Limits};
+use super::fact::{Fact, Node};
+use super::subjects::{self, Subject};
+use super::{Policy, PolicySet};
+use crate::finding::Finding;
+use crate::model::Host;
+
+/// A policy that failed at run time (exit 3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyRunError {
+    pub policy: String,
+    pub origin: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+    /// The subject it failed on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+impl std::fmt::Display for PolicyRunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}:{}:{}): {}", self.policy, self.origin, self.line, self.col, self.message)?;
+        if let Some(s) = &self.subject {
+            write!(f, " [subject {s}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// The outcome of evaluating a policy set.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    pub findings: Vec<Finding>,
+    pub errors: Vec<PolicyRunError>,
+}
+
+/// Runs `policies` over `host`. `params` gives each policy's effective parameters.
+pub fn evaluate(set: &PolicySet, policies: &[&Policy], host: &Host, params: &dyn Fn(&Policy) -> serde_json::Value, limits: &Limits) -> Evaluation {
+    let mut cache: HashMap<&str, Arc<Vec<Subject>>> = HashMap::new();
+    let mut host_fact: Option<Fact> = None;
+    let mut out = Evaluation::default();
+    let host_info = serde_json::json!({
+        "hostname": host.hostname, "machine_id": host.machine_id, "live": host.live, "first_boot": host.first_boot,
+    });
+    for p in policies {
+        let ctx = Fact(Node::from_json(&serde_json::json!({ "params": params(p), "host": host_info, "policy": p.meta.id })));
+        let engine = set.engine_for(p);
+        let deadline = Instant::now() + limits.deadline;
+        let failed = AtomicBool::new(false);
+        let found: Mutex<Vec<Finding>> = Mutex::new(Vec::new());
+        let first_err: Mutex<Option<PolicyRunError>> = Mutex::new(None);
+        let call = |fname: &str, subject: Dynamic, label: &str, path: Option<&String>, scope: Option<&String>| {
+            if failed.load(Ordering::Relaxed) {
+                return;
+            }
+            engine::arm(deadline, p.id_static);
+            let mut sc = Scope::new();
+            let r = engine.call_fn_with_options::<Dynamic>(CallFnOptions::new(), &mut sc, &p.ast, fname, (subject, Dynamic::from(ctx.clone())));
+            let res = r.map_err(|e| *e).and_then(|v| collect(v, p, label, path, scope));
+            match res {
+                Ok(mut f) => found.lock().unwrap_or_else(PoisonError::into_inner).append(&mut f),
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    let (line, col, message) = locate(&e);
+                    let err = PolicyRunError { policy: p.meta.id.clone(), origin: p.origin.to_string(), line, col, message, subject: Some(label.to_string()) };
+                    first_err.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(err);
+                }
+            }
+        };
+        if p.has_check_host {
+            let hf = host_fact.get_or_insert_with(|| subjects::host_fact(host)).clone();
+            call("check_host", Dynamic::from(hf), "host", None, None);
+        }
+        if p.has_check {
+            for t in &p.meta.targets {
+                let subs = cache.entry(t.as_str()).or_insert_with(|| Arc::new(subjects::of(host, t))).clone();
+                subs.par_iter().for_each(|s| call("check", Dynamic::from(s.fact.clone()), &s.label, s.path.as_ref(), s.scope.as_ref()));
+            }
+        }
+        out.findings.extend(found.into_inner().unwrap_or_else(PoisonError::into_inner));
+        out.errors.extend(first_err.into_inner().unwrap_or_else(PoisonError::into_inner));
+    }
+    out.findings.sort_by(|a, b| {
+        (b.severity, &a.policy, &a.scope, &a.subject, &a.rule, &a.path, a.line).cmp(&(a.severity, &b.policy, &b.scope, &b.subject, &b.rule, &b.path, b.line))
+    });
+    out.findings.dedup();
+    out
+}
+
+/// The innermost error's position and message (errors inside functions are wrapped).
+fn locate(e: &EvalAltResult) -> (usize, usize, String) {
+    match e {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => locate(inner),
+        EvalAltResult::ErrorTerminated(v, pos) => {
+            (pos.line().unwrap_or(0), pos.position().unwrap_or(0), format!("stopped: {}", v.clone().into_string().unwrap_or_else(|_| "terminated".into())))
+        }
+        other => {
+            let pos = other.position();
+            let mut msg = other.to_string();
+            if let Some(i) = msg.rfind(" (line ") {
+                msg.truncate(i);
+            }
+            (pos.line().unwrap_or(0), pos.position().unwrap_or(0), msg)
+        }
+    }
+}
+
+/// Converts a `check` result: `()`, a finding, or an array of findings.
+fn collect(v: Dynamic, p: &Policy, label: &str, path: Option<&String>, scope: Option<&String>) -> Result<Vec<Finding>, EvalAltResult> {
+    let mut items = Vec::new();
+    if v.is_unit() {
+        return Ok(Vec::new());
+    }
+    if v.is_array() {
+        for x in v.into_array().unwrap_or_default() {
+            if !x.is_unit() {
+                items.push(x);
+            }
+        }
+    } else {
+        items.push(v);
+    }
+    items
+        .into_iter()
+        .map(|x| {
+            let type_name = x.type_name().to_string();
+            let sf = x.try_cast::<ScriptFinding>().ok_or_else(|| {
+                EvalAltResult::ErrorRuntime(format!("check must return violation(…), an array of them, or (); got {type_name}").into(), rhai::Position::NONE)
+            })?;
+            Ok(Finding {
+                policy: p.meta.id.clone(),
+                name: p.meta.name.clone(),
+                rule: sf.rule,
+                severity: sf.severity.unwrap_or(p.meta.severity),
+                message: sf.message,
+                mitigations: p.meta.mitigations.clone(),
+                scope: scope.cloned(),
+                subject: sf.subject.unwrap_or_else(|| label.to_string()),
+                path: sf.path.or_else(|| path.cloned()),
+                line: sf.line,
+                fix: sf.fix,
+                waiver: None,
+            })
+        })
+        .collect()
+}

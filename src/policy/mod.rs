@@ -1,0 +1,155 @@
+//! Policies: loading and validating Rhai policy files (the built-in pack compiled into
+//! the binary, plus `--policies DIR`), and evaluating them over the facts.
+
+mod api;
+mod builtin;
+pub mod engine;
+pub mod eval;
+pub mod fact;
+pub mod meta;
+mod subjects;
+pub mod testcase;
+
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rhai::{AST, Engine};
+
+pub use eval::{Evaluation, PolicyRunError, evaluate};
+pub use meta::PolicyMeta;
+
+/// Where a policy came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// `policies/NAME` compiled into the binary.
+    Builtin(&'static str),
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Builtin(n) => write!(f, "policies/{n} (built in)"),
+            Origin::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// A compiled policy.
+pub struct Policy {
+    pub meta: PolicyMeta,
+    pub doc: String,
+    pub origin: Origin,
+    pub ast: AST,
+    pub has_check: bool,
+    pub has_check_host: bool,
+    /// `'static` id for thread-local log tags (a few bytes per policy, leaked once).
+    pub id_static: &'static str,
+}
+
+/// Why the policy set cannot be used (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{origin}:{line}:{col}: syntax error: {message}")]
+    Compile { origin: Origin, line: usize, col: usize, message: String },
+    #[error("{origin}: {message}")]
+    Invalid { origin: Origin, message: String },
+    #[error("cannot read policy directory {path}: {source}")]
+    Dir { path: PathBuf, source: std::io::Error },
+}
+
+/// All policies of a run, with one engine per directory (imports resolve there).
+pub struct PolicySet {
+    pub policies: Vec<Policy>,
+    pub engines: Vec<(Option<PathBuf>, Arc<Engine>)>,
+}
+
+/// Compiles one policy source.
+fn compile(engine: &Engine, origin: Origin, source: &str) -> Result<Policy, PolicyError> {
+    let ast = engine.compile(source).map_err(|e| {
+        let p = e.position();
+        PolicyError::Compile { origin: origin.clone(), line: p.line().unwrap_or(0), col: p.position().unwrap_or(0), message: e.0.to_string() }
+    })?;
+    let invalid = |message: String| PolicyError::Invalid { origin: origin.clone(), message };
+    let header = ast
+        .iter_literal_variables(true, false)
+        .find(|(n, ..)| *n == "POLICY")
+        .map(|(_, _, v)| v)
+        .ok_or_else(|| invalid("no literal `const POLICY = #{ … }` header".into()))?;
+    let meta: PolicyMeta = rhai::serde::from_dynamic(&header).map_err(|e| invalid(format!("POLICY header: {e}")))?;
+    meta::validate(&meta).map_err(|m| invalid(format!("POLICY header: {m}")))?;
+    let has = |name: &str, arity: usize| ast.iter_functions().any(|f| f.name == name && f.params.len() == arity);
+    let (has_check, has_check_host) = (has("check", 2), has("check_host", 2));
+    if !meta.targets.is_empty() && !has_check {
+        return Err(invalid("declares targets but has no `fn check(subject, ctx)`".into()));
+    }
+    if meta.targets.is_empty() && !has_check_host {
+        return Err(invalid("has neither targets with `check` nor `fn check_host(host, ctx)`".into()));
+    }
+    let id_static: &'static str = Box::leak(meta.id.clone().into_boxed_str());
+    Ok(Policy { doc: meta::doc_comment(source), meta, origin, ast, has_check, has_check_host, id_static })
+}
+
+impl PolicySet {
+    /// Loads the built-in pack (unless `builtin` is false) and every `*.rhai` in `dirs`.
+    pub fn load(builtin: bool, dirs: &[PathBuf], limits: &engine::Limits, log: &engine::Log) -> Result<PolicySet, PolicyError> {
+        let mut set = PolicySet { policies: Vec::new(), engines: Vec::new() };
+        if builtin {
+            let e = Arc::new(new_engine(limits, None, log));
+            for (name, src) in builtin::POLICIES {
+                set.policies.push(compile(&e, Origin::Builtin(name), src)?);
+            }
+            set.engines.push((None, e));
+        }
+        for dir in dirs {
+            let e = Arc::new(new_engine(limits, Some(dir.clone()), log));
+            for path in rhai_files(dir)? {
+                let src = std::fs::read_to_string(&path).map_err(|source| PolicyError::Dir { path: path.clone(), source })?;
+                set.policies.push(compile(&e, Origin::File(path), &src)?);
+            }
+            set.engines.push((Some(dir.clone()), e));
+        }
+        let mut seen = std::collections::BTreeMap::new();
+        for p in &set.policies {
+            if let Some(first) = seen.insert(p.meta.id.clone(), p.origin.clone()) {
+                return Err(PolicyError::Invalid { origin: p.origin.clone(), message: format!("id {} is already used by {first}", p.meta.id) });
+            }
+        }
+        Ok(set)
+    }
+
+    /// The engine that compiled a policy.
+    pub fn engine_for(&self, p: &Policy) -> &Engine {
+        let dir = match &p.origin {
+            Origin::Builtin(_) => None,
+            Origin::File(f) => f.parent().map(Path::to_path_buf),
+        };
+        self.engines.iter().find(|(d, _)| *d == dir).map_or_else(|| &*self.engines[0].1, |(_, e)| &**e)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.meta.id == id || p.meta.name == id)
+    }
+}
+
+/// The engine with the whole API registered.
+pub fn new_engine(limits: &engine::Limits, dir: Option<PathBuf>, log: &engine::Log) -> Engine {
+    let mut e = engine::build(limits, dir, log);
+    fact::register(&mut e);
+    api::register(&mut e);
+    e
+}
+
+/// `*.rhai` files directly in `dir`, sorted (modules to import live in subdirectories
+/// or are named `_*.rhai`).
+fn rhai_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
+    let rd = std::fs::read_dir(dir).map_err(|source| PolicyError::Dir { path: dir.to_path_buf(), source })?;
+    let mut v: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rhai") && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('_')))
+        .collect();
+    v.sort();
+    Ok(v)
+}
