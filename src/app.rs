@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use crate::cli::{CheckFormat, Cli, Command, ListFormat};
 use crate::config::{Config, ConfigError};
-use crate::policy::{PolicyError, PolicySet, engine};
 use crate::model::Host;
+use crate::policy::{PolicyError, PolicySet, engine};
 use crate::{collect, inventory, timecmd};
 
 /// Everything that stops a command.
@@ -60,7 +60,8 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCo
             let (config, set, log) = load_policies(cli)?;
             let host = collect_host(cli, err)?;
             let selected: Vec<_> = set.policies.iter().filter(|p| config.selected(p, select, ignore)).collect();
-            let ev = crate::policy::evaluate(&set, &selected, &host, &|p| config.params_for(p), &engine::Limits::default());
+            let ev =
+                crate::policy::evaluate(&set, &selected, &host, &|p| config.params_for(p), &engine::Limits::default());
             let mut findings = ev.findings;
             config.apply(&mut findings, crate::config::today());
             for l in log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
@@ -82,13 +83,22 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCo
             let (_, set, _) = load_policies(cli)?;
             for p in &set.policies {
                 let m = &p.meta;
-                writeln!(out, "{:<8} {:<36} {:<8} {:<12} {}", m.id, m.name, m.severity.as_str(), m.mitigations.join(","), m.title)?;
+                writeln!(
+                    out,
+                    "{:<8} {:<36} {:<8} {:<12} {}",
+                    m.id,
+                    m.name,
+                    m.severity.as_str(),
+                    m.mitigations.join(","),
+                    m.title
+                )?;
             }
             ExitCode::SUCCESS
         }
         Command::Explain { id } => {
             let (_, set, _) = load_policies(cli)?;
-            let p = set.get(id).ok_or_else(|| AppError::Usage(format!("no policy {id:?} (see `timerguard policies`)")))?;
+            let p =
+                set.get(id).ok_or_else(|| AppError::Usage(format!("no policy {id:?} (see `timerguard policies`)")))?;
             explain(p, out)?;
             ExitCode::SUCCESS
         }
@@ -125,8 +135,19 @@ fn load_policies(cli: &Cli) -> Result<(Config, PolicySet, engine::Log), AppError
 fn explain(p: &crate::policy::Policy, out: &mut dyn Write) -> std::io::Result<()> {
     let m = &p.meta;
     writeln!(out, "{} {} — {}", m.id, m.name, m.title)?;
-    writeln!(out, "severity: {}   mitigations: {}   tags: {}", m.severity.as_str(), m.mitigations.join(", "), m.tags.join(", "))?;
-    writeln!(out, "checks: {}   source: {}", if m.targets.is_empty() { "host".into() } else { m.targets.join(", ") }, p.origin)?;
+    writeln!(
+        out,
+        "severity: {}   mitigations: {}   tags: {}",
+        m.severity.as_str(),
+        m.mitigations.join(", "),
+        m.tags.join(", ")
+    )?;
+    writeln!(
+        out,
+        "checks: {}   source: {}",
+        if m.targets.is_empty() { "host".into() } else { m.targets.join(", ") },
+        p.origin
+    )?;
     if !p.doc.is_empty() {
         writeln!(out, "\n{}", p.doc)?;
     }

@@ -76,7 +76,11 @@ impl Config {
         }
         serde_yaml::from_str(&text).map_err(|e| {
             let loc = e.location();
-            err(loc.as_ref().map(|l| l.line()), loc.as_ref().map(|l| l.column()), e.to_string().split(" at line ").next().unwrap_or("").to_string())
+            err(
+                loc.as_ref().map(|l| l.line()),
+                loc.as_ref().map(|l| l.column()),
+                e.to_string().split(" at line ").next().unwrap_or("").to_string(),
+            )
         })
     }
 
@@ -91,7 +95,11 @@ impl Config {
             for k in params.keys() {
                 if !p.meta.params.contains_key(k) {
                     let known: Vec<&str> = p.meta.params.keys().map(String::as_str).collect();
-                    return Err(err(format!("params.{id}: {} has no parameter {k:?} (known: {})", p.meta.id, known.join(", "))));
+                    return Err(err(format!(
+                        "params.{id}: {} has no parameter {k:?} (known: {})",
+                        p.meta.id,
+                        known.join(", ")
+                    )));
                 }
             }
         }
@@ -101,7 +109,8 @@ impl Config {
             if w.reason.trim().is_empty() {
                 return Err(err(format!("{at}: a waiver needs a reason")));
             }
-            parse_date(&w.expires).ok_or_else(|| err(format!("{at}: expires {:?} is not a YYYY-MM-DD date", w.expires)))?;
+            parse_date(&w.expires)
+                .ok_or_else(|| err(format!("{at}: expires {:?} is not a YYYY-MM-DD date", w.expires)))?;
         }
         Ok(())
     }

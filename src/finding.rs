@@ -37,17 +37,37 @@ impl Severity {
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Fix {
     /// Set permission bits (only ever removing bits; never follows a symlink).
-    Chmod { path: String, mode: u32 },
-    Chown { path: String, uid: u32, gid: u32 },
+    Chmod {
+        path: String,
+        mode: crate::model::Mode,
+    },
+    Chown {
+        path: String,
+        uid: u32,
+        gid: u32,
+    },
     /// `systemctl disable` offline: remove the enablement links (S17).
-    DisableTimer { scope: String, unit: String },
+    DisableTimer {
+        scope: String,
+        unit: String,
+    },
     /// `systemctl mask` (S19): defeats every activation path.
-    MaskUnit { scope: String, unit: String },
+    MaskUnit {
+        scope: String,
+        unit: String,
+    },
     /// Move a file into the quarantine inside the root, with its metadata.
-    Quarantine { path: String },
-    SetLinger { user: String, enable: bool },
+    Quarantine {
+        path: String,
+    },
+    SetLinger {
+        user: String,
+        enable: bool,
+    },
     /// A preset `disable` line so a first boot does not re-enable it (S20).
-    PresetDisable { unit: String },
+    PresetDisable {
+        unit: String,
+    },
 }
 
 impl Fix {
@@ -60,7 +80,7 @@ impl Fix {
     /// One line for people: what would be done.
     pub fn describe(&self) -> String {
         match self {
-            Fix::Chmod { path, mode } => format!("chmod {mode:04o} {path}"),
+            Fix::Chmod { path, mode } => format!("chmod {:04o} {path}", mode.0),
             Fix::Chown { path, uid, gid } => format!("chown {uid}:{gid} {path}"),
             Fix::DisableTimer { scope, unit } => format!("disable {unit} ({scope})"),
             Fix::MaskUnit { scope, unit } => format!("mask {unit} ({scope})"),

@@ -71,12 +71,15 @@ pub fn register(e: &mut Engine) {
         if !(0..=0o7777).contains(&mode) {
             return err(format!("chmod: mode out of range: {mode:o}"));
         }
-        Ok(Fix::Chmod { path: path.into(), mode: u32_of(mode, "mode")? })
+        Ok(Fix::Chmod { path: path.into(), mode: crate::model::Mode(u32_of(mode, "mode")?) })
     });
     e.register_fn("chown", |path: &str, uid: i64, gid: i64| -> Res<Fix> {
         Ok(Fix::Chown { path: path.into(), uid: u32_of(uid, "uid")?, gid: u32_of(gid, "gid")? })
     });
-    e.register_fn("disable_timer", |scope: &str, unit: &str| Fix::DisableTimer { scope: scope.into(), unit: unit.into() });
+    e.register_fn("disable_timer", |scope: &str, unit: &str| Fix::DisableTimer {
+        scope: scope.into(),
+        unit: unit.into(),
+    });
     e.register_fn("mask_unit", |scope: &str, unit: &str| Fix::MaskUnit { scope: scope.into(), unit: unit.into() });
     e.register_fn("quarantine", |path: &str| Fix::Quarantine { path: path.into() });
     e.register_fn("set_linger", |user: &str, on: bool| Fix::SetLinger { user: user.into(), enable: on });

@@ -96,7 +96,13 @@ struct DirResolver {
 }
 
 impl ModuleResolver for DirResolver {
-    fn resolve(&self, engine: &Engine, source: Option<&str>, path: &str, pos: Position) -> Result<Shared<Module>, Box<EvalAltResult>> {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
         let refuse = |why: &str| -> Box<EvalAltResult> {
             EvalAltResult::ErrorModuleNotFound(format!("{path} ({why})"), pos).into()
         };

@@ -51,7 +51,13 @@ pub struct Evaluation {
 }
 
 /// Runs `policies` over `host`. `params` gives each policy's effective parameters.
-pub fn evaluate(set: &PolicySet, policies: &[&Policy], host: &Host, params: &dyn Fn(&Policy) -> serde_json::Value, limits: &Limits) -> Evaluation {
+pub fn evaluate(
+    set: &PolicySet,
+    policies: &[&Policy],
+    host: &Host,
+    params: &dyn Fn(&Policy) -> serde_json::Value,
+    limits: &Limits,
+) -> Evaluation {
     let mut cache: HashMap<&str, Arc<Vec<Subject>>> = HashMap::new();
     let mut host_fact: Option<Fact> = None;
     let mut out = Evaluation::default();
@@ -59,7 +65,8 @@ pub fn evaluate(set: &PolicySet, policies: &[&Policy], host: &Host, params: &dyn
         "hostname": host.hostname, "machine_id": host.machine_id, "live": host.live, "first_boot": host.first_boot,
     });
     for p in policies {
-        let ctx = Fact(Node::from_json(&serde_json::json!({ "params": params(p), "host": host_info, "policy": p.meta.id })));
+        let ctx =
+            Fact(Node::from_json(&serde_json::json!({ "params": params(p), "host": host_info, "policy": p.meta.id })));
         let engine = set.engine_for(p);
         let deadline = Instant::now() + limits.deadline;
         let failed = AtomicBool::new(false);
@@ -71,14 +78,33 @@ pub fn evaluate(set: &PolicySet, policies: &[&Policy], host: &Host, params: &dyn
             }
             engine::arm(deadline, p.id_static);
             let mut sc = Scope::new();
-            let r = engine.call_fn_with_options::<Dynamic>(CallFnOptions::new(), &mut sc, &p.ast, fname, (subject, Dynamic::from(ctx.clone())));
+            let r = engine.call_fn_with_options::<Dynamic>(
+                CallFnOptions::new(),
+                &mut sc,
+                &p.ast,
+                fname,
+                (subject, Dynamic::from(ctx.clone())),
+            );
             let res = r.map_err(|e| *e).and_then(|v| collect(v, p, label, path, scope));
             match res {
                 Ok(mut f) => found.lock().unwrap_or_else(PoisonError::into_inner).append(&mut f),
                 Err(e) => {
                     failed.store(true, Ordering::Relaxed);
-                    let (line, col, message) = locate(&e);
-                    let err = PolicyRunError { policy: p.meta.id.clone(), origin: p.origin.to_string(), line, col, message, subject: Some(label.to_string()) };
+                    let (mut line, mut col, message) = locate(&e);
+                    if line == 0 {
+                        // No position from Rhai (limit errors): point at the entry function.
+                        if let Some((_, l, c)) = p.entry_pos.iter().find(|(n, ..)| *n == fname) {
+                            (line, col) = (*l, *c);
+                        }
+                    }
+                    let err = PolicyRunError {
+                        policy: p.meta.id.clone(),
+                        origin: p.origin.to_string(),
+                        line,
+                        col,
+                        message,
+                        subject: Some(label.to_string()),
+                    };
                     first_err.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(err);
                 }
             }
@@ -90,14 +116,17 @@ pub fn evaluate(set: &PolicySet, policies: &[&Policy], host: &Host, params: &dyn
         if p.has_check {
             for t in &p.meta.targets {
                 let subs = cache.entry(t.as_str()).or_insert_with(|| Arc::new(subjects::of(host, t))).clone();
-                subs.par_iter().for_each(|s| call("check", Dynamic::from(s.fact.clone()), &s.label, s.path.as_ref(), s.scope.as_ref()));
+                subs.par_iter().for_each(|s| {
+                    call("check", Dynamic::from(s.fact.clone()), &s.label, s.path.as_ref(), s.scope.as_ref())
+                });
             }
         }
         out.findings.extend(found.into_inner().unwrap_or_else(PoisonError::into_inner));
         out.errors.extend(first_err.into_inner().unwrap_or_else(PoisonError::into_inner));
     }
     out.findings.sort_by(|a, b| {
-        (b.severity, &a.policy, &a.scope, &a.subject, &a.rule, &a.path, a.line).cmp(&(a.severity, &b.policy, &b.scope, &b.subject, &b.rule, &b.path, b.line))
+        (b.severity, &a.policy, &a.scope, &a.subject, &a.rule, &a.path, a.line)
+            .cmp(&(a.severity, &b.policy, &b.scope, &b.subject, &b.rule, &b.path, b.line))
     });
     out.findings.dedup();
     out
@@ -107,9 +136,11 @@ pub fn evaluate(set: &PolicySet, policies: &[&Policy], host: &Host, params: &dyn
 fn locate(e: &EvalAltResult) -> (usize, usize, String) {
     match e {
         EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => locate(inner),
-        EvalAltResult::ErrorTerminated(v, pos) => {
-            (pos.line().unwrap_or(0), pos.position().unwrap_or(0), format!("stopped: {}", v.clone().into_string().unwrap_or_else(|_| "terminated".into())))
-        }
+        EvalAltResult::ErrorTerminated(v, pos) => (
+            pos.line().unwrap_or(0),
+            pos.position().unwrap_or(0),
+            format!("stopped: {}", v.clone().into_string().unwrap_or_else(|_| "terminated".into())),
+        ),
         other => {
             let pos = other.position();
             let mut msg = other.to_string();
@@ -122,7 +153,13 @@ fn locate(e: &EvalAltResult) -> (usize, usize, String) {
 }
 
 /// Converts a `check` result: `()`, a finding, or an array of findings.
-fn collect(v: Dynamic, p: &Policy, label: &str, path: Option<&String>, scope: Option<&String>) -> Result<Vec<Finding>, EvalAltResult> {
+fn collect(
+    v: Dynamic,
+    p: &Policy,
+    label: &str,
+    path: Option<&String>,
+    scope: Option<&String>,
+) -> Result<Vec<Finding>, EvalAltResult> {
     let mut items = Vec::new();
     if v.is_unit() {
         return Ok(Vec::new());
@@ -141,7 +178,10 @@ fn collect(v: Dynamic, p: &Policy, label: &str, path: Option<&String>, scope: Op
         .map(|x| {
             let type_name = x.type_name().to_string();
             let sf = x.try_cast::<ScriptFinding>().ok_or_else(|| {
-                EvalAltResult::ErrorRuntime(format!("check must return violation(…), an array of them, or (); got {type_name}").into(), rhai::Position::NONE)
+                EvalAltResult::ErrorRuntime(
+                    format!("check must return violation(…), an array of them, or (); got {type_name}").into(),
+                    rhai::Position::NONE,
+                )
             })?;
             Ok(Finding {
                 policy: p.meta.id.clone(),

@@ -82,7 +82,9 @@ pub fn register(engine: &mut Engine) {
         f.obj().map(|m| m.keys().map(|k| Dynamic::from(k.clone())).collect()).unwrap_or_default()
     });
     engine.register_fn("contains", |f: &mut Fact, key: &str| f.obj().is_some_and(|m| m.contains_key(key)));
-    engine.register_fn("has", |f: &mut Fact, key: &str| f.obj().is_some_and(|m| m.get(key).is_some_and(|v| !matches!(v, Node::Null))));
+    engine.register_fn("has", |f: &mut Fact, key: &str| {
+        f.obj().is_some_and(|m| m.get(key).is_some_and(|v| !matches!(v, Node::Null)))
+    });
     engine.register_fn("to_string", |f: &mut Fact| to_json(&f.0).to_string());
     engine.register_fn("to_debug", |f: &mut Fact| to_json(&f.0).to_string());
     engine.register_fn("to_json", |f: &mut Fact| to_json(&f.0).to_string());
@@ -92,7 +94,8 @@ pub fn register(engine: &mut Engine) {
         if format!("{:?}", f.get(key)) == format!("{v:?}") {
             return Ok(());
         }
-        Err(EvalAltResult::ErrorRuntime(format!("facts are read-only (cannot set '{key}')").into(), Position::NONE).into())
+        Err(EvalAltResult::ErrorRuntime(format!("facts are read-only (cannot set '{key}')").into(), Position::NONE)
+            .into())
     });
 }
 

@@ -56,7 +56,11 @@ pub fn validate(m: &PolicyMeta) -> Result<(), String> {
     if let Some(t) = m.targets.iter().find(|t| !TARGETS.contains(&t.as_str())) {
         return Err(format!("unknown target {t:?} (known: {})", TARGETS.join(", ")));
     }
-    if let Some(x) = m.mitigations.iter().find(|x| !(x.starts_with('M') && x.len() == 5 && x[1..].chars().all(|c| c.is_ascii_digit()))) {
+    if let Some(x) = m
+        .mitigations
+        .iter()
+        .find(|x| !(x.starts_with('M') && x.len() == 5 && x[1..].chars().all(|c| c.is_ascii_digit())))
+    {
         return Err(format!("mitigation {x:?} is not an ATT&CK mitigation id like M1022"));
     }
     Ok(())

@@ -10,7 +10,6 @@ pub mod meta;
 mod subjects;
 pub mod testcase;
 
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -46,6 +45,18 @@ pub struct Policy {
     pub has_check_host: bool,
     /// `'static` id for thread-local log tags (a few bytes per policy, leaked once).
     pub id_static: &'static str,
+    /// Where `fn check` / `fn check_host` are defined (line, column): Rhai reports limit
+    /// errors (operations, stack depth, sizes) without a position, so those point here.
+    pub entry_pos: Vec<(&'static str, usize, usize)>,
+}
+
+/// Line and column (1-based) of `fn NAME(` in the source.
+fn fn_position(source: &str, name: &str) -> Option<(usize, usize)> {
+    source.lines().enumerate().find_map(|(i, l)| {
+        let t = l.trim_start();
+        (t.starts_with(&format!("fn {name}(")) || t.starts_with(&format!("fn {name} (")))
+            .then(|| (i + 1, l.len() - t.len() + 1))
+    })
 }
 
 /// Why the policy set cannot be used (exit 2).
@@ -69,7 +80,12 @@ pub struct PolicySet {
 fn compile(engine: &Engine, origin: Origin, source: &str) -> Result<Policy, PolicyError> {
     let ast = engine.compile(source).map_err(|e| {
         let p = e.position();
-        PolicyError::Compile { origin: origin.clone(), line: p.line().unwrap_or(0), col: p.position().unwrap_or(0), message: e.0.to_string() }
+        PolicyError::Compile {
+            origin: origin.clone(),
+            line: p.line().unwrap_or(0),
+            col: p.position().unwrap_or(0),
+            message: e.0.to_string(),
+        }
     })?;
     let invalid = |message: String| PolicyError::Invalid { origin: origin.clone(), message };
     let header = ast
@@ -88,12 +104,19 @@ fn compile(engine: &Engine, origin: Origin, source: &str) -> Result<Policy, Poli
         return Err(invalid("has neither targets with `check` nor `fn check_host(host, ctx)`".into()));
     }
     let id_static: &'static str = Box::leak(meta.id.clone().into_boxed_str());
-    Ok(Policy { doc: meta::doc_comment(source), meta, origin, ast, has_check, has_check_host, id_static })
+    let entry_pos =
+        ["check", "check_host"].iter().filter_map(|n| fn_position(source, n).map(|(l, c)| (*n, l, c))).collect();
+    Ok(Policy { doc: meta::doc_comment(source), meta, origin, ast, has_check, has_check_host, id_static, entry_pos })
 }
 
 impl PolicySet {
     /// Loads the built-in pack (unless `builtin` is false) and every `*.rhai` in `dirs`.
-    pub fn load(builtin: bool, dirs: &[PathBuf], limits: &engine::Limits, log: &engine::Log) -> Result<PolicySet, PolicyError> {
+    pub fn load(
+        builtin: bool,
+        dirs: &[PathBuf],
+        limits: &engine::Limits,
+        log: &engine::Log,
+    ) -> Result<PolicySet, PolicyError> {
         let mut set = PolicySet { policies: Vec::new(), engines: Vec::new() };
         if builtin {
             let e = Arc::new(new_engine(limits, None, log));
@@ -105,7 +128,8 @@ impl PolicySet {
         for dir in dirs {
             let e = Arc::new(new_engine(limits, Some(dir.clone()), log));
             for path in rhai_files(dir)? {
-                let src = std::fs::read_to_string(&path).map_err(|source| PolicyError::Dir { path: path.clone(), source })?;
+                let src =
+                    std::fs::read_to_string(&path).map_err(|source| PolicyError::Dir { path: path.clone(), source })?;
                 set.policies.push(compile(&e, Origin::File(path), &src)?);
             }
             set.engines.push((Some(dir.clone()), e));
@@ -113,7 +137,10 @@ impl PolicySet {
         let mut seen = std::collections::BTreeMap::new();
         for p in &set.policies {
             if let Some(first) = seen.insert(p.meta.id.clone(), p.origin.clone()) {
-                return Err(PolicyError::Invalid { origin: p.origin.clone(), message: format!("id {} is already used by {first}", p.meta.id) });
+                return Err(PolicyError::Invalid {
+                    origin: p.origin.clone(),
+                    message: format!("id {} is already used by {first}", p.meta.id),
+                });
             }
         }
         Ok(set)
@@ -148,7 +175,10 @@ fn rhai_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
     let mut v: Vec<PathBuf> = rd
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rhai") && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('_')))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "rhai")
+                && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('_'))
+        })
         .collect();
     v.sort();
     Ok(v)

@@ -51,7 +51,11 @@ pub fn of(host: &Host, target: &str) -> Vec<Subject> {
                     let mut v = with_scope(to_value(t), host, s);
                     // Metadata of every file the service runs or reads, and of their parents.
                     let mut metas = serde_json::Map::new();
-                    let facts = t.exec.iter().flat_map(|e| std::iter::once(&e.executable).chain(&e.scripts)).chain(&t.environment_files);
+                    let facts = t
+                        .exec
+                        .iter()
+                        .flat_map(|e| std::iter::once(&e.executable).chain(&e.scripts))
+                        .chain(&t.environment_files);
                     for f in facts {
                         for p in f.parents.iter().chain(&f.resolved) {
                             if let Some(m) = host.paths.get(p) {
@@ -86,7 +90,12 @@ pub fn of(host: &Host, target: &str) -> Vec<Subject> {
                     let mut v = with_scope(to_value(u), host, s);
                     if let Value::Object(m) = &mut v {
                         m.insert("target_chain".into(), Value::Array(target_chain));
-                        let shadows = path.as_deref().map(crate::collect::root::basename).and_then(|n| shadowed.get(n)).cloned().unwrap_or_default();
+                        let shadows = path
+                            .as_deref()
+                            .map(crate::collect::root::basename)
+                            .and_then(|n| shadowed.get(n))
+                            .cloned()
+                            .unwrap_or_default();
                         m.insert("shadows".into(), json!(shadows));
                     }
                     out.push(subject(v, u.name.clone(), path, Some(s.label())));
@@ -96,7 +105,12 @@ pub fn of(host: &Host, target: &str) -> Vec<Subject> {
         "entry" => {
             for s in &host.scopes {
                 for e in &s.entries {
-                    out.push(subject(with_scope(to_value(e), host, s), e.path.clone(), Some(e.path.clone()), Some(s.label())));
+                    out.push(subject(
+                        with_scope(to_value(e), host, s),
+                        e.path.clone(),
+                        Some(e.path.clone()),
+                        Some(s.label()),
+                    ));
                 }
             }
         }
@@ -154,7 +168,9 @@ pub fn of(host: &Host, target: &str) -> Vec<Subject> {
                     for (i, p) in d.chain.iter().enumerate() {
                         let e = unit_chain.entry(p.as_str()).or_default();
                         e.0 |= i == 0;
-                        if let Some(u) = owner.filter(|u| d.per_user && (p == &u.home || p.starts_with(&format!("{}/", u.home.trim_end_matches('/'))))) {
+                        if let Some(u) = owner.filter(|u| {
+                            d.per_user && (p == &u.home || p.starts_with(&format!("{}/", u.home.trim_end_matches('/'))))
+                        }) {
                             let h = json!({ "uid": u.uid, "gid": u.gid, "user": u.name });
                             if !e.1.contains(&h) {
                                 e.1.push(h);

@@ -94,23 +94,40 @@ fn host(root: &Path, p: &str) -> PathBuf {
 fn mode_of(s: &Option<String>, default: u32) -> io::Result<u32> {
     match s {
         None => Ok(default),
-        Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8).map_err(|_| io::Error::other(format!("bad mode {m:?}"))),
+        Some(m) => {
+            u32::from_str_radix(m.trim_start_matches("0o"), 8).map_err(|_| io::Error::other(format!("bad mode {m:?}")))
+        }
     }
 }
 
 /// Materialises a fixture root (owned by root when we are root).
 pub fn build_root(root: &Path, spec: &RootSpec) -> io::Result<()> {
     let mkdir = |p: &str| std::fs::create_dir_all(host(root, p));
-    for d in ["/usr/lib/systemd/system", "/usr/lib/systemd/user", "/usr/bin", "/etc/systemd/system", "/etc/systemd/user", "/var/lib/systemd", "/etc/xdg/systemd"] {
+    for d in [
+        "/usr/lib/systemd/system",
+        "/usr/lib/systemd/user",
+        "/usr/bin",
+        "/etc/systemd/system",
+        "/etc/systemd/user",
+        "/var/lib/systemd",
+        "/etc/xdg/systemd",
+    ] {
         mkdir(d)?;
     }
     symlink("usr/lib", host(root, "/lib"))?;
     symlink("usr/bin", host(root, "/bin"))?;
     symlink("../../systemd/user", host(root, "/etc/xdg/systemd/user"))?;
-    std::fs::write(host(root, "/etc/machine-id"), format!("{}\n", spec.machine_id.as_deref().unwrap_or("6aef49f50614453386767d831f4f6ddf")))?;
-    let passwd: String = std::iter::once("root:x:0:0:root:/root:/bin/bash".to_string()).chain(spec.users.iter().cloned()).map(|l| l + "\n").collect();
+    std::fs::write(
+        host(root, "/etc/machine-id"),
+        format!("{}\n", spec.machine_id.as_deref().unwrap_or("6aef49f50614453386767d831f4f6ddf")),
+    )?;
+    let passwd: String = std::iter::once("root:x:0:0:root:/root:/bin/bash".to_string())
+        .chain(spec.users.iter().cloned())
+        .map(|l| l + "\n")
+        .collect();
     std::fs::write(host(root, "/etc/passwd"), passwd)?;
-    let group: String = std::iter::once("root:x:0:".to_string()).chain(spec.groups.iter().cloned()).map(|l| l + "\n").collect();
+    let group: String =
+        std::iter::once("root:x:0:".to_string()).chain(spec.groups.iter().cloned()).map(|l| l + "\n").collect();
     std::fs::write(host(root, "/etc/group"), group)?;
     for d in &spec.dirs {
         mkdir(&d.path)?;
@@ -141,7 +158,8 @@ pub fn build_root(root: &Path, spec: &RootSpec) -> io::Result<()> {
             let hp = host(root, &f.path);
             std::fs::set_permissions(&hp, std::fs::Permissions::from_mode(mode_of(&f.mode, default)?))?;
             if f.uid.is_some() || f.gid.is_some() {
-                nix::unistd::chown(&hp, f.uid.map(nix::unistd::Uid::from_raw), f.gid.map(nix::unistd::Gid::from_raw)).map_err(io::Error::other)?;
+                nix::unistd::chown(&hp, f.uid.map(nix::unistd::Uid::from_raw), f.gid.map(nix::unistd::Gid::from_raw))
+                    .map_err(io::Error::other)?;
             }
         }
     }
@@ -166,7 +184,8 @@ pub fn run_all(set: &PolicySet, builtin: bool, dirs: &[PathBuf], out: &mut dyn W
     for d in dirs {
         let t = d.join("tests");
         let Ok(rd) = std::fs::read_dir(&t) else { continue };
-        let mut paths: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect();
+        let mut paths: Vec<PathBuf> =
+            rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect();
         paths.sort();
         for p in paths {
             files.push((p.display().to_string(), std::fs::read_to_string(&p)?));
@@ -212,7 +231,8 @@ fn run_case(set: &PolicySet, id: &str, case: &Case, out: &mut dyn Write, tally: 
         serde_json::Value::Object(m)
     };
     let ev = super::evaluate(set, &[policy], &host, &params, &engine::Limits::default());
-    let got: BTreeSet<Expect> = ev.findings.iter().map(|f| Expect { rule: f.rule.clone(), subject: f.subject.clone() }).collect();
+    let got: BTreeSet<Expect> =
+        ev.findings.iter().map(|f| Expect { rule: f.rule.clone(), subject: f.subject.clone() }).collect();
     let want: BTreeSet<Expect> = case.expect.iter().cloned().collect();
     if !ev.errors.is_empty() {
         writeln!(out, "FAIL {id} {}: policy error: {}", case.name, ev.errors[0])?;
@@ -221,7 +241,8 @@ fn run_case(set: &PolicySet, id: &str, case: &Case, out: &mut dyn Write, tally: 
         writeln!(out, "ok   {id} {}", case.name)?;
         tally.passed += 1;
     } else {
-        let show = |s: &BTreeSet<Expect>| s.iter().map(|e| format!("{}:{}", e.rule, e.subject)).collect::<Vec<_>>().join(", ");
+        let show =
+            |s: &BTreeSet<Expect>| s.iter().map(|e| format!("{}:{}", e.rule, e.subject)).collect::<Vec<_>>().join(", ");
         writeln!(out, "FAIL {id} {}: expected [{}], got [{}]", case.name, show(&want), show(&got))?;
         tally.failed += 1;
     }

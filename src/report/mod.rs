@@ -29,7 +29,13 @@ pub struct PolicyInfo {
 
 impl From<&Policy> for PolicyInfo {
     fn from(p: &Policy) -> Self {
-        PolicyInfo { id: p.meta.id.clone(), name: p.meta.name.clone(), title: p.meta.title.clone(), severity: p.meta.severity, mitigations: p.meta.mitigations.clone() }
+        PolicyInfo {
+            id: p.meta.id.clone(),
+            name: p.meta.name.clone(),
+            title: p.meta.title.clone(),
+            severity: p.meta.severity,
+            mitigations: p.meta.mitigations.clone(),
+        }
     }
 }
 
@@ -60,7 +66,13 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(findings: Vec<Finding>, errors: Vec<PolicyRunError>, policies: Vec<PolicyInfo>, fail_on: Severity, warnings: usize) -> Report {
+    pub fn new(
+        findings: Vec<Finding>,
+        errors: Vec<PolicyRunError>,
+        policies: Vec<PolicyInfo>,
+        fail_on: Severity,
+        warnings: usize,
+    ) -> Report {
         let active: Vec<&Finding> = findings.iter().filter(|f| !f.waived()).collect();
         let mut by = BTreeMap::new();
         for f in &active {
@@ -76,7 +88,13 @@ impl Report {
             policy_errors: errors.len(),
             warnings,
             fail_on,
-            result: if !errors.is_empty() { "error" } else if failing { "fail" } else { "pass" },
+            result: if !errors.is_empty() {
+                "error"
+            } else if failing {
+                "fail"
+            } else {
+                "pass"
+            },
         };
         Report { schema: REPORT_SCHEMA, summary, findings, errors, policies }
     }

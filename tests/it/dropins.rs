@@ -25,7 +25,7 @@ fn verify_dump(fx: &Fx, unit: &str) -> (Vec<String>, String, String) {
         .current_dir(fx.path())
         .output()
         .expect("systemd-analyze");
-    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
     let root = fx.path().display().to_string();
     let mut drop = Vec::new();
     let (mut persistent, mut accuracy) = (String::new(), String::new());

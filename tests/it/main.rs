@@ -10,6 +10,7 @@ mod common;
 mod dropins;
 mod enablement;
 mod names_masks;
+mod policies;
 mod schedule;
 mod search_paths;
 mod syntax_timers;

@@ -183,5 +183,8 @@ fn s34_s39_calendar_validity_normal_form_never_and_intervals() {
     let mono = timer_of(&sys, "mono.timer");
     assert_eq!(mono.min_interval_usec, Some(30_000_000), "OnBootSec= fires once; OnUnitActiveSec= repeats");
     assert!(!mono.never_elapses);
-    assert_eq!(timer_of(&sys, "berlin.timer").triggers[0].normalized.as_deref(), Some("Mon *-*-* 00:00:00 Europe/Berlin"));
+    assert_eq!(
+        timer_of(&sys, "berlin.timer").triggers[0].normalized.as_deref(),
+        Some("Mon *-*-* 00:00:00 Europe/Berlin")
+    );
 }
