@@ -2,7 +2,8 @@
 //! each with 3 enabled user timers and their services, plus SYSTEM_TIMERS system timers.
 //! `cargo bench --bench collect` (defaults 10,000 and 500; override with
 //! TG_BENCH_USERS / TG_BENCH_SYSTEM_TIMERS). Prints wall time per run and peak RSS.
-//! TG_BENCH_ROOT=DIR keeps the generated root for profiling the CLI on it.
+//! TG_BENCH_ROOT=DIR keeps the generated root for profiling the CLI on it. Then it
+//! evaluates the built-in policy pack over the facts three times.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -106,6 +107,29 @@ fn main() {
         );
         assert_eq!(timers, sys + 3 * users);
         assert_eq!(will_run, sys + 3 * users);
+    }
+    // `check` with the built-in pack, defaults (no config), on the same facts.
+    let host = timerguard::collect::collect(&root).unwrap();
+    let limits = timerguard::policy::engine::Limits::default();
+    let set = timerguard::policy::PolicySet::load(true, &[], &limits, &Default::default()).unwrap();
+    let all: Vec<_> = set.policies.iter().collect();
+    for run in 1..=3 {
+        let t = Instant::now();
+        let ev = timerguard::policy::evaluate(
+            &set,
+            &all,
+            &host,
+            &|p| serde_json::Value::Object(p.meta.params.clone().into_iter().collect()),
+            &limits,
+        );
+        println!(
+            "check run {run}: {:.3?}  ({} policies, {} findings, {} errors)",
+            t.elapsed(),
+            all.len(),
+            ev.findings.len(),
+            ev.errors.len()
+        );
+        assert!(ev.errors.is_empty());
     }
     println!("peak RSS: {:.1} MiB", peak_rss_mib());
 }

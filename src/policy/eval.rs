@@ -59,6 +59,14 @@ pub fn evaluate(
     limits: &Limits,
 ) -> Evaluation {
     let mut cache: HashMap<&str, Arc<Vec<Subject>>> = HashMap::new();
+    // How many of the remaining policies still need each target's subjects: a cache
+    // entry is dropped after its last use (subjects of a 10,000-user host are large).
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for p in policies.iter().filter(|p| p.has_check) {
+        for t in &p.meta.targets {
+            *uses.entry(t.as_str()).or_default() += 1;
+        }
+    }
     let mut host_fact: Option<Fact> = None;
     let mut out = Evaluation::default();
     let host_info = serde_json::json!({

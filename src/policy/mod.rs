@@ -41,6 +41,10 @@ pub struct Policy {
     pub doc: String,
     pub origin: Origin,
     pub ast: AST,
+    /// What `check` runs against: the functions alone, so the top level (the `POLICY`
+    /// map) is not rebuilt on each of a million calls — unless the policy imports
+    /// modules, which only the top level loads.
+    pub call_ast: AST,
     pub has_check: bool,
     pub has_check_host: bool,
     /// `'static` id for thread-local log tags (a few bytes per policy, leaked once).
@@ -104,9 +108,21 @@ fn compile(engine: &Engine, origin: Origin, source: &str) -> Result<Policy, Poli
         return Err(invalid("has neither targets with `check` nor `fn check_host(host, ctx)`".into()));
     }
     let id_static: &'static str = Box::leak(meta.id.clone().into_boxed_str());
+    let imports = source.lines().any(|l| l.trim_start().starts_with("import "));
+    let call_ast = if imports { ast.clone() } else { ast.clone_functions_only() };
     let entry_pos =
         ["check", "check_host"].iter().filter_map(|n| fn_position(source, n).map(|(l, c)| (*n, l, c))).collect();
-    Ok(Policy { doc: meta::doc_comment(source), meta, origin, ast, has_check, has_check_host, id_static, entry_pos })
+    Ok(Policy {
+        doc: meta::doc_comment(source),
+        meta,
+        origin,
+        ast,
+        call_ast,
+        has_check,
+        has_check_host,
+        id_static,
+        entry_pos,
+    })
 }
 
 impl PolicySet {

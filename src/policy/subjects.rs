@@ -2,6 +2,7 @@
 //! fact itself plus where it lives (`scope`, `scope_kind`, `owner`, `owner_uid`) and,
 //! for timers, the timer's own unit and its service's unit.
 
+use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use super::fact::{Fact, Node};
@@ -21,8 +22,11 @@ fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-fn with_scope(mut v: Value, host: &Host, s: &Scope) -> Value {
-    let owner = s.user.as_ref().and_then(|u| host.users.iter().find(|x| &x.name == u));
+/// Accounts by name (a linear search per subject is quadratic on a 10,000-user host).
+type Users<'a> = std::collections::HashMap<&'a str, &'a crate::model::User>;
+
+fn with_scope(mut v: Value, users: &Users<'_>, s: &Scope) -> Value {
+    let owner = s.user.as_deref().and_then(|u| users.get(u).copied());
     if let Value::Object(m) = &mut v {
         m.insert("scope".into(), json!(s.label()));
         m.insert("scope_kind".into(), to_value(&s.kind));
@@ -41,14 +45,19 @@ fn subject(v: Value, label: String, path: Option<String>, scope: Option<String>)
 /// The subjects of one target, in a stable order.
 pub fn of(host: &Host, target: &str) -> Vec<Subject> {
     let global = host.scopes.iter().find(|s| s.kind == ScopeKind::Global);
+    let users: Users<'_> = host.users.iter().map(|u| (u.name.as_str(), u)).collect();
     let mut out = Vec::new();
     match target {
         "timer" => {
-            for s in &host.scopes {
-                for t in &s.timers {
+            // Built in parallel: 30,000 timers with their units are the costliest subjects.
+            out = host
+                .scopes
+                .par_iter()
+                .flat_map_iter(|s| s.timers.iter().map(move |t| (s, t)))
+                .map(|(s, t)| {
                     let unit = s.unit(&t.name);
                     let svc = s.unit(&t.service).or_else(|| global.and_then(|g| g.unit(&t.service)));
-                    let mut v = with_scope(to_value(t), host, s);
+                    let mut v = with_scope(to_value(t), &users, s);
                     // Metadata of every file the service runs or reads, and of their parents.
                     let mut metas = serde_json::Map::new();
                     let facts = t
@@ -68,9 +77,9 @@ pub fn of(host: &Host, target: &str) -> Vec<Subject> {
                         m.insert("service_unit".into(), svc.map_or(Value::Null, to_value));
                         m.insert("path_meta".into(), Value::Object(metas));
                     }
-                    out.push(subject(v, t.name.clone(), t.source.clone(), Some(s.label())));
-                }
-            }
+                    subject(v, t.name.clone(), t.source.clone(), Some(s.label()))
+                })
+                .collect();
         }
         "unit" => {
             for s in &host.scopes {
@@ -87,7 +96,7 @@ pub fn of(host: &Host, target: &str) -> Vec<Subject> {
                         .flat_map(|t| t.parents.iter().chain(&t.resolved))
                         .filter_map(|p| host.paths.get(p).map(|m| json!({ "path": p, "meta": to_value(m) })))
                         .collect();
-                    let mut v = with_scope(to_value(u), host, s);
+                    let mut v = with_scope(to_value(u), &users, s);
                     if let Value::Object(m) = &mut v {
                         m.insert("target_chain".into(), Value::Array(target_chain));
                         let shadows = path
@@ -106,7 +115,7 @@ pub fn of(host: &Host, target: &str) -> Vec<Subject> {
             for s in &host.scopes {
                 for e in &s.entries {
                     out.push(subject(
-                        with_scope(to_value(e), host, s),
+                        with_scope(to_value(e), &users, s),
                         e.path.clone(),
                         Some(e.path.clone()),
                         Some(s.label()),
@@ -122,7 +131,7 @@ pub fn of(host: &Host, target: &str) -> Vec<Subject> {
                         .iter()
                         .filter_map(|p| host.paths.get(p).map(|m| json!({ "path": p, "meta": to_value(m) })))
                         .collect();
-                    let mut v = with_scope(to_value(d), host, s);
+                    let mut v = with_scope(to_value(d), &users, s);
                     if let Value::Object(m) = &mut v {
                         m.insert("exists".into(), json!(d.resolved.is_some()));
                         m.insert("meta".into(), host.paths.get(&d.path).map_or(Value::Null, to_value));
@@ -140,7 +149,7 @@ pub fn of(host: &Host, target: &str) -> Vec<Subject> {
         "linger" => {
             for e in &host.linger.entries {
                 let mut v = to_value(e);
-                let account = e.user.as_ref().and_then(|n| host.users.iter().find(|u| &u.name == n));
+                let account = e.user.as_deref().and_then(|n| users.get(n).copied());
                 if let Value::Object(m) = &mut v {
                     m.insert("account".into(), account.map_or(Value::Null, to_value));
                     m.insert("dir_meta".into(), host.linger.dir_meta.as_ref().map_or(Value::Null, to_value));
@@ -163,7 +172,7 @@ pub fn of(host: &Host, target: &str) -> Vec<Subject> {
             // Which unit directories each path is (a parent of), and whose home it is in.
             let mut unit_chain: std::collections::HashMap<&str, (bool, Vec<Value>)> = std::collections::HashMap::new();
             for s in &host.scopes {
-                let owner = s.user.as_ref().and_then(|u| host.users.iter().find(|x| &x.name == u));
+                let owner = s.user.as_deref().and_then(|u| users.get(u).copied());
                 for d in &s.search_path {
                     for (i, p) in d.chain.iter().enumerate() {
                         let e = unit_chain.entry(p.as_str()).or_default();
