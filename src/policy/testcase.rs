@@ -63,6 +63,9 @@ pub struct RootSpec {
     /// `/etc/machine-id` (default: an initialised id, so not a first boot).
     #[serde(default)]
     pub machine_id: Option<String>,
+    /// Owners for symlinks themselves (`lchown`), after everything is created.
+    #[serde(default)]
+    pub lchown: Vec<FileSpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,6 +154,17 @@ pub fn build_root(root: &Path, spec: &RootSpec) -> io::Result<()> {
         for u in &spec.linger {
             std::fs::write(host(root, &format!("/var/lib/systemd/linger/{u}")), "")?;
         }
+    }
+    for l in &spec.lchown {
+        let (u, g) = (l.uid.map(nix::unistd::Uid::from_raw), l.gid.map(nix::unistd::Gid::from_raw));
+        nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            &host(root, &l.path),
+            u,
+            g,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(io::Error::other)?;
     }
     // Modes and owners last, so creating children did not need write access.
     for (specs, default) in [(&spec.files, 0o644), (&spec.dirs, 0o755)] {

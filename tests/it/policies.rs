@@ -360,3 +360,18 @@ fn debian_root_stock_is_clean_and_planted_cases_are_found() {
     .collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn print_and_debug_go_to_the_log_on_stderr() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("p.rhai"),
+        "const POLICY = #{ id: \"LOG001\", name: \"talks\", title: \"t\", severity: \"low\", targets: [\"timer\"] };\nfn check(t, ctx) {\n    print(`looking at ${t.name}`);\n    debug(t.runs_as.user);\n}\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&one_timer(), &["--no-builtin", "--policies", d.path().to_str().unwrap(), "check"]);
+    assert_eq!(code, 0);
+    assert!(err.contains("print [LOG001] looking at a.timer"), "{err}");
+    assert!(err.contains("debug [LOG001] \"root\""), "{err}");
+    assert!(!out.contains("looking at"), "policies never print to the report");
+}
