@@ -266,3 +266,35 @@ proptest! {
         }
     }
 }
+
+/// The `calendar` and `timespan` commands print systemd-analyze's fields, line for line
+/// (but "From now", which depends on the clock), and exit 1 naming a bad expression.
+#[test]
+fn calendar_and_timespan_commands_match_systemd_analyze() {
+    let exprs = ["daily", "weekly Europe/Berlin", "*-02~01", "2024-02-30", "*:0/15", "Mon..Fri 10:00", "@1395716396"];
+    let strip = |b: &[u8]| String::from_utf8_lossy(b).lines().filter(|l| !l.contains("From now")).map(|l| format!("{l}\n")).collect::<String>();
+    let ours = Command::new(env!("CARGO_BIN_EXE_timerguard"))
+        .env("TZ", "UTC")
+        .args(["calendar", "--iterations", "3", "--base-time", "2023-01-01 00:00:00 UTC"])
+        .args(exprs)
+        .output()
+        .unwrap();
+    assert!(ours.status.success());
+    if have("systemd-analyze") {
+        let theirs = Command::new("systemd-analyze")
+            .env("TZ", "UTC")
+            .args(["calendar", "--iterations=3", "--base-time=2023-01-01 00:00:00 UTC"])
+            .args(exprs)
+            .output()
+            .unwrap();
+        assert_eq!(strip(&ours.stdout), strip(&theirs.stdout));
+    }
+    let bad = Command::new(env!("CARGO_BIN_EXE_timerguard")).args(["calendar", "daily", "Sat,Sun 25:00"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("invalid calendar expression \"Sat,Sun 25:00\": hour out of range"), "{err}");
+    let ts = Command::new(env!("CARGO_BIN_EXE_timerguard")).args(["timespan", "1.5h", "5 parsecs"]).output().unwrap();
+    assert_eq!(ts.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&ts.stdout).contains("   Human: 1h 30min"));
+    assert!(String::from_utf8_lossy(&ts.stderr).contains("unknown time unit \"parsecs\""));
+}
