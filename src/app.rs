@@ -26,11 +26,13 @@ pub enum AppError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    #[error("fix: {0}")]
+    Fix(String),
 }
 
 impl AppError {
     pub fn exit_code(&self) -> ExitCode {
-        ExitCode::from(2)
+        ExitCode::from(if matches!(self, AppError::Fix(_)) { 4 } else { 2 })
     }
 }
 
@@ -79,6 +81,42 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCo
             }
             ExitCode::from(report.exit_code())
         }
+        Command::Fix { apply, unsafe_, runtime, format, select, ignore } => {
+            let (config, set, log) = load_policies(cli)?;
+            let host = collect_host(cli, err)?;
+            let selected: Vec<_> = set.policies.iter().filter(|p| config.selected(p, select, ignore)).collect();
+            let (findings, _) = findings_of(&config, &set, &selected, &host, &log, err)?;
+            let fs = crate::remedy::fsops::RootFs::open(open_root(cli)?.host_root())
+                .map_err(|e| AppError::Fix(e.to_string()))?;
+            let opts = crate::remedy::PlanOptions {
+                unsafe_all: *unsafe_,
+                unsafe_policies: config.unsafe_fixes.clone(),
+                runtime: *runtime,
+                live: host.live,
+            };
+            let plan = crate::remedy::plan(&findings, &host, &fs, &opts);
+            if !*apply {
+                match format {
+                    CheckFormat::Json => json(out, &plan, true)?,
+                    CheckFormat::Text => render_plan(&plan, out)?,
+                }
+                return finish(out, if plan.changes { 1 } else { 0 });
+            }
+            let mut outcome = crate::remedy::apply(&fs, &plan).map_err(|e| AppError::Fix(e.to_string()))?;
+            if host.live {
+                let ops: Vec<_> = plan.actions.iter().flat_map(|a| a.live.clone()).collect();
+                outcome.failed.extend(crate::remedy::run_live(&ops));
+            }
+            render_outcome(&outcome, *format, out)?;
+            ExitCode::from(if outcome.failed.is_empty() { 0 } else { 4 })
+        }
+        Command::Undo { run } => {
+            let fs = crate::remedy::fsops::RootFs::open(open_root(cli)?.host_root())
+                .map_err(|e| AppError::Fix(e.to_string()))?;
+            let outcome = crate::remedy::undo(&fs, run.as_deref()).map_err(|e| AppError::Fix(e.to_string()))?;
+            render_outcome(&outcome, CheckFormat::Text, out)?;
+            ExitCode::from(if outcome.failed.is_empty() { 0 } else { 4 })
+        }
         Command::Policies => {
             let (_, set, _) = load_policies(cli)?;
             for p in &set.policies {
@@ -114,6 +152,75 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCo
     };
     out.flush()?;
     Ok(code)
+}
+
+/// Evaluates, applies config (severities, waivers) and logs policy output and errors.
+fn findings_of(
+    config: &Config,
+    set: &PolicySet,
+    selected: &[&crate::policy::Policy],
+    host: &Host,
+    log: &engine::Log,
+    err: &mut dyn Write,
+) -> Result<(Vec<crate::finding::Finding>, crate::policy::Evaluation), AppError> {
+    let mut ev = crate::policy::evaluate(set, selected, host, &|p| config.params_for(p), &engine::Limits::default());
+    let mut findings = std::mem::take(&mut ev.findings);
+    config.apply(&mut findings, crate::config::today());
+    for l in log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
+        writeln!(err, "{l}")?;
+    }
+    for e in &ev.errors {
+        writeln!(err, "error: policy {e}")?;
+    }
+    Ok((findings, ev))
+}
+
+fn finish(out: &mut dyn Write, code: u8) -> Result<ExitCode, AppError> {
+    out.flush()?;
+    Ok(ExitCode::from(code))
+}
+
+/// The plan for people: each action with its steps, before → after.
+fn render_plan(plan: &crate::remedy::Plan, out: &mut dyn Write) -> std::io::Result<()> {
+    let steps: usize = plan.actions.iter().map(|a| a.steps.len()).sum();
+    writeln!(
+        out,
+        "PLAN: {} action(s), {steps} step(s) (dry run; --apply executes exactly this)",
+        plan.actions.iter().filter(|a| !a.steps.is_empty()).count()
+    )?;
+    for a in &plan.actions {
+        writeln!(out, "  {} {}{}  {}", a.policy, a.rule, if a.safe { "" } else { " (unsafe)" }, a.subject)?;
+        if let Some(r) = &a.refused {
+            writeln!(out, "    refused: {r}")?;
+        }
+        for s in &a.steps {
+            writeln!(out, "    {}", s.describe)?;
+        }
+        for l in &a.live {
+            writeln!(out, "    then (live): {l:?}")?;
+        }
+    }
+    if plan.skipped_unsafe > 0 {
+        writeln!(out, "{} unsafe fix(es) not planned (add --unsafe)", plan.skipped_unsafe)?;
+    }
+    if !plan.changes {
+        writeln!(out, "nothing to change")?;
+    }
+    Ok(())
+}
+
+fn render_outcome(o: &crate::remedy::ApplyOutcome, format: CheckFormat, out: &mut dyn Write) -> Result<(), AppError> {
+    if format == CheckFormat::Json {
+        return json(out, o, true);
+    }
+    writeln!(out, "run {}: {} step(s) done, {} failed", o.run, o.done.len(), o.failed.len())?;
+    for d in &o.done {
+        writeln!(out, "  done: {d}")?;
+    }
+    for f in &o.failed {
+        writeln!(out, "  FAILED: {f}")?;
+    }
+    Ok(())
 }
 
 /// The config (validated against the policies) and the compiled policy set.

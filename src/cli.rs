@@ -45,6 +45,26 @@ pub enum Command {
         #[arg(long)]
         ignore: Vec<String>,
     },
+    /// Plan the findings' fixes (dry run; exit 1 when something would change); --apply runs them.
+    Fix {
+        /// Execute the plan (journaled; `undo` reverses it).
+        #[arg(long)]
+        apply: bool,
+        /// Include unsafe fixes: disable, mask, quarantine, linger, presets.
+        #[arg(long = "unsafe")]
+        unsafe_: bool,
+        /// Also remove enablement links under /run (`systemctl disable --runtime`).
+        #[arg(long)]
+        runtime: bool,
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
+        #[arg(long)]
+        select: Vec<String>,
+        #[arg(long)]
+        ignore: Vec<String>,
+    },
+    /// Reverse an applied `fix` run from its journal (default: the latest not undone).
+    Undo { run: Option<String> },
     /// List the policies.
     Policies,
     /// Show a policy's rationale, rules, parameters, remediation and references.

@@ -32,6 +32,9 @@ pub struct Config {
     /// Default for `--fail-on`.
     #[serde(default)]
     pub fail_on: Option<Severity>,
+    /// Policies whose unsafe fixes `fix` may plan without `--unsafe`.
+    #[serde(default)]
+    pub unsafe_fixes: Vec<String>,
 }
 
 /// Accepts a known finding for a while, with a reason.
@@ -102,6 +105,9 @@ impl Config {
                     )));
                 }
             }
+        }
+        for id in &self.unsafe_fixes {
+            set.get(id).ok_or_else(|| err(format!("unsafe_fixes: no policy {id:?}")))?;
         }
         for (i, w) in self.waivers.iter().enumerate() {
             let at = format!("waivers[{i}]");

@@ -10,6 +10,7 @@ pub mod finding;
 pub mod inventory;
 pub mod model;
 pub mod policy;
+pub mod remedy;
 pub mod report;
 pub mod schedule;
 pub mod timecmd;

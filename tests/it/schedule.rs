@@ -272,7 +272,13 @@ proptest! {
 #[test]
 fn calendar_and_timespan_commands_match_systemd_analyze() {
     let exprs = ["daily", "weekly Europe/Berlin", "*-02~01", "2024-02-30", "*:0/15", "Mon..Fri 10:00", "@1395716396"];
-    let strip = |b: &[u8]| String::from_utf8_lossy(b).lines().filter(|l| !l.contains("From now")).map(|l| format!("{l}\n")).collect::<String>();
+    let strip = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .lines()
+            .filter(|l| !l.contains("From now"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
     let ours = Command::new(env!("CARGO_BIN_EXE_timerguard"))
         .env("TZ", "UTC")
         .args(["calendar", "--iterations", "3", "--base-time", "2023-01-01 00:00:00 UTC"])
@@ -289,7 +295,8 @@ fn calendar_and_timespan_commands_match_systemd_analyze() {
             .unwrap();
         assert_eq!(strip(&ours.stdout), strip(&theirs.stdout));
     }
-    let bad = Command::new(env!("CARGO_BIN_EXE_timerguard")).args(["calendar", "daily", "Sat,Sun 25:00"]).output().unwrap();
+    let bad =
+        Command::new(env!("CARGO_BIN_EXE_timerguard")).args(["calendar", "daily", "Sat,Sun 25:00"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("invalid calendar expression \"Sat,Sun 25:00\": hour out of range"), "{err}");

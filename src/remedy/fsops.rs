@@ -1,0 +1,240 @@
+//! The only code that changes files. Every path is in-image; each operation opens the
+//! parent directory with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS)` relative to the
+//! root, so it can neither leave the root nor pass through a symlink (one swapped in
+//! after collection makes the operation fail instead of redirecting it), and then acts
+//! on the last component with `AT_SYMLINK_NOFOLLOW` semantics.
+
+use std::ffi::OsStr;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, openat2};
+use nix::sys::stat::{Mode, fchmod, fstatat, mkdirat};
+use nix::unistd::{Gid, Uid, UnlinkatFlags, fchownat, symlinkat, unlinkat};
+use serde::{Deserialize, Serialize};
+
+/// The state of one path: what the journal records before and after each change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// `missing`, `file`, `dir`, `symlink`, `other`.
+    pub kind: String,
+    #[serde(default)]
+    pub mode: u32,
+    #[serde(default)]
+    pub uid: u32,
+    #[serde(default)]
+    pub gid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// FNV-1a of a regular file's content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+}
+
+impl State {
+    pub fn missing() -> State {
+        State { kind: "missing".into(), mode: 0, uid: 0, gid: 0, link: None, hash: None }
+    }
+}
+
+fn err(e: nix::Error) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+/// An open root.
+pub struct RootFs {
+    fd: OwnedFd,
+}
+
+fn how(flags: OFlag) -> OpenHow {
+    OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+}
+
+fn rel(p: &str) -> &str {
+    let r = p.trim_start_matches('/');
+    if r.is_empty() { "." } else { r }
+}
+
+fn split(p: &str) -> io::Result<(&str, &str)> {
+    let p = p.trim_end_matches('/');
+    match p.rfind('/') {
+        Some(i) if !p[i + 1..].is_empty() && &p[i + 1..] != ".." && &p[i + 1..] != "." => {
+            Ok((if i == 0 { "/" } else { &p[..i] }, &p[i + 1..]))
+        }
+        _ => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("not an in-image path: {p:?}"))),
+    }
+}
+
+/// FNV-1a, 64 bits, hex: enough to notice a changed file (not a security hash).
+pub fn hash(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+impl RootFs {
+    pub fn open(root: &Path) -> io::Result<RootFs> {
+        let fd = std::fs::File::open(root)?;
+        Ok(RootFs { fd: fd.into() })
+    }
+
+    fn dir(&self, p: &str) -> io::Result<OwnedFd> {
+        openat2(self.fd.as_fd(), rel(p), how(OFlag::O_PATH | OFlag::O_DIRECTORY)).map_err(err)
+    }
+
+    /// The parent directory (opened safely) and the last component.
+    fn parent<'a>(&self, p: &'a str) -> io::Result<(OwnedFd, &'a str)> {
+        let (d, name) = split(p)?;
+        Ok((self.dir(d)?, name))
+    }
+
+    /// `lstat`-like state; `missing` when the path (or a parent) does not exist.
+    pub fn state(&self, p: &str) -> io::Result<State> {
+        let (dfd, name) = match self.parent(p) {
+            Ok(x) => x,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::missing()),
+            Err(e) => return Err(e),
+        };
+        let st = match fstatat(dfd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(nix::Error::ENOENT) => return Ok(State::missing()),
+            Err(e) => return Err(err(e)),
+        };
+        let fmt = st.st_mode & libc_s_ifmt();
+        let kind = match fmt {
+            0o100_000 => "file",
+            0o040_000 => "dir",
+            0o120_000 => "symlink",
+            _ => "other",
+        };
+        let link = (kind == "symlink")
+            .then(|| nix::fcntl::readlinkat(dfd.as_fd(), name).ok().map(|l| l.to_string_lossy().into_owned()))
+            .flatten();
+        let hash = if kind == "file" { Some(hash(&self.read(p)?)) } else { None };
+        Ok(State { kind: kind.into(), mode: st.st_mode & 0o7777, uid: st.st_uid, gid: st.st_gid, link, hash })
+    }
+
+    pub fn read(&self, p: &str) -> io::Result<Vec<u8>> {
+        let fd = openat2(self.fd.as_fd(), rel(p), how(OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK))
+            .map_err(err)?;
+        let mut f = std::fs::File::from(fd);
+        if !f.metadata()?.is_file() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+        }
+        let mut v = Vec::new();
+        f.read_to_end(&mut v)?;
+        Ok(v)
+    }
+
+    /// chmod without following: opens the object itself (a symlink fails with ELOOP).
+    pub fn chmod(&self, p: &str, mode: u32) -> io::Result<()> {
+        let fd = openat2(self.fd.as_fd(), rel(p), how(OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK))
+            .map_err(err)?;
+        fchmod(fd.as_fd(), Mode::from_bits_truncate(mode)).map_err(err)
+    }
+
+    /// lchown: changes the link itself when `p` is a symlink.
+    pub fn chown(&self, p: &str, uid: u32, gid: u32) -> io::Result<()> {
+        let (dfd, name) = self.parent(p)?;
+        fchownat(dfd.as_fd(), name, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(err)
+    }
+
+    pub fn unlink(&self, p: &str) -> io::Result<()> {
+        let (dfd, name) = self.parent(p)?;
+        unlinkat(dfd.as_fd(), name, UnlinkatFlags::NoRemoveDir).map_err(err)
+    }
+
+    pub fn rmdir(&self, p: &str) -> io::Result<()> {
+        let (dfd, name) = self.parent(p)?;
+        unlinkat(dfd.as_fd(), name, UnlinkatFlags::RemoveDir).map_err(err)
+    }
+
+    pub fn symlink(&self, p: &str, target: &str) -> io::Result<()> {
+        let (dfd, name) = self.parent(p)?;
+        symlinkat(OsStr::new(target), dfd.as_fd(), name).map_err(err)
+    }
+
+    pub fn mkdir(&self, p: &str, mode: u32) -> io::Result<()> {
+        let (dfd, name) = self.parent(p)?;
+        mkdirat(dfd.as_fd(), name, Mode::from_bits_truncate(mode)).map_err(err)
+    }
+
+    /// Creates `p` and missing parents (0755); returns the directories it created, top first.
+    pub fn mkdir_p(&self, p: &str) -> io::Result<Vec<String>> {
+        let mut made = Vec::new();
+        let mut cur = String::new();
+        for c in p.split('/').filter(|c| !c.is_empty()) {
+            cur = format!("{cur}/{c}");
+            if self.state(&cur)?.kind == "missing" {
+                self.mkdir(&cur, 0o755)?;
+                made.push(cur.clone());
+            }
+        }
+        Ok(made)
+    }
+
+    pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let (a, an) = self.parent(from)?;
+        let (b, bn) = self.parent(to)?;
+        nix::fcntl::renameat(a.as_fd(), an, b.as_fd(), bn).map_err(err)
+    }
+
+    /// Writes a file (created 0644 or truncated), never through a symlink, and syncs it.
+    pub fn write(&self, p: &str, bytes: &[u8]) -> io::Result<()> {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW;
+        let fd = openat2(self.fd.as_fd(), rel(p), how(flags).mode(Mode::from_bits_truncate(0o644))).map_err(err)?;
+        let mut f = std::fs::File::from(fd);
+        f.write_all(bytes)?;
+        f.sync_all()
+    }
+
+    /// Appends to a file (created 0600) and syncs it: journal records are durable before
+    /// the change they describe is made.
+    pub fn append(&self, p: &str, bytes: &[u8]) -> io::Result<()> {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_APPEND | OFlag::O_NOFOLLOW;
+        let fd = openat2(self.fd.as_fd(), rel(p), how(flags).mode(Mode::from_bits_truncate(0o600))).map_err(err)?;
+        let mut f = std::fs::File::from(fd);
+        f.write_all(bytes)?;
+        f.sync_all()
+    }
+
+    /// Takes an exclusive lock on `p` (created if needed); held until the value drops.
+    pub fn lock(&self, p: &str) -> io::Result<nix::fcntl::Flock<std::fs::File>> {
+        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW;
+        let fd = openat2(self.fd.as_fd(), rel(p), how(flags).mode(Mode::from_bits_truncate(0o600))).map_err(err)?;
+        nix::fcntl::Flock::lock(std::fs::File::from(fd), nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|_| io::Error::new(io::ErrorKind::WouldBlock, format!("another timerguard run holds {p}")))
+    }
+
+    /// Names in a directory, sorted.
+    pub fn list(&self, p: &str) -> io::Result<Vec<String>> {
+        let fd = openat2(self.fd.as_fd(), rel(p), how(OFlag::O_RDONLY | OFlag::O_DIRECTORY)).map_err(err)?;
+        let mut d = nix::dir::Dir::from_fd(fd).map_err(err)?;
+        let mut v: Vec<String> = d
+            .iter()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "." && n != "..")
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    /// The inode number, to tell a swapped file from the collected one.
+    pub fn ino(&self, p: &str) -> io::Result<u64> {
+        let (dfd, name) = self.parent(p)?;
+        let st = fstatat(dfd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(err)?;
+        Ok(st.st_ino)
+    }
+}
+
+const fn libc_s_ifmt() -> u32 {
+    0o170_000
+}

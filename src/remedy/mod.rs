@@ -1,0 +1,420 @@
+//! Remediation: turning findings' fixes into a plan of concrete, state-checked steps;
+//! applying it with a journal; undoing it. `fix` without `--apply` prints exactly the plan
+//! `--apply` would run (the same `plan()`). Only `fsops.rs` changes files.
+
+mod apply;
+pub mod fsops;
+mod journal;
+
+use serde::Serialize;
+
+pub use apply::{ApplyOutcome, apply, live as run_live, undo};
+use fsops::{RootFs, State};
+
+use crate::finding::{Finding, Fix};
+use crate::model::{Host, Mode, ScopeKind};
+
+/// Where timerguard keeps its journal, lock and quarantine inside the root.
+pub const STATE_DIR: &str = "/var/lib/timerguard";
+/// The preset file `disable` lines go to (S20).
+pub const PRESET_FILE: &str = "/etc/systemd/system-preset/00-timerguard.preset";
+
+/// One filesystem change. `Unlink` only ever removes symlinks; files are quarantined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Step {
+    Chmod {
+        path: String,
+        mode: Mode,
+    },
+    Chown {
+        path: String,
+        uid: u32,
+        gid: u32,
+    },
+    Unlink {
+        path: String,
+    },
+    Symlink {
+        path: String,
+        target: String,
+    },
+    /// Move into `STATE_DIR/quarantine/RUN/…`, keeping mode, owner and times.
+    Quarantine {
+        path: String,
+    },
+    Write {
+        path: String,
+        content: String,
+    },
+    Rmdir {
+        path: String,
+    },
+    Mkdir {
+        path: String,
+    },
+}
+
+impl Step {
+    pub fn path(&self) -> &str {
+        match self {
+            Step::Chmod { path, .. }
+            | Step::Chown { path, .. }
+            | Step::Unlink { path }
+            | Step::Symlink { path, .. }
+            | Step::Quarantine { path }
+            | Step::Write { path, .. }
+            | Step::Rmdir { path }
+            | Step::Mkdir { path } => path,
+        }
+    }
+}
+
+/// A step with the state its path must be in when it runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedStep {
+    pub step: Step,
+    pub before: State,
+    /// One line for people: `chmod 0666 → 0644 /etc/…`.
+    pub describe: String,
+}
+
+/// Commands for the running manager, after the files changed (live systems only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum LiveOp {
+    DaemonReload,
+    Stop { scope: String, unit: String },
+    DisableLinger { user: String },
+}
+
+/// All steps for one finding's fix.
+#[derive(Debug, Clone, Serialize)]
+pub struct Action {
+    pub policy: String,
+    pub rule: String,
+    pub subject: String,
+    pub fix: Fix,
+    pub safe: bool,
+    pub steps: Vec<PlannedStep>,
+    pub live: Vec<LiveOp>,
+    /// Why nothing can be done, when the fix cannot be planned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+/// The plan: what `--apply` would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub schema: &'static str,
+    pub actions: Vec<Action>,
+    /// Fixes left out because they are unsafe and `--unsafe` was not given.
+    pub skipped_unsafe: usize,
+    /// Whether applying would change anything.
+    pub changes: bool,
+}
+
+/// Options of a plan.
+pub struct PlanOptions {
+    /// Include unsafe fixes (or these policies' unsafe fixes only).
+    pub unsafe_all: bool,
+    pub unsafe_policies: Vec<String>,
+    /// Also remove enablement links under /run (S17: `disable --runtime`).
+    pub runtime: bool,
+    /// Root is the running system: add manager operations.
+    pub live: bool,
+}
+
+fn describe(step: &Step, before: &State) -> String {
+    match step {
+        Step::Chmod { path, mode } => format!("chmod {:04o} → {:04o} {path}", before.mode, mode.0),
+        Step::Chown { path, uid, gid } => format!("chown {}:{} → {uid}:{gid} {path}", before.uid, before.gid),
+        Step::Unlink { path } => format!("remove link {path} → {}", before.link.as_deref().unwrap_or("?")),
+        Step::Symlink { path, target } => format!("link {path} → {target}"),
+        Step::Quarantine { path } => {
+            format!("quarantine {path} ({}, {:04o}, {}:{})", before.kind, before.mode, before.uid, before.gid)
+        }
+        Step::Write { path, content } => format!("write {path} ({} lines)", content.lines().count()),
+        Step::Rmdir { path } => format!("remove empty directory {path}"),
+        Step::Mkdir { path } => format!("create directory {path}"),
+    }
+}
+
+/// Builds the plan for the findings' fixes (waived findings are left alone).
+pub fn plan(findings: &[Finding], host: &Host, fs: &RootFs, opts: &PlanOptions) -> Plan {
+    let mut actions: Vec<Action> = Vec::new();
+    let mut skipped = 0;
+    let mut seen: Vec<Fix> = Vec::new();
+    for f in findings.iter().filter(|f| !f.waived()) {
+        let Some(fix) = &f.fix else { continue };
+        if seen.contains(fix) {
+            continue; // several findings may propose the same fix
+        }
+        seen.push(fix.clone());
+        if !fix.safe() && !opts.unsafe_all && !opts.unsafe_policies.contains(&f.policy) {
+            skipped += 1;
+            continue;
+        }
+        let mut a = Action {
+            policy: f.policy.clone(),
+            rule: f.rule.clone(),
+            subject: f.subject.clone(),
+            fix: fix.clone(),
+            safe: fix.safe(),
+            steps: Vec::new(),
+            live: Vec::new(),
+            refused: None,
+        };
+        // Steps are planned against the state earlier steps leave (paths they create).
+        let mut planner = Planner { fs, pending: actions.iter().flat_map(|a| a.steps.iter()).collect() };
+        match planner.steps(fix, host, opts) {
+            Ok((steps, live)) => {
+                a.steps = steps;
+                a.live = live;
+            }
+            Err(why) => a.refused = Some(why),
+        }
+        if !a.steps.is_empty() || a.refused.is_some() {
+            actions.push(a);
+        }
+    }
+    let changes = actions.iter().any(|a| !a.steps.is_empty());
+    Plan { schema: "timerguard.plan/v1", actions, skipped_unsafe: skipped, changes }
+}
+
+struct Planner<'a> {
+    fs: &'a RootFs,
+    pending: Vec<&'a PlannedStep>,
+}
+
+type Planned = (Vec<PlannedStep>, Vec<LiveOp>);
+/// A directory's entries (name, state), for the config dir and each dependency subdir.
+type Listing = Vec<(String, Vec<(String, State)>)>;
+
+impl Planner<'_> {
+    fn state(&self, p: &str) -> Result<State, String> {
+        self.fs.state(p).map_err(|e| format!("{p}: {e}"))
+    }
+
+    /// Adds a step; its expected prior state is what earlier planned steps on the same
+    /// path leave (a mask links where a quarantined file was), else the current state.
+    fn push(&self, v: &mut Vec<PlannedStep>, step: Step) -> Result<(), String> {
+        let earlier =
+            self.pending.iter().map(|s| &s.step).chain(v.iter().map(|s| &s.step)).rfind(|s| s.path() == step.path());
+        let before = match earlier {
+            Some(Step::Quarantine { .. } | Step::Unlink { .. } | Step::Rmdir { .. }) => State::missing(),
+            _ => self.state(step.path())?,
+        };
+        v.push(PlannedStep { describe: describe(&step, &before), step, before });
+        Ok(())
+    }
+
+    fn steps(&mut self, fix: &Fix, host: &Host, opts: &PlanOptions) -> Result<Planned, String> {
+        let mut v = Vec::new();
+        let mut live = Vec::new();
+        match fix {
+            Fix::Chmod { path, mode } => {
+                let s = self.state(path)?;
+                if !matches!(s.kind.as_str(), "file" | "dir") {
+                    return Err(format!(
+                        "{path} is a {}: modes are only changed on files and directories, never through a link",
+                        s.kind
+                    ));
+                }
+                // Only ever remove bits (S48: never below what the fix asked).
+                let to = s.mode & mode.0;
+                if to != s.mode {
+                    self.push(&mut v, Step::Chmod { path: path.clone(), mode: Mode(to) })?;
+                }
+            }
+            Fix::Chown { path, uid, gid } => {
+                let s = self.state(path)?;
+                if s.kind == "missing" {
+                    return Err(format!("{path} no longer exists"));
+                }
+                if (s.uid, s.gid) != (*uid, *gid) {
+                    self.push(&mut v, Step::Chown { path: path.clone(), uid: *uid, gid: *gid })?;
+                }
+            }
+            Fix::DisableTimer { scope, unit } => {
+                for dir in config_dirs(host, scope, opts.runtime)? {
+                    self.disable_in(&mut v, &dir, &unit_names(host, scope, unit))?;
+                }
+                if scope == "system" && !v.is_empty() {
+                    self.preset_disable(&mut v, unit)?;
+                }
+                if opts.live && !v.is_empty() {
+                    live.extend([LiveOp::DaemonReload, LiveOp::Stop { scope: scope.clone(), unit: unit.clone() }]);
+                }
+            }
+            Fix::MaskUnit { scope, unit } => {
+                let dir = config_dirs(host, scope, false)?.remove(0);
+                let path = format!("{dir}/{unit}");
+                let s = self.state(&path)?;
+                match s.kind.as_str() {
+                    "symlink" if s.link.as_deref() == Some("/dev/null") => {}
+                    "symlink" => self.push(&mut v, Step::Unlink { path: path.clone() })?,
+                    "file" => self.push(&mut v, Step::Quarantine { path: path.clone() })?,
+                    "missing" => {}
+                    k => return Err(format!("{path} is a {k}; refusing to mask over it")),
+                }
+                if !(s.kind == "symlink" && s.link.as_deref() == Some("/dev/null")) {
+                    self.mkdirs(&mut v, &dir)?;
+                    self.push(&mut v, Step::Symlink { path, target: "/dev/null".into() })?;
+                    if opts.live {
+                        live.extend([LiveOp::DaemonReload, LiveOp::Stop { scope: scope.clone(), unit: unit.clone() }]);
+                    }
+                }
+            }
+            Fix::Quarantine { path } => {
+                let s = self.state(path)?;
+                match s.kind.as_str() {
+                    "missing" => {}
+                    "file" | "symlink" | "dir" => self.push(&mut v, Step::Quarantine { path: path.clone() })?,
+                    k => return Err(format!("{path} is a {k}")),
+                }
+            }
+            Fix::SetLinger { user, enable } => {
+                let path = format!("/var/lib/systemd/linger/{user}");
+                if user.contains('/') || user.starts_with('.') && user.len() < 3 {
+                    return Err(format!("invalid user name {user:?}"));
+                }
+                let s = self.state(&path)?;
+                if !enable && s.kind != "missing" {
+                    if opts.live {
+                        live.push(LiveOp::DisableLinger { user: user.clone() });
+                    } else {
+                        self.push(&mut v, Step::Quarantine { path })?;
+                    }
+                } else if *enable && s.kind == "missing" {
+                    self.mkdirs(&mut v, "/var/lib/systemd/linger")?;
+                    self.push(&mut v, Step::Write { path, content: String::new() })?;
+                }
+            }
+            Fix::PresetDisable { unit } => self.preset_disable(&mut v, unit)?,
+        }
+        Ok((v, live))
+    }
+
+    fn pending_creates(&self, p: &str) -> bool {
+        self.pending.iter().any(|s| matches!(&s.step, Step::Mkdir { path } | Step::Write { path, .. } if path == p))
+    }
+
+    fn mkdirs(&self, v: &mut Vec<PlannedStep>, dir: &str) -> Result<(), String> {
+        let mut cur = String::new();
+        for c in dir.split('/').filter(|c| !c.is_empty()) {
+            cur = format!("{cur}/{c}");
+            let planned = v.iter().any(|s| matches!(&s.step, Step::Mkdir { path } if *path == cur));
+            if self.state(&cur)?.kind == "missing" && !planned && !self.pending_creates(&cur) {
+                self.push(v, Step::Mkdir { path: cur.clone() })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `systemctl disable` offline (S17): every symlink in the config dir and its
+    /// `.wants/.requires/.upholds` subdirectories named after the unit (or an alias, or
+    /// an instance of it) or pointing at a file of that name; then now-empty subdirs.
+    fn disable_in(&self, v: &mut Vec<PlannedStep>, dir: &str, names: &[String]) -> Result<(), String> {
+        let matches = |name: &str, target: Option<&str>| {
+            let tb = target.map(|t| t.rsplit('/').next().unwrap_or(t));
+            names.iter().any(|n| {
+                name == n
+                    || tb == Some(n.as_str())
+                    || (n.contains("@.") && crate::collect::names::template_of(name).as_deref() == Some(n.as_str()))
+            })
+        };
+        for (sub, entries) in self.listing(dir)? {
+            let mut removed = 0;
+            for (name, st) in &entries {
+                if st.kind == "symlink" && matches(name, st.link.as_deref()) {
+                    self.push(v, Step::Unlink { path: format!("{sub}/{name}") })?;
+                    removed += 1;
+                }
+            }
+            if sub != dir && removed > 0 && removed == entries.len() {
+                self.push(v, Step::Rmdir { path: sub })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The config dir's direct entries, then each dependency subdirectory's.
+    fn listing(&self, dir: &str) -> Result<Listing, String> {
+        let list = |d: &str| -> Result<Vec<(String, State)>, String> {
+            let names = self.fs.list(d).map_err(|e| format!("{d}: {e}"))?;
+            names.into_iter().map(|n| Ok((n.clone(), self.state(&format!("{d}/{n}"))?))).collect()
+        };
+        if self.state(dir)?.kind != "dir" {
+            return Ok(Vec::new());
+        }
+        let top = list(dir)?;
+        let mut out = Vec::new();
+        for (n, st) in &top {
+            if st.kind == "dir" && [".wants", ".requires", ".upholds"].iter().any(|s| n.ends_with(s)) {
+                let p = format!("{dir}/{n}");
+                out.push((p.clone(), list(&p)?));
+            }
+        }
+        out.insert(0, (dir.to_string(), top.into_iter().filter(|(_, s)| s.kind == "symlink").collect()));
+        Ok(out)
+    }
+
+    fn preset_disable(&self, v: &mut Vec<PlannedStep>, unit: &str) -> Result<(), String> {
+        let line = format!("disable {unit}");
+        let mut content = match self.fs.read(PRESET_FILE) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(_) => "# Written by timerguard fix: units disabled for policy reasons stay off on first boot (systemd.preset(5)).\n".into(),
+        };
+        if let Some(prev) = v.iter().rev().find_map(|s| match &s.step {
+            Step::Write { path, content } if path == PRESET_FILE => Some(content.clone()),
+            _ => None,
+        }) {
+            content = prev;
+        }
+        if content.lines().any(|l| l.trim() == line) {
+            return Ok(());
+        }
+        content.push_str(&line);
+        content.push('\n');
+        self.mkdirs(v, "/etc/systemd/system-preset")?;
+        self.push(v, Step::Write { path: PRESET_FILE.into(), content })
+    }
+}
+
+/// The persistent (and with `runtime`, runtime) config dirs of a scope label.
+fn config_dirs(host: &Host, scope: &str, runtime: bool) -> Result<Vec<String>, String> {
+    Ok(match scope {
+        "system" => {
+            let mut v = vec!["/etc/systemd/system".to_string()];
+            if runtime {
+                v.push("/run/systemd/system".into());
+            }
+            v
+        }
+        "global" => vec!["/etc/systemd/user".to_string()],
+        s => {
+            let name = s.strip_prefix("user:").ok_or_else(|| format!("unknown scope {s:?}"))?;
+            let u = host.users.iter().find(|u| u.name == name).ok_or_else(|| format!("no account {name:?}"))?;
+            let mut v = vec![format!("{}/.config/systemd/user", u.home.trim_end_matches('/'))];
+            if runtime {
+                v.push(format!("/run/user/{}/systemd/user", u.uid));
+            }
+            v
+        }
+    })
+}
+
+/// The unit's names: itself, its aliases, its `Alias=` (what `disable` removes).
+fn unit_names(host: &Host, scope: &str, unit: &str) -> Vec<String> {
+    let mut v = vec![unit.to_string()];
+    let s = host.scopes.iter().find(|s| s.label() == scope || (scope == "global" && s.kind == ScopeKind::Global));
+    if let Some(u) = s.and_then(|s| s.unit(unit)) {
+        v.extend(u.names.iter().cloned());
+        for a in u.get("Install", "Alias") {
+            v.extend(a.value.split_whitespace().map(String::from));
+        }
+    }
+    v.sort();
+    v.dedup();
+    v
+}
