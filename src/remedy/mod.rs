@@ -202,6 +202,15 @@ impl Planner<'_> {
             self.pending.iter().map(|s| &s.step).chain(v.iter().map(|s| &s.step)).rfind(|s| s.path() == step.path());
         let before = match earlier {
             Some(Step::Quarantine { .. } | Step::Unlink { .. } | Step::Rmdir { .. }) => State::missing(),
+            Some(Step::Write { path, content }) => {
+                let mut s = self.state(path)?;
+                if s.kind == "missing" {
+                    // What a new file is created as: 0644, owned by us.
+                    s = State { kind: "file".into(), mode: 0o644, uid: euid(), gid: egid(), link: None, hash: None };
+                }
+                s.hash = Some(fsops::hash(content.as_bytes()));
+                s
+            }
             _ => self.state(step.path())?,
         };
         v.push(PlannedStep { describe: describe(&step, &before), step, before });
@@ -365,7 +374,7 @@ impl Planner<'_> {
             Ok(b) => String::from_utf8_lossy(&b).into_owned(),
             Err(_) => "# Written by timerguard fix: units disabled for policy reasons stay off on first boot (systemd.preset(5)).\n".into(),
         };
-        if let Some(prev) = v.iter().rev().find_map(|s| match &s.step {
+        if let Some(prev) = self.pending.iter().copied().chain(v.iter()).rev().find_map(|s| match &s.step {
             Step::Write { path, content } if path == PRESET_FILE => Some(content.clone()),
             _ => None,
         }) {
@@ -417,4 +426,12 @@ fn unit_names(host: &Host, scope: &str, unit: &str) -> Vec<String> {
     v.sort();
     v.dedup();
     v
+}
+
+fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+fn egid() -> u32 {
+    nix::unistd::getegid().as_raw()
 }

@@ -11,6 +11,7 @@ mod dropins;
 mod enablement;
 mod names_masks;
 mod policies;
+mod remedy;
 mod schedule;
 mod search_paths;
 mod syntax_timers;
