@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test suite, with everything it needs. On Debian as root it installs the oracle
-# tools (systemctl/systemd-analyze, debootstrap, setpriv) and builds a real bookworm root
-# once (cached in target/debian-root) for the systemctl differential test. Elsewhere the
-# tests that need those tools say they are skipped.
+# tools (systemctl/systemd-analyze, debootstrap, setpriv, systemd-nspawn) and builds two
+# real bookworm roots once (cached in target/): one for the systemctl differential tests,
+# one that boots under systemd-nspawn for the live `fix` test. Elsewhere the tests that
+# need those say they are skipped. TIMERGUARD_SKIP_LIVE=1 leaves out the live test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ need=()
 command -v systemctl >/dev/null 2>&1 || need+=(systemd)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+command -v systemd-nspawn >/dev/null 2>&1 || need+=(systemd-container)
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
@@ -28,6 +30,23 @@ if [ ! -e "$deb/.timerguard-complete" ] && [ "$(id -u)" = 0 ] && command -v debo
 fi
 if [ -e "$deb/.timerguard-complete" ]; then
   export TIMERGUARD_DEBIAN_ROOT="$deb"
+fi
+
+# A root that boots (systemd as init, dbus and pam_systemd for logind and linger).
+e2e="$PWD/target/e2e-root"
+if [ "${TIMERGUARD_SKIP_LIVE:-}" != 1 ] && [ "$(id -u)" = 0 ] && command -v systemd-nspawn >/dev/null 2>&1; then
+  if [ ! -e "$e2e/.timerguard-complete" ]; then
+    echo "building a bootable bookworm root for the live test in $e2e (about a minute)" >&2
+    rm -rf "$e2e.tmp"
+    if debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,libpam-systemd bookworm "$e2e.tmp" >"$e2e.log" 2>&1; then
+      rm -rf "$e2e" && mv "$e2e.tmp" "$e2e" && touch "$e2e/.timerguard-complete"
+    else
+      echo "debootstrap failed (see $e2e.log); the live test will be skipped" >&2
+    fi
+  fi
+  if [ -e "$e2e/.timerguard-complete" ]; then
+    export TIMERGUARD_E2E_ROOT="$e2e"
+  fi
 fi
 
 cargo test --locked --all-targets

@@ -106,6 +106,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCo
             if host.live {
                 let ops: Vec<_> = plan.actions.iter().flat_map(|a| a.live.clone()).collect();
                 outcome.failed.extend(crate::remedy::run_live(&ops));
+                outcome.done.extend(ops.iter().map(|o| format!("live: {o:?}")));
             }
             render_outcome(&outcome, *format, out)?;
             ExitCode::from(if outcome.failed.is_empty() { 0 } else { 4 })

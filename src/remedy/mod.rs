@@ -173,11 +173,12 @@ pub fn plan(findings: &[Finding], host: &Host, fs: &RootFs, opts: &PlanOptions) 
             }
             Err(why) => a.refused = Some(why),
         }
-        if !a.steps.is_empty() || a.refused.is_some() {
+        // An action may be only manager operations (live linger off goes through logind).
+        if !a.steps.is_empty() || !a.live.is_empty() || a.refused.is_some() {
             actions.push(a);
         }
     }
-    let changes = actions.iter().any(|a| !a.steps.is_empty());
+    let changes = actions.iter().any(|a| !a.steps.is_empty() || !a.live.is_empty());
     Plan { schema: "timerguard.plan/v1", actions, skipped_unsafe: skipped, changes }
 }
 
