@@ -169,8 +169,7 @@ pub fn parse_date(s: &str) -> Option<(i64, i64, i64)> {
 
 /// Today's date (UTC).
 pub fn today() -> (i64, i64, i64) {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let tm = crate::schedule::zone::gmtime(i64::try_from(secs).unwrap_or(0));
+    let tm = crate::schedule::zone::now_utc();
     (tm.year, tm.mon + 1, tm.mday)
 }
 

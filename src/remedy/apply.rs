@@ -20,8 +20,7 @@ pub struct ApplyOutcome {
 }
 
 fn run_id() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let tm = crate::schedule::zone::gmtime(i64::try_from(secs).unwrap_or(0));
+    let tm = crate::schedule::zone::now_utc();
     format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}",
         tm.year,

@@ -124,3 +124,9 @@ impl Zone {
         local - before
     }
 }
+
+/// Now, broken down in UTC (for dates in names and waiver expiry).
+pub fn now_utc() -> Tm {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    gmtime(i64::try_from(secs).unwrap_or(0))
+}

@@ -93,17 +93,8 @@ fn debian_root_matches_systemctl() {
         }
         args.extend(["list-unit-files", "--no-legend", "--no-pager"].map(String::from));
         let out = Command::new("systemctl").args(&args).output().unwrap();
-        let mut theirs: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| {
-                let mut w = l.split_whitespace();
-                Some((w.next()?.to_string(), w.next()?.to_string()))
-            })
-            .collect();
-        theirs.sort();
-        let s = host.scopes.iter().find(|s| s.kind == kind).unwrap();
-        let ours: Vec<(String, String)> =
-            s.unit_files.iter().map(|(n, st)| (n.clone(), st.as_str().to_string())).collect();
+        let theirs = parse_unit_files(&String::from_utf8_lossy(&out.stdout));
+        let ours = our_unit_files(host.scopes.iter().find(|s| s.kind == kind).unwrap());
         assert_eq!(ours, theirs, "global={global}");
         assert!(ours.len() > 100 || global, "a real root has many units");
     }

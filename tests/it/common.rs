@@ -133,3 +133,23 @@ pub fn have(tool: &str) -> bool {
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
+
+/// `(name, state)` pairs of `systemctl list-unit-files` output, sorted.
+#[allow(dead_code)]
+pub fn parse_unit_files(out: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = out
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_string(), w.next()?.to_string()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Our `unit_files` of a scope as `(name, state)` pairs.
+#[allow(dead_code)]
+pub fn our_unit_files(s: &Scope) -> Vec<(String, String)> {
+    s.unit_files.iter().map(|(n, st)| (n.clone(), st.as_str().to_string())).collect()
+}

@@ -11,17 +11,7 @@ fn assert_matches_systemctl(fx: &Fx, h: &Host) {
         eprintln!("skipping oracle: systemctl not installed");
         return;
     };
-    let mut theirs: Vec<(String, String)> = out
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            Some((w.next()?.to_string(), w.next()?.to_string()))
-        })
-        .collect();
-    theirs.sort();
-    let ours: Vec<(String, String)> =
-        system(h).unit_files.iter().map(|(n, s)| (n.clone(), s.as_str().to_string())).collect();
-    assert_eq!(ours, theirs);
+    assert_eq!(our_unit_files(&system(h)), parse_unit_files(&out));
 }
 
 /// One root with a unit in every state systemctl knows offline.

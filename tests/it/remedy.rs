@@ -297,3 +297,28 @@ fn a_second_run_waits_for_the_lock() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("another timerguard run holds"));
     assert_eq!(std::fs::metadata(fx.host_path("/etc/systemd/system/x.timer")).unwrap().mode() & 0o777, 0o666);
 }
+
+#[test]
+fn undo_refuses_a_path_changed_after_the_run_and_undoes_the_rest() {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file("/etc/systemd/system/a.timer", &timer("daily"))
+        .mode("/etc/systemd/system/a.timer", 0o666)
+        .file("/etc/systemd/system/b.timer", &timer("daily"))
+        .mode("/etc/systemd/system/b.timer", 0o666);
+    let o = fx.cli(&["fix", "--apply"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    // Someone changes a.timer after the run.
+    std::fs::set_permissions(
+        fx.host_path("/etc/systemd/system/a.timer"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let u = fx.cli(&["undo"]);
+    assert_eq!(u.status.code(), Some(4));
+    let out = String::from_utf8_lossy(&u.stdout);
+    assert!(out.contains("FAILED: /etc/systemd/system/a.timer: refused, it changed after the run"), "{out}");
+    let mode = |p: &str| std::fs::metadata(fx.host_path(p)).unwrap().mode() & 0o777;
+    assert_eq!(mode("/etc/systemd/system/a.timer"), 0o600, "left as the admin set it");
+    assert_eq!(mode("/etc/systemd/system/b.timer"), 0o666, "the other step was undone");
+}
