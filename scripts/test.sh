@@ -17,6 +17,11 @@ if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# A real JUnit consumer for the report-format tests (PyPI).
+if ! python3 -c "import junitparser" >/dev/null 2>&1; then
+  python3 -m pip install -q junitparser >/dev/null 2>&1 || echo "could not install junitparser; the JUnit read-back test will be skipped" >&2
+fi
+
 deb="${TIMERGUARD_DEBIAN_ROOT:-$PWD/target/debian-root}"
 if [ ! -e "$deb/.timerguard-complete" ] && [ "$(id -u)" = 0 ] && command -v debootstrap >/dev/null 2>&1; then
   echo "building a Debian bookworm root for the oracle tests in $deb (about a minute)" >&2

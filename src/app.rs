@@ -58,7 +58,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCo
             ok_or_1(timecmd::calendar(expressions, *iterations, base, &zones, out, err)?)
         }
         Command::Timespan { spans } => ok_or_1(timecmd::timespan(spans, out, err)?),
-        Command::Check { format, fail_on, select, ignore } => {
+        Command::Check { format, reports, fail_on, select, ignore } => {
             let (config, set, log) = load_policies(cli)?;
             let host = collect_host(cli, err)?;
             let selected: Vec<_> = set.policies.iter().filter(|p| config.selected(p, select, ignore)).collect();
@@ -75,9 +75,11 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCo
             let fail_on = fail_on.or(config.fail_on).unwrap_or(crate::finding::Severity::High);
             let infos = selected.iter().map(|p| crate::report::PolicyInfo::from(*p)).collect();
             let report = crate::report::Report::new(findings, ev.errors, infos, fail_on, host.warnings.len());
-            match format {
-                CheckFormat::Text => crate::report::render_text(&report, out)?,
-                CheckFormat::Json => crate::report::render_json(&report, out)?,
+            crate::report::render(&report, *format, out)?;
+            for (f, path) in reports {
+                let mut file = std::fs::File::create(path)
+                    .map_err(|e| AppError::Usage(format!("--report {}: {e}", path.display())))?;
+                crate::report::render(&report, *f, &mut file)?;
             }
             ExitCode::from(report.exit_code())
         }

@@ -33,8 +33,11 @@ pub enum Command {
     },
     /// Evaluate the policies and report; exits 1 on findings at or above --fail-on.
     Check {
-        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
-        format: CheckFormat,
+        #[arg(long, value_enum, default_value_t = crate::report::Format::Text)]
+        format: crate::report::Format,
+        /// Also write the report in FORMAT to PATH (repeatable), e.g. `junit=report.xml`.
+        #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report)]
+        reports: Vec<(crate::report::Format, PathBuf)>,
         /// Fail on findings at or above this severity (default: config, else high).
         #[arg(long, value_enum)]
         fail_on: Option<crate::finding::Severity>,
@@ -112,4 +115,15 @@ pub enum CheckFormat {
     Text,
     /// `timerguard.check/v1` (docs/report.md).
     Json,
+}
+
+/// `FORMAT=PATH` for `--report`.
+fn parse_report(s: &str) -> Result<(crate::report::Format, PathBuf), String> {
+    let (f, p) = s.split_once('=').ok_or_else(|| format!("{s:?}: want FORMAT=PATH, e.g. junit=report.xml"))?;
+    let f = <crate::report::Format as ValueEnum>::from_str(f, true)
+        .map_err(|_| format!("unknown format {f:?} (text, json, jsonl, github, junit)"))?;
+    if p.is_empty() {
+        return Err(format!("{s:?}: empty path"));
+    }
+    Ok((f, PathBuf::from(p)))
 }

@@ -1,7 +1,10 @@
 //! The report of `check`: one value, rendered by one module per format. Output is
 //! deterministic (sorted, no timestamps); paths are in-image.
 
+mod github;
 mod json;
+mod jsonl;
+mod junit;
 mod text;
 
 use std::collections::BTreeMap;
@@ -13,6 +16,32 @@ use crate::policy::{Policy, PolicyRunError};
 
 pub use json::render as render_json;
 pub use text::render as render_text;
+
+/// Every output format of `check`, all rendered from the one `Report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Grouped by severity, for people.
+    Text,
+    /// `timerguard.check/v1` (docs/report.md).
+    Json,
+    /// One finding per line, for log shippers and SIEMs.
+    Jsonl,
+    /// GitHub Actions annotations on the file and line.
+    Github,
+    /// JUnit XML: a suite per policy, a case per policy × subject.
+    Junit,
+}
+
+/// Renders the report in a format.
+pub fn render(r: &Report, format: Format, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    match format {
+        Format::Text => text::render(r, out),
+        Format::Json => json::render(r, out),
+        Format::Jsonl => jsonl::render(r, out),
+        Format::Github => github::render(r, out),
+        Format::Junit => junit::render(r, out),
+    }
+}
 
 /// Version tag of the JSON report (docs/report.md).
 pub const REPORT_SCHEMA: &str = "timerguard.check/v1";

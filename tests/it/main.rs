@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod dropins;
 mod enablement;
+mod formats;
 mod live;
 mod names_masks;
 mod policies;
