@@ -143,6 +143,15 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCo
             explain(p, out)?;
             ExitCode::SUCCESS
         }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "timerguard", out);
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)?;
+            ExitCode::SUCCESS
+        }
         Command::Init => {
             out.write_all(crate::config::DEFAULT.as_bytes())?;
             ExitCode::SUCCESS

@@ -76,6 +76,10 @@ pub enum Command {
     Init,
     /// Run policy test cases: the built-in pack's and those in each --policies DIR/tests.
     Test,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff), generated from these definitions.
+    Man,
     /// Normalise calendar expressions and print their next elapses (like systemd-analyze).
     Calendar {
         #[arg(required = true)]

@@ -106,3 +106,25 @@ fn debian_root_matches_systemctl() {
     assert!(sys.timers.iter().any(|t| t.name == "apt-daily.timer" && t.activation.will_run));
     assert!(host.warnings.is_empty(), "{:?}", host.warnings);
 }
+
+#[test]
+fn completions_load_in_bash_and_the_man_page_lists_every_command() {
+    let bin = env!("CARGO_BIN_EXE_timerguard");
+    let o = Command::new("bash")
+        .args(["-c", &format!("source <({bin} completions bash) && complete -p timerguard")])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("-F _timerguard"), "bash registered the completion function");
+    let man = String::from_utf8(Command::new(bin).arg("man").output().unwrap().stdout).unwrap();
+    assert!(man.starts_with(".ie") && man.contains(".TH timerguard 1"));
+    for cmd in ["check", "list", "facts", "fix", "undo", "policies", "explain", "init", "test", "calendar", "timespan"]
+    {
+        assert!(
+            man.contains(&format!("timerguard\\-{cmd}(1)")) || man.contains(&format!("\\fB{cmd}\\fR")),
+            "{cmd} missing from the man page"
+        );
+    }
+    let help = String::from_utf8(Command::new(bin).arg("--help").output().unwrap().stdout).unwrap();
+    insta::assert_snapshot!("help", help);
+}
