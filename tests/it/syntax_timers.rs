@@ -1,6 +1,8 @@
 //! S23–S35, S41 end to end: unit-file syntax as the collector applies it, timer
 //! triggers and pairing, who a service runs as and what it executes.
 
+use std::process::Command;
+
 use timerguard::model::{FileKind, LoadState};
 
 use crate::common::*;
@@ -187,4 +189,36 @@ fn s34_s39_calendar_validity_normal_form_never_and_intervals() {
         timer_of(&sys, "berlin.timer").triggers[0].normalized.as_deref(),
         Some("Mon *-*-* 00:00:00 Europe/Berlin")
     );
+}
+
+#[test]
+fn s39_time_zones_come_from_the_roots_zoneinfo_first() {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file("/etc/systemd/system/z.timer", "[Timer]\nOnCalendar=daily Acme/Plant7\n")
+        .file("/etc/systemd/system/h.timer", "[Timer]\nOnCalendar=daily Europe/Berlin\n");
+    // A zone only the image has (a copy of Berlin under a private name).
+    let Ok(berlin) = std::fs::read("/usr/share/zoneinfo/Europe/Berlin") else {
+        eprintln!("skipping: host has no tzdata");
+        return;
+    };
+    fx.bytes("/usr/share/zoneinfo/Acme/Plant7", &berlin);
+    let h = timerguard::collect::collect_at(fx.path(), NOW).unwrap();
+    let sys = system(&h);
+    let z = timer_of(&sys, "z.timer");
+    assert_eq!(
+        z.triggers.first().and_then(|t| t.normalized.as_deref()),
+        Some("*-*-* 00:00:00 Acme/Plant7"),
+        "{:?}",
+        z.invalid_triggers
+    );
+    assert_eq!(
+        timer_of(&sys, "h.timer").triggers[0].normalized.as_deref(),
+        Some("*-*-* 00:00:00 Europe/Berlin"),
+        "falls back to the host's zoneinfo"
+    );
+    let o = fx.cli(&["calendar", "--base-time", "2025-06-15 12:00:00 UTC", "daily Acme/Plant7"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Normalized form: *-*-* 00:00:00 Acme/Plant7"));
+    let o = Command::new(env!("CARGO_BIN_EXE_timerguard")).args(["calendar", "daily Acme/Plant7"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "the host does not know that zone");
 }
