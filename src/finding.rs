@@ -133,9 +133,4 @@ impl Finding {
     pub fn waived(&self) -> bool {
         self.waiver.as_ref().is_some_and(|w| !w.expired)
     }
-
-    /// The identity a baseline or SARIF fingerprint uses: not the message.
-    pub fn fingerprint_key(&self) -> String {
-        format!("{}/{}/{}/{}", self.policy, self.rule, self.scope.as_deref().unwrap_or(""), self.subject)
-    }
 }

@@ -10,7 +10,7 @@
 use super::names::{self, NameKind};
 use super::resolve::Resolver;
 use super::root;
-use crate::model::{DirRole, FileKind, ScopeKind, Unit, UnitFileState};
+use crate::model::{DirRole, FileKind, Unit, UnitFileState};
 
 struct Install {
     aliases: Vec<String>,
@@ -38,7 +38,7 @@ fn install_info(r: &Resolver<'_>, unit: &Unit) -> Install {
 }
 
 /// The state of `name` (which resolved to `unit`), or `None` when no file exists.
-pub fn file_state(r: &Resolver<'_>, scope: ScopeKind, unit: &Unit, name: &str) -> Option<UnitFileState> {
+pub fn file_state(r: &Resolver<'_>, unit: &Unit, name: &str) -> Option<UnitFileState> {
     let frag = unit.fragment.as_ref()?;
     if frag.null {
         return Some(if frag.role.is_runtime() { UnitFileState::MaskedRuntime } else { UnitFileState::Masked });
@@ -99,7 +99,6 @@ pub fn file_state(r: &Resolver<'_>, scope: ScopeKind, unit: &Unit, name: &str) -
             if is_runtime { linked_rt = true } else { linked = true }
         }
         indirect |= other;
-        let _ = scope;
     }
     Some(if enabled {
         UnitFileState::Enabled

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::model::{FACTS_SCHEMA, Host, PathFact, ScopeKind, Warning};
+use crate::model::{FACTS_SCHEMA, Host, PathFact, ScopeKind};
 pub use root::Root;
 use scope::{ScanCache, Shared, collect_scope};
 use timer::Manager;
@@ -181,9 +181,4 @@ fn small_file(root: &Root, path: &str) -> Option<String> {
 /// The running system's PID 1 is systemd (live actions need it).
 fn systemd_is_pid1() -> bool {
     std::fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd")
-}
-
-/// A warning value (for callers outside the collector).
-pub fn warning(path: &str, message: impl Into<String>) -> Warning {
-    Warning { path: path.into(), line: None, message: message.into() }
 }

@@ -216,10 +216,6 @@ impl<'a> Resolver<'a> {
         u
     }
 
-    pub fn loaded(&self) -> impl Iterator<Item = &Arc<Unit>> {
-        self.units.values()
-    }
-
     fn load_uncached(&mut self, name: &str) -> Unit {
         let unit_type = names::unit_type(name).to_string();
         let mut unit = Unit {

@@ -127,7 +127,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     let mut timers = Vec::new();
     for (id, u) in &ids {
         let mut unit = (**u).clone();
-        unit.file_state = install_state::file_state(&r, m.kind, &unit, id);
+        unit.file_state = install_state::file_state(&r, &unit, id);
         if unit.unit_type == "timer" && names::classify(id) != Some(NameKind::Template) {
             let mut t = timer::build(&mut r, m, &unit);
             if t.triggers.is_empty() && unit.load_state == LoadState::Loaded {
@@ -139,7 +139,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         }
         units.push(unit);
     }
-    let unit_files = if per_user_only { BTreeMap::new() } else { unit_files(&mut r, m.kind) };
+    let unit_files = if per_user_only { BTreeMap::new() } else { unit_files(&mut r) };
     let mut warnings = std::mem::take(&mut r.warnings);
     paths.extend(std::mem::take(&mut r.paths));
     warnings.sort();
@@ -157,7 +157,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
 }
 
 /// `list-unit-files`: visible unit-named entries of every directory, first one wins.
-fn unit_files(r: &mut Resolver<'_>, kind: ScopeKind) -> BTreeMap<String, crate::model::UnitFileState> {
+fn unit_files(r: &mut Resolver<'_>) -> BTreeMap<String, crate::model::UnitFileState> {
     let mut names = BTreeSet::new();
     for l in &r.layers {
         names.extend(l.scan.units.keys().filter(|n| !names::hidden_or_backup(n)).cloned());
@@ -165,7 +165,7 @@ fn unit_files(r: &mut Resolver<'_>, kind: ScopeKind) -> BTreeMap<String, crate::
     let mut out = BTreeMap::new();
     for n in names {
         let u = r.load(&n);
-        if let Some(st) = install_state::file_state(r, kind, &u, &n) {
+        if let Some(st) = install_state::file_state(r, &u, &n) {
             out.insert(n, st);
         }
     }

@@ -47,14 +47,6 @@ pub struct FileMeta {
     pub link: Option<String>,
 }
 
-impl FileMeta {
-    /// True when anyone but the owner may write: group or other write bit. Symlinks never
-    /// count (their 0777 mode is meaningless, S48).
-    pub fn writable_by_others(&self) -> bool {
-        self.kind != FileKind::Symlink && self.mode.0 & 0o022 != 0
-    }
-}
-
 /// A path named by configuration (an executable, an `EnvironmentFile=`, a linked unit's
 /// real file): as written, where it resolves chroot-style inside the root, the metadata
 /// of what it resolves to, and the in-image paths of every parent directory (whose

@@ -1,7 +1,7 @@
 //! What policies can call: `violation(rule, message)` and its builder methods, the fix
 //! constructors (inert data), and small helpers. Documented in docs/policy-api.md.
 
-use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Position};
+use rhai::{Engine, EvalAltResult, Position};
 
 use super::fact::Fact;
 use crate::finding::{Fix, Severity};
@@ -103,6 +103,4 @@ pub fn register(e: &mut Engine) {
             .or_else(|e| err(format!("parse_span: {e}")))
     });
     e.register_fn("format_span", |us: i64| crate::schedule::format::timespan(u64::try_from(us).unwrap_or(0)));
-    e.register_fn("is_unit", |v: Dynamic| v.is::<Fact>());
-    e.register_fn("str", |v: ImmutableString| v);
 }

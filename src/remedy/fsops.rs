@@ -226,13 +226,6 @@ impl RootFs {
         v.sort();
         Ok(v)
     }
-
-    /// The inode number, to tell a swapped file from the collected one.
-    pub fn ino(&self, p: &str) -> io::Result<u64> {
-        let (dfd, name) = self.parent(p)?;
-        let st = fstatat(dfd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(err)?;
-        Ok(st.st_ino)
-    }
 }
 
 const fn libc_s_ifmt() -> u32 {

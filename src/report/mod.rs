@@ -14,9 +14,6 @@ use serde::Serialize;
 use crate::finding::{Finding, Severity};
 use crate::policy::{Policy, PolicyRunError};
 
-pub use json::render as render_json;
-pub use text::render as render_text;
-
 /// Every output format of `check`, all rendered from the one `Report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
