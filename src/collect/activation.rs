@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use super::dropins;
 use super::names::{self, NameKind};
-use super::resolve::{Resolver, is_null_entry};
+use super::resolve::Resolver;
 use crate::model::{ActivationReason, DirRole, FileKind, Unit, Warning};
 
 pub const BOOT_ROOTS: [&str; 4] = ["default.target", "basic.target", "sysinit.target", "timers.target"];
@@ -52,7 +52,7 @@ pub fn deps_of(r: &mut Resolver<'_>, unit: &Unit) -> Vec<Dep> {
                 s.deps.get(&(n.to_string(), kind.to_string()))
             });
             for (li, e) in dropins::merge(&dirs) {
-                if is_null_entry(r.root, e) {
+                if e.null {
                     continue; // a masked dependency
                 }
                 if e.meta.kind != FileKind::Symlink {

@@ -32,8 +32,13 @@ pub fn inventory(root: &Root, layers: &[Layer], per_user_only: bool) -> Vec<Entr
             } else {
                 (EntryKind::DependencyDir, EntryKind::Dependency)
             };
-            let dir_entry =
-                Entry { name: String::new(), path: sub.path.clone(), meta: sub.meta.clone(), hidden: false };
+            let dir_entry = Entry {
+                name: String::new(),
+                path: sub.path.clone(),
+                meta: sub.meta.clone(),
+                hidden: false,
+                null: false,
+            };
             out.push(fact(root, &dir_entry, dir_kind, role, false));
             out.extend(sub.entries.iter().map(|e| fact(root, e, kind, role, false)));
             out.extend(sub.ignored.iter().map(|e| fact(root, e, EntryKind::Ignored, role, false)));

@@ -98,8 +98,8 @@ impl<'a> Resolver<'a> {
         }
         let keys: Vec<String> = self.ids.keys().cloned().collect();
         for src in keys {
-            let Ok((li, e)) = self.ids_get(&src) else { continue };
-            if self.is_null(li, &e) {
+            let Ok((_, e)) = self.ids_get(&src) else { continue };
+            if e.null {
                 continue;
             }
             let mut dst = e.name.clone();
@@ -168,11 +168,6 @@ impl<'a> Resolver<'a> {
             }
         }
         Err("too many levels of aliases")
-    }
-
-    /// A mask: link to `/dev/null`, or an empty file (S7), as `null_or_empty_path()`.
-    fn is_null(&self, _li: usize, e: &Entry) -> bool {
-        is_null_entry(self.root, e)
     }
 
     /// The names of a unit (`add_names`).
@@ -319,7 +314,7 @@ impl<'a> Resolver<'a> {
             dir: layer.spec.path.clone(),
             role: layer.spec.role,
             meta: e.meta.clone(),
-            null: is_null_entry(self.root, e),
+            null: e.null,
             target,
             hidden: e.hidden,
         }
@@ -336,20 +331,6 @@ impl<'a> Resolver<'a> {
     /// The search-directory index of the layer that holds a path, if any.
     pub fn layer_of(&self, path: &str) -> Option<usize> {
         self.layers.iter().position(|l| root::parent(path) == l.scan.dir)
-    }
-}
-
-/// `null_or_empty_path()` on an entry: an empty regular file, or a link whose target
-/// resolves (inside the root) to `/dev/null` or to an empty file.
-pub fn is_null_entry(root: &Root, e: &Entry) -> bool {
-    match e.meta.kind {
-        FileKind::File => e.meta.size == 0,
-        FileKind::Symlink => match root.chase(&e.path, true) {
-            Ok(c) if c.path == "/dev/null" => true,
-            Ok(c) if c.exists => root.lstat(&c.path).is_ok_and(|m| m.is_file() && m.len() == 0),
-            _ => false,
-        },
-        _ => false,
     }
 }
 

@@ -19,6 +19,9 @@ pub struct Entry {
     pub path: String,
     pub meta: FileMeta,
     pub hidden: bool,
+    /// A link to `/dev/null` or an empty file (`null_or_empty_path()`, S7/S13): decided
+    /// once here, since every scope sharing this directory asks.
+    pub null: bool,
 }
 
 /// One `NAME.d/`, `NAME.wants/`, … directory and the entries systemd would read.
@@ -83,6 +86,20 @@ fn read_sub(root: &Root, e: &Entry, warnings: &mut Vec<Warning>, keep: impl Fn(&
     SubDir { path: e.path.clone(), meta: e.meta.clone(), entries, ignored }
 }
 
+/// `null_or_empty_path()`: an empty regular file, or a link whose target resolves (inside
+/// the root) to `/dev/null` or to an empty file.
+fn is_null(root: &Root, path: &str, meta: &FileMeta) -> bool {
+    match meta.kind {
+        FileKind::File => meta.size == 0,
+        FileKind::Symlink => match root.chase(path, true) {
+            Ok(c) if c.path == "/dev/null" => true,
+            Ok(c) if c.exists => root.lstat(&c.path).is_ok_and(|m| m.is_file() && m.len() == 0),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// Lists a directory, sorted by name, with `lstat` metadata. Unreadable directories and
 /// entries become warnings; non-UTF-8 names are shown lossily (never valid unit names).
 fn read_entries(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> Vec<Entry> {
@@ -124,7 +141,9 @@ fn read_entries(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> Vec<Entr
             .is_symlink()
             .then(|| std::fs::read_link(de.path()).ok().map(|t| t.to_string_lossy().into_owned()))
             .flatten();
-        v.push(Entry { hidden: names::hidden_or_backup(&name), name, path, meta: meta_from(&md, link) });
+        let meta = meta_from(&md, link);
+        let null = is_null(root, &path, &meta);
+        v.push(Entry { hidden: names::hidden_or_backup(&name), name, path, meta, null });
     }
     v.sort_by(|a, b| a.name.cmp(&b.name));
     v
