@@ -129,6 +129,10 @@ fn perform(fs: &RootFs, step: &Step, quarantine: Option<&str>) -> io::Result<()>
 /// A step whose path is no longer in the state the run left is refused and reported;
 /// the others are still undone.
 pub fn undo(fs: &RootFs, run: Option<&str>) -> io::Result<ApplyOutcome> {
+    let jdir = format!("{STATE_DIR}/journal");
+    if fs.state(&jdir)?.kind != "dir" {
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("no run to undo: {jdir} does not exist")));
+    }
     let _lock = fs.lock(&format!("{STATE_DIR}/lock"))?;
     let run = match run {
         Some(r) => r.to_string(),
@@ -136,7 +140,9 @@ pub fn undo(fs: &RootFs, run: Option<&str>) -> io::Result<ApplyOutcome> {
             journal::pending_runs(fs)?.pop().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no run to undo"))?
         }
     };
-    let records = journal::read(fs, &journal::journal_path(&run))?;
+    let jpath = journal::journal_path(&run);
+    let records = journal::read(fs, &jpath)
+        .map_err(|e| io::Error::new(e.kind(), format!("no journal for run {run} ({jpath}: {e})")))?;
     let upath = journal::undo_path(&run);
     let mut out = ApplyOutcome { run: run.clone(), ..ApplyOutcome::default() };
     let done: Vec<&Record> = records.iter().filter(|r| r.status == "done").collect();

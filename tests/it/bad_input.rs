@@ -187,6 +187,12 @@ proptest! {
         Just("[Timer]".to_string()), Just("[Unit".to_string()), Just("# c".to_string()), Just("\\".to_string()),
         "[A-Za-z]{0,8}=[ -~]{0,20}\\\\?", "[ -~]{0,30}"], 0..40)) {
         let text = lines.join("\n");
-        let _ = timerguard::collect::unit_file::parse(text.as_bytes(), &timerguard::collect::schema::schema_for("timer"));
+        let p = timerguard::collect::unit_file::parse(text.as_bytes(), &timerguard::collect::schema::schema_for("timer"));
+        let n = u32::try_from(lines.len()).unwrap();
+        for a in &p.assignments {
+            prop_assert!(a.line >= 1 && a.line <= n.max(1), "line {} of {}", a.line, n);
+            prop_assert!(a.section == "Timer" || a.section == "Unit" || a.section == "Install");
+            prop_assert!(!a.key.is_empty() && a.key == a.key.trim());
+        }
     }
 }

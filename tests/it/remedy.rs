@@ -322,3 +322,27 @@ fn undo_refuses_a_path_changed_after_the_run_and_undoes_the_rest() {
     assert_eq!(mode("/etc/systemd/system/a.timer"), 0o600, "left as the admin set it");
     assert_eq!(mode("/etc/systemd/system/b.timer"), 0o666, "the other step was undone");
 }
+
+#[test]
+fn undo_with_nothing_to_undo_and_bad_report_arguments_are_errors() {
+    let fx = Fx::new();
+    fx.debian_layout().file("/etc/systemd/system/x.timer", &timer("daily"));
+    let o = fx.cli(&["undo"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no run to undo"), "{}", String::from_utf8_lossy(&o.stderr));
+    fx.mode("/etc/systemd/system/x.timer", 0o666);
+    assert!(fx.cli(&["fix", "--apply"]).status.success(), "a real run creates the journal");
+    let o = fx.cli(&["undo", "19990101T000000Z-1"]);
+    assert_eq!(o.status.code(), Some(4), "an unknown run is an error");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no journal for run 19990101T000000Z-1"));
+    for (arg, want) in
+        [("sarif=x.json", "unknown format \"sarif\""), ("junit", "want FORMAT=PATH"), ("junit=", "empty path")]
+    {
+        let o = fx.cli(&["check", "--report", arg]);
+        assert_eq!(o.status.code(), Some(2), "{arg}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(want), "{arg}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = fx.cli(&["--config", "/nonexistent/tg.yaml", "check"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/tg.yaml: cannot read"));
+}
