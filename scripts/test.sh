@@ -17,9 +17,28 @@ if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# A real JUnit consumer for the report-format tests (PyPI).
-if ! python3 -c "import junitparser" >/dev/null 2>&1; then
-  python3 -m pip install -q junitparser >/dev/null 2>&1 || echo "could not install junitparser; the JUnit read-back test will be skipped" >&2
+# Real consumers of our output, pinned: a JUnit parser and ansible-core (PyPI) for the
+# report and Ansible-role tests, Microsoft's SARIF Multitool (npm) for the SARIF test.
+# A failed install fails the run: CI must not skip these tests silently.
+py_need=()
+python3 -c "import junitparser" >/dev/null 2>&1 || py_need+=("junitparser==5.0.3")
+python3 -c "import ansible" >/dev/null 2>&1 || py_need+=("ansible-core==2.19.14")
+if [ ${#py_need[@]} -gt 0 ]; then
+  python3 -m pip install -q --disable-pip-version-check "${py_need[@]}"
+fi
+scripts_dir="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+if [ -x "$scripts_dir/ansible-playbook" ]; then
+  export TIMERGUARD_ANSIBLE_PLAYBOOK="$scripts_dir/ansible-playbook"
+fi
+tools="$PWD/target/tools"
+mt="$tools/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool"
+if [ ! -e "$mt" ] && command -v npm >/dev/null 2>&1; then
+  mkdir -p "$tools"
+  npm install --prefix "$tools" --no-audit --no-fund --loglevel=error @microsoft/sarif-multitool-linux@5.7.0 >/dev/null
+fi
+if [ -e "$mt" ]; then
+  chmod u+x "$mt" # npm 11 does not run the package's postinstall (which does this)
+  export TIMERGUARD_SARIF_MULTITOOL="$mt"
 fi
 
 deb="${TIMERGUARD_DEBIAN_ROOT:-$PWD/target/debian-root}"

@@ -11,6 +11,29 @@ use crate::model::Host;
 use crate::policy::{PolicyError, PolicySet, engine};
 use crate::{collect, inventory, timecmd};
 
+/// What the process's own output streams are: colour and progress depend on it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Terminal {
+    /// Colour the text report (stdout is a terminal and `NO_COLOR` unset, or `--color always`).
+    pub color: bool,
+    /// Show progress (stderr is a terminal).
+    pub stderr: bool,
+}
+
+impl Terminal {
+    /// Decides from the streams, `--color` and `NO_COLOR` (no-color.org: set and non-empty).
+    pub fn detect(choice: crate::cli::Color) -> Terminal {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let color = match choice {
+            crate::cli::Color::Always => true,
+            crate::cli::Color::Never => false,
+            crate::cli::Color::Auto => !no_color && std::io::stdout().is_terminal(),
+        };
+        Terminal { color, stderr: std::io::stderr().is_terminal() }
+    }
+}
+
 /// Everything that stops a command.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -28,6 +51,8 @@ pub enum AppError {
     Policy(#[from] PolicyError),
     #[error("fix: {0}")]
     Fix(String),
+    #[error(transparent)]
+    Baseline(#[from] crate::baseline::BaselineError),
 }
 
 impl AppError {
@@ -37,10 +62,10 @@ impl AppError {
 }
 
 /// Runs one command, writing results to `out` and diagnostics to `err`.
-pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCode, AppError> {
+pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCode, AppError> {
     let code = match &cli.command {
         Command::List { format } => {
-            let host = collect_host(cli, err)?;
+            let host = collect_host(cli, term, err)?;
             match format {
                 ListFormat::Text => inventory::render_text(&host, out)?,
                 ListFormat::Json => json(out, &inventory::rows_json(&host), true)?,
@@ -48,7 +73,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCo
             ExitCode::SUCCESS
         }
         Command::Facts { pretty } => {
-            json(out, &collect_host(cli, err)?, *pretty)?;
+            json(out, &collect_host(cli, term, err)?, *pretty)?;
             ExitCode::SUCCESS
         }
         Command::Calendar { expressions, iterations, base_time } => {
@@ -58,36 +83,43 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCo
             ok_or_1(timecmd::calendar(expressions, *iterations, base, &zones, out, err)?)
         }
         Command::Timespan { spans } => ok_or_1(timecmd::timespan(spans, out, err)?),
-        Command::Check { format, reports, fail_on, select, ignore } => {
-            let (config, set, log) = load_policies(cli)?;
-            let host = collect_host(cli, err)?;
-            let selected: Vec<_> = set.policies.iter().filter(|p| config.selected(p, select, ignore)).collect();
-            let ev =
-                crate::policy::evaluate(&set, &selected, &host, &|p| config.params_for(p), &engine::Limits::default());
-            let mut findings = ev.findings;
-            config.apply(&mut findings, crate::config::today());
-            for l in log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
-                writeln!(err, "{l}")?;
+        Command::Check { output, baseline, selection, sources } => {
+            let mut report = evaluate(cli, selection, sources, output.fail_on, term, err)?;
+            if let Some(path) = baseline {
+                let b = crate::baseline::Baseline::load(path)?;
+                report.baseline = Some(b.apply(&mut report.findings));
+                report.recount();
             }
-            for e in &ev.errors {
-                writeln!(err, "error: policy {e}")?;
-            }
-            let fail_on = fail_on.or(config.fail_on).unwrap_or(crate::finding::Severity::High);
-            let infos = selected.iter().map(|p| crate::report::PolicyInfo::from(*p)).collect();
-            let report = crate::report::Report::new(findings, ev.errors, infos, fail_on, host.warnings.len());
-            crate::report::render(&report, *format, out)?;
-            for (f, path) in reports {
-                let mut file = std::fs::File::create(path)
-                    .map_err(|e| AppError::Usage(format!("--report {}: {e}", path.display())))?;
-                crate::report::render(&report, *f, &mut file)?;
-            }
+            write_report(&report, output, term, out)?;
             ExitCode::from(report.exit_code())
         }
-        Command::Fix { apply, unsafe_, runtime, format, select, ignore } => {
+        Command::Baseline { output, selection, sources } => {
+            let report = evaluate(cli, selection, sources, None, term, err)?;
+            let b = crate::baseline::Baseline::of(&report.findings);
+            let mut file = std::fs::File::create(output)
+                .map_err(|e| AppError::Usage(format!("--output {}: {e}", output.display())))?;
+            json(&mut file, &b, true)?;
+            writeln!(out, "baseline: {} finding(s) recorded in {}", b.entries.len(), output.display())?;
+            if !report.errors.is_empty() {
+                return finish(out, 3);
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Merge { files, output } => {
+            let mut parts = Vec::new();
+            for f in files {
+                parts.push((file_label(f), load_json::<crate::report::Report>(f, crate::report::REPORT_SCHEMA)?));
+            }
+            let report = crate::report::merge(parts, output.fail_on);
+            write_report(&report, output, term, out)?;
+            ExitCode::from(report.exit_code())
+        }
+        Command::Fix { apply, unsafe_, runtime, format, selection } => {
             let (config, set, log) = load_policies(cli)?;
-            let host = collect_host(cli, err)?;
-            let selected: Vec<_> = set.policies.iter().filter(|p| config.selected(p, select, ignore)).collect();
-            let (findings, _) = findings_of(&config, &set, &selected, &host, &log, err)?;
+            let host = collect_host(cli, term, err)?;
+            let selected: Vec<_> =
+                set.policies.iter().filter(|p| config.selected(p, &selection.select, &selection.ignore)).collect();
+            let (findings, _) = findings_of(&config, &set, &selected, &host, &log, term, err)?;
             let fs = crate::remedy::fsops::RootFs::open(open_root(cli)?.host_root())
                 .map_err(|e| AppError::Fix(e.to_string()))?;
             let opts = crate::remedy::PlanOptions {
@@ -173,9 +205,14 @@ fn findings_of(
     selected: &[&crate::policy::Policy],
     host: &Host,
     log: &engine::Log,
+    term: Terminal,
     err: &mut dyn Write,
 ) -> Result<(Vec<crate::finding::Finding>, crate::policy::Evaluation), AppError> {
-    let mut ev = crate::policy::evaluate(set, selected, host, &|p| config.params_for(p), &engine::Limits::default());
+    let mut ev = {
+        let _p =
+            term.stderr.then(|| crate::progress::Progress::start(format!("evaluating {} policies", selected.len())));
+        crate::policy::evaluate(set, selected, host, &|p| config.params_for(p), &engine::Limits::default())
+    };
     let mut findings = std::mem::take(&mut ev.findings);
     config.apply(&mut findings, crate::config::today());
     for l in log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
@@ -185,6 +222,76 @@ fn findings_of(
         writeln!(err, "error: policy {e}")?;
     }
     Ok((findings, ev))
+}
+
+/// Policies evaluated over the root, or over each `--facts` file (one report for all).
+fn evaluate(
+    cli: &Cli,
+    selection: &crate::cli::Selection,
+    sources: &crate::cli::Sources,
+    fail_on: Option<crate::finding::Severity>,
+    term: Terminal,
+    err: &mut dyn Write,
+) -> Result<crate::report::Report, AppError> {
+    let (config, set, log) = load_policies(cli)?;
+    let selected: Vec<_> =
+        set.policies.iter().filter(|p| config.selected(p, &selection.select, &selection.ignore)).collect();
+    let fail_on = fail_on.or(config.fail_on).unwrap_or(crate::finding::Severity::High);
+    let infos: Vec<_> = selected.iter().map(|p| crate::report::PolicyInfo::from(*p)).collect();
+    let one = |host: &Host, name: String, root: Option<String>, err: &mut dyn Write| {
+        let (findings, ev) = findings_of(&config, &set, &selected, host, &log, term, err)?;
+        let label = crate::report::HostLabel { name, root, warnings: host.warnings.len() };
+        Ok::<_, AppError>(crate::report::Report::new(findings, ev.errors, infos.clone(), fail_on, label))
+    };
+    if sources.facts.is_empty() {
+        let host = collect_host(cli, term, err)?;
+        let root = cli.root.display().to_string();
+        return one(&host, host.hostname.clone().unwrap_or_else(|| root.clone()), Some(root), err);
+    }
+    let mut parts = Vec::new();
+    for f in &sources.facts {
+        let host: Host = load_json(f, crate::model::FACTS_SCHEMA)?;
+        for w in &host.warnings {
+            writeln!(err, "warning: {}: {w}", f.display())?;
+        }
+        let label = file_label(f);
+        parts.push((label.clone(), one(&host, host.hostname.clone().unwrap_or(label), None, err)?));
+    }
+    Ok(if parts.len() == 1 { parts.remove(0).1 } else { crate::report::merge(parts, Some(fail_on)) })
+}
+
+/// The report on stdout in its format, and in every `--report FORMAT=PATH`.
+fn write_report(
+    report: &crate::report::Report,
+    output: &crate::cli::Output,
+    term: Terminal,
+    out: &mut dyn Write,
+) -> Result<(), AppError> {
+    crate::report::render(report, output.format, term.color, out)?;
+    for (f, path) in &output.reports {
+        let mut file =
+            std::fs::File::create(path).map_err(|e| AppError::Usage(format!("--report {}: {e}", path.display())))?;
+        crate::report::render(report, *f, false, &mut file)?;
+    }
+    Ok(())
+}
+
+/// A JSON input of ours (facts, report), its schema checked, errors located.
+fn load_json<T: serde::de::DeserializeOwned>(path: &std::path::Path, schema: &str) -> Result<T, AppError> {
+    let p = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| AppError::Usage(format!("{p}: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| AppError::Usage(format!("{p}:{}:{}: not JSON: {e}", e.line(), e.column())))?;
+    match v.get("schema").and_then(|s| s.as_str()) {
+        Some(s) if s == schema => {}
+        found => return Err(AppError::Usage(format!("{p}: schema is {found:?}, expected {schema:?}"))),
+    }
+    serde_json::from_value(v).map_err(|e| AppError::Usage(format!("{p}: not a valid {schema} document: {e}")))
+}
+
+/// A file's name without directory and extension, naming the host it came from.
+fn file_label(p: &std::path::Path) -> String {
+    p.file_stem().map_or_else(|| p.display().to_string(), |s| s.to_string_lossy().into_owned())
 }
 
 fn finish(out: &mut dyn Write, code: u8) -> Result<ExitCode, AppError> {
@@ -290,9 +397,12 @@ fn open_root(cli: &Cli) -> Result<collect::Root, AppError> {
         .map_err(|source| collect::CollectError::Root { path: cli.root.clone(), source }.into())
 }
 
-/// Collects the root; warnings go to stderr.
-fn collect_host(cli: &Cli, err: &mut dyn Write) -> Result<Host, AppError> {
-    let host = collect::collect(&cli.root)?;
+/// Collects the root (with a progress line on a terminal); warnings go to stderr.
+fn collect_host(cli: &Cli, term: Terminal, err: &mut dyn Write) -> Result<Host, AppError> {
+    let host = {
+        let _p = term.stderr.then(|| crate::progress::Progress::start(format!("reading {}", cli.root.display())));
+        collect::collect(&cli.root)?
+    };
     for w in &host.warnings {
         writeln!(err, "warning: {w}")?;
     }

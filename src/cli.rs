@@ -20,6 +20,9 @@ pub struct Cli {
     /// Leave out the built-in policy pack.
     #[arg(long, global = true)]
     pub no_builtin: bool,
+    /// Colour in text output: `auto` (a terminal, and `NO_COLOR` unset), `always`, `never`.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -33,20 +36,33 @@ pub enum Command {
     },
     /// Evaluate the policies and report; exits 1 on findings at or above --fail-on.
     Check {
-        #[arg(long, value_enum, default_value_t = crate::report::Format::Text)]
-        format: crate::report::Format,
-        /// Also write the report in FORMAT to PATH (repeatable), e.g. `junit=report.xml`.
-        #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report)]
-        reports: Vec<(crate::report::Format, PathBuf)>,
-        /// Fail on findings at or above this severity (default: config, else high).
-        #[arg(long, value_enum)]
-        fail_on: Option<crate::finding::Severity>,
-        /// Only these policies (id, id prefix, name, tag or mitigation); repeatable.
-        #[arg(long)]
-        select: Vec<String>,
-        /// Skip these policies; repeatable.
-        #[arg(long)]
-        ignore: Vec<String>,
+        #[command(flatten)]
+        output: Output,
+        /// Fail only on findings not recorded in this baseline (`timerguard baseline`).
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        sources: Sources,
+    },
+    /// Record today's findings (by fingerprint) so `check --baseline` fails only on new ones.
+    Baseline {
+        /// Where to write the baseline (`timerguard.baseline/v1` JSON).
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        sources: Sources,
+    },
+    /// Merge JSON reports of many hosts (`check --format json`) into one fleet report.
+    Merge {
+        /// `timerguard.check/v1` JSON reports.
+        #[arg(required = true, value_name = "REPORT")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        output: Output,
     },
     /// Plan the findings' fixes (dry run; exit 1 when something would change); --apply runs them.
     Fix {
@@ -61,10 +77,8 @@ pub enum Command {
         runtime: bool,
         #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
         format: CheckFormat,
-        #[arg(long)]
-        select: Vec<String>,
-        #[arg(long)]
-        ignore: Vec<String>,
+        #[command(flatten)]
+        selection: Selection,
     },
     /// Reverse an applied `fix` run from its journal (default: the latest not undone).
     Undo { run: Option<String> },
@@ -104,6 +118,47 @@ pub enum Command {
     },
 }
 
+/// How a report is written and gated (`check`, `merge`).
+#[derive(Debug, clap::Args)]
+pub struct Output {
+    #[arg(long, value_enum, default_value_t = crate::report::Format::Text)]
+    pub format: crate::report::Format,
+    /// Also write the report in FORMAT to PATH (repeatable), e.g. `sarif=timerguard.sarif`.
+    #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report)]
+    pub reports: Vec<(crate::report::Format, PathBuf)>,
+    /// Fail on findings at or above this severity (default: config, else high).
+    #[arg(long, value_enum)]
+    pub fail_on: Option<crate::finding::Severity>,
+}
+
+/// Which policies run.
+#[derive(Debug, clap::Args)]
+pub struct Selection {
+    /// Only these policies (id, id prefix, name, tag or mitigation); repeatable.
+    #[arg(long)]
+    pub select: Vec<String>,
+    /// Skip these policies; repeatable.
+    #[arg(long)]
+    pub ignore: Vec<String>,
+}
+
+/// Where the facts come from.
+#[derive(Debug, clap::Args)]
+pub struct Sources {
+    /// Evaluate facts files (`timerguard facts` run on other hosts) instead of reading
+    /// --root: one report covering every host.
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    pub facts: Vec<PathBuf>,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
 /// Output formats of `list`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
@@ -125,7 +180,7 @@ pub enum CheckFormat {
 fn parse_report(s: &str) -> Result<(crate::report::Format, PathBuf), String> {
     let (f, p) = s.split_once('=').ok_or_else(|| format!("{s:?}: want FORMAT=PATH, e.g. junit=report.xml"))?;
     let f = <crate::report::Format as ValueEnum>::from_str(f, true)
-        .map_err(|_| format!("unknown format {f:?} (text, json, jsonl, github, junit)"))?;
+        .map_err(|_| format!("unknown format {f:?} (text, json, jsonl, github, junit, sarif)"))?;
     if p.is_empty() {
         return Err(format!("{s:?}: empty path"));
     }

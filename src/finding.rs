@@ -126,11 +126,36 @@ pub struct Finding {
     pub fix: Option<Fix>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiver: Option<WaiverNote>,
+    /// Recorded in the `--baseline` file: reported, but does not fail the gate.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub baselined: bool,
+    /// The host it was found on, in reports that cover several (fleet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl Finding {
     /// Waived (and the waiver has not expired).
     pub fn waived(&self) -> bool {
         self.waiver.as_ref().is_some_and(|w| !w.expired)
+    }
+
+    /// Counts against the gate: neither waived nor in the baseline.
+    pub fn active(&self) -> bool {
+        !self.waived() && !self.baselined
+    }
+
+    /// Identity across runs: policy, rule, scope, subject (and host in a fleet) — not the
+    /// message, line or severity, which may change while the finding stays the same one.
+    pub fn fingerprint(&self) -> String {
+        let key = [
+            self.policy.as_str(),
+            self.rule.as_str(),
+            self.scope.as_deref().unwrap_or(""),
+            self.subject.as_str(),
+            self.host.as_deref().unwrap_or(""),
+        ]
+        .join("\0");
+        crate::digest::fnv1a(key.as_bytes())
     }
 }

@@ -3,13 +3,16 @@
 //! `inventory` renders them — and `main.rs` is a thin CLI over it.
 
 pub mod app;
+pub mod baseline;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod digest;
 pub mod finding;
 pub mod inventory;
 pub mod model;
 pub mod policy;
+pub mod progress;
 pub mod remedy;
 pub mod report;
 pub mod schedule;

@@ -11,8 +11,9 @@ fn main() -> ExitCode {
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut err = stderr.lock();
-    match app::run(&cli, &mut out, &mut err) {
+    // Not locked: the progress thread writes to stderr too.
+    let mut err = stderr;
+    match app::run(&cli, app::Terminal::detect(cli.color), &mut out, &mut err) {
         Ok(code) => code,
         // A closed pipe (`timerguard list | head`) is not a failure.
         Err(app::AppError::Output(e)) if e.kind() == ErrorKind::BrokenPipe => ExitCode::SUCCESS,

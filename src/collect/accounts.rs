@@ -119,6 +119,7 @@ pub fn users(root: &Root, groups: &[Group], warnings: &mut Vec<Warning>) -> Vec<
             groups: gs,
             linger: false,
             home_exists,
+            line: n,
         });
     }
     out

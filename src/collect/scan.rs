@@ -102,6 +102,9 @@ fn is_null(root: &Root, path: &str, meta: &FileMeta) -> bool {
 
 /// Lists a directory, sorted by name, with `lstat` metadata. Unreadable directories and
 /// entries become warnings; non-UTF-8 names are shown lossily (never valid unit names).
+/// Directory entries read so far by this process, for the progress line.
+pub static ENTRIES_READ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn read_entries(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> Vec<Entry> {
     let rd = match std::fs::read_dir(root.host_path(dir)) {
         Ok(rd) => rd,
@@ -112,6 +115,7 @@ fn read_entries(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> Vec<Entr
     };
     let mut v = Vec::new();
     for de in rd {
+        ENTRIES_READ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let de = match de {
             Ok(de) => de,
             Err(e) => {

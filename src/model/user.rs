@@ -22,6 +22,9 @@ pub struct User {
     pub linger: bool,
     /// The home directory resolves to an existing directory inside the root.
     pub home_exists: bool,
+    /// The line of its entry in `/etc/passwd` (where a report points).
+    #[serde(default)]
+    pub line: u32,
 }
 
 /// One `/etc/group` entry.

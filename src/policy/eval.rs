@@ -21,7 +21,7 @@ use crate::finding::Finding;
 use crate::model::Host;
 
 /// A policy that failed at run time (exit 3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PolicyRunError {
     pub policy: String,
     pub origin: String,
@@ -31,6 +31,9 @@ pub struct PolicyRunError {
     /// The subject it failed on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// The host, in reports that cover several (fleet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl std::fmt::Display for PolicyRunError {
@@ -38,6 +41,9 @@ impl std::fmt::Display for PolicyRunError {
         write!(f, "{} ({}:{}:{}): {}", self.policy, self.origin, self.line, self.col, self.message)?;
         if let Some(s) = &self.subject {
             write!(f, " [subject {s}]")?;
+        }
+        if let Some(h) = &self.host {
+            write!(f, " [host {h}]")?;
         }
         Ok(())
     }
@@ -80,52 +86,54 @@ pub fn evaluate(
         let failed = AtomicBool::new(false);
         let found: Mutex<Vec<Finding>> = Mutex::new(Vec::new());
         let first_err: Mutex<Option<PolicyRunError>> = Mutex::new(None);
-        let call = |fname: &str, subject: Dynamic, label: &str, path: Option<&String>, scope: Option<&String>| {
-            if failed.load(Ordering::Relaxed) {
-                return;
-            }
-            engine::arm(deadline, p.id_static);
-            let mut sc = Scope::new();
-            let r = engine.call_fn_with_options::<Dynamic>(
-                CallFnOptions::new(),
-                &mut sc,
-                &p.ast,
-                fname,
-                (subject, Dynamic::from(ctx.clone())),
-            );
-            let res = r.map_err(|e| *e).and_then(|v| collect(v, p, label, path, scope));
-            match res {
-                Ok(mut f) => found.lock().unwrap_or_else(PoisonError::into_inner).append(&mut f),
-                Err(e) => {
-                    failed.store(true, Ordering::Relaxed);
-                    let (mut line, mut col, message) = locate(&e);
-                    if line == 0 {
-                        // No position from Rhai (limit errors): point at the entry function.
-                        if let Some((_, l, c)) = p.entry_pos.iter().find(|(n, ..)| *n == fname) {
-                            (line, col) = (*l, *c);
-                        }
-                    }
-                    let err = PolicyRunError {
-                        policy: p.meta.id.clone(),
-                        origin: p.origin.to_string(),
-                        line,
-                        col,
-                        message,
-                        subject: Some(label.to_string()),
-                    };
-                    first_err.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(err);
+        let call =
+            |fname: &str, subject: Dynamic, label: &str, at: (Option<&String>, Option<u32>), scope: Option<&String>| {
+                if failed.load(Ordering::Relaxed) {
+                    return;
                 }
-            }
-        };
+                engine::arm(deadline, p.id_static);
+                let mut sc = Scope::new();
+                let r = engine.call_fn_with_options::<Dynamic>(
+                    CallFnOptions::new(),
+                    &mut sc,
+                    &p.ast,
+                    fname,
+                    (subject, Dynamic::from(ctx.clone())),
+                );
+                let res = r.map_err(|e| *e).and_then(|v| collect(v, p, label, at, scope));
+                match res {
+                    Ok(mut f) => found.lock().unwrap_or_else(PoisonError::into_inner).append(&mut f),
+                    Err(e) => {
+                        failed.store(true, Ordering::Relaxed);
+                        let (mut line, mut col, message) = locate(&e);
+                        if line == 0 {
+                            // No position from Rhai (limit errors): point at the entry function.
+                            if let Some((_, l, c)) = p.entry_pos.iter().find(|(n, ..)| *n == fname) {
+                                (line, col) = (*l, *c);
+                            }
+                        }
+                        let err = PolicyRunError {
+                            policy: p.meta.id.clone(),
+                            origin: p.origin.to_string(),
+                            line,
+                            col,
+                            message,
+                            subject: Some(label.to_string()),
+                            host: None,
+                        };
+                        first_err.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(err);
+                    }
+                }
+            };
         if p.has_check_host {
             let hf = host_fact.get_or_insert_with(|| subjects::host_fact(host)).clone();
-            call("check_host", Dynamic::from(hf), "host", None, None);
+            call("check_host", Dynamic::from(hf), "host", (None, None), None);
         }
         if p.has_check {
             for t in &p.meta.targets {
                 let subs = cache.entry(t.as_str()).or_insert_with(|| Arc::new(subjects::of(host, t))).clone();
                 subs.par_iter().for_each(|s| {
-                    call("check", Dynamic::from(s.fact.clone()), &s.label, s.path.as_ref(), s.scope.as_ref())
+                    call("check", Dynamic::from(s.fact.clone()), &s.label, (s.path.as_ref(), s.line), s.scope.as_ref())
                 });
             }
         }
@@ -165,7 +173,7 @@ fn collect(
     v: Dynamic,
     p: &Policy,
     label: &str,
-    path: Option<&String>,
+    at: (Option<&String>, Option<u32>),
     scope: Option<&String>,
 ) -> Result<Vec<Finding>, EvalAltResult> {
     let mut items = Vec::new();
@@ -200,10 +208,13 @@ fn collect(
                 mitigations: p.meta.mitigations.clone(),
                 scope: scope.cloned(),
                 subject: sf.subject.unwrap_or_else(|| label.to_string()),
-                path: sf.path.or_else(|| path.cloned()),
-                line: sf.line,
+                // The subject's own line only goes with the subject's own path.
+                line: if sf.path.is_some() { sf.line } else { sf.line.or(at.1) },
+                path: sf.path.or_else(|| at.0.cloned()),
                 fix: sf.fix,
                 waiver: None,
+                baselined: false,
+                host: None,
             })
         })
         .collect()

@@ -13,8 +13,9 @@ pub struct Subject {
     pub fact: Fact,
     /// Default finding subject (a path or a unit name).
     pub label: String,
-    /// Default finding path.
+    /// Default finding path, and line in it.
     pub path: Option<String>,
+    pub line: Option<u32>,
     pub scope: Option<String>,
 }
 
@@ -39,7 +40,7 @@ fn with_scope(mut v: Value, users: &Users<'_>, s: &Scope) -> Value {
 }
 
 fn subject(v: Value, label: String, path: Option<String>, scope: Option<String>) -> Subject {
-    Subject { fact: Fact(Node::from_json(&v)), label, path, scope }
+    Subject { fact: Fact(Node::from_json(&v)), label, path, line: None, scope }
 }
 
 /// The subjects of one target, in a stable order.
@@ -143,7 +144,10 @@ pub fn of(host: &Host, target: &str) -> Vec<Subject> {
         }
         "user" => {
             for u in &host.users {
-                out.push(subject(to_value(u), u.name.clone(), None, None));
+                // An account is defined by its passwd entry: findings point there.
+                let mut s = subject(to_value(u), u.name.clone(), Some("/etc/passwd".into()), None);
+                s.line = (u.line > 0).then_some(u.line);
+                out.push(s);
             }
         }
         "linger" => {

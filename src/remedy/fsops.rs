@@ -68,14 +68,9 @@ fn split(p: &str) -> io::Result<(&str, &str)> {
     }
 }
 
-/// FNV-1a, 64 bits, hex: enough to notice a changed file (not a security hash).
+/// Content digest: enough to notice a changed file (not a security hash).
 pub fn hash(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100_0000_01b3);
-    }
-    format!("{h:016x}")
+    crate::digest::fnv1a(bytes)
 }
 
 impl RootFs {

@@ -16,7 +16,7 @@ fn prop(s: &str) -> String {
 }
 
 pub fn render(r: &Report, out: &mut dyn Write) -> io::Result<()> {
-    for f in r.findings.iter().filter(|f| !f.waived()) {
+    for f in r.findings.iter().filter(|f| f.active()) {
         let level = match f.severity {
             Severity::Critical | Severity::High => "error",
             Severity::Medium => "warning",
@@ -31,7 +31,8 @@ pub fn render(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
         props.push(format!("title={}", prop(&format!("{} {} ({})", f.policy, f.name, f.severity.as_str()))));
         let fix = f.fix.as_ref().map(|x| format!(" Fix: {}", x.describe())).unwrap_or_default();
-        writeln!(out, "::{level} {}::{}", props.join(","), data(&format!("{}: {}{fix}", f.subject, f.message)))?;
+        let host = f.host.as_ref().map(|h| format!(" [{h}]")).unwrap_or_default();
+        writeln!(out, "::{level} {}::{}", props.join(","), data(&format!("{}: {}{fix}{host}", f.subject, f.message)))?;
     }
     Ok(())
 }

@@ -10,6 +10,8 @@ pub fn render(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         if let serde_json::Value::Object(m) = &mut v {
             m.insert("schema".into(), "timerguard.finding/v1".into());
             m.insert("waived".into(), f.waived().into());
+            m.insert("active".into(), f.active().into());
+            m.insert("fingerprint".into(), f.fingerprint().into());
         }
         serde_json::to_writer(&mut *out, &v).map_err(io::Error::other)?;
         writeln!(out)?;

@@ -22,17 +22,25 @@ fn esc(s: &str) -> String {
         .collect()
 }
 
+/// The case name: the subject, and its host in a fleet report.
+fn case_name(f: &Finding) -> String {
+    match &f.host {
+        Some(h) => format!("{h}: {}", f.subject),
+        None => f.subject.clone(),
+    }
+}
+
 pub fn render(r: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let mut by_policy: BTreeMap<&str, BTreeMap<&str, Vec<&Finding>>> = BTreeMap::new();
+    let mut by_policy: BTreeMap<&str, BTreeMap<String, Vec<&Finding>>> = BTreeMap::new();
     for p in &r.policies {
         by_policy.entry(p.id.as_str()).or_default();
     }
     for f in &r.findings {
-        by_policy.entry(f.policy.as_str()).or_default().entry(f.subject.as_str()).or_default().push(f);
+        by_policy.entry(f.policy.as_str()).or_default().entry(case_name(f)).or_default().push(f);
     }
     let total: usize = by_policy.values().map(|s| s.len().max(1)).sum();
-    let failures = by_policy.values().flat_map(|s| s.values()).filter(|fs| fs.iter().any(|f| !f.waived())).count();
-    let skipped = by_policy.values().flat_map(|s| s.values()).filter(|fs| fs.iter().all(|f| f.waived())).count();
+    let failures = by_policy.values().flat_map(|s| s.values()).filter(|fs| fs.iter().any(|f| f.active())).count();
+    let skipped = by_policy.values().flat_map(|s| s.values()).filter(|fs| fs.iter().all(|f| !f.active())).count();
     writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
     writeln!(
         out,
@@ -42,8 +50,8 @@ pub fn render(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     for (id, subjects) in &by_policy {
         let info = r.policies.iter().find(|p| p.id == *id);
         let name = info.map(|p| format!("{id} {}", p.name)).unwrap_or_else(|| (*id).to_string());
-        let fails = subjects.values().filter(|fs| fs.iter().any(|f| !f.waived())).count();
-        let skips = subjects.values().filter(|fs| fs.iter().all(|f| f.waived())).count();
+        let fails = subjects.values().filter(|fs| fs.iter().any(|f| f.active())).count();
+        let skips = subjects.values().filter(|fs| fs.iter().all(|f| !f.active())).count();
         let errors: Vec<_> = r.errors.iter().filter(|e| e.policy == *id).collect();
         writeln!(
             out,
@@ -65,13 +73,12 @@ pub fn render(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
         for (subject, fs) in subjects {
             writeln!(out, r#"    <testcase classname="{class}" name="{}">"#, esc(subject))?;
-            let active: Vec<_> = fs.iter().filter(|f| !f.waived()).collect();
+            let active: Vec<_> = fs.iter().filter(|f| f.active()).collect();
             if active.is_empty() {
-                let w = fs[0]
-                    .waiver
-                    .as_ref()
-                    .map(|w| format!("waived: {} (until {})", w.reason, w.expires))
-                    .unwrap_or_default();
+                let w = match fs[0].waiver.as_ref().filter(|_| fs[0].waived()) {
+                    Some(w) => format!("waived: {} (until {})", w.reason, w.expires),
+                    None => "baselined: recorded in the --baseline file".into(),
+                };
                 writeln!(out, r#"      <skipped message="{}"/>"#, esc(&w))?;
             } else {
                 let first = active[0];

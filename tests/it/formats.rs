@@ -28,7 +28,7 @@ fn check(fx: &Fx, extra: &[&str]) -> (i32, String) {
 #[test]
 fn every_format_has_the_same_exit_code() {
     let fx = planted();
-    for f in ["text", "json", "jsonl", "github", "junit"] {
+    for f in ["text", "json", "jsonl", "github", "junit", "sarif"] {
         assert_eq!(check(&fx, &["--format", f]).0, 1, "{f}");
         assert_eq!(check(&fx, &["--format", f, "--fail-on", "critical", "--ignore", "TG303"]).0, 0, "{f}");
     }

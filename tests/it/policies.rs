@@ -206,6 +206,12 @@ fn check_reports_and_exit_codes() {
     let mut r: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["schema"], "timerguard.check/v1");
     r["policies"] = Value::Null; // the list of 24 policies is checked elsewhere
+    let root = fx.path().display().to_string();
+    assert_eq!(r["hosts"][0]["root"], root.as_str(), "an image without /etc/hostname is named by its root");
+    assert_eq!(r["hosts"][0]["name"], root.as_str());
+    assert_eq!(r["hosts"][0]["summary"], r["summary"], "one host: its summary is the report's");
+    r["hosts"][0]["root"] = "ROOT".into();
+    r["hosts"][0]["name"] = "ROOT".into();
     insta::assert_json_snapshot!("check_json", r);
     assert_eq!(run(&fx, &["check", "--fail-on", "critical", "--ignore", "TG303"]).0, 0);
     assert_eq!(run(&fx, &["check", "--select", "M1018"]).0, 0, "only a medium linger finding remains");

@@ -130,6 +130,8 @@ fn finding(fix: Fix) -> Finding {
         line: None,
         fix: Some(fix),
         waiver: None,
+        baselined: false,
+        host: None,
     }
 }
 
@@ -336,7 +338,7 @@ fn undo_with_nothing_to_undo_and_bad_report_arguments_are_errors() {
     assert_eq!(o.status.code(), Some(4), "an unknown run is an error");
     assert!(String::from_utf8_lossy(&o.stderr).contains("no journal for run 19990101T000000Z-1"));
     for (arg, want) in
-        [("sarif=x.json", "unknown format \"sarif\""), ("junit", "want FORMAT=PATH"), ("junit=", "empty path")]
+        [("xml=x.xml", "unknown format \"xml\""), ("junit", "want FORMAT=PATH"), ("junit=", "empty path")]
     {
         let o = fx.cli(&["check", "--report", arg]);
         assert_eq!(o.status.code(), Some(2), "{arg}");
