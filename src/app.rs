@@ -246,7 +246,8 @@ fn evaluate(
     if sources.facts.is_empty() {
         let host = collect_host(cli, term, err)?;
         let root = cli.root.display().to_string();
-        return one(&host, host.hostname.clone().unwrap_or_else(|| root.clone()), Some(root), err);
+        let name = sources.host_name.clone().or_else(|| host.hostname.clone()).unwrap_or_else(|| root.clone());
+        return one(&host, name, Some(root), err);
     }
     let mut parts = Vec::new();
     for f in &sources.facts {

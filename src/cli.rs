@@ -149,6 +149,10 @@ pub struct Sources {
     /// --root: one report covering every host.
     #[arg(long, num_args = 1.., value_name = "FILE")]
     pub facts: Vec<PathBuf>,
+    /// Name the host in reports (default: the root's /etc/hostname, else the root path;
+    /// with --facts, the facts' hostname, else the file's name).
+    #[arg(long, value_name = "NAME", conflicts_with = "facts")]
+    pub host_name: Option<String>,
 }
 
 /// `--color`.

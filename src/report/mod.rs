@@ -169,6 +169,9 @@ pub struct Report {
     pub hosts: Vec<HostSummary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineCounts>,
+    /// Made by merging host reports (`merge`, `check --facts` with several files).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fleet: bool,
     pub findings: Vec<Finding>,
     pub errors: Vec<PolicyRunError>,
     pub policies: Vec<PolicyInfo>,
@@ -197,6 +200,7 @@ impl Report {
             summary,
             hosts,
             baseline: None,
+            fleet: false,
             findings,
             errors,
             policies,
@@ -240,6 +244,7 @@ pub fn merge(parts: Vec<(String, Report)>, fail_on: Option<Severity>) -> Report 
         summary: Summary::of(std::iter::empty(), 0, 0, 0, fail_on),
         hosts: Vec::new(),
         baseline: None,
+        fleet: true,
         findings: Vec::new(),
         errors: Vec::new(),
         policies: Vec::new(),

@@ -80,14 +80,15 @@ pub fn render(r: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
         }
         writeln!(out)?;
     }
-    if r.hosts.len() > 1 {
+    if r.fleet {
         hosts_table(r, &paint, out)?;
     }
     if let Some(b) = &r.baseline {
         writeln!(out, "baseline: {} new, {} baselined, {} gone", b.new, b.baselined, b.gone)?;
     }
     let s = &r.summary;
-    let hosts = if r.hosts.len() > 1 { format!("{} hosts; ", r.hosts.len()) } else { String::new() };
+    let n = r.hosts.len();
+    let hosts = if r.fleet { format!("{n} host{}; ", if n == 1 { "" } else { "s" }) } else { String::new() };
     writeln!(
         out,
         "{hosts}{} finding{}{}; {} waived; {} policies; {} policy error{}; fail-on {}: {}",

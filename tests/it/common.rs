@@ -1,7 +1,7 @@
 //! Fixture roots in temp dirs, built file by file, and helpers to run the collector, the
 //! CLI, and systemd's own tools (as oracles) against them.
 
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -170,4 +170,34 @@ pub fn planted() -> Fx {
         .mode("/etc/systemd/system/report.timer", 0o666)
         .file("/var/lib/systemd/linger/alice", "");
     fx
+}
+
+/// Every path under the root (but timerguard's own state dir) with kind, mode, owner,
+/// link target and content hash: equal listings mean an untouched tree.
+#[allow(dead_code)]
+pub fn listing(root: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| !e.path().starts_with(root.join("var/lib/timerguard")))
+        .map(|e| {
+            let m = e.path().symlink_metadata().unwrap();
+            let link = std::fs::read_link(e.path()).ok().map(|l| l.display().to_string()).unwrap_or_default();
+            let hash = if m.is_file() {
+                timerguard::remedy::fsops::hash(&std::fs::read(e.path()).unwrap())
+            } else {
+                String::new()
+            };
+            let kind = if m.is_symlink() {
+                "l"
+            } else if m.is_dir() {
+                "d"
+            } else {
+                "f"
+            };
+            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+            (rel, format!("{kind} {:o} {}:{} {link} {hash}", m.mode() & 0o7777, m.uid(), m.gid()))
+        })
+        .collect()
 }

@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod dropins;
 mod enablement;
+mod examples;
 mod formats;
 mod gates;
 mod live;

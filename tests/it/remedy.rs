@@ -13,29 +13,6 @@ use crate::common::*;
 
 /// (path, type, mode, uid, gid, link target, content hash) of every entry, minus
 /// timerguard's own state directory (its journal must outlive the run).
-fn listing(root: &std::path::Path) -> BTreeMap<String, String> {
-    walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| !e.path().starts_with(root.join("var/lib/timerguard")))
-        .map(|e| {
-            let m = e.path().symlink_metadata().unwrap();
-            let link = std::fs::read_link(e.path()).ok().map(|l| l.display().to_string()).unwrap_or_default();
-            let hash = if m.is_file() { remedy::fsops::hash(&std::fs::read(e.path()).unwrap()) } else { String::new() };
-            let kind = if m.is_symlink() {
-                "l"
-            } else if m.is_dir() {
-                "d"
-            } else {
-                "f"
-            };
-            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
-            (rel, format!("{kind} {:o} {}:{} {link} {hash}", m.mode() & 0o7777, m.uid(), m.gid()))
-        })
-        .collect()
-}
-
 fn json(fx: &Fx, args: &[&str]) -> (i32, Value) {
     let o = fx.cli(args);
     (o.status.code().unwrap_or(-1), serde_json::from_slice(&o.stdout).unwrap_or(Value::Null))
