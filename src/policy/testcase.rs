@@ -31,7 +31,8 @@ pub struct Case {
     /// Parameter overrides for this case.
     #[serde(default)]
     pub params: serde_json::Map<String, serde_json::Value>,
-    /// The findings of this policy, as (rule, subject); the set must match exactly.
+    /// The findings of this policy, as (rule, subject) and optionally the file and line
+    /// they point at; the set must match exactly.
     #[serde(default)]
     pub expect: Vec<Expect>,
 }
@@ -41,6 +42,48 @@ pub struct Case {
 pub struct Expect {
     pub rule: String,
     pub subject: String,
+    /// Checked only when given.
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub line: Option<u32>,
+}
+
+impl Expect {
+    /// `self` (an expectation) is met by `got` (a finding's full location).
+    fn met_by(&self, got: &Expect) -> bool {
+        self.rule == got.rule
+            && self.subject == got.subject
+            && self.path.as_ref().is_none_or(|p| got.path.as_ref() == Some(p))
+            && self.line.is_none_or(|l| got.line == Some(l))
+    }
+}
+
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.rule, self.subject)?;
+        if let Some(p) = &self.path {
+            write!(f, " at {p}")?;
+        }
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every expectation met by its own finding, and every finding expected.
+fn matches(want: &[Expect], got: &[Expect]) -> bool {
+    let mut left: Vec<&Expect> = got.iter().collect();
+    for w in want {
+        match left.iter().position(|g| w.met_by(g)) {
+            Some(i) => {
+                left.remove(i);
+            }
+            None => return false,
+        }
+    }
+    left.is_empty()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -245,20 +288,44 @@ fn run_case(set: &PolicySet, id: &str, case: &Case, out: &mut dyn Write, tally: 
         serde_json::Value::Object(m)
     };
     let ev = super::evaluate(set, &[policy], &host, &params, &engine::Limits::default());
-    let got: BTreeSet<Expect> =
-        ev.findings.iter().map(|f| Expect { rule: f.rule.clone(), subject: f.subject.clone() }).collect();
-    let want: BTreeSet<Expect> = case.expect.iter().cloned().collect();
+    let got: Vec<Expect> = ev
+        .findings
+        .iter()
+        .map(|f| Expect { rule: f.rule.clone(), subject: f.subject.clone(), path: f.path.clone(), line: f.line })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let want: Vec<Expect> = case.expect.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
     if !ev.errors.is_empty() {
         writeln!(out, "FAIL {id} {}: policy error: {}", case.name, ev.errors[0])?;
         tally.failed += 1;
-    } else if got == want {
+    } else if matches(&want, &got) {
         writeln!(out, "ok   {id} {}", case.name)?;
         tally.passed += 1;
     } else {
-        let show =
-            |s: &BTreeSet<Expect>| s.iter().map(|e| format!("{}:{}", e.rule, e.subject)).collect::<Vec<_>>().join(", ");
+        let show = |s: &[Expect]| s.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
         writeln!(out, "FAIL {id} {}: expected [{}], got [{}]", case.name, show(&want), show(&got))?;
         tally.failed += 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Expect, matches};
+
+    fn e(subject: &str, path: Option<&str>, line: Option<u32>) -> Expect {
+        Expect { rule: "r".into(), subject: subject.into(), path: path.map(String::from), line }
+    }
+
+    #[test]
+    fn location_is_checked_only_when_given() {
+        let got = [e("a.timer", Some("/etc/a.timer"), Some(3)), e("b.timer", Some("/etc/b.timer"), None)];
+        assert!(matches(&[e("a.timer", None, None), e("b.timer", None, None)], &got));
+        assert!(matches(&[e("a.timer", Some("/etc/a.timer"), Some(3)), e("b.timer", None, None)], &got));
+        assert!(!matches(&[e("a.timer", None, Some(4)), e("b.timer", None, None)], &got), "wrong line");
+        assert!(!matches(&[e("a.timer", Some("/etc/x"), None), e("b.timer", None, None)], &got), "wrong file");
+        assert!(!matches(&[e("a.timer", None, None)], &got), "an unexpected finding");
+        assert!(!matches(&[e("a.timer", None, None), e("b.timer", None, None), e("c.timer", None, None)], &got));
+    }
 }
