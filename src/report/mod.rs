@@ -249,7 +249,11 @@ pub fn merge(parts: Vec<(String, Report)>, fail_on: Option<Severity>) -> Report 
         errors: Vec::new(),
         policies: Vec::new(),
     };
-    for (fallback, r) in parts {
+    for (fallback, mut r) in parts {
+        if r.hosts.is_empty() {
+            // A report without a host list (hand-made, or trimmed): its file names it.
+            r.hosts.push(HostSummary { name: fallback.clone(), root: None, summary: r.summary.clone() });
+        }
         let mut renames = BTreeMap::new();
         for mut h in r.hosts {
             let old = h.name.clone();

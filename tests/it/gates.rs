@@ -156,6 +156,19 @@ fn fleet_facts_evaluated_centrally_and_reports_merged() {
     let twice = json_of(&o);
     assert_eq!(twice["hosts"][1]["name"], "db1 (db1)");
 
+    // A report without its host list is named by its file.
+    let mut bare: Value = serde_json::from_str(&std::fs::read_to_string(&reports[0]).unwrap()).unwrap();
+    bare.as_object_mut().unwrap().remove("hosts");
+    let bare_path = dir.path().join("bare-web.json");
+    std::fs::write(&bare_path, bare.to_string()).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_timerguard"))
+        .args(["merge", "--format", "json", &bare_path.display().to_string(), &reports[1]])
+        .output()
+        .unwrap();
+    let r = json_of(&o);
+    assert_eq!(r["hosts"][0]["name"], "bare-web");
+    assert!(r["findings"].as_array().unwrap().iter().all(|f| f["host"] == "bare-web"));
+
     // Not a report / not facts: a clear error naming the file.
     let o = Command::new(env!("CARGO_BIN_EXE_timerguard")).args(["merge", &facts[0]]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
