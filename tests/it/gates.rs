@@ -81,6 +81,12 @@ fn baseline_fails_only_on_new_findings() {
     let o = fx.cli(&["check", "--baseline", &fx.host_path("/bad.json").display().to_string()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad.json:3:"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = fx.cli(&["check", "--baseline", "/nonexistent/baseline.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("baseline /nonexistent/baseline.json: No such file"));
+    let o = fx.cli(&["baseline", "--output", "/nonexistent/dir/b.json"]);
+    assert_eq!(o.status.code(), Some(2), "an unwritable output is an error, not a silent pass");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--output /nonexistent/dir/b.json"));
     fx.file("/other.json", "{\"schema\": \"timerguard.check/v1\", \"entries\": []}");
     let o = fx.cli(&["check", "--baseline", &fx.host_path("/other.json").display().to_string()]);
     assert_eq!(o.status.code(), Some(2));
@@ -155,6 +161,15 @@ fn fleet_facts_evaluated_centrally_and_reports_merged() {
         .unwrap();
     let twice = json_of(&o);
     assert_eq!(twice["hosts"][1]["name"], "db1 (db1)");
+
+    // --host-name names a host read from its root; it cannot rename several facts files.
+    let named = json_of(&db.cli(&["check", "--format", "json", "--host-name", "db1.prod"]));
+    assert_eq!(named["hosts"][0]["name"], "db1.prod");
+    let o = Command::new(env!("CARGO_BIN_EXE_timerguard"))
+        .args(["check", "--host-name", "x", "--facts", &facts[0]])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "--host-name with --facts is a usage error");
 
     // A report without its host list is named by its file.
     let mut bare: Value = serde_json::from_str(&std::fs::read_to_string(&reports[0]).unwrap()).unwrap();
