@@ -52,7 +52,7 @@ pub enum AppError {
     #[error("fix: {0}")]
     Fix(String),
     #[error(transparent)]
-    Baseline(#[from] crate::baseline::BaselineError),
+    JsonFile(#[from] crate::jsonfile::JsonFileError),
 }
 
 impl AppError {
@@ -108,7 +108,10 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
         Command::Merge { files, output } => {
             let mut parts = Vec::new();
             for f in files {
-                parts.push((file_label(f), load_json::<crate::report::Report>(f, crate::report::REPORT_SCHEMA)?));
+                parts.push((
+                    file_label(f),
+                    crate::jsonfile::load::<crate::report::Report>(f, "report", crate::report::REPORT_SCHEMA)?,
+                ));
             }
             let report = crate::report::merge(parts, output.fail_on);
             write_report(&report, output, term, out)?;
@@ -251,7 +254,7 @@ fn evaluate(
     }
     let mut parts = Vec::new();
     for f in &sources.facts {
-        let host: Host = load_json(f, crate::model::FACTS_SCHEMA)?;
+        let host: Host = crate::jsonfile::load(f, "facts", crate::model::FACTS_SCHEMA)?;
         for w in &host.warnings {
             writeln!(err, "warning: {}: {w}", f.display())?;
         }
@@ -275,19 +278,6 @@ fn write_report(
         crate::report::render(report, *f, false, &mut file)?;
     }
     Ok(())
-}
-
-/// A JSON input of ours (facts, report), its schema checked, errors located.
-fn load_json<T: serde::de::DeserializeOwned>(path: &std::path::Path, schema: &str) -> Result<T, AppError> {
-    let p = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| AppError::Usage(format!("{p}: {e}")))?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| AppError::Usage(format!("{p}:{}:{}: not JSON: {e}", e.line(), e.column())))?;
-    match v.get("schema").and_then(|s| s.as_str()) {
-        Some(s) if s == schema => {}
-        found => return Err(AppError::Usage(format!("{p}: schema is {found:?}, expected {schema:?}"))),
-    }
-    serde_json::from_value(v).map_err(|e| AppError::Usage(format!("{p}: not a valid {schema} document: {e}")))
 }
 
 /// A file's name without directory and extension, naming the host it came from.

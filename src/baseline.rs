@@ -31,14 +31,10 @@ pub struct Baseline {
     pub entries: Vec<Entry>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum BaselineError {
-    #[error("baseline {path}: {source}")]
-    Io { path: String, source: std::io::Error },
-    #[error("baseline {path}:{line}:{column}: {message}")]
-    Parse { path: String, line: usize, column: usize, message: String },
-    #[error("baseline {path}: schema is {found:?}, expected {BASELINE_SCHEMA:?}")]
-    Schema { path: String, found: String },
+impl crate::jsonfile::Tagged for Baseline {
+    fn schema(&self) -> &str {
+        &self.schema
+    }
 }
 
 impl Baseline {
@@ -48,9 +44,10 @@ impl Baseline {
         let mut entries: Vec<Entry> = findings
             .iter()
             .filter(|f| !f.waived())
-            .filter(|f| seen.insert(f.fingerprint()))
-            .map(|f| Entry {
-                fingerprint: f.fingerprint(),
+            .map(|f| (f.fingerprint(), f))
+            .filter(|(fp, _)| seen.insert(fp.clone()))
+            .map(|(fingerprint, f)| Entry {
+                fingerprint,
                 policy: f.policy.clone(),
                 rule: f.rule.clone(),
                 scope: f.scope.clone(),
@@ -65,19 +62,8 @@ impl Baseline {
         Baseline { schema: BASELINE_SCHEMA.into(), entries }
     }
 
-    pub fn load(path: &Path) -> Result<Baseline, BaselineError> {
-        let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| BaselineError::Io { path: p.clone(), source })?;
-        let b: Baseline = serde_json::from_str(&text).map_err(|e| BaselineError::Parse {
-            path: p.clone(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        })?;
-        if b.schema != BASELINE_SCHEMA {
-            return Err(BaselineError::Schema { path: p, found: b.schema });
-        }
-        Ok(b)
+    pub fn load(path: &Path) -> Result<Baseline, crate::jsonfile::JsonFileError> {
+        crate::jsonfile::load(path, "baseline", BASELINE_SCHEMA)
     }
 
     /// Marks the findings the baseline records and counts new / baselined / gone.

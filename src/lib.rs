@@ -10,6 +10,7 @@ pub mod config;
 pub mod digest;
 pub mod finding;
 pub mod inventory;
+pub mod jsonfile;
 pub mod model;
 pub mod policy;
 pub mod progress;

@@ -205,3 +205,9 @@ impl std::fmt::Display for Warning {
         }
     }
 }
+
+impl crate::jsonfile::Tagged for Host {
+    fn schema(&self) -> &str {
+        &self.schema
+    }
+}

@@ -295,3 +295,9 @@ pub fn merge(parts: Vec<(String, Report)>, fail_on: Option<Severity>) -> Report 
     out.summary = Summary::of(out.findings.iter(), out.errors.len(), out.policies.len(), out.summary.warnings, fail_on);
     out
 }
+
+impl crate::jsonfile::Tagged for Report {
+    fn schema(&self) -> &str {
+        &self.schema
+    }
+}

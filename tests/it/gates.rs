@@ -188,6 +188,25 @@ fn fleet_facts_evaluated_centrally_and_reports_merged() {
     let o = Command::new(env!("CARGO_BIN_EXE_timerguard")).args(["merge", &facts[0]]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("expected \"timerguard.check/v1\""));
+    let o = Command::new(env!("CARGO_BIN_EXE_timerguard")).args(["merge", "/nonexistent/r.json"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("report /nonexistent/r.json: No such file"));
+    // A report handed over as facts: named as the wrong document, not as a missing field.
+    let o = Command::new(env!("CARGO_BIN_EXE_timerguard")).args(["check", "--facts", &reports[0]]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(said.contains("schema is \"timerguard.check/v1\", expected \"timerguard.facts/v1\""), "{said}");
+    std::fs::write(dir.path().join("untagged.json"), "{\"findings\": []}").unwrap();
+    let untagged = dir.path().join("untagged.json").display().to_string();
+    let o = Command::new(env!("CARGO_BIN_EXE_timerguard")).args(["merge", &untagged]).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no \"schema\" tag"), "{}", String::from_utf8_lossy(&o.stderr));
+    // A report that cannot be written is an error, after nothing else was lost.
+    let o = Command::new(env!("CARGO_BIN_EXE_timerguard"))
+        .args(["merge", "--report", "sarif=/nonexistent/dir/x.sarif", &reports[1]])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--report /nonexistent/dir/x.sarif"));
     std::fs::write(dir.path().join("cut.json"), "{\"schema\": \"timerguard.facts/v1\",\n \"live\": tru").unwrap();
     let cut = dir.path().join("cut.json").display().to_string();
     let o = Command::new(env!("CARGO_BIN_EXE_timerguard")).args(["check", "--facts", &cut]).output().unwrap();
