@@ -140,6 +140,12 @@ impl Finding {
         self.waiver.as_ref().is_some_and(|w| !w.expired)
     }
 
+    /// `path:line`, `path`, or nothing: where the finding points, for people.
+    pub fn location(&self) -> Option<String> {
+        let p = self.path.as_ref()?;
+        Some(self.line.map_or_else(|| p.clone(), |l| format!("{p}:{l}")))
+    }
+
     /// Counts against the gate: neither waived nor in the baseline.
     pub fn active(&self) -> bool {
         !self.waived() && !self.baselined

@@ -85,11 +85,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> io::Result<()> {
                 let body: Vec<String> = active
                     .iter()
                     .map(|f| {
-                        let loc = match (&f.path, f.line) {
-                            (Some(p), Some(l)) => format!("{p}:{l}: "),
-                            (Some(p), None) => format!("{p}: "),
-                            _ => String::new(),
-                        };
+                        let loc = f.location().map(|l| format!("{l}: ")).unwrap_or_default();
                         let fix = f.fix.as_ref().map(|x| format!(" [fix: {}]", x.describe())).unwrap_or_default();
                         format!("{loc}{} ({}): {}{fix}", f.rule, f.severity.as_str(), f.message)
                     })

@@ -104,7 +104,8 @@ fn rule(p: &PolicyInfo) -> Value {
     })
 }
 
-fn result(f: &Finding, rule_index: Option<usize>, r: &Report, base: bool) -> Value {
+/// One result; `base`: URIs are relative to ROOT; `compared`: a baseline was applied.
+fn result(f: &Finding, rule_index: Option<usize>, base: bool, compared: bool) -> Value {
     let fix = f.fix.as_ref().map(|x| format!(" Fix: {}.", x.describe())).unwrap_or_default();
     let host = f.host.as_ref().map(|h| format!(" [{h}]")).unwrap_or_default();
     // Name the subject unless the message already does.
@@ -144,7 +145,7 @@ fn result(f: &Finding, rule_index: Option<usize>, r: &Report, base: bool) -> Val
                      "justification": format!("{} (waived until {})", w.reason, w.expires) }]),
         );
     }
-    if r.baseline.is_some() {
+    if compared {
         m.insert("baselineState".into(), json!(if f.baselined { "unchanged" } else { "new" }));
     }
     let props = m.get_mut("properties").and_then(Value::as_object_mut).expect("json! object");
@@ -193,7 +194,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let results: Vec<Value> = r
         .findings
         .iter()
-        .map(|f| result(f, r.policies.iter().position(|p| p.id == f.policy), r, root.is_some()))
+        .map(|f| result(f, r.policies.iter().position(|p| p.id == f.policy), root.is_some(), r.baseline.is_some()))
         .collect();
     let notifications: Vec<Value> = r
         .errors

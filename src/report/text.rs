@@ -41,11 +41,7 @@ pub fn render(r: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
         }
         writeln!(out, "{}", paint.sev(sev, &format!("{} ({})", sev.as_str().to_uppercase(), group.len())))?;
         for f in group {
-            let loc = match (&f.path, f.line) {
-                (Some(p), Some(l)) => format!("{p}:{l}"),
-                (Some(p), None) => p.clone(),
-                _ => String::new(),
-            };
+            let loc = f.location().unwrap_or_default();
             let host = f.host.as_deref().map(|h| format!("{h}: ")).unwrap_or_default();
             let scope = f.scope.as_deref().map(|s| format!(" [{s}]")).unwrap_or_default();
             write!(out, "  {host}{} {}/{}{}  {}", paint.wrap("1", &f.policy), f.name, f.rule, scope, f.subject)?;
