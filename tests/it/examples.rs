@@ -70,6 +70,13 @@ fn ci_gate_script_gates_directories_and_tarballs() {
     let o = gate(fx.path(), &out.path().join("base"), &[("TIMERGUARD_BASELINE", &b.display().to_string())]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
 
+    // A damaged archive: tar's error, non-zero, and no report that could pass for a result.
+    let bad = out.path().join("broken.tar");
+    std::fs::write(&bad, b"this is not a tar archive").unwrap();
+    let o = gate(&bad, &out.path().join("broken"), &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.path().join("broken/timerguard.json").exists());
+
     // Not an image: a usage error.
     let o = gate(&out.path().join("nope"), &out.path().join("x"), &[]);
     assert_eq!(o.status.code(), Some(2));
