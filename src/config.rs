@@ -145,13 +145,17 @@ impl Config {
 
     /// Applies severity overrides and waivers (an expired waiver is noted, not applied).
     pub fn apply(&self, findings: &mut [Finding], today: (i64, i64, i64)) {
+        let globs: Vec<crate::glob::Glob> = self.waivers.iter().map(|w| crate::glob::Glob::new(&w.subject)).collect();
         for f in findings.iter_mut() {
             if let Some(s) = self.severity.get(&f.policy).or_else(|| self.severity.get(&f.name)) {
                 f.severity = *s;
             }
-            let w = self.waivers.iter().find(|w| {
-                (w.policy == f.policy || w.policy == f.name) && crate::collect::preset::fnmatch(&w.subject, &f.subject)
-            });
+            let w = self
+                .waivers
+                .iter()
+                .zip(&globs)
+                .find(|(w, g)| (w.policy == f.policy || w.policy == f.name) && g.matches(&f.subject))
+                .map(|(w, _)| w);
             if let Some(w) = w {
                 let expired = parse_date(&w.expires).is_none_or(|d| d < today);
                 f.waiver = Some(WaiverNote { reason: w.reason.clone(), expires: w.expires.clone(), expired });

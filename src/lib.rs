@@ -9,6 +9,7 @@ pub mod collect;
 pub mod config;
 pub mod digest;
 pub mod finding;
+pub mod glob;
 pub mod inventory;
 pub mod jsonfile;
 pub mod model;

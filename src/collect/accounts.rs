@@ -69,6 +69,16 @@ pub fn groups(root: &Root, warnings: &mut Vec<Warning>) -> Vec<Group> {
 pub fn users(root: &Root, groups: &[Group], warnings: &mut Vec<Warning>) -> Vec<User> {
     let text = read(root, "/etc/passwd", warnings);
     let mut out: Vec<User> = Vec::new();
+    // Indexes: a 100,000-account passwd must not cost accounts × groups.
+    let mut by_gid: std::collections::HashMap<u32, Vec<&str>> = std::collections::HashMap::new();
+    let mut by_member: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
+    for g in groups {
+        by_gid.entry(g.gid).or_default().push(&g.name);
+        for m in &g.members {
+            by_member.entry(m.as_str()).or_default().push(&g.name);
+        }
+    }
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (n, l) in lines(&text) {
         let f: Vec<&str> = l.split(':').collect();
         let ids = (f.get(2).and_then(|u| u.parse::<u32>().ok()), f.get(3).and_then(|g| g.parse::<u32>().ok()));
@@ -88,7 +98,7 @@ pub fn users(root: &Root, groups: &[Group], warnings: &mut Vec<Warning>) -> Vec<
             });
             continue;
         }
-        if out.iter().any(|u| u.name == f[0]) {
+        if !seen.insert(f[0].to_string()) {
             warnings.push(Warning {
                 path: "/etc/passwd".into(),
                 line: Some(n),
@@ -97,8 +107,13 @@ pub fn users(root: &Root, groups: &[Group], warnings: &mut Vec<Warning>) -> Vec<
             continue;
         }
         let name = f[0].to_string();
-        let mut gs: Vec<String> =
-            groups.iter().filter(|g| g.gid == gid || g.members.contains(&name)).map(|g| g.name.clone()).collect();
+        let mut gs: Vec<String> = by_gid
+            .get(&gid)
+            .into_iter()
+            .chain(by_member.get(name.as_str()))
+            .flatten()
+            .map(|g| (*g).to_string())
+            .collect();
         gs.sort();
         gs.dedup();
         let shell = f[6].to_string();

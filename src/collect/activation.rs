@@ -128,20 +128,17 @@ fn set_boot(mut r: ActivationReason, b: bool) -> ActivationReason {
 pub fn links_named(r: &Resolver<'_>, names_: &[String]) -> Vec<ActivationReason> {
     let mut out = Vec::new();
     for l in &r.layers {
-        for ((stem, kind), sub) in &l.scan.deps {
-            if kind == "upholds" {
-                continue; // ignored by the 252 manager (S15)
-            }
-            for e in &sub.entries {
-                if names_.contains(&e.name) {
-                    out.push(ActivationReason::Link {
-                        path: e.path.clone(),
-                        role: l.spec.role,
-                        by: stem.clone(),
-                        boot: false,
-                    });
-                }
-            }
+        // In the order the directory map holds them: by (stem, kind), then entry.
+        let mut here: Vec<(&(String, String), &crate::collect::scan::Entry)> = Vec::new();
+        for n in names_ {
+            // Ignored by the 252 manager (S15); the index also holds instances under their
+            // template's name, which are not links *named* `n`.
+            here.extend(l.scan.dep_links_named(n).filter(|(k, e)| k.1 != "upholds" && e.name == *n));
+        }
+        here.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
+        here.dedup_by(|a, b| a.1.path == b.1.path);
+        for ((stem, _), e) in here {
+            out.push(ActivationReason::Link { path: e.path.clone(), role: l.spec.role, by: stem.clone(), boot: false });
         }
     }
     out

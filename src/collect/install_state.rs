@@ -72,17 +72,26 @@ pub fn file_state(r: &Resolver<'_>, unit: &Unit, name: &str) -> Option<UnitFileS
         let ignore_same_name = frag_layer.is_some_and(|fl| i > fl);
         let is_runtime = layer.spec.role == DirRole::Runtime;
         let (mut hit, mut other, mut same) = (false, false, false);
-        for sub in layer.scan.deps.values() {
-            for e in sub.entries.iter().filter(|e| e.meta.kind == FileKind::Symlink) {
+        if !ignore_same_name {
+            // Links in `.wants/`/`.requires/` named as the unit (or, for a template, as
+            // an instance of it); the index holds both keys.
+            for (_, e) in layer.scan.dep_links_named(name) {
                 let instance_of_template = names::classify(name) == Some(NameKind::Template)
                     && names::template_of(&e.name).as_deref() == Some(name);
-                if ignore_same_name || !(e.name == name || instance_of_template) {
-                    continue;
+                if e.name == name || instance_of_template {
+                    if known(&e.name) { hit = true } else { other = true }
                 }
-                if known(&e.name) { hit = true } else { other = true }
             }
         }
-        for e in layer.scan.units.values().filter(|e| e.meta.kind == FileKind::Symlink) {
+        // Unit-named links directly in the directory: by their name, or by their target.
+        let by_name = layer.scan.units.get(name).filter(|e| e.meta.kind == FileKind::Symlink && !ignore_same_name);
+        let by_dest = layer.scan.links_by_dest.get(name).into_iter().flatten().filter_map(|n| layer.scan.units.get(n));
+        let mut looked: Vec<&str> = Vec::new();
+        for e in by_name.into_iter().chain(by_dest) {
+            if looked.contains(&e.name.as_str()) {
+                continue;
+            }
+            looked.push(&e.name);
             let dest = e.meta.link.as_deref().map(root::basename).unwrap_or_default();
             let found_path = !ignore_same_name && e.name == name;
             let found_dest = dest == name;

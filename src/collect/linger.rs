@@ -10,12 +10,16 @@ use crate::model::{FileKind, LingerEntry, LingerFacts, User, Warning};
 pub const LINGER_DIR: &str = "/var/lib/systemd/linger";
 
 pub fn collect(root: &Root, users: &mut [User], warnings: &mut Vec<Warning>) -> LingerFacts {
-    let mut facts = LingerFacts { dir: LINGER_DIR.into(), dir_meta: lstat(root, LINGER_DIR), entries: Vec::new() };
-    if facts.dir_meta.as_ref().is_none_or(|m| m.kind != FileKind::Dir) {
+    // logind opens the directory by path: a link anywhere on it is followed (inside the
+    // root, chroot-style); the metadata recorded is of what it resolves to.
+    let resolved = root.chase(LINGER_DIR, true).ok().filter(|c| c.exists).map(|c| c.path);
+    let dir_meta = resolved.as_deref().and_then(|p| lstat(root, p));
+    let mut facts = LingerFacts { dir: LINGER_DIR.into(), dir_meta, entries: Vec::new() };
+    let Some(dir) = resolved.filter(|_| facts.dir_meta.as_ref().is_some_and(|m| m.kind == FileKind::Dir)) else {
         return facts;
-    }
-    let rd = match std::fs::read_dir(root.host_path(LINGER_DIR)) {
-        Ok(rd) => rd,
+    };
+    let (list, errs) = match root.list(&dir) {
+        Ok(x) => x,
         Err(e) => {
             warnings.push(Warning {
                 path: LINGER_DIR.into(),
@@ -25,14 +29,16 @@ pub fn collect(root: &Root, users: &mut [User], warnings: &mut Vec<Warning>) -> 
             return facts;
         }
     };
-    for de in rd.flatten() {
-        let name = de.file_name().to_string_lossy().into_owned();
-        let Ok(md) = std::fs::symlink_metadata(de.path()) else {
-            continue;
-        };
-        let link = md.file_type().is_symlink().then(|| std::fs::read_link(de.path()).ok()).flatten();
-        let meta = meta_from(&md, link.map(|l| l.to_string_lossy().into_owned()));
-        let user = users.iter_mut().find(|u| u.name == name);
+    for (name, e) in errs {
+        let path = join(LINGER_DIR, &String::from_utf8_lossy(&name));
+        warnings.push(Warning { path, line: None, message: format!("cannot stat: {e}") });
+    }
+    let by_name: std::collections::HashMap<String, usize> =
+        users.iter().enumerate().map(|(i, u)| (u.name.clone(), i)).collect();
+    for de in list {
+        let name = String::from_utf8_lossy(&de.name).into_owned();
+        let meta = meta_from(&de.stat, de.link.as_deref().map(|l| String::from_utf8_lossy(l).into_owned()));
+        let user = by_name.get(&name).map(|i| &mut users[*i]);
         let hidden = hidden_or_backup(&name);
         let file_like = matches!(meta.kind, FileKind::File | FileKind::Symlink | FileKind::Other);
         let effective = !hidden && file_like && user.is_some();

@@ -15,6 +15,7 @@ pub mod paths;
 pub mod preset;
 pub mod resolve;
 pub mod root;
+pub mod rootfd;
 pub mod scan;
 pub mod schema;
 mod scope;
@@ -22,6 +23,7 @@ pub mod specifier;
 pub mod stat;
 mod timer;
 pub mod unit_file;
+pub mod zones;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -136,16 +138,8 @@ pub fn collect_at(root_dir: &Path, now_usec: i64) -> Result<Host, CollectError> 
 }
 
 /// Time zones of a root: its zoneinfo first, then the host's; its `/etc/localtime`.
-pub fn zones_of(root: &Root) -> crate::schedule::DirZones {
-    let mut dirs = Vec::new();
-    if let Ok(c) = root.chase("/usr/share/zoneinfo", true)
-        && c.exists
-    {
-        dirs.push(root.host_path(&c.path));
-    }
-    dirs.push("/usr/share/zoneinfo".into());
-    let localtime = root.chase("/etc/localtime", true).ok().filter(|c| c.exists).map(|c| root.host_path(&c.path));
-    crate::schedule::DirZones { dirs, localtime }
+pub fn zones_of(root: &Root) -> zones::RootZones {
+    zones::RootZones::new(root)
 }
 
 /// Generator executables of both managers (S21), each directory read once.
@@ -159,12 +153,10 @@ fn generators(root: &Root, paths: &mut BTreeMap<String, crate::model::FileMeta>)
         }
         seen.push(c.path.clone());
         stat::record_chain(root, &c.path, paths);
-        let Ok(rd) = std::fs::read_dir(root.host_path(&c.path)) else {
+        let Ok((list, _)) = root.list(&c.path) else {
             continue;
         };
-        let mut names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-        names.sort();
-        for n in names {
+        for n in list.iter().map(|e| String::from_utf8_lossy(&e.name)) {
             out.push(stat::path_fact(root, &root::join(&c.path, &n), paths));
         }
     }

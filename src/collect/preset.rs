@@ -15,6 +15,8 @@ const DIRS: [&str; 5] = ["/etc/systemd", "/run/systemd", "/usr/local/lib/systemd
 pub struct Rule {
     pub enable: bool,
     pub pattern: String,
+    /// `pattern` compiled (it is matched against every unit name).
+    pub glob: crate::glob::Glob,
     pub file: String,
     pub line: u32,
 }
@@ -25,9 +27,9 @@ pub fn load(root: &Root, kind: &str, warnings: &mut Vec<Warning>) -> Vec<Rule> {
     for d in DIRS {
         let dir = format!("{d}/{kind}");
         let Ok(c) = root.chase(&dir, true) else { continue };
-        let Ok(rd) = std::fs::read_dir(root.host_path(&c.path)) else { continue };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
+        let Ok((list, _)) = root.list(&c.path) else { continue };
+        for e in list {
+            let name = String::from_utf8_lossy(&e.name).into_owned();
             if name.ends_with(".preset") && !super::names::hidden_or_backup(&name) {
                 files.entry(name.clone()).or_insert_with(|| join(&c.path, &name));
             }
@@ -49,7 +51,13 @@ pub fn load(root: &Root, kind: &str, warnings: &mut Vec<Warning>) -> Vec<Rule> {
             let mut w = t.split_whitespace();
             match (w.next(), w.next()) {
                 (Some(a @ ("enable" | "disable")), Some(p)) => {
-                    rules.push(Rule { enable: a == "enable", pattern: p.to_string(), file: path.clone(), line });
+                    rules.push(Rule {
+                        enable: a == "enable",
+                        pattern: p.to_string(),
+                        glob: crate::glob::Glob::new(p),
+                        file: path.clone(),
+                        line,
+                    });
                 }
                 (Some("ignore"), Some(_)) => {}
                 _ => warnings.push(Warning {
@@ -65,56 +73,5 @@ pub fn load(root: &Root, kind: &str, warnings: &mut Vec<Warning>) -> Vec<Rule> {
 
 /// The first rule matching `name`, if any (no match means `enable`).
 pub fn matching<'a>(rules: &'a [Rule], name: &str) -> Option<&'a Rule> {
-    rules.iter().find(|r| fnmatch(&r.pattern, name))
-}
-
-/// Shell-style glob: `*`, `?`, `[...]` (with `!` negation and ranges).
-pub fn fnmatch(pat: &str, s: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pat.chars().collect(), s.chars().collect());
-    fn go(p: &[char], t: &[char]) -> bool {
-        match p.first() {
-            None => t.is_empty(),
-            Some('*') => (0..=t.len()).any(|i| go(&p[1..], &t[i..])),
-            Some('?') => !t.is_empty() && go(&p[1..], &t[1..]),
-            Some('[') => {
-                let Some(end) = p.iter().skip(2).position(|c| *c == ']').map(|i| i + 2) else {
-                    return t.first() == Some(&'[') && go(&p[1..], &t[1..]);
-                };
-                let Some(c) = t.first() else { return false };
-                let (neg, set) = match p[1] {
-                    '!' | '^' => (true, &p[2..end]),
-                    _ => (false, &p[1..end]),
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < set.len() {
-                    if i + 2 < set.len() && set[i + 1] == '-' {
-                        hit |= set[i] <= *c && *c <= set[i + 2];
-                        i += 3;
-                    } else {
-                        hit |= set[i] == *c;
-                        i += 1;
-                    }
-                }
-                hit != neg && go(&p[end + 1..], &t[1..])
-            }
-            Some(c) => t.first() == Some(c) && go(&p[1..], &t[1..]),
-        }
-    }
-    go(&p, &t)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fnmatch;
-
-    #[test]
-    fn globs() {
-        assert!(fnmatch("*", "x.timer"));
-        assert!(fnmatch("backup-*.timer", "backup-daily.timer"));
-        assert!(fnmatch("getty@.service", "getty@.service"));
-        assert!(fnmatch("a?c.[tx]imer", "abc.timer"));
-        assert!(!fnmatch("a[!b]c.timer", "abc.timer"));
-        assert!(!fnmatch("*.service", "x.timer"));
-    }
+    rules.iter().find(|r| r.glob.matches(name))
 }

@@ -6,17 +6,22 @@
 //! This is what `chase_symlinks(…, root, …)` does in systemd and what `systemctl --root`
 //! relies on; resolving against the host instead would read the wrong files.
 
-use std::fs::Metadata;
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use super::rootfd::{self, Stat};
 
 /// systemd's `CHASE_SYMLINKS_MAX`: more hops than this is a loop.
 const MAX_HOPS: usize = 32;
 
-/// An opened root: a host directory that stands for `/`.
+/// An opened root: a host directory that stands for `/`, held by an fd so that every
+/// read is relative to it (see `rootfd.rs`).
 #[derive(Debug, Clone)]
 pub struct Root {
     host: PathBuf,
+    fd: Arc<OwnedFd>,
 }
 
 /// Why a path could not be resolved inside the root.
@@ -46,14 +51,24 @@ impl Root {
     /// given as a symlink) are not mistaken for links inside the image.
     pub fn open(host: &Path) -> io::Result<Root> {
         let host = host.canonicalize()?;
-        if !host.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::NotADirectory, "root is not a directory"));
-        }
-        Ok(Root { host })
+        let fd = nix::fcntl::open(
+            &host,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| match e {
+            nix::Error::ENOTDIR => io::Error::new(io::ErrorKind::NotADirectory, "root is not a directory"),
+            e => rootfd::errno(e),
+        })?;
+        Ok(Root { host, fd: Arc::new(fd) })
     }
 
     pub fn host_root(&self) -> &Path {
         &self.host
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
     /// True when this root is the running system's `/`.
@@ -61,39 +76,47 @@ impl Root {
         self.host == Path::new("/")
     }
 
-    /// The host path of an in-image path (purely lexical; callers chase first).
-    pub fn host_path(&self, inimage: &str) -> PathBuf {
-        self.host.join(inimage.trim_start_matches('/'))
+    /// `lstat` of a canonical in-image path, never following the last component.
+    pub fn lstat(&self, inimage: &str) -> io::Result<Stat> {
+        rootfd::lstat(self.fd(), inimage)
     }
 
-    /// `lstat` of an in-image path, never following the last component.
-    pub fn lstat(&self, inimage: &str) -> io::Result<Metadata> {
-        std::fs::symlink_metadata(self.host_path(inimage))
+    /// `readlink` of a canonical in-image path (the raw link text, lossily UTF-8).
+    pub fn readlink(&self, inimage: &str) -> io::Result<String> {
+        rootfd::readlink(self.fd(), inimage).map(|b| String::from_utf8_lossy(&b).into_owned())
     }
 
-    /// `readlink` of an in-image path.
-    pub fn readlink(&self, inimage: &str) -> io::Result<PathBuf> {
-        std::fs::read_link(self.host_path(inimage))
+    /// Every entry of a canonical directory, `lstat`ed relative to it, sorted by name;
+    /// and the entries that could not be stat'ed, with why.
+    pub fn list(&self, dir: &str) -> io::Result<rootfd::Listing> {
+        rootfd::list(self.fd(), dir)
     }
 
-    /// Resolves `path` inside the root. With `follow_last` false a final symlink is left
-    /// as is (like `O_NOFOLLOW`). A missing component ends the walk: the rest is
-    /// normalised lexically and `exists` is false.
+    /// Resolves `path` inside the root, like systemd's `chase()` with `CHASE_PREFIX_ROOT`:
+    /// component by component through directory fds, so a link anywhere on the way is
+    /// seen and resolved here (an absolute target restarts at the root, `..` never
+    /// climbs above it) and the kernel never follows one. With `follow_last` false a
+    /// final symlink is left as is (like `O_NOFOLLOW`). A missing component ends the
+    /// walk: the rest is normalised lexically and `exists` is false.
     pub fn chase(&self, path: &str, follow_last: bool) -> Result<Chased, ChaseError> {
         let mut todo: Vec<String> = Vec::new();
         push_components(&mut todo, Path::new(path));
-        let mut cur = String::from("/");
+        // The directories below the root we are in, with their fds (for `..`).
+        let mut stack: Vec<(String, OwnedFd)> = Vec::new();
         let mut hops = 0;
         let mut clamped = false;
+        let cur = |stack: &Vec<(String, OwnedFd)>| stack.last().map_or_else(|| "/".to_string(), |s| s.0.clone());
         while let Some(comp) = todo.pop() {
             if comp == ".." {
-                clamped |= !pop(&mut cur);
+                clamped |= stack.pop().is_none();
                 continue;
             }
-            let next = join(&cur, &comp);
+            let here = cur(&stack);
+            let next = join(&here, &comp);
             let is_last = todo.is_empty();
-            let meta = match self.lstat(&next) {
-                Ok(m) => m,
+            let dfd = stack.last().map_or_else(|| self.fd(), |s| s.1.as_fd());
+            let st = match rootfd::stat_child(dfd, &comp) {
+                Ok(st) => st,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     let mut rest = next;
                     while let Some(c) = todo.pop() {
@@ -107,43 +130,45 @@ impl Root {
                 }
                 Err(e) => return Err(io_err(&next, &e)),
             };
-            if meta.file_type().is_symlink() && (!is_last || follow_last) {
+            if st.is_symlink() && (!is_last || follow_last) {
                 hops += 1;
                 if hops > MAX_HOPS {
                     return Err(ChaseError::Loop);
                 }
-                let target = self.readlink(&next).map_err(|e| io_err(&next, &e))?;
+                let target = rootfd::readlink_child(dfd, &comp).map_err(|e| io_err(&next, &e))?;
+                let target = PathBuf::from(String::from_utf8_lossy(&target).into_owned());
                 if target.is_absolute() {
-                    cur = "/".into();
+                    stack.clear();
                 }
                 push_components(&mut todo, &target);
                 continue;
             }
-            if !is_last && !meta.is_dir() {
+            if is_last {
+                return Ok(Chased { path: next, exists: true, clamped });
+            }
+            if !st.is_dir() {
                 return Err(ChaseError::NotADirectory(next));
             }
-            cur = next;
+            let fd = rootfd::open_child_dir(dfd, &comp).map_err(|e| io_err(&next, &e))?;
+            stack.push((next, fd));
         }
-        Ok(Chased { path: cur, exists: true, clamped })
+        Ok(Chased { path: cur(&stack), exists: true, clamped })
     }
 
-    /// Reads a regular file inside the root without following a final symlink, with a
-    /// size cap so a hostile 10 GiB "unit" cannot exhaust memory.
+    /// Reads a regular file at a canonical path without following a final symlink, with
+    /// a size cap so a hostile 10 GiB "unit" cannot exhaust memory. FIFOs, sockets and
+    /// devices are refused unopened.
     pub fn read_capped(&self, inimage: &str, cap: u64) -> io::Result<Vec<u8>> {
-        use std::io::Read;
-        let meta = self.lstat(inimage)?;
-        if !meta.is_file() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+        rootfd::read_capped(self.fd(), inimage, cap)
+    }
+
+    /// Chases `path` (following links) and reads the regular file it names.
+    pub fn read_resolved(&self, path: &str, cap: u64) -> io::Result<Vec<u8>> {
+        let c = self.chase(path, true).map_err(io::Error::other)?;
+        if !c.exists {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "does not exist"));
         }
-        if meta.len() > cap {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("file is {} bytes, over the {cap}-byte limit", meta.len()),
-            ));
-        }
-        let mut buf = Vec::with_capacity(meta.len() as usize);
-        std::fs::File::open(self.host_path(inimage))?.take(cap + 1).read_to_end(&mut buf)?;
-        Ok(buf)
+        self.read_capped(&c.path, cap)
     }
 }
 

@@ -37,6 +37,9 @@ pub struct SubDir {
     pub ignored: Vec<Entry>,
 }
 
+/// A dependency directory's key: the unit (stem) and `wants`/`requires`/`upholds`.
+pub type DepKey = (String, String);
+
 /// The scan of one search directory.
 #[derive(Debug, Clone, Default)]
 pub struct DirScan {
@@ -49,6 +52,39 @@ pub struct DirScan {
     pub dropins: BTreeMap<String, SubDir>,
     /// `(X, "wants"|"requires"|"upholds")` directories.
     pub deps: BTreeMap<(String, String), SubDir>,
+    /// Every symlink in the dependency directories, by its own name and, for instances,
+    /// also by its template's name: `(stem, kind)` of the directory and the entry index.
+    /// `is-enabled` and activation look links up by name; scanning all of them for
+    /// each of 20,000 units would be quadratic.
+    pub dep_links: std::collections::HashMap<String, Vec<(DepKey, usize)>>,
+    /// Unit-named symlinks directly in the directory, by the last component of their text.
+    pub links_by_dest: std::collections::HashMap<String, Vec<String>>,
+}
+
+impl DirScan {
+    /// The dependency links named `name` (or, when `name` is a template, its instances).
+    pub fn dep_links_named<'a>(&'a self, name: &str) -> impl Iterator<Item = (&'a (String, String), &'a Entry)> + 'a {
+        self.dep_links
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, i)| Some((k, self.deps.get(k)?.entries.get(*i)?)))
+    }
+
+    fn index(&mut self) {
+        for (k, sub) in &self.deps {
+            for (i, e) in sub.entries.iter().enumerate().filter(|(_, e)| e.meta.kind == FileKind::Symlink) {
+                self.dep_links.entry(e.name.clone()).or_default().push((k.clone(), i));
+                if let Some(t) = names::template_of(&e.name) {
+                    self.dep_links.entry(t).or_default().push((k.clone(), i));
+                }
+            }
+        }
+        for e in self.units.values().filter(|e| e.meta.kind == FileKind::Symlink) {
+            let dest = e.meta.link.as_deref().map(root::basename).unwrap_or_default().to_string();
+            self.links_by_dest.entry(dest).or_default().push(e.name.clone());
+        }
+    }
 }
 
 /// Scans `dir` (a resolved, existing in-image directory).
@@ -78,6 +114,7 @@ pub fn scan_dir(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> DirScan 
             }
         }
     }
+    out.index();
     out
 }
 
@@ -93,7 +130,7 @@ fn is_null(root: &Root, path: &str, meta: &FileMeta) -> bool {
         FileKind::File => meta.size == 0,
         FileKind::Symlink => match root.chase(path, true) {
             Ok(c) if c.path == "/dev/null" => true,
-            Ok(c) if c.exists => root.lstat(&c.path).is_ok_and(|m| m.is_file() && m.len() == 0),
+            Ok(c) if c.exists => root.lstat(&c.path).is_ok_and(|m| m.is_file() && m.size == 0),
             _ => false,
         },
         _ => false,
@@ -106,49 +143,29 @@ fn is_null(root: &Root, path: &str, meta: &FileMeta) -> bool {
 pub static ENTRIES_READ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn read_entries(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> Vec<Entry> {
-    let rd = match std::fs::read_dir(root.host_path(dir)) {
-        Ok(rd) => rd,
+    let (list, errs) = match root.list(dir) {
+        Ok(x) => x,
         Err(e) => {
             warnings.push(Warning { path: dir.into(), line: None, message: format!("cannot read directory: {e}") });
             return Vec::new();
         }
     };
-    let mut v = Vec::new();
-    for de in rd {
+    for (name, e) in errs {
+        let path = root::join(dir, &String::from_utf8_lossy(&name));
+        warnings.push(Warning { path, line: None, message: format!("cannot stat: {e}") });
+    }
+    let mut v = Vec::with_capacity(list.len());
+    for de in list {
         ENTRIES_READ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let de = match de {
-            Ok(de) => de,
-            Err(e) => {
-                warnings.push(Warning {
-                    path: dir.into(),
-                    line: None,
-                    message: format!("cannot read directory entry: {e}"),
-                });
-                continue;
-            }
-        };
-        let raw = de.file_name();
-        let name = raw.to_string_lossy().into_owned();
+        let name = String::from_utf8_lossy(&de.name).into_owned();
         let path = root::join(dir, &name);
-        if name.contains('\u{FFFD}') && raw.to_str().is_none() {
+        if std::str::from_utf8(&de.name).is_err() {
             warnings.push(Warning { path: path.clone(), line: None, message: "file name is not valid UTF-8".into() });
         }
-        let md = match std::fs::symlink_metadata(de.path()) {
-            Ok(m) => m,
-            Err(e) => {
-                warnings.push(Warning { path, line: None, message: format!("cannot stat: {e}") });
-                continue;
-            }
-        };
-        let link = md
-            .file_type()
-            .is_symlink()
-            .then(|| std::fs::read_link(de.path()).ok().map(|t| t.to_string_lossy().into_owned()))
-            .flatten();
-        let meta = meta_from(&md, link);
+        let link = de.link.as_deref().map(|l| String::from_utf8_lossy(l).into_owned());
+        let meta = meta_from(&de.stat, link);
         let null = is_null(root, &path, &meta);
         v.push(Entry { hidden: names::hidden_or_backup(&name), name, path, meta, null });
     }
-    v.sort_by(|a, b| a.name.cmp(&b.name));
     v
 }

@@ -2,37 +2,31 @@
 //! metadata of what it resolves to and of each parent directory). Read-only.
 
 use std::collections::BTreeMap;
-use std::fs::Metadata;
-use std::os::unix::fs::MetadataExt;
 
 use super::root::{self, Root};
+use super::rootfd::Stat;
 use crate::model::{FileKind, FileMeta, Mode, PathFact};
 
-/// Converts std metadata (from `lstat`) into a `FileMeta`; `link` is the raw link text.
-pub fn meta_from(md: &Metadata, link: Option<String>) -> FileMeta {
-    let ft = md.file_type();
-    let kind = if ft.is_symlink() {
+/// Converts an `lstat` into a `FileMeta`; `link` is the raw link text.
+pub fn meta_from(st: &Stat, link: Option<String>) -> FileMeta {
+    let kind = if st.is_symlink() {
         FileKind::Symlink
-    } else if ft.is_dir() {
+    } else if st.is_dir() {
         FileKind::Dir
-    } else if ft.is_file() {
+    } else if st.is_file() {
         FileKind::File
     } else {
         FileKind::Other
     };
-    FileMeta { kind, mode: Mode(md.mode() & 0o7777), uid: md.uid(), gid: md.gid(), size: md.size(), link }
+    FileMeta { kind, mode: Mode(st.mode & 0o7777), uid: st.uid, gid: st.gid, size: st.size, link }
 }
 
-/// `lstat` of an in-image path with the link text for symlinks; `None` when missing
-/// or unreadable.
+/// `lstat` of a canonical in-image path with the link text for symlinks; `None` when
+/// missing or unreadable.
 pub fn lstat(root: &Root, path: &str) -> Option<FileMeta> {
-    let md = root.lstat(path).ok()?;
-    let link = md
-        .file_type()
-        .is_symlink()
-        .then(|| root.readlink(path).ok().map(|t| t.to_string_lossy().into_owned()))
-        .flatten();
-    Some(meta_from(&md, link))
+    let st = root.lstat(path).ok()?;
+    let link = st.is_symlink().then(|| root.readlink(path).ok()).flatten();
+    Some(meta_from(&st, link))
 }
 
 /// Records the metadata of `path` and every parent up to `/` into `paths`, and returns
@@ -58,7 +52,12 @@ pub fn record_chain(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMe
 /// Resolves a configured path (executable, `EnvironmentFile=`, link target) inside the
 /// root and describes it. `paths` receives the metadata of every parent.
 pub fn path_fact(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMeta>) -> PathFact {
-    let link_meta = lstat(root, path).filter(|m| m.kind == FileKind::Symlink);
+    let link_meta = root
+        .chase(path, false)
+        .ok()
+        .filter(|c| c.exists)
+        .and_then(|c| lstat(root, &c.path))
+        .filter(|m| m.kind == FileKind::Symlink);
     match root.chase(path, true) {
         Ok(c) => {
             let meta = if c.exists { lstat(root, &c.path) } else { None };

@@ -27,7 +27,7 @@ pub struct Manager<'a> {
     /// System preset rules (S20); consulted for the system scope only.
     pub presets: &'a [super::preset::Rule],
     /// Time zones of the root, its local zone, and the time elapses are computed from.
-    pub zones: &'a crate::schedule::DirZones,
+    pub zones: &'a super::zones::RootZones,
     pub local_zone: &'a crate::schedule::Zone,
     pub now: i64,
 }
@@ -99,7 +99,7 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
         },
         None => default_service,
     };
-    let (triggers, invalid) = triggers(unit, &ctx, m);
+    let (triggers, invalid) = triggers(unit, &ctx, m, &mut warn);
     let never_elapses = !triggers.is_empty() && triggers.iter().all(|t| t.never_elapses);
     let min_interval_usec = triggers.iter().filter_map(|t| t.interval_usec).min();
     let persistent = unit.last("Timer", "Persistent").and_then(|s| parse_bool(&s.value)).unwrap_or(false);
@@ -177,12 +177,19 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
 
 /// How many upcoming elapses the shortest calendar interval is taken over.
 const ELAPSES: usize = 16;
+/// Calendar triggers of one timer whose elapses are computed: a hostile timer with
+/// 500,000 `OnCalendar=` lines must not take minutes. Beyond this, elapses are computed
+/// only while none has elapsed yet (so `never_elapses` stays exact); the shortest
+/// interval is then taken over these first ones, with a warning.
+const ELAPSE_TRIGGERS: usize = 64;
 
 /// Trigger lines after the S28 reset rule, specifiers expanded (S31), each checked as
 /// systemd would (S39, S40); invalid ones are returned apart with the reason (S34).
-fn triggers(unit: &Unit, ctx: &SpecCtx<'_>, m: &Manager<'_>) -> (Vec<Trigger>, Vec<Trigger>) {
+fn triggers(unit: &Unit, ctx: &SpecCtx<'_>, m: &Manager<'_>, warn: &mut Vec<Warning>) -> (Vec<Trigger>, Vec<Trigger>) {
     let mut good = Vec::new();
     let mut bad = Vec::new();
+    let mut stepped = 0usize;
+    let mut any_elapses = false;
     for key in TRIGGER_KEYS {
         for s in unit.get("Timer", key) {
             let mut t = Trigger {
@@ -208,9 +215,24 @@ fn triggers(unit: &Unit, ctx: &SpecCtx<'_>, m: &Manager<'_>) -> (Vec<Trigger>, V
                 match Calendar::parse(&t.value, m.zones) {
                     Ok(c) => {
                         t.normalized = Some(c.spec.to_string());
-                        let e = c.elapses(m.local_zone, m.now, ELAPSES);
-                        t.never_elapses = e.is_empty();
-                        t.interval_usec = e.windows(2).map(|w| w[1].abs_diff(w[0])).min();
+                        if stepped < ELAPSE_TRIGGERS || !any_elapses {
+                            stepped += 1;
+                            let n = if stepped <= ELAPSE_TRIGGERS { ELAPSES } else { 1 };
+                            let e = c.elapses(m.local_zone, m.now, n);
+                            t.never_elapses = e.is_empty();
+                            any_elapses |= !e.is_empty();
+                            t.interval_usec = e.windows(2).map(|w| w[1].abs_diff(w[0])).min();
+                        } else if stepped == ELAPSE_TRIGGERS {
+                            stepped += 1;
+                            warn.push(Warning {
+                                path: s.file.clone(),
+                                line: Some(s.line),
+                                message: format!(
+                                    "more than {ELAPSE_TRIGGERS} OnCalendar= triggers: the shortest interval is \
+                                     computed over the first {ELAPSE_TRIGGERS}"
+                                ),
+                            });
+                        }
                         good.push(t);
                     }
                     Err(e) => {

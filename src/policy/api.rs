@@ -96,7 +96,7 @@ pub fn register(e: &mut Engine) {
     e.register_fn("octal", |m: i64| format!("{m:04o}"));
     e.register_fn("basename", |p: &str| p.rsplit('/').next().unwrap_or(p).to_string());
     e.register_fn("dirname", |p: &str| crate::collect::root::parent(p).to_string());
-    e.register_fn("glob_match", |pat: &str, s: &str| crate::collect::preset::fnmatch(pat, s));
+    e.register_fn("glob_match", |pat: &str, s: &str| crate::glob::fnmatch(pat, s));
     e.register_fn("parse_span", |s: &str| -> Res<i64> {
         crate::schedule::parse_timespan(s)
             .map(|u| i64::try_from(u).unwrap_or(i64::MAX))

@@ -196,7 +196,7 @@ fn parse_weekdays(p: &mut &str, c: &mut CalendarSpec) -> R<()> {
     let mut first = true;
     let mut bits = 0;
     loop {
-        let hit = DAYS.iter().find(|(n, _)| p.len() >= n.len() && p[..n.len()].eq_ignore_ascii_case(n));
+        let hit = DAYS.iter().find(|(n, _)| p.get(..n.len()).is_some_and(|h| h.eq_ignore_ascii_case(n)));
         let Some((name, nr)) = hit else {
             return if first { Ok(()) } else { Err("bad weekday list".into()) };
         };

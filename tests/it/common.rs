@@ -76,6 +76,45 @@ impl Fx {
         Some(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Runs the built binary with `--root` this fixture, killing it (and failing the
+    /// test) if it is still running after `limit`: a guard against hangs, not a timing.
+    pub fn cli_bounded(&self, args: &[&str], limit: std::time::Duration) -> std::process::Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_timerguard"))
+            .arg("--root")
+            .arg(self.path())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run timerguard");
+        // Drain the pipes on threads so a large output cannot block the child.
+        let mut so = child.stdout.take().unwrap();
+        let mut se = child.stderr.take().unwrap();
+        let t1 = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut so, &mut v).ok();
+            v
+        });
+        let t2 = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut se, &mut v).ok();
+            v
+        });
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if start.elapsed() > limit {
+                child.kill().ok();
+                child.wait().ok();
+                panic!("timerguard {args:?} still running after {limit:?}: a hang");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        std::process::Output { status, stdout: t1.join().unwrap(), stderr: t2.join().unwrap() }
+    }
+
     /// Runs the built binary with `--root` this fixture.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_timerguard"))

@@ -12,6 +12,7 @@ mod enablement;
 mod examples;
 mod formats;
 mod gates;
+mod hostile_fs;
 mod live;
 mod names_masks;
 mod policies;

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use proptest::prelude::*;
-use timerguard::schedule::{self, Calendar, DirZones, Zone, format, zone};
+use timerguard::collect::zones::RootZones;
+use timerguard::schedule::{self, Calendar, Zone, format, zone};
 
 use crate::common::have;
 
-fn zones() -> DirZones {
-    DirZones { dirs: vec!["/usr/share/zoneinfo".into()], localtime: None }
+fn zones() -> RootZones {
+    RootZones::host()
 }
 
 /// The S39 examples plus generated combinations of every syntax element, valid and not.
