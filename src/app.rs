@@ -151,7 +151,11 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
         Command::Undo { run } => {
             let fs = crate::remedy::fsops::RootFs::open(open_root(cli)?.host_root())
                 .map_err(|e| AppError::Fix(e.to_string()))?;
-            let outcome = crate::remedy::undo(&fs, run.as_deref()).map_err(|e| AppError::Fix(e.to_string()))?;
+            let Some(outcome) = crate::remedy::undo(&fs, run.as_deref()).map_err(|e| AppError::Fix(e.to_string()))?
+            else {
+                writeln!(out, "nothing to undo: no run of `fix --apply` is left to reverse")?;
+                return Ok(ExitCode::SUCCESS);
+            };
             render_outcome(&outcome, CheckFormat::Text, out)?;
             ExitCode::from(if outcome.failed.is_empty() { 0 } else { 4 })
         }

@@ -1,5 +1,22 @@
-//! FNV-1a, 64 bits, as hex: a stable, dependency-free digest for noticing a changed file
-//! and for finding fingerprints. Not a security hash: nothing trusts it against an attacker.
+//! Digests. FNV-1a (64 bits, hex) is the stable fingerprint of findings: not a security
+//! hash, nothing trusts it against an attacker. SHA-256 is what remediation compares file
+//! content with, where an attacker could otherwise forge a collision.
+
+use sha2::{Digest, Sha256};
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// SHA-256 of `bytes`, 64 hex digits.
+pub fn sha256(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
 
 /// The digest of `bytes`, 16 hex digits.
 pub fn fnv1a(bytes: &[u8]) -> String {
@@ -18,5 +35,6 @@ mod tests {
         // The published FNV-1a 64 test vectors.
         assert_eq!(super::fnv1a(b""), "cbf29ce484222325");
         assert_eq!(super::fnv1a(b"a"), "af63dc4c8601ec8c");
+        assert_eq!(super::sha256(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

@@ -104,7 +104,7 @@ pub fn collect_at(root_dir: &Path, now_usec: i64) -> Result<Host, CollectError> 
     for mut o in outs {
         all_paths.extend(std::mem::take(&mut o.paths)); // not `append`: that re-merges the whole map each time
         warnings.append(&mut o.warnings);
-        scopes.push(o.scope);
+        scopes.push(std::sync::Arc::new(o.scope));
     }
     let generators = generators(&root, &mut all_paths);
     // State directories whose write access means forging timer runs or linger (S35, S42).

@@ -152,6 +152,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         timers,
         unit_files,
         entries,
+        paths: BTreeMap::new(),
     };
     Some(ScopeOut { scope, paths, warnings })
 }

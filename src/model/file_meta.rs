@@ -14,6 +14,17 @@ pub enum FileKind {
     Other,
 }
 
+impl FileKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::File => "file",
+            FileKind::Dir => "dir",
+            FileKind::Symlink => "symlink",
+            FileKind::Other => "other",
+        }
+    }
+}
+
 /// Permission bits (`st_mode & 0o7777`). Serialised as an octal string ("0644") because
 /// that is how people read modes; policies see it as an integer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]

@@ -26,7 +26,8 @@ pub struct Host {
     /// boot, and `preset-all` will run (S20).
     #[serde(default)]
     pub first_boot: bool,
-    pub scopes: Vec<Scope>,
+    /// Shared so that policy facts can point into a scope without copying it.
+    pub scopes: Vec<std::sync::Arc<Scope>>,
     pub users: Vec<User>,
     pub groups: Vec<Group>,
     pub linger: LingerFacts,
@@ -55,6 +56,16 @@ pub enum ScopeKind {
     User,
 }
 
+impl ScopeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScopeKind::System => "system",
+            ScopeKind::Global => "global",
+            ScopeKind::User => "user",
+        }
+    }
+}
+
 /// One manager's view: its search path (highest precedence first) and resolved units.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scope {
@@ -77,6 +88,11 @@ pub struct Scope {
     /// directories and what is in them, with `lstat` metadata.
     #[serde(default)]
     pub entries: Vec<EntryFact>,
+    /// `lstat` metadata of paths only this scope looked at (a user's home and runtime
+    /// directories, files its units use there), keyed by in-image path; shared paths
+    /// are in `Host::paths`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub paths: BTreeMap<String, FileMeta>,
 }
 
 /// What an entry of a unit directory is to systemd.
@@ -95,6 +111,19 @@ pub enum EntryKind {
     Dependency,
     /// Present but skipped by systemd (hidden name, wrong suffix, not a file).
     Ignored,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Unit => "unit",
+            EntryKind::DropinDir => "dropin-dir",
+            EntryKind::Dropin => "dropin",
+            EntryKind::DependencyDir => "dependency-dir",
+            EntryKind::Dependency => "dependency",
+            EntryKind::Ignored => "ignored",
+        }
+    }
 }
 
 /// One directory entry with its metadata.
@@ -157,6 +186,21 @@ pub enum DirRole {
 }
 
 impl DirRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DirRole::Control => "control",
+            DirRole::Transient => "transient",
+            DirRole::GeneratorEarly => "generator-early",
+            DirRole::Config => "config",
+            DirRole::Attached => "attached",
+            DirRole::Runtime => "runtime",
+            DirRole::Generator => "generator",
+            DirRole::Local => "local",
+            DirRole::Vendor => "vendor",
+            DirRole::GeneratorLate => "generator-late",
+        }
+    }
+
     /// Directories systemd itself writes at boot: their content cannot exist offline.
     pub fn is_generator(self) -> bool {
         matches!(self, DirRole::GeneratorEarly | DirRole::Generator | DirRole::GeneratorLate)

@@ -3,7 +3,7 @@
 //! counters miss; `eval` is disabled; `print`/`debug` go to the run's log; `import` can
 //! only load `.rhai` files from the importing policy's own directory.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -45,20 +45,24 @@ thread_local! {
     /// When the policy running on this thread must stop.
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
     /// The policy running on this thread (for log lines).
-    static CURRENT: Cell<Option<&'static str>> = const { Cell::new(None) };
+    static CURRENT: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
 }
 
 /// Sets the deadline and policy name for calls made on this thread.
-pub fn arm(deadline: Instant, policy: &'static str) {
+pub fn arm(deadline: Instant, policy: &Arc<str>) {
     DEADLINE.with(|d| d.set(Some(deadline)));
-    CURRENT.with(|c| c.set(Some(policy)));
+    CURRENT.with(|c| {
+        if c.borrow().as_ref() != Some(policy) {
+            *c.borrow_mut() = Some(Arc::clone(policy));
+        }
+    });
 }
 
 /// The log of `print`/`debug` calls, one line per call, prefixed with the policy id.
 pub type Log = Arc<Mutex<Vec<String>>>;
 
 fn log_line(log: &Log, kind: &str, s: &str) {
-    let who = CURRENT.with(Cell::get).unwrap_or("policy");
+    let who = CURRENT.with(|c| c.borrow().as_deref().unwrap_or("policy").to_string());
     log.lock().unwrap_or_else(PoisonError::into_inner).push(format!("{kind} [{who}] {s}"));
 }
 

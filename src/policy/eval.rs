@@ -91,7 +91,7 @@ pub fn evaluate(
                 if failed.load(Ordering::Relaxed) {
                     return;
                 }
-                engine::arm(deadline, p.id_static);
+                engine::arm(deadline, &p.id_arc);
                 let mut sc = Scope::new();
                 let r = engine.call_fn_with_options::<Dynamic>(
                     CallFnOptions::new(),

@@ -47,8 +47,8 @@ pub struct Policy {
     pub call_ast: AST,
     pub has_check: bool,
     pub has_check_host: bool,
-    /// `'static` id for thread-local log tags (a few bytes per policy, leaked once).
-    pub id_static: &'static str,
+    /// The id, shared with the thread-local log tag of the policy running there.
+    pub id_arc: Arc<str>,
     /// Where `fn check` / `fn check_host` are defined (line, column): Rhai reports limit
     /// errors (operations, stack depth, sizes) without a position, so those point here.
     pub entry_pos: Vec<(&'static str, usize, usize)>,
@@ -107,7 +107,7 @@ fn compile(engine: &Engine, origin: Origin, source: &str) -> Result<Policy, Poli
     if meta.targets.is_empty() && !has_check_host {
         return Err(invalid("has neither targets with `check` nor `fn check_host(host, ctx)`".into()));
     }
-    let id_static: &'static str = Box::leak(meta.id.clone().into_boxed_str());
+    let id_arc: Arc<str> = Arc::from(meta.id.as_str());
     let imports = source.lines().any(|l| l.trim_start().starts_with("import "));
     let call_ast = if imports { ast.clone() } else { ast.clone_functions_only() };
     let entry_pos =
@@ -120,7 +120,7 @@ fn compile(engine: &Engine, origin: Origin, source: &str) -> Result<Policy, Poli
         call_ast,
         has_check,
         has_check_host,
-        id_static,
+        id_arc,
         entry_pos,
     })
 }
@@ -160,6 +160,13 @@ impl PolicySet {
             }
         }
         Ok(set)
+    }
+
+    /// Compiles one policy from its source alone (no directory, no imports): what
+    /// `load` does per file, for the fuzz target and for checking a policy in isolation.
+    pub fn compile_source(name: &str, source: &str, limits: &engine::Limits) -> Result<Policy, PolicyError> {
+        let e = new_engine(limits, None, &engine::Log::default());
+        compile(&e, Origin::File(PathBuf::from(name)), source)
     }
 
     /// The engine that compiled a policy.

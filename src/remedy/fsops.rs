@@ -15,7 +15,9 @@ use nix::unistd::{Gid, Uid, UnlinkatFlags, fchownat, symlinkat, unlinkat};
 use serde::{Deserialize, Serialize};
 
 /// The state of one path: what the journal records before and after each change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Equality compares what a change would alter (kind, mode, owner, link, content); the
+/// identity fields are checked separately (a planned step's synthesized state has none).
+#[derive(Debug, Clone, Eq, Serialize, Deserialize)]
 pub struct State {
     /// `missing`, `file`, `dir`, `symlink`, `other`.
     pub kind: String,
@@ -27,14 +29,67 @@ pub struct State {
     pub gid: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
-    /// FNV-1a of a regular file's content.
+    /// SHA-256 of a regular file's content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
+    /// Inode and device: the object itself, so one swapped in is refused.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ino: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dev: u64,
+    /// Hard links to the object: more than one (for a non-directory) means other names,
+    /// maybe outside the root, share whatever an in-place change does.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub nlink: u64,
+    /// Whether the path is a mount point or a bind-mounted file (its mount differs from
+    /// its directory's): its content belongs to another filesystem.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mount: bool,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+impl PartialEq for State {
+    fn eq(&self, o: &State) -> bool {
+        (&self.kind, self.mode, self.uid, self.gid, &self.link, &self.hash)
+            == (&o.kind, o.mode, o.uid, o.gid, &o.link, &o.hash)
+    }
 }
 
 impl State {
     pub fn missing() -> State {
-        State { kind: "missing".into(), mode: 0, uid: 0, gid: 0, link: None, hash: None }
+        State::new("missing")
+    }
+
+    pub fn new(kind: &str) -> State {
+        State {
+            kind: kind.into(),
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            link: None,
+            hash: None,
+            ino: 0,
+            dev: 0,
+            nlink: 0,
+            mount: false,
+        }
+    }
+
+    /// Why this object must not be changed in place, if it must not.
+    pub fn in_place_refusal(&self) -> Option<String> {
+        if self.mount {
+            return Some("it is a mount point: its content belongs to another filesystem".into());
+        }
+        if self.kind != "dir" && self.nlink > 1 {
+            return Some(format!(
+                "it has {} hard links: changing it would change its other names too, maybe outside the root",
+                self.nlink
+            ));
+        }
+        None
     }
 }
 
@@ -45,6 +100,7 @@ fn err(e: nix::Error) -> io::Error {
 /// An open root.
 pub struct RootFs {
     fd: OwnedFd,
+    path: std::path::PathBuf,
 }
 
 fn how(flags: OFlag) -> OpenHow {
@@ -68,15 +124,29 @@ fn split(p: &str) -> io::Result<(&str, &str)> {
     }
 }
 
-/// Content digest: enough to notice a changed file (not a security hash).
+/// Content digest of a file, as states record it.
 pub fn hash(bytes: &[u8]) -> String {
-    crate::digest::fnv1a(bytes)
+    crate::digest::sha256(bytes)
+}
+
+/// The mount id of `name` in `dfd` (statx; 0 when the kernel does not say).
+fn mnt_id(dfd: &OwnedFd, name: &str) -> u64 {
+    use rustix::fs::{AtFlags as RAt, StatxFlags, statx};
+    statx(dfd, name, RAt::SYMLINK_NOFOLLOW, StatxFlags::MNT_ID)
+        .ok()
+        .filter(|x| StatxFlags::from_bits_retain(x.stx_mask).contains(StatxFlags::MNT_ID))
+        .map_or(0, |x| x.stx_mnt_id)
 }
 
 impl RootFs {
     pub fn open(root: &Path) -> io::Result<RootFs> {
         let fd = std::fs::File::open(root)?;
-        Ok(RootFs { fd: fd.into() })
+        Ok(RootFs { fd: fd.into(), path: root.to_path_buf() })
+    }
+
+    /// The root's path on the host, resolved.
+    pub fn host_root(&self) -> io::Result<std::path::PathBuf> {
+        std::fs::canonicalize(&self.path)
     }
 
     fn dir(&self, p: &str) -> io::Result<OwnedFd> {
@@ -112,7 +182,22 @@ impl RootFs {
             .then(|| nix::fcntl::readlinkat(dfd.as_fd(), name).ok().map(|l| l.to_string_lossy().into_owned()))
             .flatten();
         let hash = if kind == "file" { Some(hash(&self.read(p)?)) } else { None };
-        Ok(State { kind: kind.into(), mode: st.st_mode & 0o7777, uid: st.st_uid, gid: st.st_gid, link, hash })
+        // A different device, or a different mount id on the same device (a bind mount),
+        // from the directory holding it.
+        let dst = fstatat(dfd.as_fd(), ".", AtFlags::empty()).map_err(err)?;
+        let mount = st.st_dev != dst.st_dev || mnt_id(&dfd, name) != mnt_id(&dfd, ".");
+        Ok(State {
+            kind: kind.into(),
+            mode: st.st_mode & 0o7777,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            link,
+            hash,
+            ino: st.st_ino,
+            dev: st.st_dev,
+            nlink: st.st_nlink,
+            mount,
+        })
     }
 
     pub fn read(&self, p: &str) -> io::Result<Vec<u8>> {
@@ -181,13 +266,27 @@ impl RootFs {
         nix::fcntl::renameat(a.as_fd(), an, b.as_fd(), bn).map_err(err)
     }
 
-    /// Writes a file (created 0644 or truncated), never through a symlink, and syncs it.
-    pub fn write(&self, p: &str, bytes: &[u8]) -> io::Result<()> {
-        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW;
-        let fd = openat2(self.fd.as_fd(), rel(p), how(flags).mode(Mode::from_bits_truncate(0o644))).map_err(err)?;
+    /// Replaces a file's content atomically: written to `tmp` in the same directory,
+    /// synced, given `meta`'s mode and owner (or 0644 and ours), then renamed over `p`.
+    /// A crash leaves either the old file or the new one, and maybe `tmp`.
+    pub fn write(&self, p: &str, bytes: &[u8], tmp: &str, meta: Option<&State>) -> io::Result<()> {
+        let (dfd, name) = self.parent(p)?;
+        let (_, tname) = split(tmp)?;
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::openat(dfd.as_fd(), tname, flags, Mode::from_bits_truncate(0o600)).map_err(err)?;
         let mut f = std::fs::File::from(fd);
         f.write_all(bytes)?;
-        f.sync_all()
+        if let Some(m) = meta.filter(|m| m.kind == "file") {
+            nix::unistd::fchown(f.as_fd(), Some(Uid::from_raw(m.uid)), Some(Gid::from_raw(m.gid))).map_err(err)?;
+            fchmod(f.as_fd(), Mode::from_bits_truncate(m.mode)).map_err(err)?;
+        } else {
+            fchmod(f.as_fd(), Mode::from_bits_truncate(0o644)).map_err(err)?;
+        }
+        f.sync_all()?;
+        nix::fcntl::renameat(dfd.as_fd(), tname, dfd.as_fd(), name).map_err(err)?;
+        // The rename is durable once the directory is synced (an O_PATH fd cannot be).
+        let d = openat2(self.fd.as_fd(), rel(split(p)?.0), how(OFlag::O_RDONLY | OFlag::O_DIRECTORY)).map_err(err)?;
+        nix::unistd::fsync(d.as_fd()).map_err(err)
     }
 
     /// Appends to a file (created 0600) and syncs it: journal records are durable before

@@ -207,9 +207,11 @@ impl Planner<'_> {
                 let mut s = self.state(path)?;
                 if s.kind == "missing" {
                     // What a new file is created as: 0644, owned by us.
-                    s = State { kind: "file".into(), mode: 0o644, uid: euid(), gid: egid(), link: None, hash: None };
+                    s = State { mode: 0o644, uid: euid(), gid: egid(), ..State::new("file") };
                 }
                 s.hash = Some(fsops::hash(content.as_bytes()));
+                // Written by rename: a new inode, with one link, in the same directory.
+                (s.ino, s.dev, s.nlink, s.mount) = (0, 0, 1, false);
                 s
             }
             _ => self.state(step.path())?,

@@ -143,6 +143,12 @@ impl CalendarSpec {
                 if c.stop > c.start && c.repeat > 0 {
                     c.stop = ((c.stop - c.start) / c.repeat) * c.repeat + c.start;
                 }
+                // As systemd's normalize_chain: a repeat that cannot trigger twice, or a
+                // range that collapsed to one value, is a single value.
+                if (c.stop > c.start && c.start + c.repeat > c.stop) || c.start == c.stop {
+                    c.repeat = 0;
+                    c.stop = -1;
+                }
             }
             v.sort();
             v.dedup();

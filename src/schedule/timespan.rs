@@ -42,9 +42,12 @@ const UNITS: &[(&str, f64)] = &[
     ("μs", 1.0),
 ];
 
+const WS: [char; 4] = [' ', '\t', '\n', '\r'];
+
 /// Parses a span into microseconds.
 pub fn parse_timespan(s: &str) -> Result<u64, String> {
-    let t = s.trim();
+    // systemd skips WHITESPACE (" \t\n\r"), not every Unicode space.
+    let t = s.trim_matches(WS);
     if t == "infinity" {
         return Ok(USEC_INFINITY);
     }
@@ -54,7 +57,7 @@ pub fn parse_timespan(s: &str) -> Result<u64, String> {
     let mut rest = t;
     let mut total: u128 = 0;
     while !rest.is_empty() {
-        rest = rest.trim_start();
+        rest = rest.trim_start_matches(WS);
         if rest.starts_with('-') {
             return Err(format!("negative time span {s:?}"));
         }
@@ -70,7 +73,7 @@ pub fn parse_timespan(s: &str) -> Result<u64, String> {
             if int_len == 0 { 0 } else { rest[..int_len].parse().map_err(|_| format!("number too large in {s:?}"))? };
         let frac = if frac_len > 0 { &rest[int_len + 1..int_len + 1 + frac_len] } else { "" };
         let num_len = int_len + if rest[int_len..].starts_with('.') { 1 + frac_len } else { 0 };
-        rest = rest[num_len..].trim_start();
+        rest = rest[num_len..].trim_start_matches(WS);
         let word_len = rest.char_indices().find(|(_, c)| !(c.is_alphabetic())).map_or(rest.len(), |(i, _)| i);
         let word = &rest[..word_len];
         let mult = if word.is_empty() {
@@ -83,11 +86,13 @@ pub fn parse_timespan(s: &str) -> Result<u64, String> {
                 .ok_or_else(|| format!("unknown time unit {word:?} in {s:?}"))?
         };
         // Integer arithmetic digit by digit, truncating like systemd's parse_time().
+        // Checked: a long run of digits must be "too large", not an overflow.
+        let too_large = || format!("time span {s:?} is too large");
         let mult = mult as u128;
-        total += int * mult;
+        total = int.checked_mul(mult).and_then(|x| total.checked_add(x)).ok_or_else(too_large)?;
         let mut k = mult / 10;
         for d in frac.bytes() {
-            total += u128::from(d - b'0') * k;
+            total = total.checked_add(u128::from(d - b'0') * k).ok_or_else(too_large)?;
             k /= 10;
         }
         rest = &rest[word_len..];
@@ -120,5 +125,16 @@ mod tests {
         for bad in ["5 parsecs", "-5s", "", "h", "1x"] {
             assert!(parse_timespan(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Found by the timespan fuzzer: a long digit run overflowed the u128 sum (a panic
+    /// in checked builds); and only systemd's WHITESPACE separates words.
+    #[test]
+    fn huge_numbers_are_errors_and_only_ascii_whitespace_separates() {
+        let huge = "1w2d34444444344444444444444444444444444h4";
+        assert!(parse_timespan(huge).unwrap_err().contains("too large"));
+        assert!(parse_timespan(&"9".repeat(38)).is_err());
+        assert_eq!(parse_timespan(" 5s\t"), Ok(5_000_000));
+        assert!(parse_timespan("5\u{a0}s").is_err(), "a no-break space is not whitespace to systemd");
     }
 }

@@ -139,7 +139,7 @@ pub fn scope(h: &Host, kind: ScopeKind, user: Option<&str>) -> Scope {
     h.scopes
         .iter()
         .find(|s| s.kind == kind && s.user.as_deref() == user)
-        .cloned()
+        .map(|s| Scope::clone(s))
         .unwrap_or_else(|| panic!("no scope {kind:?} {user:?}"))
 }
 

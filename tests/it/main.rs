@@ -13,6 +13,7 @@ mod examples;
 mod formats;
 mod gates;
 mod hostile_fs;
+mod journal_trust;
 mod live;
 mod names_masks;
 mod policies;

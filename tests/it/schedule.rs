@@ -18,6 +18,13 @@ fn zones() -> RootZones {
 fn corpus() -> Vec<String> {
     let mut v: Vec<String> = [
         "daily",
+        // Ranges that collapse to one value (found by the calendar fuzz target).
+        "0:0:0.5..1/1",
+        "10..10:00",
+        "*-*-1..1",
+        "0:0:0..5/10",
+        "*:0..3/5",
+        "0:0:0..0.5",
         "*:0/15",
         "MONDAY 12:00",
         "weekly Europe/Berlin",
