@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rhai::module_resolvers::FileModuleResolver;
 use rhai::{Dynamic, Engine, EvalAltResult, Module, ModuleResolver, Position, Shared};
 
 /// Resource limits of policy evaluation.
@@ -103,7 +102,7 @@ impl ModuleResolver for DirResolver {
     fn resolve(
         &self,
         engine: &Engine,
-        source: Option<&str>,
+        _source: Option<&str>,
         path: &str,
         pos: Position,
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
@@ -115,6 +114,49 @@ impl ModuleResolver for DirResolver {
         if p.is_absolute() || p.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
             return Err(refuse("imports must stay inside the policy directory"));
         }
-        FileModuleResolver::new_with_path(dir.clone()).resolve(engine, source, path, pos)
+        let file = format!("{path}.rhai");
+        // Not ErrorModuleNotFound: rhai replaces that one's text with the bare path.
+        let text = read_beneath(dir, &file).map_err(|e| -> Box<EvalAltResult> {
+            EvalAltResult::ErrorRuntime(format!("import {path} ({}): {e}", dir.join(&file).display()).into(), pos)
+                .into()
+        })?;
+        let in_module = |e: Box<EvalAltResult>| -> Box<EvalAltResult> {
+            EvalAltResult::ErrorInModule(path.to_string(), e, pos).into()
+        };
+        let mut ast = engine.compile(&text).map_err(|e| in_module(e.into()))?;
+        ast.set_source(dir.join(&file).display().to_string());
+        let m = Module::eval_ast_as_new(rhai::Scope::new(), &ast, engine).map_err(in_module)?;
+        Ok(m.into())
     }
+}
+
+/// Largest module file read.
+const MODULE_MAX: u64 = 1 << 20;
+
+/// Reads `dir/name` without following any symlink and without leaving `dir`
+/// (`openat2` RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): a module linked out of the policy
+/// directory is refused, not read. Regular files only, capped.
+fn read_beneath(dir: &std::path::Path, name: &str) -> std::io::Result<String> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+    use std::io::Read as _;
+    let d = std::fs::File::open(dir)?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = openat2(std::os::fd::AsFd::as_fd(&d), name, how).map_err(|e| match e {
+        nix::Error::ELOOP | nix::Error::EXDEV => {
+            std::io::Error::other("a symlink: modules are read only from files inside the policy directory")
+        }
+        e => std::io::Error::from_raw_os_error(e as i32),
+    })?;
+    let f = std::fs::File::from(fd);
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut s = String::new();
+    f.take(MODULE_MAX + 1).read_to_string(&mut s)?;
+    if s.len() as u64 > MODULE_MAX {
+        return Err(std::io::Error::other(format!("larger than {MODULE_MAX} bytes")));
+    }
+    Ok(s)
 }

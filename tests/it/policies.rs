@@ -162,6 +162,28 @@ fn eval_and_escaping_imports_are_refused() {
     let (code, _, err) = run(&fx, &["--no-builtin", "--policies", d.path().to_str().unwrap(), "check"]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("x.rhai:1:8): Module not found: ../../etc/passwd"), "{err}");
+    // A module inside the directory that is a symlink out of it is refused, not read;
+    // a real module file there is imported.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("_lib.rhai"), "export const MARK = \"outside\";\n").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("_lib.rhai"), d.path().join("_lib.rhai")).unwrap();
+    let header =
+        "const POLICY = #{ id: \"BAD001\", name: \"b\", title: \"t\", severity: \"low\", targets: [\"timer\"] };\n";
+    std::fs::write(d.path().join("x.rhai"), format!("import \"_lib\" as l;\n{header}fn check(t, ctx) {{ () }}\n"))
+        .unwrap();
+    let (code, _, err) = run(&fx, &["--no-builtin", "--policies", d.path().to_str().unwrap(), "check"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("import _lib (") && err.contains("a symlink"), "{err}");
+    std::fs::remove_file(d.path().join("_lib.rhai")).unwrap();
+    std::fs::write(d.path().join("_lib.rhai"), "export const MARK = \"inside\";\n").unwrap();
+    std::fs::write(
+        d.path().join("x.rhai"),
+        format!("import \"_lib\" as l;\n{header}fn check(t, ctx) {{ if l::MARK == \"inside\" {{ violation(\"r\", l::MARK) }} }}\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(&fx, &["--no-builtin", "--policies", d.path().to_str().unwrap(), "check"]);
+    assert_eq!(code, 0, "a low finding from the imported constant: {out}{err}");
+    assert!(out.contains("inside"), "{out}");
 }
 
 #[test]
