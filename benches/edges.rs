@@ -71,12 +71,15 @@ fn check(root: &Path) -> (Duration, usize, f64) {
     (wall, findings, ru.max_rss() as f64 / 1024.0)
 }
 
+/// A root shape: its name, how to build it, its full size.
+type Shape = (&'static str, fn(&Path, usize), usize);
+
 fn main() {
     // `cargo test --all-targets` runs bench targets without `--bench`: keep that tiny.
     let bench = std::env::args().any(|a| a == "--bench");
     let users = if bench { env_or("TG_EDGE_USERS", 100_000) } else { 100 };
     let ntimers = if bench { env_or("TG_EDGE_TIMERS", 20_000) } else { 20 };
-    let shapes: [(&str, fn(&Path, usize), usize); 2] = [("accounts", accounts, users), ("timers", timers, ntimers)];
+    let shapes: [Shape; 2] = [("accounts", accounts, users), ("timers", timers, ntimers)];
     println!("| shape | size | check wall | findings | peak RSS |");
     println!("|---|---|---|---|---|");
     let mut ratios = Vec::new();
