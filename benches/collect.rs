@@ -109,7 +109,7 @@ fn main() {
         assert_eq!(will_run, sys + 3 * users);
     }
     // `check` with the built-in pack, defaults (no config), on the same facts.
-    let host = timerguard::collect::collect(&root).unwrap();
+    let host = std::sync::Arc::new(timerguard::collect::collect(&root).unwrap());
     let limits = timerguard::policy::engine::Limits::default();
     let set = timerguard::policy::PolicySet::load(true, &[], &limits, &Default::default()).unwrap();
     let all: Vec<_> = set.policies.iter().collect();

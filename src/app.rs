@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use crate::cli::{CheckFormat, Cli, Command, ListFormat};
 use crate::config::{Config, ConfigError};
@@ -210,7 +211,7 @@ fn findings_of(
     config: &Config,
     set: &PolicySet,
     selected: &[&crate::policy::Policy],
-    host: &Host,
+    host: &Arc<Host>,
     log: &engine::Log,
     term: Terminal,
     err: &mut dyn Write,
@@ -245,7 +246,7 @@ fn evaluate(
         set.policies.iter().filter(|p| config.selected(p, &selection.select, &selection.ignore)).collect();
     let fail_on = fail_on.or(config.fail_on).unwrap_or(crate::finding::Severity::High);
     let infos: Vec<_> = selected.iter().map(|p| crate::report::PolicyInfo::from(*p)).collect();
-    let one = |host: &Host, name: String, root: Option<String>, err: &mut dyn Write| {
+    let one = |host: &Arc<Host>, name: String, root: Option<String>, err: &mut dyn Write| {
         let (findings, ev) = findings_of(&config, &set, &selected, host, &log, term, err)?;
         let label = crate::report::HostLabel { name, root, warnings: host.warnings.len() };
         Ok::<_, AppError>(crate::report::Report::new(findings, ev.errors, infos.clone(), fail_on, label))
@@ -258,7 +259,7 @@ fn evaluate(
     }
     let mut parts = Vec::new();
     for f in &sources.facts {
-        let host: Host = crate::jsonfile::load(f, "facts", crate::model::FACTS_SCHEMA)?;
+        let host: Arc<Host> = Arc::new(crate::jsonfile::load(f, "facts", crate::model::FACTS_SCHEMA)?);
         for w in &host.warnings {
             writeln!(err, "warning: {}: {w}", f.display())?;
         }
@@ -304,6 +305,9 @@ fn render_plan(plan: &crate::remedy::Plan, out: &mut dyn Write) -> std::io::Resu
     )?;
     for a in &plan.actions {
         writeln!(out, "  {} {}{}  {}", a.policy, a.rule, if a.safe { "" } else { " (unsafe)" }, a.subject)?;
+        if let Some(n) = &a.note {
+            writeln!(out, "    why: {n}")?;
+        }
         if let Some(r) = &a.refused {
             writeln!(out, "    refused: {r}")?;
         }
@@ -393,7 +397,7 @@ fn open_root(cli: &Cli) -> Result<collect::Root, AppError> {
 }
 
 /// Collects the root (with a progress line on a terminal); warnings go to stderr.
-fn collect_host(cli: &Cli, term: Terminal, err: &mut dyn Write) -> Result<Host, AppError> {
+fn collect_host(cli: &Cli, term: Terminal, err: &mut dyn Write) -> Result<Arc<Host>, AppError> {
     let host = {
         let _p = term.stderr.then(|| crate::progress::Progress::start(format!("reading {}", cli.root.display())));
         collect::collect(&cli.root)?
@@ -401,7 +405,7 @@ fn collect_host(cli: &Cli, term: Terminal, err: &mut dyn Write) -> Result<Host, 
     for w in &host.warnings {
         writeln!(err, "warning: {w}")?;
     }
-    Ok(host)
+    Ok(Arc::new(host))
 }
 
 fn json<T: serde::Serialize>(out: &mut dyn Write, v: &T, pretty: bool) -> Result<(), AppError> {

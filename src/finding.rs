@@ -68,13 +68,34 @@ pub enum Fix {
     PresetDisable {
         unit: String,
     },
+    /// Several fixes that together remove one finding (a chown and a chmod of one file).
+    All {
+        fixes: Vec<Fix>,
+    },
 }
 
 impl Fix {
     /// Safe fixes only tighten modes and owners; everything else changes behaviour and
     /// needs `--unsafe`.
     pub fn safe(&self) -> bool {
-        matches!(self, Fix::Chmod { .. } | Fix::Chown { .. })
+        match self {
+            Fix::Chmod { .. } | Fix::Chown { .. } => true,
+            Fix::All { fixes } => fixes.iter().all(Fix::safe),
+            _ => false,
+        }
+    }
+
+    /// Combines two fixes into one (a finding carries one fix).
+    pub fn and(self, other: Fix) -> Fix {
+        let mut v = match self {
+            Fix::All { fixes } => fixes,
+            f => vec![f],
+        };
+        match other {
+            Fix::All { fixes } => v.extend(fixes),
+            f => v.push(f),
+        }
+        Fix::All { fixes: v }
     }
 
     /// One line for people: what would be done.
@@ -87,6 +108,7 @@ impl Fix {
             Fix::Quarantine { path } => format!("quarantine {path}"),
             Fix::SetLinger { user, enable } => format!("linger {}: {user}", if *enable { "on" } else { "off" }),
             Fix::PresetDisable { unit } => format!("preset disable {unit}"),
+            Fix::All { fixes } => fixes.iter().map(Fix::describe).collect::<Vec<_>>().join("; "),
         }
     }
 }
@@ -124,6 +146,10 @@ pub struct Finding {
     pub line: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<Fix>,
+    /// Why the fix is what it is (a file the safe rules must not change, so the unit is
+    /// disabled instead), shown in the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix_note: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiver: Option<WaiverNote>,
     /// Recorded in the `--baseline` file: reported, but does not fail the gate.

@@ -17,5 +17,6 @@ pub mod policy;
 pub mod progress;
 pub mod remedy;
 pub mod report;
+pub mod safety;
 pub mod schedule;
 pub mod timecmd;

@@ -16,6 +16,32 @@ use crate::model::{ActivationReason, DirRole, FileKind, Unit, Warning};
 
 pub const BOOT_ROOTS: [&str; 4] = ["default.target", "basic.target", "sysinit.target", "timers.target"];
 
+/// `[Unit]` settings that start the units they name: at boot with their unit
+/// (`Wants=`, `Requires=`, `BindsTo=`, `Upholds=`), or when it succeeds or fails
+/// (`OnSuccess=`, `OnFailure=`: still a way to get code run, counted as a pull).
+pub const PULL_KEYS: [&str; 6] = ["Wants", "Requires", "BindsTo", "Upholds", "OnSuccess", "OnFailure"];
+
+/// Directory roles whose links, when they are not the unit's own `[Install]`, are
+/// injected: the admin's and runtime config. Vendor links are the package's; generator
+/// output is systemd's (generators themselves are judged as executables, S21).
+const LOCAL_ROLES: [DirRole; 5] =
+    [DirRole::Config, DirRole::Control, DirRole::Runtime, DirRole::Attached, DirRole::Local];
+
+/// Marks the links into `unit` that its own `[Install]` section does not explain
+/// (`WantedBy=`/`RequiredBy=`/`UpheldBy=` naming the unit whose directory holds the link).
+pub fn mark_injected_links(reasons: &mut [ActivationReason], unit: &Unit) {
+    let own: Vec<&str> = ["WantedBy", "RequiredBy", "UpheldBy"]
+        .iter()
+        .flat_map(|k| unit.get("Install", k))
+        .flat_map(|s| s.value.split_whitespace())
+        .collect();
+    for r in reasons {
+        if let ActivationReason::Link { role, by, injected, .. } = r {
+            *injected = LOCAL_ROLES.contains(role) && !own.contains(&by.as_str());
+        }
+    }
+}
+
 /// One dependency edge out of a unit.
 #[derive(Debug, Clone)]
 pub struct Dep {
@@ -26,7 +52,11 @@ pub struct Dep {
 /// Outgoing pull-in dependencies of a loaded unit.
 pub fn deps_of(r: &mut Resolver<'_>, unit: &Unit) -> Vec<Dep> {
     let mut out = Vec::new();
-    for key in ["Wants", "Requires", "BindsTo", "Upholds"] {
+    // Only the distribution's own files are trusted to pull units in; a `Wants=` in an
+    // admin's or an attacker's file or drop-in is an injected dependency.
+    let vendor_file =
+        |f: &str| unit.fragment.iter().chain(&unit.dropins).any(|r| r.path == f && r.role == DirRole::Vendor);
+    for key in PULL_KEYS {
         for s in unit.get("Unit", key) {
             for word in s.value.split_whitespace() {
                 out.push(Dep {
@@ -37,6 +67,7 @@ pub fn deps_of(r: &mut Resolver<'_>, unit: &Unit) -> Vec<Dep> {
                         file: s.file.clone(),
                         line: s.line,
                         boot: false,
+                        injected: !vendor_file(&s.file),
                     },
                 });
             }
@@ -81,7 +112,10 @@ pub fn deps_of(r: &mut Resolver<'_>, unit: &Unit) -> Vec<Dep> {
     }
     r.warnings.extend(warnings);
     for (target, path, role) in links {
-        out.push(Dep { target, reason: ActivationReason::Link { path, role, by: unit.name.clone(), boot: false } });
+        out.push(Dep {
+            target,
+            reason: ActivationReason::Link { path, role, by: unit.name.clone(), boot: false, injected: false },
+        });
     }
     out
 }
@@ -138,7 +172,13 @@ pub fn links_named(r: &Resolver<'_>, names_: &[String]) -> Vec<ActivationReason>
         here.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
         here.dedup_by(|a, b| a.1.path == b.1.path);
         for ((stem, _), e) in here {
-            out.push(ActivationReason::Link { path: e.path.clone(), role: l.spec.role, by: stem.clone(), boot: false });
+            out.push(ActivationReason::Link {
+                path: e.path.clone(),
+                role: l.spec.role,
+                by: stem.clone(),
+                boot: false,
+                injected: false,
+            });
         }
     }
     out

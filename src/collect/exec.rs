@@ -48,9 +48,17 @@ fn make_command(words: Vec<(String, bool)>) -> Option<Command> {
     (!words.is_empty()).then_some(Command { prefixes, argv: words })
 }
 
+/// Whether a command's prefixes make it run as root whatever `User=` says
+/// (systemd.service(5), "Command lines"): `+` runs it with full privileges, `!` skips
+/// the credential change. `!!` only acts on systems without ambient capabilities —
+/// every kernel systemd 252 supports has them — so alone it elevates nothing.
+pub fn elevates(prefixes: &str) -> bool {
+    prefixes.contains('+') || prefixes.replace("!!", "").contains('!')
+}
+
 /// Word splitting with double/single quotes and C escapes. The bool marks a word that
 /// was quoted or escaped (so `";"` is a literal, not a separator).
-fn split_words(s: &str) -> Result<Vec<(String, bool)>, String> {
+pub fn split_words(s: &str) -> Result<Vec<(String, bool)>, String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;

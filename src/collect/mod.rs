@@ -6,6 +6,7 @@ mod accounts;
 pub mod activation;
 pub mod dropins;
 mod entries;
+mod environ;
 pub mod exec;
 pub mod files;
 pub mod install_state;

@@ -135,9 +135,12 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
                 unit.load_error = Some("timer unit lacks a valid trigger, refused (S34)".into());
             }
             t.activation = activation_of(&r, &unit, &into, &t, first_boot);
+            let svc = r.load(&t.service);
+            t.service_activation = into.get(&svc.name).cloned().unwrap_or_default();
+            activation::mark_injected_links(&mut t.service_activation, &svc);
             timers.push(t);
         }
-        units.push(unit);
+        units.push(Arc::new(unit));
     }
     let unit_files = if per_user_only { BTreeMap::new() } else { unit_files(&mut r) };
     let mut warnings = std::mem::take(&mut r.warnings);
@@ -242,6 +245,7 @@ fn activation_of(
             reasons.push(ActivationReason::Generated { path: f.path.clone() });
         }
     }
+    activation::mark_injected_links(&mut reasons, unit);
     // S20: enable-only preset-all at first boot re-enables a disabled unit.
     if first_boot
         && unit.file_state == Some(crate::model::UnitFileState::Disabled)

@@ -10,7 +10,7 @@ use super::resolve::Resolver;
 use super::schema::TRIGGER_KEYS;
 use super::specifier::{SpecCtx, expand};
 use crate::model::{Activation, ScopeKind};
-use crate::model::{ExecCommand, LoadState, RunsAs, Timer, Trigger, Unit, User, Warning};
+use crate::model::{ExecCommand, FileRole, LoadState, RunsAs, Timer, Trigger, Unit, UsedFile, User, Warning};
 use crate::schedule::{Calendar, parse_timespan};
 
 const EXEC_KEYS: [&str; 7] =
@@ -104,7 +104,7 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
     let min_interval_usec = triggers.iter().filter_map(|t| t.interval_usec).min();
     let persistent = unit.last("Timer", "Persistent").and_then(|s| parse_bool(&s.value)).unwrap_or(false);
     let svc: Arc<Unit> = r.load(&service);
-    let runs_as = runs_as(m, &svc, &ctx);
+    let mut runs_as = runs_as(m, &svc, &ctx);
     let mut cmds = Vec::new();
     for key in EXEC_KEYS {
         for s in svc.get("Service", key) {
@@ -124,10 +124,14 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
                     for c in cs {
                         let executable = exec::resolve_executable(r.root, &c.argv[0], &mut r.paths);
                         let scripts = exec::scripts(r.root, &c.argv, &mut r.paths);
+                        let elevated = m.kind == ScopeKind::System && exec::elevates(&c.prefixes);
+                        if elevated && !runs_as.elevated.iter().any(|k| k == key) {
+                            runs_as.elevated.push(key.into());
+                        }
                         cmds.push(ExecCommand {
                             key: key.into(),
                             prefixes: c.prefixes.clone(),
-                            privileged: runs_as.privileged || (m.kind == ScopeKind::System && c.prefixes.contains('+')),
+                            privileged: runs_as.user_is_root || elevated,
                             argv: c.argv,
                             executable,
                             scripts,
@@ -142,16 +146,42 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
             }
         }
     }
+    runs_as.privileged = runs_as.user_is_root || !runs_as.elevated.is_empty();
     let mut env_files = Vec::new();
+    let mut files = Vec::new();
+    for c in &cmds {
+        let used = |role, target: &crate::model::PathFact| UsedFile {
+            role,
+            target: target.clone(),
+            key: c.key.clone(),
+            file: c.file.clone(),
+            line: c.line,
+            privileged: c.privileged,
+        };
+        files.push(used(FileRole::Executable, &c.executable));
+        files.extend(c.scripts.iter().map(|x| used(FileRole::Script, x)));
+    }
+    // The manager reads environment files and applies them (and any LD_PRELOAD) to every
+    // command, the elevated ones included: they are privileged when any code is.
     for s in svc.get("Service", "EnvironmentFile") {
         let Ok(v) = expand(&s.value, &m.ctx(&svc.name)) else {
             continue;
         };
         let p = v.trim_start_matches('-');
         if p.starts_with('/') {
-            env_files.push(super::stat::path_fact(r.root, p, &mut r.paths));
+            let f = super::stat::path_fact(r.root, p, &mut r.paths);
+            files.push(UsedFile {
+                role: FileRole::EnvironmentFile,
+                target: f.clone(),
+                key: "EnvironmentFile".into(),
+                file: s.file.clone(),
+                line: s.line,
+                privileged: runs_as.privileged,
+            });
+            env_files.push(f);
         }
     }
+    files.extend(super::environ::preloads(r, &svc, &env_files, runs_as.privileged));
     r.warnings.extend(warn);
     Timer {
         name: unit.name.clone(),
@@ -171,6 +201,8 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
         runs_as,
         exec: cmds,
         environment_files: env_files,
+        files,
+        service_activation: Vec::new(),
         linger: m.user.map(|u| u.linger),
     }
 }
@@ -271,11 +303,15 @@ fn triggers(unit: &Unit, ctx: &SpecCtx<'_>, m: &Manager<'_>, warn: &mut Vec<Warn
 fn runs_as(m: &Manager<'_>, svc: &Unit, ctx: &SpecCtx<'_>) -> RunsAs {
     let dynamic = svc.last("Service", "DynamicUser").and_then(|s| parse_bool(&s.value)).unwrap_or(false);
     let group = svc.last("Service", "Group").map(|s| s.value.clone()).filter(|g| !g.is_empty());
+    let plain = |user: String, uid: Option<u32>, group| {
+        let root = uid == Some(0);
+        RunsAs { user, group, dynamic_user: false, uid, user_is_root: root, elevated: Vec::new(), privileged: root }
+    };
     if let Some(u) = m.user {
-        return RunsAs { user: u.name.clone(), group, dynamic_user: false, uid: Some(u.uid), privileged: u.uid == 0 };
+        return plain(u.name.clone(), Some(u.uid), group);
     }
     if m.kind == ScopeKind::Global {
-        return RunsAs { user: "%u".into(), group, dynamic_user: false, uid: None, privileged: false };
+        return plain("%u".into(), None, group);
     }
     let user = svc
         .last("Service", "User")
@@ -283,8 +319,8 @@ fn runs_as(m: &Manager<'_>, svc: &Unit, ctx: &SpecCtx<'_>) -> RunsAs {
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "root".into());
     let uid = user.parse::<u32>().ok().or_else(|| m.users.iter().find(|u| u.name == user).map(|u| u.uid));
-    let privileged = !dynamic && (uid == Some(0) || (user == "root"));
-    RunsAs { user, group, dynamic_user: dynamic, uid, privileged }
+    let root = !dynamic && (uid == Some(0) || (user == "root"));
+    RunsAs { user, group, dynamic_user: dynamic, uid, user_is_root: root, elevated: Vec::new(), privileged: root }
 }
 
 /// The preset verdict for a unit: the first matching line, else enable (S20). Instances

@@ -76,7 +76,7 @@ pub struct Scope {
     pub search_path: Vec<UnitDir>,
     /// Every unit that resolves in this scope (for user scopes: only units that the
     /// user's own directories define or change; the rest is in the global scope).
-    pub units: Vec<Unit>,
+    pub units: Vec<std::sync::Arc<Unit>>,
     pub timers: Vec<Timer>,
     /// `systemctl [--global] list-unit-files` offline: every visible unit file name on
     /// the path (first wins, hidden names skipped, S8) and its `is-enabled` state.
@@ -158,7 +158,7 @@ impl Scope {
     }
 
     pub fn unit(&self, name: &str) -> Option<&Unit> {
-        self.units.iter().find(|u| u.name == name || u.names.iter().any(|n| n == name))
+        self.units.iter().find(|u| u.name == name || u.names.iter().any(|n| n == name)).map(|u| &**u)
     }
 }
 

@@ -11,6 +11,6 @@ mod user;
 
 pub use file_meta::{FileKind, FileMeta, Mode, PathFact};
 pub use host::{DirRole, EntryFact, EntryKind, FACTS_SCHEMA, Host, Scope, ScopeKind, UnitDir, Warning};
-pub use timer::{Activation, ActivationReason, ExecCommand, Preset, RunsAs, Timer, Trigger};
+pub use timer::{Activation, ActivationReason, ExecCommand, FileRole, Preset, RunsAs, Timer, Trigger, UsedFile};
 pub use unit::{FileRef, LoadState, Setting, SettingMap, Unit, UnitFileState};
 pub use user::{Group, LingerEntry, LingerFacts, User};

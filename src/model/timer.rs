@@ -33,7 +33,8 @@ pub struct Trigger {
     pub line: u32,
 }
 
-/// Who the triggered service runs as (S41).
+/// Who the triggered service runs as (S41). The one answer `list`, the facts and every
+/// policy use: `privileged` is true when *any* of the service's code runs as uid 0.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunsAs {
     /// `User=` as written (expanded), or the manager's user (`root` for the system scope).
@@ -44,8 +45,68 @@ pub struct RunsAs {
     /// The uid when the user resolves in `/etc/passwd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<u32>,
-    /// Runs with uid 0: the system manager without `User=`/`DynamicUser=`, or a `User=`
-    /// naming a uid-0 account.
+    /// The service's credentials are uid 0: the system manager without `User=`/
+    /// `DynamicUser=`, or a `User=` naming a uid-0 account.
+    #[serde(default)]
+    pub user_is_root: bool,
+    /// Commands that run as root although `User=` names someone else: the `+` and `!`
+    /// prefixes of the system manager (systemd.service(5), "Command lines"), by key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elevated: Vec<String>,
+    /// Some code of the service runs as uid 0: `user_is_root`, or an elevated command.
+    pub privileged: bool,
+}
+
+impl RunsAs {
+    /// One line for people: `root`, `man`, or `man (ExecStart as root)`.
+    pub fn label(&self) -> String {
+        if self.user_is_root || self.elevated.is_empty() {
+            return self.user.clone();
+        }
+        format!("{} ({} as root)", self.user, self.elevated.join(", "))
+    }
+}
+
+/// What a used file is to the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileRole {
+    /// argv[0] of an `Exec*=` command.
+    Executable,
+    /// An absolute-path argument that is an existing file (`sh /opt/x.sh`).
+    Script,
+    /// `EnvironmentFile=`: read by the manager, applied to every command.
+    EnvironmentFile,
+    /// A library named by `LD_PRELOAD` in `Environment=` or an environment file: loaded
+    /// into every command.
+    Preload,
+}
+
+impl FileRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileRole::Executable => "executable",
+            FileRole::Script => "script",
+            FileRole::EnvironmentFile => "environment-file",
+            FileRole::Preload => "preload",
+        }
+    }
+}
+
+/// A file the timer's service runs or reads, resolved inside the root, with the
+/// setting (key, file, line) that names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsedFile {
+    pub role: FileRole,
+    /// The file: as written, resolved, its metadata and its parents.
+    pub target: PathFact,
+    /// `ExecStart`, `EnvironmentFile`, `Environment`, …
+    pub key: String,
+    /// Where the setting is (a unit file or drop-in; for a preload found in an
+    /// environment file, that environment file).
+    pub file: String,
+    pub line: u32,
+    /// Used by code running as uid 0.
     pub privileged: bool,
 }
 
@@ -74,10 +135,28 @@ pub struct ExecCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ActivationReason {
-    /// A symlink in `UNIT.wants/` or `UNIT.requires/` (S15).
-    Link { path: String, role: super::DirRole, by: String, boot: bool },
-    /// `Wants=`/`Requires=` in some unit's fragment or drop-in (S18).
-    Dependency { unit: String, key: String, file: String, line: u32, boot: bool },
+    /// A symlink in `UNIT.wants/` or `UNIT.requires/` (S15). `injected`: not the
+    /// unit's own `[Install]` (its `WantedBy=`/`RequiredBy=` do not name `by`) and not
+    /// shipped in a vendor directory.
+    Link {
+        path: String,
+        role: super::DirRole,
+        by: String,
+        boot: bool,
+        #[serde(default)]
+        injected: bool,
+    },
+    /// `Wants=`/`Requires=`/`BindsTo=`/`Upholds=`/`OnSuccess=`/`OnFailure=` in some unit's
+    /// fragment or drop-in (S18). `injected`: the declaring file is not a vendor one.
+    Dependency {
+        unit: String,
+        key: String,
+        file: String,
+        line: u32,
+        boot: bool,
+        #[serde(default)]
+        injected: bool,
+    },
     /// First boot (machine-id unset): `preset-all` would enable it (S20). `file` is
     /// empty when no preset line matched (the default is enable).
     Preset { file: String, line: u32 },
@@ -133,6 +212,14 @@ pub struct Timer {
     pub runs_as: RunsAs,
     pub exec: Vec<ExecCommand>,
     pub environment_files: Vec<PathFact>,
+    /// Every file the service runs or reads: executables, scripts, environment files,
+    /// preloaded libraries.
+    #[serde(default)]
+    pub files: Vec<UsedFile>,
+    /// Why the *service* is started other than by this timer: edges into it from the
+    /// boot graph (a `Wants=` or `.wants/` link naming the service).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_activation: Vec<ActivationReason>,
     /// The preset verdict for this timer (S20): `enable`/`disable` and the line that decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<Preset>,

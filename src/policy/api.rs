@@ -3,7 +3,6 @@
 
 use rhai::{Engine, EvalAltResult, Position};
 
-use super::fact::Fact;
 use crate::finding::{Fix, Severity};
 
 /// A finding as a script builds it; the evaluator adds policy metadata.
@@ -15,6 +14,8 @@ pub struct ScriptFinding {
     pub path: Option<String>,
     pub line: Option<u32>,
     pub fix: Option<Fix>,
+    /// Why this fix (shown in the plan): e.g. why the file itself is not changed.
+    pub fix_note: Option<String>,
     pub severity: Option<Severity>,
 }
 
@@ -36,9 +37,19 @@ pub fn register(e: &mut Engine) {
         message: message.into(),
         ..ScriptFinding::default()
     });
+    // A second `.fix(…)` adds to the first: one finding, one combined fix.
     e.register_fn("fix", |f: &mut ScriptFinding, x: Fix| {
         let mut f = f.clone();
-        f.fix = Some(x);
+        f.fix = Some(match f.fix.take() {
+            Some(prev) => prev.and(x),
+            None => x,
+        });
+        f
+    });
+    e.register_fn("fix", |f: &mut ScriptFinding, _: ()| f.clone());
+    e.register_fn("note", |f: &mut ScriptFinding, s: &str| {
+        let mut f = f.clone();
+        f.fix_note = Some(s.into());
         f
     });
     e.register_fn("subject", |f: &mut ScriptFinding, s: &str| {
@@ -85,12 +96,11 @@ pub fn register(e: &mut Engine) {
     e.register_fn("set_linger", |user: &str, on: bool| Fix::SetLinger { user: user.into(), enable: on });
     e.register_fn("preset_disable", |unit: &str| Fix::PresetDisable { unit: unit.into() });
     e.register_fn("to_string", |f: &mut Fix| f.describe());
+    e.register_fn("and", |f: &mut Fix, g: Fix| f.clone().and(g));
 
     // Helpers.
-    e.register_fn("writable_by_others", |meta: Fact| -> bool {
-        let kind = meta.get("kind").into_immutable_string().unwrap_or_default();
-        let mode = meta.get("mode").as_int().unwrap_or(0);
-        kind.as_str() != "symlink" && mode & 0o022 != 0
+    e.register_fn("writable_by_others", |m: crate::model::FileMeta| -> bool {
+        m.kind != crate::model::FileKind::Symlink && m.mode.0 & 0o022 != 0
     });
     e.register_fn("writable_by_others", |_: ()| false);
     e.register_fn("octal", |m: i64| format!("{m:04o}"));

@@ -13,9 +13,9 @@ use rhai::{CallFnOptions, Dynamic, EvalAltResult, Scope};
 use serde::Serialize;
 
 use super::api::ScriptFinding;
+use super::bind::targets::{self, Ctx, HostObj};
+use super::bind::{HostView, Params, Subject};
 use super::engine::{self, Limits};
-use super::fact::{Fact, Node};
-use super::subjects::{self, Subject};
 use super::{Policy, PolicySet};
 use crate::finding::Finding;
 use crate::model::Host;
@@ -60,81 +60,80 @@ pub struct Evaluation {
 pub fn evaluate(
     set: &PolicySet,
     policies: &[&Policy],
-    host: &Host,
+    host: &Arc<Host>,
     params: &dyn Fn(&Policy) -> serde_json::Value,
     limits: &Limits,
 ) -> Evaluation {
+    let hv = Arc::new(HostView::new(Arc::clone(host)));
     let mut cache: HashMap<&str, Arc<Vec<Subject>>> = HashMap::new();
     // How many of the remaining policies still need each target's subjects: a cache
-    // entry is dropped after its last use (subjects of a 10,000-user host are large).
+    // entry is dropped after its last use.
     let mut uses: HashMap<&str, usize> = HashMap::new();
     for p in policies.iter().filter(|p| p.has_check) {
         for t in &p.meta.targets {
             *uses.entry(t.as_str()).or_default() += 1;
         }
     }
-    let mut host_fact: Option<Fact> = None;
     let mut out = Evaluation::default();
-    let host_info = serde_json::json!({
-        "hostname": host.hostname, "machine_id": host.machine_id, "live": host.live, "first_boot": host.first_boot,
-    });
     for p in policies {
-        let ctx =
-            Fact(Node::from_json(&serde_json::json!({ "params": params(p), "host": host_info, "policy": p.meta.id })));
+        let ctx = Ctx { params: Params::new(&p.meta.id, &params(p)), hv: Arc::clone(&hv) };
         let engine = set.engine_for(p);
         let deadline = Instant::now() + limits.deadline;
         let failed = AtomicBool::new(false);
         let found: Mutex<Vec<Finding>> = Mutex::new(Vec::new());
         let first_err: Mutex<Option<PolicyRunError>> = Mutex::new(None);
-        let call =
-            |fname: &str, subject: Dynamic, label: &str, at: (Option<&String>, Option<u32>), scope: Option<&String>| {
-                if failed.load(Ordering::Relaxed) {
-                    return;
-                }
-                engine::arm(deadline, &p.id_arc);
-                let mut sc = Scope::new();
-                let r = engine.call_fn_with_options::<Dynamic>(
-                    CallFnOptions::new(),
-                    &mut sc,
-                    &p.ast,
-                    fname,
-                    (subject, Dynamic::from(ctx.clone())),
-                );
-                let res = r.map_err(|e| *e).and_then(|v| collect(v, p, label, at, scope));
-                match res {
-                    Ok(mut f) => found.lock().unwrap_or_else(PoisonError::into_inner).append(&mut f),
-                    Err(e) => {
-                        failed.store(true, Ordering::Relaxed);
-                        let (mut line, mut col, message) = locate(&e);
-                        if line == 0 {
-                            // No position from Rhai (limit errors): point at the entry function.
-                            if let Some((_, l, c)) = p.entry_pos.iter().find(|(n, ..)| *n == fname) {
-                                (line, col) = (*l, *c);
-                            }
+        let call = |fname: &str, subject: Dynamic, s: &Subject| {
+            if failed.load(Ordering::Relaxed) {
+                return;
+            }
+            engine::arm(deadline, &p.id_arc);
+            let mut sc = Scope::new();
+            let r = engine.call_fn_with_options::<Dynamic>(
+                CallFnOptions::new().eval_ast(p.imports),
+                &mut sc,
+                &p.call_ast,
+                fname,
+                (subject, Dynamic::from(ctx.clone())),
+            );
+            let res = r.map_err(|e| *e).and_then(|v| collect(v, p, s));
+            match res {
+                Ok(mut f) => found.lock().unwrap_or_else(PoisonError::into_inner).append(&mut f),
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    let (mut line, mut col, message) = locate(&e);
+                    if line == 0 {
+                        // No position from Rhai (limit errors): point at the entry function.
+                        if let Some((_, l, c)) = p.entry_pos.iter().find(|(n, ..)| *n == fname) {
+                            (line, col) = (*l, *c);
                         }
-                        let err = PolicyRunError {
-                            policy: p.meta.id.clone(),
-                            origin: p.origin.to_string(),
-                            line,
-                            col,
-                            message,
-                            subject: Some(label.to_string()),
-                            host: None,
-                        };
-                        first_err.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(err);
                     }
+                    let err = PolicyRunError {
+                        policy: p.meta.id.clone(),
+                        origin: p.origin.to_string(),
+                        line,
+                        col,
+                        message,
+                        subject: Some(s.label.clone()),
+                        host: None,
+                    };
+                    first_err.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(err);
                 }
-            };
+            }
+        };
         if p.has_check_host {
-            let hf = host_fact.get_or_insert_with(|| subjects::host_fact(host)).clone();
-            call("check_host", Dynamic::from(hf), "host", (None, None), None);
+            let host_subject =
+                Subject { fact: Dynamic::UNIT, label: "host".into(), path: None, line: None, scope: None };
+            call("check_host", Dynamic::from(HostObj(Arc::clone(&hv))), &host_subject);
         }
         if p.has_check {
             for t in &p.meta.targets {
-                let subs = cache.entry(t.as_str()).or_insert_with(|| Arc::new(subjects::of(host, t))).clone();
-                subs.par_iter().for_each(|s| {
-                    call("check", Dynamic::from(s.fact.clone()), &s.label, (s.path.as_ref(), s.line), s.scope.as_ref())
-                });
+                let subs = cache.entry(t.as_str()).or_insert_with(|| Arc::new(subjects_of(&hv, t))).clone();
+                subs.par_iter().for_each(|s| call("check", s.fact.clone(), s));
+                let left = uses.entry(t.as_str()).or_default();
+                *left = left.saturating_sub(1);
+                if *left == 0 {
+                    cache.remove(t.as_str());
+                }
             }
         }
         out.findings.extend(found.into_inner().unwrap_or_else(PoisonError::into_inner));
@@ -146,6 +145,23 @@ pub fn evaluate(
     });
     out.findings.dedup();
     out
+}
+
+/// Every subject of a target: each scope's, or the host's.
+fn subjects_of(hv: &Arc<HostView>, target: &str) -> Vec<Subject> {
+    if !targets::SCOPE_TARGETS.contains(&target) {
+        return targets::host_subjects(hv, target);
+    }
+    let per_scope: Vec<Vec<Subject>> = hv
+        .scopes
+        .par_iter()
+        .map(|sv| {
+            let mut v = Vec::new();
+            targets::scope_subjects(hv, sv, target, &mut v);
+            v
+        })
+        .collect();
+    per_scope.into_iter().flatten().collect()
 }
 
 /// The innermost error's position and message (errors inside functions are wrapped).
@@ -169,13 +185,7 @@ fn locate(e: &EvalAltResult) -> (usize, usize, String) {
 }
 
 /// Converts a `check` result: `()`, a finding, or an array of findings.
-fn collect(
-    v: Dynamic,
-    p: &Policy,
-    label: &str,
-    at: (Option<&String>, Option<u32>),
-    scope: Option<&String>,
-) -> Result<Vec<Finding>, EvalAltResult> {
+fn collect(v: Dynamic, p: &Policy, s: &Subject) -> Result<Vec<Finding>, EvalAltResult> {
     let mut items = Vec::new();
     if v.is_unit() {
         return Ok(Vec::new());
@@ -206,12 +216,13 @@ fn collect(
                 severity: sf.severity.unwrap_or(p.meta.severity),
                 message: sf.message,
                 mitigations: p.meta.mitigations.clone(),
-                scope: scope.cloned(),
-                subject: sf.subject.unwrap_or_else(|| label.to_string()),
+                scope: s.scope.as_deref().map(str::to_string),
+                subject: sf.subject.unwrap_or_else(|| s.label.clone()),
                 // The subject's own line only goes with the subject's own path.
-                line: if sf.path.is_some() { sf.line } else { sf.line.or(at.1) },
-                path: sf.path.or_else(|| at.0.cloned()),
+                line: if sf.path.is_some() { sf.line } else { sf.line.or(s.line) },
+                path: sf.path.or_else(|| s.path.clone()),
                 fix: sf.fix,
+                fix_note: sf.fix_note,
                 waiver: None,
                 baselined: false,
                 host: None,

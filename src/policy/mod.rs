@@ -2,12 +2,11 @@
 //! the binary, plus `--policies DIR`), and evaluating them over the facts.
 
 mod api;
+pub mod bind;
 mod builtin;
 pub mod engine;
 pub mod eval;
-pub mod fact;
 pub mod meta;
-mod subjects;
 pub mod testcase;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +16,11 @@ use rhai::{AST, Engine};
 
 pub use eval::{Evaluation, PolicyRunError, evaluate};
 pub use meta::PolicyMeta;
+
+/// The ids of the built-in pack, in order.
+pub fn builtin_ids() -> Vec<&'static str> {
+    builtin::POLICIES.iter().map(|(n, _)| *n).collect()
+}
 
 /// Where a policy came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +49,8 @@ pub struct Policy {
     /// map) is not rebuilt on each of a million calls — unless the policy imports
     /// modules, which only the top level loads.
     pub call_ast: AST,
+    /// The policy imports modules: its top level runs before each call (imports live there).
+    pub imports: bool,
     pub has_check: bool,
     pub has_check_host: bool,
     /// The id, shared with the thread-local log tag of the policy running there.
@@ -118,6 +124,7 @@ fn compile(engine: &Engine, origin: Origin, source: &str) -> Result<Policy, Poli
         origin,
         ast,
         call_ast,
+        imports,
         has_check,
         has_check_host,
         id_arc,
@@ -186,7 +193,7 @@ impl PolicySet {
 /// The engine with the whole API registered.
 pub fn new_engine(limits: &engine::Limits, dir: Option<PathBuf>, log: &engine::Log) -> Engine {
     let mut e = engine::build(limits, dir, log);
-    fact::register(&mut e);
+    bind::register_all(&mut e);
     api::register(&mut e);
     e
 }

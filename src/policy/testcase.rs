@@ -281,7 +281,7 @@ fn run_case(set: &PolicySet, id: &str, case: &Case, out: &mut dyn Write, tally: 
     }
     let dir = tempfile::tempdir()?;
     build_root(dir.path(), &case.root)?;
-    let host = crate::collect::collect_at(dir.path(), TEST_NOW).map_err(io::Error::other)?;
+    let host = std::sync::Arc::new(crate::collect::collect_at(dir.path(), TEST_NOW).map_err(io::Error::other)?);
     let params = |p: &super::Policy| {
         let mut m: serde_json::Map<String, serde_json::Value> = p.meta.params.clone().into_iter().collect();
         m.extend(case.params.clone());

@@ -95,6 +95,9 @@ pub struct Action {
     pub subject: String,
     pub fix: Fix,
     pub safe: bool,
+    /// Why the policy chose this fix (e.g. the file itself must not be changed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub steps: Vec<PlannedStep>,
     pub live: Vec<LiveOp>,
     /// Why nothing can be done, when the fix cannot be planned.
@@ -143,6 +146,7 @@ fn describe(step: &Step, before: &State) -> String {
 pub fn plan(findings: &[Finding], host: &Host, fs: &RootFs, opts: &PlanOptions) -> Plan {
     let mut actions: Vec<Action> = Vec::new();
     let mut skipped = 0;
+    let safety = crate::safety::Safety::new(host);
     let mut seen: Vec<Fix> = Vec::new();
     for f in findings.iter().filter(|f| !f.waived()) {
         let Some(fix) = &f.fix else { continue };
@@ -160,10 +164,19 @@ pub fn plan(findings: &[Finding], host: &Host, fs: &RootFs, opts: &PlanOptions) 
             subject: f.subject.clone(),
             fix: fix.clone(),
             safe: fix.safe(),
+            note: f.fix_note.clone(),
             steps: Vec::new(),
             live: Vec::new(),
             refused: None,
         };
+        // The safe-fix rules hold whatever a policy proposed and whatever flags were
+        // given: a home, /run/user, a shared directory, a directory that is not systemd's
+        // is never changed in mode or owner.
+        if let Some(why) = safety.refuse(fix, &|p| fs.state(p).is_ok_and(|s| s.kind == "dir")) {
+            a.refused = Some(format!("not changed: {why}"));
+            actions.push(a);
+            continue;
+        }
         // Steps are planned against the state earlier steps leave (paths they create).
         let mut planner = Planner { fs, pending: actions.iter().flat_map(|a| a.steps.iter()).collect() };
         match planner.steps(fix, host, opts) {
@@ -199,9 +212,32 @@ impl Planner<'_> {
     /// Adds a step; its expected prior state is what earlier planned steps on the same
     /// path leave (a mask links where a quarantined file was), else the current state.
     fn push(&self, v: &mut Vec<PlannedStep>, step: Step) -> Result<(), String> {
-        let earlier =
-            self.pending.iter().map(|s| &s.step).chain(v.iter().map(|s| &s.step)).rfind(|s| s.path() == step.path());
+        let on_path = || {
+            self.pending.iter().map(|s| &s.step).chain(v.iter().map(|s| &s.step)).filter(|s| s.path() == step.path())
+        };
+        let earlier = on_path().next_back();
         let before = match earlier {
+            // Mode and owner changes add up: fold every earlier one into the state.
+            Some(Step::Chmod { .. } | Step::Chown { .. }) => {
+                let mut s = self.state(step.path())?;
+                for e in on_path() {
+                    match e {
+                        Step::Chmod { mode, .. } => s.mode = mode.0,
+                        Step::Chown { uid, gid, .. } => {
+                            (s.uid, s.gid) = (*uid, *gid);
+                            // chown(2) clears set-id bits of a non-directory, as root too.
+                            if s.kind == "file" {
+                                s.mode &= !0o4000;
+                                if s.mode & 0o010 != 0 {
+                                    s.mode &= !0o2000;
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                s
+            }
             Some(Step::Quarantine { .. } | Step::Unlink { .. } | Step::Rmdir { .. }) => State::missing(),
             Some(Step::Write { path, content }) => {
                 let mut s = self.state(path)?;
@@ -223,7 +259,25 @@ impl Planner<'_> {
     fn steps(&mut self, fix: &Fix, host: &Host, opts: &PlanOptions) -> Result<Planned, String> {
         let mut v = Vec::new();
         let mut live = Vec::new();
+        self.steps_into(fix, host, opts, &mut v, &mut live)?;
+        Ok((v, live))
+    }
+
+    /// Adds the steps of `fix` to `v` (planned against what the steps in `v` leave).
+    fn steps_into(
+        &mut self,
+        fix: &Fix,
+        host: &Host,
+        opts: &PlanOptions,
+        v: &mut Vec<PlannedStep>,
+        live: &mut Vec<LiveOp>,
+    ) -> Result<(), String> {
         match fix {
+            Fix::All { fixes } => {
+                for f in fixes {
+                    self.steps_into(f, host, opts, v, live)?;
+                }
+            }
             Fix::Chmod { path, mode } => {
                 let s = self.state(path)?;
                 if !matches!(s.kind.as_str(), "file" | "dir") {
@@ -232,10 +286,17 @@ impl Planner<'_> {
                         s.kind
                     ));
                 }
-                // Only ever remove bits (S48: never below what the fix asked).
+                // Only ever remove bits (S48: never below what the fix asked); a safe fix
+                // removes group/other write and nothing else.
                 let to = s.mode & mode.0;
+                if fix.safe() && (s.mode & !to) & !0o022 != 0 {
+                    return Err(format!(
+                        "{path}: chmod {:04o} → {to:04o} removes more than group/other write; not a safe change",
+                        s.mode
+                    ));
+                }
                 if to != s.mode {
-                    self.push(&mut v, Step::Chmod { path: path.clone(), mode: Mode(to) })?;
+                    self.push(v, Step::Chmod { path: path.clone(), mode: Mode(to) })?;
                 }
             }
             Fix::Chown { path, uid, gid } => {
@@ -244,15 +305,15 @@ impl Planner<'_> {
                     return Err(format!("{path} no longer exists"));
                 }
                 if (s.uid, s.gid) != (*uid, *gid) {
-                    self.push(&mut v, Step::Chown { path: path.clone(), uid: *uid, gid: *gid })?;
+                    self.push(v, Step::Chown { path: path.clone(), uid: *uid, gid: *gid })?;
                 }
             }
             Fix::DisableTimer { scope, unit } => {
                 for dir in config_dirs(host, scope, opts.runtime)? {
-                    self.disable_in(&mut v, &dir, &unit_names(host, scope, unit))?;
+                    self.disable_in(v, &dir, &unit_names(host, scope, unit))?;
                 }
                 if scope == "system" && !v.is_empty() {
-                    self.preset_disable(&mut v, unit)?;
+                    self.preset_disable(v, unit)?;
                 }
                 if opts.live && !v.is_empty() {
                     live.extend([LiveOp::DaemonReload, LiveOp::Stop { scope: scope.clone(), unit: unit.clone() }]);
@@ -264,14 +325,14 @@ impl Planner<'_> {
                 let s = self.state(&path)?;
                 match s.kind.as_str() {
                     "symlink" if s.link.as_deref() == Some("/dev/null") => {}
-                    "symlink" => self.push(&mut v, Step::Unlink { path: path.clone() })?,
-                    "file" => self.push(&mut v, Step::Quarantine { path: path.clone() })?,
+                    "symlink" => self.push(v, Step::Unlink { path: path.clone() })?,
+                    "file" => self.push(v, Step::Quarantine { path: path.clone() })?,
                     "missing" => {}
                     k => return Err(format!("{path} is a {k}; refusing to mask over it")),
                 }
                 if !(s.kind == "symlink" && s.link.as_deref() == Some("/dev/null")) {
-                    self.mkdirs(&mut v, &dir)?;
-                    self.push(&mut v, Step::Symlink { path, target: "/dev/null".into() })?;
+                    self.mkdirs(v, &dir)?;
+                    self.push(v, Step::Symlink { path, target: "/dev/null".into() })?;
                     if opts.live {
                         live.extend([LiveOp::DaemonReload, LiveOp::Stop { scope: scope.clone(), unit: unit.clone() }]);
                     }
@@ -281,7 +342,7 @@ impl Planner<'_> {
                 let s = self.state(path)?;
                 match s.kind.as_str() {
                     "missing" => {}
-                    "file" | "symlink" | "dir" => self.push(&mut v, Step::Quarantine { path: path.clone() })?,
+                    "file" | "symlink" | "dir" => self.push(v, Step::Quarantine { path: path.clone() })?,
                     k => return Err(format!("{path} is a {k}")),
                 }
             }
@@ -295,16 +356,16 @@ impl Planner<'_> {
                     if opts.live {
                         live.push(LiveOp::DisableLinger { user: user.clone() });
                     } else {
-                        self.push(&mut v, Step::Quarantine { path })?;
+                        self.push(v, Step::Quarantine { path })?;
                     }
                 } else if *enable && s.kind == "missing" {
-                    self.mkdirs(&mut v, "/var/lib/systemd/linger")?;
-                    self.push(&mut v, Step::Write { path, content: String::new() })?;
+                    self.mkdirs(v, "/var/lib/systemd/linger")?;
+                    self.push(v, Step::Write { path, content: String::new() })?;
                 }
             }
-            Fix::PresetDisable { unit } => self.preset_disable(&mut v, unit)?,
+            Fix::PresetDisable { unit } => self.preset_disable(v, unit)?,
         }
-        Ok((v, live))
+        Ok(())
     }
 
     fn pending_creates(&self, p: &str) -> bool {

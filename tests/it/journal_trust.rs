@@ -22,7 +22,7 @@ fn fifty() -> Fx {
         .mode("/etc/systemd/system/timers.target.wants", 0o777)
         .file("/usr/lib/systemd/system/cron.service", &service("/usr/sbin/cron"))
         .file("/etc/systemd/system/cron.service.d/override.conf", "[Service]\nExecStartPre=/usr/bin/true\n");
-    for i in 0..11 {
+    for i in 0..12 {
         let (t, s) = (format!("/etc/systemd/system/job{i}.timer"), format!("/etc/systemd/system/job{i}.service"));
         fx.file(&t, &timer("daily"))
             .mode(&t, 0o666)

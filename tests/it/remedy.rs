@@ -106,6 +106,7 @@ fn finding(fix: Fix) -> Finding {
         path: None,
         line: None,
         fix: Some(fix),
+        fix_note: None,
         waiver: None,
         baselined: false,
         host: None,

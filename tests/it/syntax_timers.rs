@@ -132,7 +132,11 @@ fn s41_runs_as_exec_and_environment_files() {
         .file("/etc/systemd/system/c.timer", &timer("daily"))
         .file("/etc/systemd/system/c.service", "[Service]\nUser=svc\nExecStart=+/usr/bin/install -d /x\nExecStart=/usr/bin/true\n")
         .file("/etc/systemd/system/d.timer", &timer("daily"))
-        .file("/etc/systemd/system/d.service", "[Service]\nDynamicUser=yes\nUser=root\nExecStart=/usr/bin/true\n");
+        .file("/etc/systemd/system/d.service", "[Service]\nDynamicUser=yes\nUser=root\nExecStart=/usr/bin/true\n")
+        .file("/etc/systemd/system/e.timer", &timer("daily"))
+        .file("/etc/systemd/system/e.service", "[Service]\nUser=svc\nExecStart=!/usr/bin/true\n")
+        .file("/etc/systemd/system/f.timer", &timer("daily"))
+        .file("/etc/systemd/system/f.service", "[Service]\nUser=svc\nExecStart=!!/usr/bin/true\n");
     let h = fx.collect();
     let sys = system(&h);
     let a = timer_of(&sys, "a.timer");
@@ -150,9 +154,29 @@ fn s41_runs_as_exec_and_environment_files() {
     let b = timer_of(&sys, "b.timer");
     assert!(b.runs_as.privileged, "a uid-0 account other than root is still root");
     let c = timer_of(&sys, "c.timer");
-    assert!(!c.runs_as.privileged);
+    assert!(!c.runs_as.user_is_root);
+    assert!(c.runs_as.privileged, "some of its code runs as root");
+    assert_eq!(c.runs_as.elevated, ["ExecStart"]);
+    assert_eq!(c.runs_as.label(), "svc (ExecStart as root)");
     assert_eq!(c.exec.iter().map(|e| e.privileged).collect::<Vec<_>>(), [true, false], "'+' runs with full privileges");
     assert!(!timer_of(&sys, "d.timer").runs_as.privileged, "DynamicUser= never runs as root");
+    let e = timer_of(&sys, "e.timer");
+    assert!(e.runs_as.privileged && e.exec[0].privileged, "'!' skips the credential change: root");
+    let f = timer_of(&sys, "f.timer");
+    assert!(!f.runs_as.privileged && !f.exec[0].privileged, "'!!' does nothing where ambient capabilities exist");
+    // Every file the service uses, with the setting that names it.
+    let roles: Vec<(&str, &str, u32)> =
+        a.files.iter().map(|f| (f.role.as_str(), f.target.path.as_str(), f.line)).collect();
+    assert_eq!(
+        roles,
+        [
+            ("executable", "/bin/sh", 2),
+            ("script", "/opt/jobs/run.sh", 2),
+            ("executable", "/usr/bin/sh", 3),
+            ("environment-file", "/etc/default/job", 4),
+            ("environment-file", "/etc/missing", 5)
+        ]
+    );
 }
 
 /// Fixed "now" for schedule facts: 2025-06-15 12:00:00 UTC.

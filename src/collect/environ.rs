@@ -1,0 +1,99 @@
+//! Libraries a service preloads: `LD_PRELOAD` set by `Environment=` or in an
+//! `EnvironmentFile=` (systemd.exec(5)). The dynamic loader maps them into every command
+//! of the service before its own code runs, so they are code the service runs — as root
+//! for a root service — although no `Exec*=` line names them.
+
+use super::exec::split_words;
+use super::resolve::Resolver;
+use super::stat::path_fact;
+use crate::model::{FileKind, FileRole, PathFact, Unit, UsedFile, Warning};
+
+/// Largest environment file read (systemd reads them whole; these are small).
+const ENV_FILE_MAX: u64 = 1 << 20;
+
+/// The preloaded libraries of `svc`, from its `Environment=` settings and the contents
+/// of its environment files (already resolved in `env_files`).
+pub fn preloads(r: &mut Resolver<'_>, svc: &Unit, env_files: &[PathFact], privileged: bool) -> Vec<UsedFile> {
+    let mut found: Vec<(String, String, u32, &'static str)> = Vec::new();
+    for s in svc.get("Service", "Environment") {
+        // Each word is one assignment, quoted as in command lines.
+        for (word, _) in split_words(&s.value).unwrap_or_default() {
+            if let Some(v) = word.strip_prefix("LD_PRELOAD=") {
+                found.extend(libraries(v).map(|l| (l, s.file.clone(), s.line, "Environment")));
+            }
+        }
+    }
+    for f in env_files {
+        let (Some(res), Some(meta)) = (&f.resolved, &f.meta) else { continue };
+        if meta.kind != FileKind::File {
+            continue;
+        }
+        match r.root.read_capped(res, ENV_FILE_MAX) {
+            Ok(bytes) => {
+                for (line, v) in ld_preload_lines(&String::from_utf8_lossy(&bytes)) {
+                    found.extend(libraries(&v).map(|l| (l, res.clone(), line, "LD_PRELOAD")));
+                }
+            }
+            Err(e) => r.warnings.push(Warning {
+                path: res.clone(),
+                line: None,
+                message: format!("environment file not read: {e}"),
+            }),
+        }
+    }
+    found
+        .into_iter()
+        .map(|(lib, file, line, key)| UsedFile {
+            role: FileRole::Preload,
+            target: path_fact(r.root, &lib, &mut r.paths),
+            key: key.into(),
+            file,
+            line,
+            privileged,
+        })
+        .collect()
+}
+
+/// `LD_PRELOAD` takes a list separated by spaces or colons (ld.so(8)); only absolute
+/// paths name a file by themselves (bare names are searched in the library path).
+fn libraries(v: &str) -> impl Iterator<Item = String> + '_ {
+    v.split([' ', ':', '\t']).filter(|l| l.starts_with('/')).map(str::to_string)
+}
+
+/// `LD_PRELOAD=` assignments of an environment file, by line: `KEY=VALUE` lines,
+/// `#`/`;` comments, optional quotes around the value (systemd's `load_env_file`).
+fn ld_preload_lines(text: &str) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if l.starts_with('#') || l.starts_with(';') {
+            continue;
+        }
+        let Some((k, v)) = l.split_once('=') else { continue };
+        if k.trim() != "LD_PRELOAD" {
+            continue;
+        }
+        let v = v.trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|x| x.strip_suffix('"'))
+            .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+            .unwrap_or(v);
+        out.push((u32::try_from(i + 1).unwrap_or(u32::MAX), v.to_string()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preload_lines_and_lists() {
+        let t = "# c\nFOO=1\nLD_PRELOAD=\"/lib/a.so /lib/b.so\"\n ; LD_PRELOAD=/x\nLD_PRELOAD = /opt/c.so:libz.so\n";
+        let got = ld_preload_lines(t);
+        assert_eq!(got, vec![(3, "/lib/a.so /lib/b.so".to_string()), (5, "/opt/c.so:libz.so".to_string())]);
+        let libs: Vec<String> = libraries(&got[1].1).collect();
+        assert_eq!(libs, vec!["/opt/c.so".to_string()], "bare names are left to the loader's search");
+    }
+}

@@ -1,0 +1,223 @@
+//! What a *safe* fix may touch, decided in Rust for every policy (a policy cannot widen
+//! it), and who controls a file a root unit uses.
+//!
+//! Fleets run `fix --apply` unattended, so a safe fix only removes group/other write
+//! bits or gives a path to root, and only on paths that exist for systemd — unit
+//! directories, unit files, drop-in and `.wants` directories, the linger and timer-stamp
+//! directories, the systemd configuration trees — and on files a root unit executes or
+//! reads. It never changes a home directory or anything in one (except removing group/
+//! other write on the user's own unit directories), `/run/user/UID`, a sticky or
+//! world-writable directory or anything in one, or any directory that is not systemd's.
+//! When unsure, a change is not safe: the finding stays, with a fix at the unit.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::collect::root::parent;
+use crate::finding::Fix;
+use crate::model::{FileKind, Host, ScopeKind};
+
+/// Directories that may be an account's home in passwd without being anyone's home
+/// (`sync` → `/bin`, `nobody` → `/nonexistent`, …).
+const NOT_HOMES: [&str; 20] = [
+    "/",
+    "/bin",
+    "/sbin",
+    "/usr",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/games",
+    "/usr/local/bin",
+    "/lib",
+    "/usr/lib",
+    "/etc",
+    "/var",
+    "/var/lib",
+    "/run",
+    "/dev",
+    "/proc",
+    "/sys",
+    "/boot",
+    "/nonexistent",
+    "/opt",
+];
+
+/// Shared scratch directories, by name (also recognised by their sticky bit).
+const SHARED: [&str; 6] = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock", "/run/user"];
+
+/// The trees systemd reads its configuration from and keeps its state in.
+const SYSTEMD_TREES: [&str; 9] = [
+    "/etc/systemd",
+    "/run/systemd",
+    "/usr/lib/systemd",
+    "/lib/systemd",
+    "/usr/local/lib/systemd",
+    "/etc/xdg/systemd",
+    "/usr/local/share/systemd",
+    "/usr/share/systemd",
+    "/var/lib/systemd",
+];
+
+fn under(p: &str, dir: &str) -> bool {
+    p == dir || (p.starts_with(dir) && (dir == "/" || p.as_bytes().get(dir.len()) == Some(&b'/')))
+}
+
+/// The index a run builds once from its facts.
+#[derive(Debug, Default)]
+pub struct Safety {
+    /// Recorded directories that are sticky or world-writable.
+    open_dirs: HashSet<String>,
+    /// (home, account) of every account whose home is a real home.
+    homes: Vec<(String, String)>,
+    /// Unit directories, their entries, linked units' real files, state directories.
+    systemd: HashSet<String>,
+    /// The user's own unit directories and what is in them, by account.
+    user_units: HashMap<String, String>,
+    /// Files a root-run unit executes or reads.
+    root_files: HashSet<String>,
+}
+
+impl Safety {
+    pub fn new(host: &Host) -> Safety {
+        let mut homes: Vec<(String, String)> = host
+            .users
+            .iter()
+            .filter(|u| u.uid != 0)
+            .map(|u| (crate::collect::root::normalize(&u.home), u.name.clone()))
+            .filter(|(h, _)| !NOT_HOMES.contains(&h.as_str()))
+            .collect();
+        homes.push(("/home".into(), String::new()));
+        homes.push(("/var/home".into(), String::new()));
+        let open_dirs = host
+            .paths
+            .iter()
+            .filter(|(_, m)| m.kind == FileKind::Dir && m.mode.0 & 0o1002 != 0)
+            .map(|(p, _)| p.clone())
+            .collect();
+        let mut s = Safety {
+            open_dirs,
+            homes,
+            systemd: HashSet::new(),
+            user_units: HashMap::new(),
+            root_files: HashSet::new(),
+        };
+        for scope in &host.scopes {
+            let user = scope.user.clone();
+            for d in &scope.search_path {
+                for p in std::iter::once(&d.path).chain(&d.resolved) {
+                    s.note(p, user.as_deref(), d.per_user);
+                }
+            }
+            for e in &scope.entries {
+                s.note(&e.path, user.as_deref(), scope.kind == ScopeKind::User);
+            }
+            for u in &scope.units {
+                if let Some(t) = u.fragment.as_ref().and_then(|f| f.target.as_ref()).and_then(|t| t.resolved.as_ref()) {
+                    s.systemd.insert(t.clone());
+                }
+            }
+            if scope.kind == ScopeKind::System {
+                for t in &scope.timers {
+                    for f in t.files.iter().filter(|f| f.privileged) {
+                        if let (Some(r), Some(m)) = (&f.target.resolved, &f.target.meta)
+                            && m.kind == FileKind::File
+                        {
+                            s.root_files.insert(r.clone());
+                        }
+                    }
+                }
+            }
+        }
+        for e in &host.linger.entries {
+            s.systemd.insert(e.path.clone());
+        }
+        s
+    }
+
+    fn note(&mut self, p: &str, user: Option<&str>, per_user: bool) {
+        match user.filter(|_| per_user) {
+            Some(u) => {
+                self.user_units.insert(p.to_string(), u.to_string());
+            }
+            None => {
+                self.systemd.insert(p.to_string());
+            }
+        }
+    }
+
+    /// The account whose home `p` is in (empty for an unowned `/home/…`).
+    pub fn home_of(&self, p: &str) -> Option<&str> {
+        self.homes.iter().filter(|(h, _)| under(p, h)).max_by_key(|(h, _)| h.len()).map(|(_, u)| u.as_str())
+    }
+
+    /// `p` is a shared scratch directory or inside one: listed by name, or an ancestor
+    /// (or itself, for a directory) that is sticky or world-writable.
+    pub fn shared(&self, p: &str) -> Option<String> {
+        let mut cur = p.to_string();
+        loop {
+            let named = SHARED.iter().any(|s| under(&cur, s));
+            let open = self.open_dirs.contains(&cur);
+            if named || open {
+                return Some(cur);
+            }
+            if cur == "/" {
+                return None;
+            }
+            cur = parent(&cur).to_string();
+        }
+    }
+
+    /// Why changing `path`'s mode (`chmod`) or owner (`!chmod`) is not a safe fix.
+    pub fn refuse_path(&self, path: &str, chmod: bool, is_dir: bool) -> Option<String> {
+        if under(path, "/run/user") {
+            return Some(format!("{path} is a user's runtime directory (/run/user): it belongs to their session"));
+        }
+        if let Some(u) = self.home_of(path) {
+            let own_unit_dir = self.user_units.get(path).is_some_and(|owner| owner == u);
+            if !(chmod && own_unit_dir) {
+                let whose = if u.is_empty() { "a home directory".to_string() } else { format!("{u}'s home") };
+                return Some(format!(
+                    "{path} is in {whose}: its owner and mode are the user's (only group/other write on the user's own unit directories is removed)"
+                ));
+            }
+            return None;
+        }
+        // systemd's own directories first: a world-writable timer-stamp directory is
+        // systemd's misconfiguration (CVE-2016-10156), not a scratch directory.
+        if self.systemd.contains(path) || SYSTEMD_TREES.iter().any(|t| under(path, t)) {
+            return None;
+        }
+        if let Some(s) = self.shared(path) {
+            return Some(if s == path {
+                format!(
+                    "{path} is a shared directory (sticky or world-writable): changing it breaks every program that writes there"
+                )
+            } else {
+                format!("{path} is inside the shared directory {s}")
+            });
+        }
+        if !is_dir && self.root_files.contains(path) {
+            return None;
+        }
+        Some(if is_dir {
+            format!("{path} is not a systemd directory: other programs may rely on its owner and mode")
+        } else {
+            format!("{path} is neither a systemd file nor a file a root unit uses")
+        })
+    }
+
+    /// Why a fix is not safe; `None` when it is (unsafe fixes are judged by `--unsafe`).
+    /// `kind` is what the path is now (a directory or not).
+    pub fn refuse(&self, fix: &Fix, is_dir: &dyn Fn(&str) -> bool) -> Option<String> {
+        match fix {
+            Fix::Chmod { path, .. } => self.refuse_path(path, true, is_dir(path)),
+            Fix::Chown { path, uid, gid } => {
+                if (*uid, *gid) != (0, 0) {
+                    return Some(format!("{path}: a safe fix only gives ownership to root, not {uid}:{gid}"));
+                }
+                self.refuse_path(path, false, is_dir(path))
+            }
+            Fix::All { fixes } => fixes.iter().find_map(|f| self.refuse(f, is_dir)),
+            _ => None,
+        }
+    }
+}
