@@ -120,9 +120,8 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
         }
         Command::Fix { apply, unsafe_, runtime, format, selection } => {
             let (config, set, log) = load_policies(cli)?;
+            let selected = select(cli, &config, &set, selection)?;
             let host = collect_host(cli, term, err)?;
-            let selected: Vec<_> =
-                set.policies.iter().filter(|p| config.selected(p, &selection.select, &selection.ignore)).collect();
             let (findings, _) = findings_of(&config, &set, &selected, &host, &log, term, err)?;
             let fs = crate::remedy::fsops::RootFs::open(open_root(cli)?.host_root())
                 .map_err(|e| AppError::Fix(e.to_string()))?;
@@ -179,7 +178,7 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
         Command::Explain { id } => {
             let (_, set, _) = load_policies(cli)?;
             let p =
-                set.get(id).ok_or_else(|| AppError::Usage(format!("no policy {id:?} (see `timerguard policies`)")))?;
+                set.find(id).ok_or_else(|| AppError::Usage(format!("no policy {id:?} (see `timerguard policies`)")))?;
             explain(p, out)?;
             ExitCode::SUCCESS
         }
@@ -189,11 +188,12 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
             ExitCode::SUCCESS
         }
         Command::Man => {
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)?;
+            man_page(out)?;
             ExitCode::SUCCESS
         }
         Command::Init => {
-            out.write_all(crate::config::DEFAULT.as_bytes())?;
+            let (_, set, _) = load_policies(cli)?;
+            out.write_all(crate::config::default_text(&set).as_bytes())?;
             ExitCode::SUCCESS
         }
         Command::Test => {
@@ -242,8 +242,7 @@ fn evaluate(
     err: &mut dyn Write,
 ) -> Result<crate::report::Report, AppError> {
     let (config, set, log) = load_policies(cli)?;
-    let selected: Vec<_> =
-        set.policies.iter().filter(|p| config.selected(p, &selection.select, &selection.ignore)).collect();
+    let selected = select(cli, &config, &set, selection)?;
     let fail_on = fail_on.or(config.fail_on).unwrap_or(crate::finding::Severity::High);
     let infos: Vec<_> = selected.iter().map(|p| crate::report::PolicyInfo::from(*p)).collect();
     let one = |host: &Arc<Host>, name: String, root: Option<String>, err: &mut dyn Write| {
@@ -356,6 +355,129 @@ fn load_policies(cli: &Cli) -> Result<(Config, PolicySet, engine::Log), AppError
     Ok((config, set, log))
 }
 
+/// The man page: clap's sections, then EXIT STATUS and EXAMPLES (roff).
+fn man_page(out: &mut dyn Write) -> std::io::Result<()> {
+    let man = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+    man.render_subcommands_section(out)?;
+    out.write_all(MAN_EXTRA.as_bytes())?;
+    man.render_version_section(out)
+}
+
+const MAN_EXTRA: &str = r#".SH "EXIT STATUS"
+The same for every output format:
+.TP
+.B 0
+nothing at or above \fB\-\-fail\-on\fR (default high); for \fBfix\fR without \fB\-\-apply\fR, nothing would change.
+.TP
+.B 1
+findings at or above \fB\-\-fail\-on\fR; \fBfix\fR would change something; an invalid calendar expression or time span.
+.TP
+.B 2
+usage, configuration or policy compile error; a selection that matches no policy; a root that does not look like a Linux root.
+.TP
+.B 3
+a policy failed at run time (the others still report).
+.TP
+.B 4
+a fix failed while applying or undoing.
+.SH EXAMPLES
+.TP
+.B timerguard check
+Check this system with the built\-in policies; exit 1 on high or critical findings.
+.TP
+.B timerguard \-\-root /srv/image check \-\-format sarif \-\-report junit=report.xml
+Gate an image root before it ships, writing SARIF on stdout and JUnit to a file.
+.TP
+.B timerguard \-\-config /etc/timerguard.yaml fix
+Show the plan of safe fixes (a dry run); add \fB\-\-apply\fR to make them, journaled.
+.TP
+.B timerguard fix \-\-unsafe \-\-apply && timerguard undo
+Also disable, mask or quarantine what the policies name; \fBundo\fR reverses the run.
+.TP
+.B timerguard list
+Every timer of every scope: will it run, when, as whom, what it executes.
+.TP
+.B timerguard explain TG106
+A policy's rationale, parameters, remediation and references.
+"#;
+
+/// The policies a run uses. A selector that names no policy, or a run left with none,
+/// is an error: a gate that checked nothing must not pass.
+fn select<'a>(
+    cli: &Cli,
+    config: &Config,
+    set: &'a PolicySet,
+    selection: &crate::cli::Selection,
+) -> Result<Vec<&'a crate::policy::Policy>, AppError> {
+    let cfg = cli.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let sources = [
+        ("--select", &selection.select, String::new()),
+        ("--ignore", &selection.ignore, String::new()),
+        ("select", &config.select, format!("config {cfg}: ")),
+        ("ignore", &config.ignore, format!("config {cfg}: ")),
+    ];
+    for (what, keys, at) in sources {
+        if let Some(k) = keys.iter().find(|k| !set.policies.iter().any(|p| Config::matches(p, k))) {
+            return Err(AppError::Usage(format!(
+                "{at}{what} {k:?} matches no policy (an id or id prefix, a name, a tag or a mitigation; see `timerguard policies`)"
+            )));
+        }
+    }
+    let chosen: Vec<_> =
+        set.policies.iter().filter(|p| config.selected(p, &selection.select, &selection.ignore)).collect();
+    if chosen.is_empty() {
+        let why = if set.policies.is_empty() {
+            "no policies are loaded (--no-builtin without --policies DIR)"
+        } else {
+            "the selection leaves no policy to run"
+        };
+        return Err(AppError::Usage(format!("nothing to check: {why}")));
+    }
+    Ok(chosen)
+}
+
+/// A root that does not look like a Linux root is refused (unless --allow-minimal-root):
+/// an empty directory, or `…/usr` of an image, would otherwise pass every check.
+fn check_root(cli: &Cli, root: &collect::Root) -> Result<(), AppError> {
+    if cli.allow_minimal_root {
+        return Ok(());
+    }
+    let is = |p: &str, dir: bool| {
+        root.chase(p, true)
+            .ok()
+            .filter(|c| c.exists)
+            .and_then(|c| root.lstat(&c.path).ok())
+            .is_some_and(|m| if dir { m.is_dir() } else { m.is_file() })
+    };
+    let mut missing = Vec::new();
+    if !is("/etc", true) {
+        missing.push("/etc");
+    }
+    if !is("/etc/passwd", false) {
+        missing.push("/etc/passwd");
+    }
+    if !is("/usr/lib", true) && !is("/lib", true) {
+        missing.push("/usr/lib (or /lib)");
+    }
+    let systemd = ["/etc/systemd", "/usr/lib/systemd", "/lib/systemd", "/run/systemd", "/var/lib/systemd"];
+    if !systemd.iter().any(|d| is(d, true)) {
+        missing.push("a systemd directory (/etc/systemd, /usr/lib/systemd, …)");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(AppError::Usage(format!(
+        "{} does not look like a Linux root: missing {} (give the image's top directory; --allow-minimal-root accepts it as it is)",
+        cli.root.display(),
+        missing.join(", ")
+    )))
+}
+
 /// `explain`: everything a reader needs to act on a policy's findings.
 fn explain(p: &crate::policy::Policy, out: &mut dyn Write) -> std::io::Result<()> {
     let m = &p.meta;
@@ -398,12 +520,19 @@ fn open_root(cli: &Cli) -> Result<collect::Root, AppError> {
 
 /// Collects the root (with a progress line on a terminal); warnings go to stderr.
 fn collect_host(cli: &Cli, term: Terminal, err: &mut dyn Write) -> Result<Arc<Host>, AppError> {
+    check_root(cli, &open_root(cli)?)?;
     let host = {
         let _p = term.stderr.then(|| crate::progress::Progress::start(format!("reading {}", cli.root.display())));
         collect::collect(&cli.root)?
     };
     for w in &host.warnings {
         writeln!(err, "warning: {w}")?;
+    }
+    if host.live != collect::root_is_slash(&cli.root) {
+        writeln!(
+            err,
+            "note: systemd is not PID 1 here: / is read offline, as an image (no running transient timers, no live fixes)"
+        )?;
     }
     Ok(Arc::new(host))
 }

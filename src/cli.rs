@@ -20,6 +20,11 @@ pub struct Cli {
     /// Leave out the built-in policy pack.
     #[arg(long, global = true)]
     pub no_builtin: bool,
+    /// Accept a root that does not look like a Linux root (no /etc, /etc/passwd, /usr/lib
+    /// or systemd directory): by default that is an error, so a gate never passes a
+    /// directory it could not have checked.
+    #[arg(long, global = true)]
+    pub allow_minimal_root: bool,
     /// Colour in text output: `auto` (a terminal, and `NO_COLOR` unset), `always`, `never`.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,

@@ -53,7 +53,7 @@ pub fn rows(host: &Host) -> Vec<Row> {
                 file_state: t.file_state.map(|f| f.as_str().to_string()),
                 schedule,
                 service: t.service.clone(),
-                runs_as: t.runs_as.user.clone(),
+                runs_as: t.runs_as.label(),
                 privileged: t.runs_as.privileged,
                 exec,
                 source: t.source.clone(),

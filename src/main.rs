@@ -15,8 +15,9 @@ fn main() -> ExitCode {
     let mut err = stderr;
     match app::run(&cli, app::Terminal::detect(cli.color), &mut out, &mut err) {
         Ok(code) => code,
-        // A closed pipe (`timerguard list | head`) is not a failure.
+        // A closed pipe (`timerguard facts | head`) is not a failure: stop quietly.
         Err(app::AppError::Output(e)) if e.kind() == ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(app::AppError::Json(e)) if e.io_error_kind() == Some(ErrorKind::BrokenPipe) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
             e.exit_code()

@@ -171,6 +171,11 @@ fn small_file(root: &Root, path: &str) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+/// `dir` names this system's `/`.
+pub fn root_is_slash(dir: &Path) -> bool {
+    Root::open(dir).is_ok_and(|r| r.is_slash())
+}
+
 /// The running system's PID 1 is systemd (live actions need it).
 fn systemd_is_pid1() -> bool {
     std::fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd")

@@ -185,8 +185,14 @@ impl PolicySet {
         self.engines.iter().find(|(d, _)| *d == dir).map_or_else(|| &*self.engines[0].1, |(_, e)| &**e)
     }
 
+    /// A policy by exact id or name (what the config file must use).
     pub fn get(&self, id: &str) -> Option<&Policy> {
         self.policies.iter().find(|p| p.meta.id == id || p.meta.name == id)
+    }
+
+    /// A policy by id in any case, or by name (what people type: `explain tg106`).
+    pub fn find(&self, q: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.meta.id.eq_ignore_ascii_case(q) || p.meta.name.eq_ignore_ascii_case(q))
     }
 }
 

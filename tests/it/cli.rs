@@ -118,6 +118,11 @@ fn completions_load_in_bash_and_the_man_page_lists_every_command() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("-F _timerguard"), "bash registered the completion function");
     let man = String::from_utf8(Command::new(bin).arg("man").output().unwrap().stdout).unwrap();
     assert!(man.starts_with(".ie") && man.contains(".TH timerguard 1"));
+    assert!(man.contains(".SH \"EXIT STATUS\"") && man.contains(".SH EXAMPLES"), "{man}");
+    let exit = &man[man.find("EXIT STATUS").unwrap()..man.find(".SH EXAMPLES").unwrap()];
+    for code in 0..=4 {
+        assert!(exit.contains(&format!(".B {code}\n")), "exit status {code} documented");
+    }
     for cmd in ["check", "list", "facts", "fix", "undo", "policies", "explain", "init", "test", "calendar", "timespan"]
     {
         assert!(

@@ -16,6 +16,7 @@ mod hostile_fs;
 mod journal_trust;
 mod live;
 mod names_masks;
+mod no_silent_pass;
 mod policies;
 mod remedy;
 mod sarif;

@@ -293,6 +293,49 @@ fn explain_policies_and_init() {
     std::fs::write(&cfg, out).unwrap();
     assert_eq!(run(&fx, &["--config", cfg.to_str().unwrap(), "check"]).0, 0, "the default config is valid");
     assert_eq!(run(&fx, &["explain", "TG999"]).0, 2);
+    // Ids in any case, and names.
+    for q in ["tg201", "Tg201", "linger-not-allowed"] {
+        let (code, out, _) = run(&fx, &["explain", q]);
+        assert_eq!(code, 0, "{q}");
+        assert!(out.starts_with("TG201 linger-not-allowed"), "{q}: {out}");
+    }
+}
+
+/// `init` is generated from the policies' metadata, and examples/timerguard.yaml is that
+/// output: every commented example — ids, names, parameters and their defaults — names
+/// something that exists, proved by uncommenting all of them and validating the result.
+#[test]
+fn init_and_the_example_config_name_only_what_exists() {
+    let fx = one_timer();
+    let (code, out, _) = run(&fx, &["init"]);
+    assert_eq!(code, 0);
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/timerguard.yaml")).unwrap();
+    assert_eq!(out, example, "examples/timerguard.yaml is `timerguard init` (regenerate it)");
+    let mut filled = String::new();
+    let mut section = "";
+    for l in out.lines() {
+        if let Some((k, _)) = l.split_once(':').filter(|_| !l.starts_with('#') && !l.starts_with(' ')) {
+            section = if ["severity", "params", "unsafe_fixes", "waivers"].contains(&k) { k } else { "" };
+            filled.push_str(&format!("{k}:\n"));
+            continue;
+        }
+        match l.strip_prefix("#  ") {
+            Some(rest) if !section.is_empty() => filled.push_str(&format!("  {rest}\n")),
+            _ => {}
+        }
+    }
+    let cfg = fx.path().join("filled.yaml");
+    std::fs::write(&cfg, &filled).unwrap();
+    let (code, _, err) = run(&fx, &["--config", cfg.to_str().unwrap(), "check", "--fail-on", "critical"]);
+    assert!(code == 0 || code == 1, "every example id and parameter exists: {err}\n{filled}");
+    assert!(filled.contains("TG301:") && filled.contains("vendor_approved: true"), "{filled}");
+    let params: usize = timerguard::policy::PolicySet::load(true, &[], &Default::default(), &Default::default())
+        .unwrap()
+        .policies
+        .iter()
+        .map(|p| p.meta.params.len())
+        .sum();
+    assert_eq!(filled.matches("\n    ").count() - 3, params, "every parameter of every policy is listed:\n{filled}");
 }
 
 /// Planted in a real Debian root, one case of each family is found with the right id and
