@@ -129,7 +129,7 @@ impl Config {
             && (p.meta.id.starts_with(&up)
                 || p.meta.name == k
                 || p.meta.tags.iter().any(|t| t == k)
-                || p.meta.mitigations.iter().any(|m| *m == up))
+                || p.meta.mitigations.contains(&up))
     }
 
     /// Whether a policy runs, given the config and the command-line `select`/`ignore`.
