@@ -223,6 +223,19 @@ pub fn build_root(root: &Path, spec: &RootSpec) -> io::Result<()> {
     Ok(())
 }
 
+/// Every built-in test case with its policy id: planted roots, one per case, for tests
+/// that check properties of the whole pack (fixes never add findings, safe fixes stay safe).
+pub fn builtin_cases() -> Vec<(String, Case)> {
+    builtin::TESTS
+        .iter()
+        .filter_map(|(_, text)| serde_yaml::from_str::<CaseFile>(text).ok())
+        .flat_map(|cf| {
+            let id = cf.policy;
+            cf.cases.into_iter().map(move |c| (id.clone(), c))
+        })
+        .collect()
+}
+
 /// Outcome counts.
 #[derive(Default)]
 struct Tally {

@@ -209,49 +209,51 @@ impl Planner<'_> {
         self.fs.state(p).map_err(|e| format!("{p}: {e}"))
     }
 
-    /// Adds a step; its expected prior state is what earlier planned steps on the same
-    /// path leave (a mask links where a quarantined file was), else the current state.
-    fn push(&self, v: &mut Vec<PlannedStep>, step: Step) -> Result<(), String> {
-        let on_path = || {
-            self.pending.iter().map(|s| &s.step).chain(v.iter().map(|s| &s.step)).filter(|s| s.path() == step.path())
-        };
-        let earlier = on_path().next_back();
-        let before = match earlier {
-            // Mode and owner changes add up: fold every earlier one into the state.
-            Some(Step::Chmod { .. } | Step::Chown { .. }) => {
-                let mut s = self.state(step.path())?;
-                for e in on_path() {
-                    match e {
-                        Step::Chmod { mode, .. } => s.mode = mode.0,
-                        Step::Chown { uid, gid, .. } => {
-                            (s.uid, s.gid) = (*uid, *gid);
-                            // chown(2) clears set-id bits of a non-directory, as root too.
-                            if s.kind == "file" {
-                                s.mode &= !0o4000;
-                                if s.mode & 0o010 != 0 {
-                                    s.mode &= !0o2000;
-                                }
-                            }
+    /// The state `p` will be in when the next step runs: its state now, changed by every
+    /// step already planned on it (earlier actions' and this one's, in order).
+    fn expected(&self, v: &[PlannedStep], p: &str) -> Result<State, String> {
+        let mut s = self.state(p)?;
+        for e in self.pending.iter().map(|x| &x.step).chain(v.iter().map(|x| &x.step)).filter(|x| x.path() == p) {
+            match e {
+                Step::Chmod { mode, .. } => s.mode = mode.0,
+                Step::Chown { uid, gid, .. } => {
+                    (s.uid, s.gid) = (*uid, *gid);
+                    // chown(2) clears set-id bits of a non-directory, as root too.
+                    if s.kind == "file" {
+                        s.mode &= !0o4000;
+                        if s.mode & 0o010 != 0 {
+                            s.mode &= !0o2000;
                         }
-                        _ => {}
                     }
                 }
-                s
-            }
-            Some(Step::Quarantine { .. } | Step::Unlink { .. } | Step::Rmdir { .. }) => State::missing(),
-            Some(Step::Write { path, content }) => {
-                let mut s = self.state(path)?;
-                if s.kind == "missing" {
-                    // What a new file is created as: 0644, owned by us.
-                    s = State { mode: 0o644, uid: euid(), gid: egid(), ..State::new("file") };
+                Step::Quarantine { .. } | Step::Unlink { .. } | Step::Rmdir { .. } => s = State::missing(),
+                Step::Write { content, .. } => {
+                    if s.kind != "file" {
+                        // What a new file is created as: 0644, owned by us.
+                        s = State { mode: 0o644, uid: euid(), gid: egid(), ..State::new("file") };
+                    }
+                    s.hash = Some(fsops::hash(content.as_bytes()));
+                    // Written by rename: a new inode, with one link, in the same directory.
+                    (s.ino, s.dev, s.nlink, s.mount) = (0, 0, 1, false);
                 }
-                s.hash = Some(fsops::hash(content.as_bytes()));
-                // Written by rename: a new inode, with one link, in the same directory.
-                (s.ino, s.dev, s.nlink, s.mount) = (0, 0, 1, false);
-                s
+                Step::Symlink { target, .. } => {
+                    s = State {
+                        mode: 0o777,
+                        uid: euid(),
+                        gid: egid(),
+                        link: Some(target.clone()),
+                        ..State::new("symlink")
+                    };
+                }
+                Step::Mkdir { .. } => s = State { mode: 0o755, uid: euid(), gid: egid(), ..State::new("dir") },
             }
-            _ => self.state(step.path())?,
-        };
+        }
+        Ok(s)
+    }
+
+    /// Adds a step, with the state its path must be in then (see `expected`).
+    fn push(&self, v: &mut Vec<PlannedStep>, step: Step) -> Result<(), String> {
+        let before = self.expected(v, step.path())?;
         v.push(PlannedStep { describe: describe(&step, &before), step, before });
         Ok(())
     }
@@ -279,7 +281,7 @@ impl Planner<'_> {
                 }
             }
             Fix::Chmod { path, mode } => {
-                let s = self.state(path)?;
+                let s = self.expected(v, path)?;
                 if !matches!(s.kind.as_str(), "file" | "dir") {
                     return Err(format!(
                         "{path} is a {}: modes are only changed on files and directories, never through a link",
@@ -300,7 +302,7 @@ impl Planner<'_> {
                 }
             }
             Fix::Chown { path, uid, gid } => {
-                let s = self.state(path)?;
+                let s = self.expected(v, path)?;
                 if s.kind == "missing" {
                     return Err(format!("{path} no longer exists"));
                 }
@@ -322,7 +324,7 @@ impl Planner<'_> {
             Fix::MaskUnit { scope, unit } => {
                 let dir = config_dirs(host, scope, false)?.remove(0);
                 let path = format!("{dir}/{unit}");
-                let s = self.state(&path)?;
+                let s = self.expected(v, &path)?;
                 match s.kind.as_str() {
                     "symlink" if s.link.as_deref() == Some("/dev/null") => {}
                     "symlink" => self.push(v, Step::Unlink { path: path.clone() })?,
@@ -339,7 +341,7 @@ impl Planner<'_> {
                 }
             }
             Fix::Quarantine { path } => {
-                let s = self.state(path)?;
+                let s = self.expected(v, path)?;
                 match s.kind.as_str() {
                     "missing" => {}
                     "file" | "symlink" | "dir" => self.push(v, Step::Quarantine { path: path.clone() })?,
@@ -351,7 +353,7 @@ impl Planner<'_> {
                 if user.contains('/') || user.starts_with('.') && user.len() < 3 {
                     return Err(format!("invalid user name {user:?}"));
                 }
-                let s = self.state(&path)?;
+                let s = self.expected(v, &path)?;
                 if !enable && s.kind != "missing" {
                     if opts.live {
                         live.push(LiveOp::DisableLinger { user: user.clone() });

@@ -43,6 +43,13 @@ impl Fx {
         self
     }
 
+    /// lchown (the path itself, a link included).
+    #[allow(dead_code)]
+    pub fn owner(&self, p: &str, uid: u32, gid: u32) -> &Self {
+        std::os::unix::fs::lchown(self.host_path(p), Some(uid), Some(gid)).unwrap();
+        self
+    }
+
     pub fn dir(&self, p: &str) -> &Self {
         std::fs::create_dir_all(self.host_path(p)).unwrap();
         self

@@ -19,6 +19,7 @@ mod names_masks;
 mod no_silent_pass;
 mod policies;
 mod remedy;
+mod safe_fixes;
 mod sarif;
 mod schedule;
 mod search_paths;

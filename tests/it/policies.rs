@@ -433,3 +433,45 @@ fn print_and_debug_go_to_the_log_on_stderr() {
     assert!(err.contains("debug [LOG001] \"root\""), "{err}");
     assert!(!out.contains("looking at"), "policies never print to the report");
 }
+
+/// One notion of "runs as" (S41): the `+` and `!` prefixes run a command as root whatever
+/// `User=` says; `list`, the facts and every policy give the same answer for one unit.
+#[test]
+fn runs_as_is_one_answer_in_list_facts_and_policies() {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nman:x:6:12:man:/var/cache/man:/usr/sbin/nologin\n")
+        .file("/usr/lib/systemd/system/mandb.timer", "[Timer]\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n")
+        .file(
+            "/usr/lib/systemd/system/mandb.service",
+            "[Service]\nUser=man\nExecStart=+/usr/bin/install -d /var/cache/man\nExecStart=/usr/bin/mandb\n",
+        )
+        .link("/etc/systemd/system/timers.target.wants/mandb.timer", "/usr/lib/systemd/system/mandb.timer")
+        .file("/etc/systemd/system/plain.timer", &timer("daily"))
+        .file("/etc/systemd/system/plain.service", "[Service]\nUser=man\nExecStart=/usr/bin/mandb\n")
+        .link("/etc/systemd/system/timers.target.wants/plain.timer", "../plain.timer")
+        .file("/etc/tg.yaml", "params:\n  TG301: { approved: [other.timer], vendor_approved: false }\n");
+    let list: Value = serde_json::from_slice(&fx.cli(&["list", "--format", "json"]).stdout).unwrap();
+    let row = |n: &str| list["timers"].as_array().unwrap().iter().find(|r| r["timer"] == n).unwrap().clone();
+    assert_eq!(
+        (row("mandb.timer")["runs_as"].as_str(), row("mandb.timer")["privileged"].as_bool()),
+        (Some("man (ExecStart as root)"), Some(true))
+    );
+    assert_eq!(
+        (row("plain.timer")["runs_as"].as_str(), row("plain.timer")["privileged"].as_bool()),
+        (Some("man"), Some(false))
+    );
+    let facts: Value = serde_json::from_slice(&fx.cli(&["facts"]).stdout).unwrap();
+    let t =
+        facts["scopes"][0]["timers"].as_array().unwrap().iter().find(|t| t["name"] == "mandb.timer").unwrap().clone();
+    assert_eq!(t["runs_as"]["privileged"], true);
+    assert_eq!(t["runs_as"]["user_is_root"], false);
+    assert_eq!(t["runs_as"]["elevated"], serde_json::json!(["ExecStart"]));
+    let cfg = fx.host_path("/etc/tg.yaml").display().to_string();
+    let o = fx.cli(&["--config", &cfg, "check", "--select", "TG301", "--format", "json"]);
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let subjects: Vec<&str> =
+        r["findings"].as_array().unwrap().iter().map(|f| f["subject"].as_str().unwrap()).collect();
+    assert_eq!(subjects, ["mandb.timer"], "TG301 agrees with list: only the elevated one runs as root");
+    assert!(r["findings"][0]["message"].as_str().unwrap().contains("man (ExecStart as root)"));
+}
