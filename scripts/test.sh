@@ -1,76 +1,105 @@
 #!/usr/bin/env bash
-# The test suite, with everything it needs. On Debian as root it installs the oracle
-# tools (systemctl/systemd-analyze, debootstrap, setpriv, systemd-nspawn) and builds two
-# real bookworm roots once (cached in target/): one for the systemctl differential tests,
-# one that boots under systemd-nspawn for the live `fix` test. Elsewhere the tests that
-# need those say they are skipped. TIMERGUARD_SKIP_LIVE=1 leaves out the live test.
+# The test suite with everything it needs, from a fresh Debian 12 machine that has only
+# the Rust toolchain. As root on Debian it installs:
+#   - apt: systemd (systemctl, systemd-analyze: the oracles), systemd-container
+#     (systemd-nspawn, the live test), debootstrap, util-linux (setpriv, script), tzdata,
+#     python3 + python3-venv, and nodejs + npm when missing;
+#   - a virtualenv (target/tools/venv) with junitparser and ansible-core, pinned;
+#   - Microsoft's SARIF Multitool from npm, pinned (target/tools);
+#   - the rustfmt and clippy components;
+# and builds three Debian bookworm roots once (cached in target/): one for the systemctl
+# differential tests, a server with the packages that ship timers, and one that boots
+# under systemd-nspawn for the live `fix` test.
+# Under CI (`CI` set) every test must run: a tool or root that is missing fails the run
+# instead of being skipped (TIMERGUARD_REQUIRE_ALL). TIMERGUARD_SKIP_LIVE=1 leaves out the
+# live test (outside CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+tools="$PWD/target/tools"
+mkdir -p "$tools"
+root_user=false
+[ "$(id -u)" = 0 ] && root_user=true
 
+if [ -n "${CI:-}" ]; then
+  export TIMERGUARD_REQUIRE_ALL=1
+  unset TIMERGUARD_SKIP_LIVE
+fi
+
+# --- system packages ----------------------------------------------------------------
 need=()
 command -v systemctl >/dev/null 2>&1 || need+=(systemd)
-command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
-command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 command -v systemd-nspawn >/dev/null 2>&1 || need+=(systemd-container)
-if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+{ command -v setpriv && command -v script; } >/dev/null 2>&1 || need+=(util-linux bsdutils)
+[ -e /usr/share/zoneinfo/Europe/Berlin ] || need+=(tzdata)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+command -v chroot >/dev/null 2>&1 || need+=(coreutils)
+if [ ${#need[@]} -gt 0 ]; then
+  if $root_user && command -v apt-get >/dev/null 2>&1; then
+    echo "installing: ${need[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "missing (install them, or run as root on Debian): ${need[*]}" >&2
+  fi
 fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-# Real consumers of our output, pinned: a JUnit parser and ansible-core (PyPI) for the
-# report and Ansible-role tests, Microsoft's SARIF Multitool (npm) for the SARIF test.
-# A failed install fails the run: CI must not skip these tests silently.
-py_need=()
-python3 -c "import junitparser" >/dev/null 2>&1 || py_need+=("junitparser==5.0.3")
-python3 -c "import ansible" >/dev/null 2>&1 || py_need+=("ansible-core==2.19.14")
-if [ ${#py_need[@]} -gt 0 ]; then
-  python3 -m pip install -q --disable-pip-version-check "${py_need[@]}"
+# --- Python: a virtualenv with the report consumers (Debian refuses a system pip) ------
+venv="$tools/venv"
+if [ ! -x "$venv/bin/ansible-playbook" ] || ! "$venv/bin/python" -c 'import junitparser' >/dev/null 2>&1; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "junitparser==5.0.3" "ansible-core==2.19.14"
 fi
-scripts_dir="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
-if [ -x "$scripts_dir/ansible-playbook" ]; then
-  export TIMERGUARD_ANSIBLE_PLAYBOOK="$scripts_dir/ansible-playbook"
-fi
-tools="$PWD/target/tools"
+export TIMERGUARD_PYTHON="$venv/bin/python"
+export TIMERGUARD_ANSIBLE_PLAYBOOK="$venv/bin/ansible-playbook"
+
+# --- npm: the SARIF validator -----------------------------------------------------------
 mt="$tools/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool"
-if [ ! -e "$mt" ] && command -v npm >/dev/null 2>&1; then
-  mkdir -p "$tools"
+if [ ! -e "$mt" ]; then
   npm install --prefix "$tools" --no-audit --no-fund --loglevel=error @microsoft/sarif-multitool-linux@5.7.0 >/dev/null
 fi
-if [ -e "$mt" ]; then
-  chmod u+x "$mt" # npm 11 does not run the package's postinstall (which does this)
-  export TIMERGUARD_SARIF_MULTITOOL="$mt"
-fi
+chmod u+x "$mt" # npm 11 does not run the package's postinstall (which does this)
+export TIMERGUARD_SARIF_MULTITOOL="$mt"
+export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 # a minimal Debian has no libicu
 
-deb="${TIMERGUARD_DEBIAN_ROOT:-$PWD/target/debian-root}"
-if [ ! -e "$deb/.timerguard-complete" ] && [ "$(id -u)" = 0 ] && command -v debootstrap >/dev/null 2>&1; then
-  echo "building a Debian bookworm root for the oracle tests in $deb (about a minute)" >&2
-  rm -rf "$deb.tmp"
-  mkdir -p "$(dirname "$deb")"
-  if debootstrap --variant=minbase --include=systemd,logrotate,man-db,e2fsprogs,apt bookworm "$deb.tmp" >"$deb.log" 2>&1; then
-    rm -rf "$deb" && mv "$deb.tmp" "$deb" && touch "$deb/.timerguard-complete"
-  else
-    echo "debootstrap failed (see $deb.log); the Debian oracle test will be skipped" >&2
+# --- Debian roots (debootstrap, as root; each cached once complete) ----------------------
+# build_root DIR PACKAGES: a bookworm minbase root with PACKAGES; a failure stops the run.
+build_root() {
+  local dir=$1 pkgs=$2
+  [ -e "$dir/.timerguard-complete" ] && return 0
+  if ! $root_user; then
+    echo "not root: $dir is not built (debootstrap needs root)" >&2
+    return 0
   fi
-fi
-if [ -e "$deb/.timerguard-complete" ]; then
-  export TIMERGUARD_DEBIAN_ROOT="$deb"
-fi
+  echo "building a Debian bookworm root in $dir (a minute or two)" >&2
+  rm -rf "$dir.tmp"
+  if ! debootstrap --variant=minbase --include="$pkgs" bookworm "$dir.tmp" >"$dir.log" 2>&1; then
+    echo "debootstrap failed for $dir (see $dir.log)" >&2
+    tail -20 "$dir.log" >&2
+    return 1
+  fi
+  rm -rf "$dir" && mv "$dir.tmp" "$dir" && touch "$dir/.timerguard-complete"
+}
+
+deb="$PWD/target/debian-root"
+build_root "$deb" systemd,logrotate,man-db,e2fsprogs,apt
+[ -e "$deb/.timerguard-complete" ] && export TIMERGUARD_DEBIAN_ROOT="$deb"
+
+# A server: the Debian packages that ship timers (python3-cffi-backend: debootstrap's
+# resolver misses certbot's virtual dependency on it).
+srv="$PWD/target/server-root"
+build_root "$srv" systemd,passwd,cron,logrotate,man-db,apt,e2fsprogs,util-linux,dpkg,sysstat,anacron,unattended-upgrades,plocate,php-common,exim4-base,mdadm,btrfs-progs,smartmontools,certbot,python3-cffi-backend,fwupd,ntpsec
+[ -e "$srv/.timerguard-complete" ] && export TIMERGUARD_SERVER_ROOT="$srv"
 
 # A root that boots (systemd as init, dbus and pam_systemd for logind and linger).
-e2e="$PWD/target/e2e-root"
-if [ "${TIMERGUARD_SKIP_LIVE:-}" != 1 ] && [ "$(id -u)" = 0 ] && command -v systemd-nspawn >/dev/null 2>&1; then
-  if [ ! -e "$e2e/.timerguard-complete" ]; then
-    echo "building a bootable bookworm root for the live test in $e2e (about a minute)" >&2
-    rm -rf "$e2e.tmp"
-    if debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,libpam-systemd bookworm "$e2e.tmp" >"$e2e.log" 2>&1; then
-      rm -rf "$e2e" && mv "$e2e.tmp" "$e2e" && touch "$e2e/.timerguard-complete"
-    else
-      echo "debootstrap failed (see $e2e.log); the live test will be skipped" >&2
-    fi
-  fi
-  if [ -e "$e2e/.timerguard-complete" ]; then
-    export TIMERGUARD_E2E_ROOT="$e2e"
-  fi
+if [ "${TIMERGUARD_SKIP_LIVE:-}" != 1 ]; then
+  e2e="$PWD/target/e2e-root"
+  build_root "$e2e" systemd,systemd-sysv,dbus,libpam-systemd
+  [ -e "$e2e/.timerguard-complete" ] && export TIMERGUARD_E2E_ROOT="$e2e"
 fi
 
 cargo test --locked --all-targets

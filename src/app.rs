@@ -91,7 +91,7 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
                 report.baseline = Some(b.apply(&mut report.findings));
                 report.recount();
             }
-            write_report(&report, output, term, out)?;
+            quiet_pipe(write_report(&report, output, term, out))?;
             ExitCode::from(report.exit_code())
         }
         Command::Baseline { output, selection, sources } => {
@@ -115,7 +115,7 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
                 ));
             }
             let report = crate::report::merge(parts, output.fail_on);
-            write_report(&report, output, term, out)?;
+            quiet_pipe(write_report(&report, output, term, out))?;
             ExitCode::from(report.exit_code())
         }
         Command::Fix { apply, unsafe_, runtime, format, selection } => {
@@ -202,8 +202,18 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
             ok_or_1(ok)
         }
     };
-    out.flush()?;
+    quiet_pipe(out.flush().map_err(AppError::from))?;
     Ok(code)
+}
+
+/// A reader that closed the pipe early (`timerguard check | head`) is not a failure:
+/// the command ends quietly with the exit code its result gives.
+fn quiet_pipe(r: Result<(), AppError>) -> Result<(), AppError> {
+    match r {
+        Err(AppError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(AppError::Json(e)) if e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe) => Ok(()),
+        other => other,
+    }
 }
 
 /// Evaluates, applies config (severities, waivers) and logs policy output and errors.

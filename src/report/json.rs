@@ -5,6 +5,6 @@ use std::io::{self, Write};
 use super::Report;
 
 pub fn render(r: &Report, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, r).map_err(io::Error::other)?;
+    serde_json::to_writer_pretty(&mut *out, r).map_err(io::Error::from)?;
     writeln!(out)
 }

@@ -13,7 +13,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             m.insert("active".into(), f.active().into());
             m.insert("fingerprint".into(), f.fingerprint().into());
         }
-        serde_json::to_writer(&mut *out, &v).map_err(io::Error::other)?;
+        serde_json::to_writer(&mut *out, &v).map_err(io::Error::from)?;
         writeln!(out)?;
     }
     Ok(())

@@ -233,6 +233,6 @@ pub fn render(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         } });
     }
     let doc = json!({ "$schema": SCHEMA, "version": "2.1.0", "runs": [run] });
-    serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
+    serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::from)?;
     writeln!(out)
 }

@@ -78,7 +78,7 @@ fn list_on_this_machine_completes() {
 #[test]
 fn debian_root_matches_systemctl() {
     let Ok(root) = std::env::var("TIMERGUARD_DEBIAN_ROOT") else {
-        eprintln!("skipping: TIMERGUARD_DEBIAN_ROOT not set (scripts/test.sh builds one with debootstrap)");
+        skip("TIMERGUARD_DEBIAN_ROOT not set (scripts/test.sh builds one with debootstrap)");
         return;
     };
     if !have("systemctl") {

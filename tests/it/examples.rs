@@ -86,7 +86,7 @@ fn ci_gate_script_gates_directories_and_tarballs() {
 #[test]
 fn ci_gate_passes_a_stock_debian_root() {
     let Ok(root) = std::env::var("TIMERGUARD_DEBIAN_ROOT") else {
-        eprintln!("skipping: TIMERGUARD_DEBIAN_ROOT not set (scripts/test.sh builds one with debootstrap)");
+        skip("TIMERGUARD_DEBIAN_ROOT not set (scripts/test.sh builds one with debootstrap)");
         return;
     };
     let out = tempfile::tempdir().unwrap();
@@ -149,16 +149,16 @@ fn changed(log: &str) -> u32 {
 #[test]
 fn ansible_role_gates_enforces_and_honours_check_mode() {
     let Ok(playbook) = std::env::var("TIMERGUARD_ANSIBLE_PLAYBOOK") else {
-        eprintln!("skipping: TIMERGUARD_ANSIBLE_PLAYBOOK not set (scripts/test.sh installs ansible-core from PyPI)");
+        skip("TIMERGUARD_ANSIBLE_PLAYBOOK not set (scripts/test.sh installs ansible-core from PyPI)");
         return;
     };
     if !is_root() {
-        eprintln!("skipping: the role chowns its binary to root");
+        skip("the role chowns its binary to root");
         return;
     }
     let fx = planted();
     let work = tempfile::tempdir().unwrap();
-    let python = Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().unwrap();
+    let python = Command::new(python()).args(["-c", "import sys; print(sys.executable)"]).output().unwrap();
     let inventory = work.path().join("inventory");
     std::fs::write(
         &inventory,

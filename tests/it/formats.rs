@@ -69,9 +69,9 @@ fn junit_reads_back_in_junitparser_and_report_writes_several() {
     assert_eq!(code, 1);
     assert!(text.contains("CRITICAL (1)"), "stdout keeps the chosen format");
     assert!(std::fs::read_to_string(&jl).unwrap().lines().count() >= 3);
-    let has_parser = Command::new("python3").args(["-c", "import junitparser"]).status().is_ok_and(|s| s.success());
+    let has_parser = Command::new(python()).args(["-c", "import junitparser"]).status().is_ok_and(|s| s.success());
     if !has_parser {
-        eprintln!("skipping JUnit read-back: python3 junitparser not installed (scripts/test.sh installs it)");
+        skip("python3 junitparser not installed (scripts/test.sh installs it)");
         return;
     }
     let script = r#"
@@ -84,7 +84,7 @@ skip = [c for c in cases if c.result and isinstance(c.result[0], junitparser.Ski
 print(len(suites), len(cases), len(fail), len(skip))
 for c in fail: print("FAIL", c.classname, c.name)
 "#;
-    let o = Command::new("python3").args(["-c", script, xml.to_str().unwrap()]).output().unwrap();
+    let o = Command::new(python()).args(["-c", script, xml.to_str().unwrap()]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     let first: Vec<usize> = out.lines().next().unwrap().split(' ').map(|n| n.parse().unwrap()).collect();

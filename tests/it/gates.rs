@@ -224,7 +224,7 @@ fn colour_only_when_asked_or_on_a_terminal_without_no_color() {
     let json = fx.cli(&["--color", "always", "check", "--format", "json"]);
     assert!(!json.stdout.contains(&0x1b), "colour is for text only");
     if !have("script") {
-        eprintln!("skipping the terminal half: util-linux `script` not installed");
+        skip("util-linux `script` not installed");
         return;
     }
     // On a terminal (a pty from `script`): coloured, unless NO_COLOR is set.
@@ -255,7 +255,7 @@ fn has_sgr(s: &str) -> bool {
 #[test]
 fn progress_on_a_terminal_only() {
     if !have("script") {
-        eprintln!("skipping: util-linux `script` not installed");
+        skip("util-linux `script` not installed");
         return;
     }
     let fx = Fx::new();

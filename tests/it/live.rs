@@ -8,7 +8,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::is_root;
+use crate::common::*;
 
 const SCRIPT: &str = r#"#!/bin/sh
 out=/root/e2e.out
@@ -49,7 +49,7 @@ fn append(root: &std::path::Path, rel: &str, line: &str) {
 #[test]
 fn live_fix_against_a_running_systemd() {
     let Ok(base) = std::env::var("TIMERGUARD_E2E_ROOT") else {
-        eprintln!("skipping live test: TIMERGUARD_E2E_ROOT not set (scripts/test.sh sets it as root)");
+        skip("TIMERGUARD_E2E_ROOT not set (scripts/test.sh sets it as root)");
         return;
     };
     assert!(is_root(), "the live test needs root");

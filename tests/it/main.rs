@@ -23,4 +23,5 @@ mod safe_fixes;
 mod sarif;
 mod schedule;
 mod search_paths;
+mod server_root;
 mod syntax_timers;

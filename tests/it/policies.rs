@@ -343,7 +343,7 @@ fn init_and_the_example_config_name_only_what_exists() {
 #[test]
 fn debian_root_stock_is_clean_and_planted_cases_are_found() {
     let Ok(root) = std::env::var("TIMERGUARD_DEBIAN_ROOT") else {
-        eprintln!("skipping: TIMERGUARD_DEBIAN_ROOT not set");
+        skip("TIMERGUARD_DEBIAN_ROOT not set");
         return;
     };
     let tg = |r: &str, args: &[&str]| {

@@ -190,7 +190,7 @@ fn check_plan(label: &str, root: &Path, cfg: &Path) -> usize {
 #[test]
 fn no_fix_of_any_builtin_policy_touches_a_home_run_user_or_a_shared_dir() {
     if !is_root() {
-        eprintln!("skipping: owners need root");
+        skip("owners need root");
         return;
     }
     let mut steps = 0;
@@ -220,7 +220,7 @@ fn no_fix_of_any_builtin_policy_touches_a_home_run_user_or_a_shared_dir() {
 #[test]
 fn applying_every_fix_never_creates_a_finding() {
     if !is_root() {
-        eprintln!("skipping: owners need root");
+        skip("owners need root");
         return;
     }
     let fx = shapes();

@@ -148,7 +148,7 @@ fn fingerprints_survive_a_moved_line_and_differ_between_findings() {
 #[test]
 fn multitool_validates_with_zero_errors() {
     let Ok(tool) = std::env::var("TIMERGUARD_SARIF_MULTITOOL") else {
-        eprintln!("skipping: TIMERGUARD_SARIF_MULTITOOL not set (scripts/test.sh installs it from npm)");
+        skip("TIMERGUARD_SARIF_MULTITOOL not set (scripts/test.sh installs it from npm)");
         return;
     };
     let clean = Fx::new();
