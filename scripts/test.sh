@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite with everything it needs, from a fresh Debian 12 machine that has only
 # the Rust toolchain. As root on Debian it installs:
-#   - apt: systemd (systemctl, systemd-analyze: the oracles), systemd-container
+#   - apt: gcc (the linker rustc needs), systemd (systemctl, systemd-analyze: the
+#     oracles), systemd-container
 #     (systemd-nspawn, the live test), debootstrap, util-linux (setpriv, script), tzdata,
 #     python3 + python3-venv, and nodejs + npm when missing;
 #   - a virtualenv (target/tools/venv) with junitparser and ansible-core, pinned;
@@ -27,6 +28,7 @@ fi
 
 # --- system packages ----------------------------------------------------------------
 need=()
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev) # Rust's linker
 command -v systemctl >/dev/null 2>&1 || need+=(systemd)
 command -v systemd-nspawn >/dev/null 2>&1 || need+=(systemd-container)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
