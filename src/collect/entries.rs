@@ -5,12 +5,11 @@
 use std::collections::HashSet;
 
 use super::resolve::Layer;
-use super::root::Root;
 use super::scan::Entry;
-use crate::model::{DirRole, EntryFact, EntryKind, FileKind};
+use crate::model::{DirRole, EntryFact, EntryKind};
 
 /// Lists the entries of `layers` (only per-user ones when `per_user_only`).
-pub fn inventory(root: &Root, layers: &[Layer], per_user_only: bool) -> Vec<EntryFact> {
+pub fn inventory(layers: &[Layer], per_user_only: bool) -> Vec<EntryFact> {
     let mut out = Vec::new();
     let mut seen_names: HashSet<&str> = HashSet::new();
     for l in layers {
@@ -19,7 +18,7 @@ pub fn inventory(root: &Root, layers: &[Layer], per_user_only: bool) -> Vec<Entr
         for (name, e) in &l.scan.units {
             let shadowed = !seen_names.insert(name.as_str());
             if mine {
-                out.push(fact(root, e, EntryKind::Unit, role, shadowed));
+                out.push(fact(e, EntryKind::Unit, role, shadowed));
             }
         }
         if !mine {
@@ -38,26 +37,27 @@ pub fn inventory(root: &Root, layers: &[Layer], per_user_only: bool) -> Vec<Entr
                 meta: sub.meta.clone(),
                 hidden: false,
                 null: false,
+                target: None,
             };
-            out.push(fact(root, &dir_entry, dir_kind, role, false));
-            out.extend(sub.entries.iter().map(|e| fact(root, e, kind, role, false)));
-            out.extend(sub.ignored.iter().map(|e| fact(root, e, EntryKind::Ignored, role, false)));
+            out.push(fact(&dir_entry, dir_kind, role, false));
+            out.extend(sub.entries.iter().map(|e| fact(e, kind, role, false)));
+            out.extend(sub.ignored.iter().map(|e| fact(e, EntryKind::Ignored, role, false)));
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
 }
 
-fn fact(root: &Root, e: &Entry, kind: EntryKind, role: DirRole, shadowed: bool) -> EntryFact {
-    let (target, target_error) = if e.meta.kind == FileKind::Symlink {
-        match root.chase(&e.path, true) {
-            Ok(c) if c.clamped => (Some(c.path), Some("a '..' climbs above the root (held at /)".to_string())),
-            Ok(c) if !c.exists => (Some(c.path), Some("dangling".to_string())),
-            Ok(c) => (Some(c.path), None),
-            Err(err) => (None, Some(err.to_string())),
+fn fact(e: &Entry, kind: EntryKind, role: DirRole, shadowed: bool) -> EntryFact {
+    // The scan chased every link once; only its result is described here.
+    let (target, target_error) = match &e.target {
+        Some(Ok(c)) if c.clamped => {
+            (Some(c.path.clone()), Some("a '..' climbs above the root (held at /)".to_string()))
         }
-    } else {
-        (None, None)
+        Some(Ok(c)) if !c.exists => (Some(c.path.clone()), Some("dangling".to_string())),
+        Some(Ok(c)) => (Some(c.path.clone()), None),
+        Some(Err(err)) => (None, Some(err.to_string())),
+        None => (None, None),
     };
     EntryFact {
         path: e.path.clone(),

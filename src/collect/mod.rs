@@ -67,12 +67,13 @@ pub fn collect_at(root_dir: &Path, now_usec: i64) -> Result<Host, CollectError> 
     let scans = ScanCache::default();
     let shared_dirs =
         paths::user_paths(None).into_iter().map(|s| (s.path.clone(), scope::resolve_dir(&root, &s.path))).collect();
-    let sh = Shared { root: &root, files: &files, scans: &scans, shared_dirs };
+    let mut sh = Shared { root: &root, files: &files, scans: &scans, shared_dirs, user_base: None };
     let (h, mid) = (hostname.clone().unwrap_or_default(), machine_id.clone().unwrap_or_default());
     let first_boot = machine_id.as_deref().is_none_or(|m| m == "uninitialized");
     let presets = preset::load(&root, "system-preset", &mut warnings);
     let zones = zones_of(&root);
     let local_zone = crate::schedule::ZoneSource::local(&zones);
+    let calendars = timer::Calendars::default();
     let mgr = |kind, user| Manager {
         kind,
         user,
@@ -83,11 +84,16 @@ pub fn collect_at(root_dir: &Path, now_usec: i64) -> Result<Host, CollectError> 
         zones: &zones,
         local_zone: &local_zone,
         now: now_usec,
+        calendars: &calendars,
     };
 
     let mut outs = Vec::new();
     outs.extend(collect_scope(&sh, paths::system_paths(), &mgr(ScopeKind::System, None), first_boot));
-    outs.extend(collect_scope(&sh, paths::user_paths(None), &mgr(ScopeKind::Global, None), false));
+    let mut global = collect_scope(&sh, paths::user_paths(None), &mgr(ScopeKind::Global, None), false);
+    let base = global.as_mut().and_then(|g| g.base.take());
+    sh.user_base = base.as_ref();
+    outs.extend(global);
+    let sh = sh;
     let per_user: Vec<_> = users
         .par_iter()
         .filter_map(|u| {

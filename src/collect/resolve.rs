@@ -44,6 +44,9 @@ pub struct Resolver<'a> {
     /// Installed `[Install]` of fragments, by fragment path (install.c reads only those).
     pub paths: BTreeMap<String, FileMeta>,
     pub warnings: Vec<Warning>,
+    /// For user scopes: a unit their own directories do not touch, as the shared
+    /// directories resolve it (`scope::UserBase`).
+    pub reuse: Option<Box<dyn Fn(&str) -> Option<Arc<Unit>> + 'a>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -57,6 +60,7 @@ impl<'a> Resolver<'a> {
             units: HashMap::new(),
             paths: BTreeMap::new(),
             warnings: Vec::new(),
+            reuse: None,
         };
         r.build_name_map();
         r
@@ -206,7 +210,10 @@ impl<'a> Resolver<'a> {
         if let Some(u) = self.units.get(name) {
             return Arc::clone(u);
         }
-        let u = Arc::new(self.load_uncached(name));
+        let u = match self.reuse.as_ref().and_then(|f| f(name)) {
+            Some(u) => u,
+            None => Arc::new(self.load_uncached(name)),
+        };
         self.units.insert(name.to_string(), Arc::clone(&u));
         u
     }
@@ -318,6 +325,11 @@ impl<'a> Resolver<'a> {
             target,
             hidden: e.hidden,
         }
+    }
+
+    /// Every unit loaded so far, by each name it was asked by.
+    pub fn take_units(&mut self) -> HashMap<String, Arc<Unit>> {
+        std::mem::take(&mut self.units)
     }
 
     /// The fragment's own `[Install]` assignments (install.c ignores drop-ins).

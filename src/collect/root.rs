@@ -22,6 +22,32 @@ const MAX_HOPS: usize = 32;
 pub struct Root {
     host: PathBuf,
     fd: Arc<OwnedFd>,
+    dirs: Arc<DirCache>,
+}
+
+/// Directories walked so far in this run, by their canonical in-image path (a real
+/// directory reached with no link on the way). A walk resumes below the longest such
+/// prefix of a path instead of from the root. Bounded: it only saves syscalls.
+#[derive(Debug, Default)]
+struct DirCache(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl DirCache {
+    /// Entries kept at most; past this the cache starts over.
+    const MAX: usize = 65_536;
+
+    fn has(&self, p: &str) -> bool {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(p)
+    }
+
+    fn put(&self, p: &str) {
+        let mut m = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if m.len() >= Self::MAX {
+            m.clear();
+        }
+        if !m.contains(p) {
+            m.insert(p.to_string());
+        }
+    }
 }
 
 /// Why a path could not be resolved inside the root.
@@ -60,7 +86,7 @@ impl Root {
             nix::Error::ENOTDIR => io::Error::new(io::ErrorKind::NotADirectory, "root is not a directory"),
             e => rootfd::errno(e),
         })?;
-        Ok(Root { host, fd: Arc::new(fd) })
+        Ok(Root { host, fd: Arc::new(fd), dirs: Arc::default() })
     }
 
     pub fn host_root(&self) -> &Path {
@@ -98,14 +124,32 @@ impl Root {
     /// climbs above it) and the kernel never follows one. With `follow_last` false a
     /// final symlink is left as is (like `O_NOFOLLOW`). A missing component ends the
     /// walk: the rest is normalised lexically and `exists` is false.
+    ///
+    /// Directories already resolved in this run are remembered (see `DirCache`): 10,000
+    /// user scopes resolve `/home`, and each its own home, once instead of per path.
     pub fn chase(&self, path: &str, follow_last: bool) -> Result<Chased, ChaseError> {
         let mut todo: Vec<String> = Vec::new();
         push_components(&mut todo, Path::new(path));
-        // The directories below the root we are in, with their fds (for `..`).
-        let mut stack: Vec<(String, OwnedFd)> = Vec::new();
+        // Start below the longest prefix of the path already resolved to a directory (a
+        // path with `..` walks from the root: `..` needs the real parents).
+        let mut stack: Vec<(String, Option<OwnedFd>)> = Vec::new();
+        if !todo.iter().any(|c| c == "..") {
+            let mut prefix = String::from("/");
+            let mut hit = 0;
+            for c in todo.iter().rev().take(todo.len().saturating_sub(1)) {
+                prefix = join(&prefix, c);
+                if !self.dirs.has(&prefix) {
+                    break;
+                }
+                hit += 1;
+                stack.push((prefix.clone(), None));
+            }
+            todo.truncate(todo.len() - hit);
+        }
         let mut hops = 0;
         let mut clamped = false;
-        let cur = |stack: &Vec<(String, OwnedFd)>| stack.last().map_or_else(|| "/".to_string(), |s| s.0.clone());
+        let cur =
+            |stack: &Vec<(String, Option<OwnedFd>)>| stack.last().map_or_else(|| "/".to_string(), |s| s.0.clone());
         while let Some(comp) = todo.pop() {
             if comp == ".." {
                 clamped |= stack.pop().is_none();
@@ -114,7 +158,13 @@ impl Root {
             let here = cur(&stack);
             let next = join(&here, &comp);
             let is_last = todo.is_empty();
-            let dfd = stack.last().map_or_else(|| self.fd(), |s| s.1.as_fd());
+            // The top directory's fd, opened on first use (a canonical, link-free path).
+            if let Some(top) = stack.last_mut()
+                && top.1.is_none()
+            {
+                top.1 = Some(rootfd::open_dir_path(self.fd(), &top.0).map_err(|e| io_err(&top.0, &e))?);
+            }
+            let dfd = stack.last().and_then(|s| s.1.as_ref()).map_or_else(|| self.fd(), |fd| fd.as_fd());
             let st = match rootfd::stat_child(dfd, &comp) {
                 Ok(st) => st,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -150,7 +200,8 @@ impl Root {
                 return Err(ChaseError::NotADirectory(next));
             }
             let fd = rootfd::open_child_dir(dfd, &comp).map_err(|e| io_err(&next, &e))?;
-            stack.push((next, fd));
+            self.dirs.put(&next);
+            stack.push((next, Some(fd)));
         }
         Ok(Chased { path: cur(&stack), exists: true, clamped })
     }

@@ -22,6 +22,8 @@ pub struct Entry {
     /// A link to `/dev/null` or an empty file (`null_or_empty_path()`, S7/S13): decided
     /// once here, since every scope sharing this directory asks.
     pub null: bool,
+    /// For a symlink: where it resolves inside the root (or why not), chased once here.
+    pub target: Option<Result<super::root::Chased, super::root::ChaseError>>,
 }
 
 /// One `NAME.d/`, `NAME.wants/`, … directory and the entries systemd would read.
@@ -125,14 +127,15 @@ fn read_sub(root: &Root, e: &Entry, warnings: &mut Vec<Warning>, keep: impl Fn(&
 
 /// `null_or_empty_path()`: an empty regular file, or a link whose target resolves (inside
 /// the root) to `/dev/null` or to an empty file.
-fn is_null(root: &Root, path: &str, meta: &FileMeta) -> bool {
-    match meta.kind {
-        FileKind::File => meta.size == 0,
-        FileKind::Symlink => match root.chase(path, true) {
-            Ok(c) if c.path == "/dev/null" => true,
-            Ok(c) if c.exists => root.lstat(&c.path).is_ok_and(|m| m.is_file() && m.size == 0),
-            _ => false,
-        },
+fn is_null(
+    root: &Root,
+    meta: &FileMeta,
+    target: Option<&Result<super::root::Chased, super::root::ChaseError>>,
+) -> bool {
+    match (meta.kind, target) {
+        (FileKind::File, _) => meta.size == 0,
+        (FileKind::Symlink, Some(Ok(c))) if c.path == "/dev/null" => true,
+        (FileKind::Symlink, Some(Ok(c))) if c.exists => root.lstat(&c.path).is_ok_and(|m| m.is_file() && m.size == 0),
         _ => false,
     }
 }
@@ -164,8 +167,9 @@ fn read_entries(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> Vec<Entr
         }
         let link = de.link.as_deref().map(|l| String::from_utf8_lossy(l).into_owned());
         let meta = meta_from(&de.stat, link);
-        let null = is_null(root, &path, &meta);
-        v.push(Entry { hidden: names::hidden_or_backup(&name), name, path, meta, null });
+        let target = (meta.kind == FileKind::Symlink).then(|| root.chase(&path, true));
+        let null = is_null(root, &meta, target.as_ref());
+        v.push(Entry { hidden: names::hidden_or_backup(&name), name, path, meta, null, target });
     }
     v
 }

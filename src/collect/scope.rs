@@ -2,7 +2,7 @@
 //! de-duplicates directories that resolve to the same place (S1), resolves units, builds
 //! the boot dependency graph and the timer facts.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::activation;
@@ -42,6 +42,57 @@ pub struct ScopeOut {
     pub scope: Scope,
     pub paths: BTreeMap<String, FileMeta>,
     pub warnings: Vec<Warning>,
+    /// For the global scope: what every user scope can reuse (see `UserBase`).
+    pub base: Option<UserBase>,
+}
+
+/// The shared user directories resolved once: units and their boot-graph edges as every
+/// user manager sees them unless the user's own directories change them. 10,000 user
+/// scopes would otherwise load `default.target` and everything it pulls in 10,000 times.
+#[derive(Default)]
+pub struct UserBase {
+    units: HashMap<String, Arc<Unit>>,
+    deps: HashMap<String, (String, bool, Vec<activation::Dep>)>,
+}
+
+/// The names a user's own directories touch: units, alias sources and targets, the
+/// stems of their `.d`/`.wants` directories, type-level drop-in dirs. A unit none of
+/// whose names, templates, dash prefixes or type is here resolves exactly as in the
+/// shared directories.
+struct Touched {
+    names: HashSet<String>,
+}
+
+impl Touched {
+    fn of(r: &Resolver<'_>, base: &UserBase) -> Touched {
+        let mut names = HashSet::new();
+        for l in r.layers.iter().filter(|l| l.spec.per_user) {
+            for (n, e) in &l.scan.units {
+                names.insert(n.clone());
+                if let Some(t) = e.meta.link.as_deref() {
+                    names.insert(super::root::basename(t).to_string());
+                }
+            }
+            names.extend(l.scan.dropins.keys().cloned());
+            names.extend(l.scan.deps.keys().map(|(stem, _)| stem.clone()));
+        }
+        // A shared alias of a touched name is the same unit: touched too.
+        let more: Vec<String> =
+            names.iter().filter_map(|n| base.units.get(n)).flat_map(|u| u.names.iter().cloned()).collect();
+        names.extend(more);
+        Touched { names }
+    }
+
+    fn touches(&self, name: &str, base: &UserBase) -> bool {
+        if self.names.is_empty() {
+            return false;
+        }
+        let hit = |n: &str| {
+            self.names.contains(names::unit_type(n))
+                || super::dropins::dir_stems(n).iter().any(|s| self.names.contains(s))
+        };
+        hit(name) || base.units.get(name).is_some_and(|u| u.names.iter().any(|n| hit(n)))
+    }
 }
 
 /// Shared inputs of a collection run.
@@ -52,6 +103,8 @@ pub struct Shared<'a> {
     /// Where the shared (non-per-user) directories resolve, computed once: 10,000 user
     /// scopes would otherwise re-resolve the same ten paths.
     pub shared_dirs: HashMap<String, Option<String>>,
+    /// The global scope's units and edges, once collected (user scopes reuse them).
+    pub user_base: Option<&'a UserBase>,
 }
 
 /// Resolves a search directory: its in-image path when it exists and is a directory.
@@ -101,18 +154,35 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     if per_user_only && !layers.iter().any(|l| l.spec.per_user) {
         return None;
     }
-    let entries = super::entries::inventory(sh.root, &layers, per_user_only);
+    let entries = super::entries::inventory(&layers, per_user_only);
     let mut r = Resolver::new(sh.root, layers, sh.files);
+    let base = sh.user_base.filter(|_| per_user_only);
+    let touched = base.map(|b| Arc::new(Touched::of(&r, b)));
+    if let (Some(b), Some(t)) = (base, touched.clone()) {
+        r.reuse = Some(Box::new(move |name: &str| (!t.touches(name, b)).then(|| b.units.get(name).cloned()).flatten()));
+    }
     let wanted = if per_user_only { user_names(&r) } else { all_names(&r) };
     let mut ids: BTreeMap<String, Arc<Unit>> = BTreeMap::new();
     for n in &wanted {
         let u = r.load(n);
         ids.entry(u.name.clone()).or_insert(u);
     }
+    let keep_base = m.kind == ScopeKind::Global;
+    let mut walked: HashMap<String, (String, bool, Vec<activation::Dep>)> = HashMap::new();
     let graph = activation::walk(|name| {
+        if let (Some(b), Some(t)) = (base, &touched)
+            && !t.touches(name, b)
+            && let Some(d) = b.deps.get(name)
+        {
+            return Some(d.clone());
+        }
         let u = r.load(name);
         let deps = if u.load_state == LoadState::Masked { Vec::new() } else { activation::deps_of(&mut r, &u) };
-        Some((u.name.clone(), u.fragment.is_some(), deps))
+        let out = (u.name.clone(), u.fragment.is_some(), deps);
+        if keep_base {
+            walked.insert(name.to_string(), out.clone());
+        }
+        Some(out)
     });
     // Graph targets are names as written (aliases, instances): key them by unit id.
     let mut into: BTreeMap<String, Vec<ActivationReason>> = BTreeMap::new();
@@ -157,7 +227,8 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         entries,
         paths: BTreeMap::new(),
     };
-    Some(ScopeOut { scope, paths, warnings })
+    let base = keep_base.then(|| UserBase { units: r.take_units(), deps: walked });
+    Some(ScopeOut { scope, paths, warnings, base })
 }
 
 /// `list-unit-files`: visible unit-named entries of every directory, first one wins.

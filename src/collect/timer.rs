@@ -30,6 +30,49 @@ pub struct Manager<'a> {
     pub zones: &'a super::zones::RootZones,
     pub local_zone: &'a crate::schedule::Zone,
     pub now: i64,
+    /// Calendar expressions already parsed and stepped in this run.
+    pub calendars: &'a Calendars,
+}
+
+/// A calendar expression as a trigger needs it: normal form, whether it never elapses,
+/// the shortest gap over its next `ELAPSES` elapses.
+#[derive(Debug, Clone)]
+pub struct CalendarFacts {
+    pub normalized: String,
+    pub never: bool,
+    pub interval: Option<u64>,
+}
+
+/// Calendar expressions by text, computed once per run: thousands of user timers say
+/// `daily` or `*:0/15`, and stepping 16 elapses through time zones is not free. The
+/// zones and "now" are the run's, so the text alone is the key. Bounded.
+#[derive(Default)]
+pub struct Calendars(std::sync::Mutex<std::collections::HashMap<String, Result<CalendarFacts, String>>>);
+
+impl Calendars {
+    const MAX: usize = 4096;
+
+    fn get(&self, expr: &str, m: &Manager<'_>) -> Result<CalendarFacts, String> {
+        let lock = || self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(r) = lock().get(expr) {
+            return r.clone();
+        }
+        let r = Calendar::parse(expr, m.zones).map(|c| {
+            let e = c.elapses(m.local_zone, m.now, ELAPSES);
+            CalendarFacts {
+                normalized: c.spec.to_string(),
+                never: e.is_empty(),
+                interval: e.windows(2).map(|w| w[1].abs_diff(w[0])).min(),
+            }
+        });
+        let r = r.map_err(|e| e.part);
+        let mut map = lock();
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(expr.to_string(), r.clone());
+        r
+    }
 }
 
 impl Manager<'_> {
@@ -244,16 +287,15 @@ fn triggers(unit: &Unit, ctx: &SpecCtx<'_>, m: &Manager<'_>, warn: &mut Vec<Warn
                 }
             }
             if *key == "OnCalendar" {
-                match Calendar::parse(&t.value, m.zones) {
+                match m.calendars.get(&t.value, m) {
                     Ok(c) => {
-                        t.normalized = Some(c.spec.to_string());
+                        t.normalized = Some(c.normalized.clone());
                         if stepped < ELAPSE_TRIGGERS || !any_elapses {
                             stepped += 1;
-                            let n = if stepped <= ELAPSE_TRIGGERS { ELAPSES } else { 1 };
-                            let e = c.elapses(m.local_zone, m.now, n);
-                            t.never_elapses = e.is_empty();
-                            any_elapses |= !e.is_empty();
-                            t.interval_usec = e.windows(2).map(|w| w[1].abs_diff(w[0])).min();
+                            t.never_elapses = c.never;
+                            any_elapses |= !c.never;
+                            // Past the first triggers only whether it elapses is computed.
+                            t.interval_usec = c.interval.filter(|_| stepped <= ELAPSE_TRIGGERS);
                         } else if stepped == ELAPSE_TRIGGERS {
                             stepped += 1;
                             warn.push(Warning {
@@ -267,8 +309,8 @@ fn triggers(unit: &Unit, ctx: &SpecCtx<'_>, m: &Manager<'_>, warn: &mut Vec<Warn
                         }
                         good.push(t);
                     }
-                    Err(e) => {
-                        t.error = Some(e.part);
+                    Err(part) => {
+                        t.error = Some(part);
                         bad.push(t);
                     }
                 }
