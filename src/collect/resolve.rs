@@ -32,6 +32,9 @@ enum Id {
     Alias(String),
 }
 
+/// A unit as another scope already resolved it, when it resolves the same here.
+pub type Reuse<'a> = Box<dyn Fn(&str) -> Option<Arc<Unit>> + 'a>;
+
 /// Resolves and memoises units of one scope.
 pub struct Resolver<'a> {
     pub root: &'a Root,
@@ -46,7 +49,7 @@ pub struct Resolver<'a> {
     pub warnings: Vec<Warning>,
     /// For user scopes: a unit their own directories do not touch, as the shared
     /// directories resolve it (`scope::UserBase`).
-    pub reuse: Option<Box<dyn Fn(&str) -> Option<Arc<Unit>> + 'a>>,
+    pub reuse: Option<Reuse<'a>>,
 }
 
 impl<'a> Resolver<'a> {
