@@ -44,7 +44,9 @@ fn timers(root: &Path, n: usize) {
     write(root, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n");
     let d = "/etc/systemd/system";
     for i in 0..n {
-        write(root, &format!("{d}/t{i}.timer"), &format!("[Timer]\nOnCalendar=*-*-* {:02}:{:02}\n", i % 24, i % 60));
+        let timer =
+            format!("[Timer]\nOnCalendar=*-*-* {:02}:{:02}\n[Install]\nWantedBy=timers.target\n", i % 24, i % 60);
+        write(root, &format!("{d}/t{i}.timer"), &timer);
         write(root, &format!("{d}/t{i}.service"), "[Service]\nExecStart=/usr/bin/true\n");
         std::fs::create_dir_all(root.join("etc/systemd/system/timers.target.wants")).unwrap();
         std::os::unix::fs::symlink(

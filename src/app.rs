@@ -226,11 +226,21 @@ fn findings_of(
     term: Terminal,
     err: &mut dyn Write,
 ) -> Result<(Vec<crate::finding::Finding>, crate::policy::Evaluation), AppError> {
-    let mut ev = {
+    let ev = {
         let _p =
             term.stderr.then(|| crate::progress::Progress::start(format!("evaluating {} policies", selected.len())));
         crate::policy::evaluate(set, selected, host, &|p| config.params_for(p), &engine::Limits::default())
     };
+    applied(config, ev, log, err)
+}
+
+/// The config applied to an evaluation's findings; the policies' log and errors written.
+fn applied(
+    config: &Config,
+    mut ev: crate::policy::Evaluation,
+    log: &engine::Log,
+    err: &mut dyn Write,
+) -> Result<(Vec<crate::finding::Finding>, crate::policy::Evaluation), AppError> {
     let mut findings = std::mem::take(&mut ev.findings);
     config.apply(&mut findings, crate::config::today());
     for l in log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
@@ -240,6 +250,32 @@ fn findings_of(
         writeln!(err, "error: policy {e}")?;
     }
     Ok((findings, ev))
+}
+
+/// Whether a run reads user scopes one at a time (memory flat in the number of users):
+/// always, unless a policy needs the whole host at once (`check_host`).
+/// `TIMERGUARD_NO_STREAM=1` reads everything first (tests compare the two).
+fn streaming(selected: &[&crate::policy::Policy]) -> bool {
+    std::env::var_os("TIMERGUARD_NO_STREAM").is_none() && !selected.iter().any(|p| p.has_check_host)
+}
+
+/// Writes the collection's warnings and, when `/` is read without systemd as PID 1, says so.
+fn collection_notes(
+    cli: &Cli,
+    warnings: &[crate::model::Warning],
+    live: bool,
+    err: &mut dyn Write,
+) -> Result<(), AppError> {
+    for w in warnings {
+        writeln!(err, "warning: {w}")?;
+    }
+    if live != collect::root_is_slash(&cli.root) {
+        writeln!(
+            err,
+            "note: systemd is not PID 1 here: / is read offline, as an image (no running transient timers, no live fixes)"
+        )?;
+    }
+    Ok(())
 }
 
 /// Policies evaluated over the root, or over each `--facts` file (one report for all).
@@ -260,6 +296,26 @@ fn evaluate(
         let label = crate::report::HostLabel { name, root, warnings: host.warnings.len() };
         Ok::<_, AppError>(crate::report::Report::new(findings, ev.errors, infos.clone(), fail_on, label))
     };
+    if sources.facts.is_empty() && streaming(&selected) {
+        check_root(cli, &open_root(cli)?)?;
+        let streamed = {
+            let _p = term.stderr.then(|| crate::progress::Progress::start(format!("checking {}", cli.root.display())));
+            let session = collect::Session::open(&cli.root, collect::now_usec())?;
+            crate::policy::evaluate_streaming(
+                &set,
+                &selected,
+                &session,
+                &|p| config.params_for(p),
+                &engine::Limits::default(),
+            )
+        };
+        collection_notes(cli, &streamed.warnings, streamed.live, err)?;
+        let (findings, ev) = applied(&config, streamed.evaluation, &log, err)?;
+        let root = cli.root.display().to_string();
+        let name = sources.host_name.clone().or(streamed.hostname).unwrap_or_else(|| root.clone());
+        let label = crate::report::HostLabel { name, root: Some(root), warnings: streamed.warnings.len() };
+        return Ok(crate::report::Report::new(findings, ev.errors, infos, fail_on, label));
+    }
     if sources.facts.is_empty() {
         let host = collect_host(cli, term, err)?;
         let root = cli.root.display().to_string();
@@ -535,15 +591,7 @@ fn collect_host(cli: &Cli, term: Terminal, err: &mut dyn Write) -> Result<Arc<Ho
         let _p = term.stderr.then(|| crate::progress::Progress::start(format!("reading {}", cli.root.display())));
         collect::collect(&cli.root)?
     };
-    for w in &host.warnings {
-        writeln!(err, "warning: {w}")?;
-    }
-    if host.live != collect::root_is_slash(&cli.root) {
-        writeln!(
-            err,
-            "note: systemd is not PID 1 here: / is read offline, as an image (no running transient timers, no live fixes)"
-        )?;
-    }
+    collection_notes(cli, &host.warnings, host.live, err)?;
     Ok(Arc::new(host))
 }
 

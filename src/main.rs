@@ -24,3 +24,8 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// mimalloc: collecting a 10,000-user host makes millions of small allocations, which
+/// glibc's allocator spends a third of the run on (measured with perf).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

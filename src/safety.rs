@@ -70,8 +70,8 @@ pub struct Safety {
     homes: Vec<(String, String)>,
     /// Unit directories, their entries, linked units' real files, state directories.
     systemd: HashSet<String>,
-    /// The user's own unit directories and what is in them, by account.
-    user_units: HashMap<String, String>,
+    /// Homes by account name (for the user's own unit directories).
+    home_by_user: HashMap<String, String>,
     /// Files a root-run unit executes or reads.
     root_files: HashSet<String>,
 }
@@ -85,6 +85,7 @@ impl Safety {
             .map(|u| (crate::collect::root::normalize(&u.home), u.name.clone()))
             .filter(|(h, _)| !NOT_HOMES.contains(&h.as_str()))
             .collect();
+        let home_by_user = homes.iter().map(|(h, u)| (u.clone(), h.clone())).collect();
         homes.push(("/home".into(), String::new()));
         homes.push(("/var/home".into(), String::new()));
         let open_dirs = host
@@ -93,22 +94,13 @@ impl Safety {
             .filter(|(_, m)| m.kind == FileKind::Dir && m.mode.0 & 0o1002 != 0)
             .map(|(p, _)| p.clone())
             .collect();
-        let mut s = Safety {
-            open_dirs,
-            homes,
-            systemd: HashSet::new(),
-            user_units: HashMap::new(),
-            root_files: HashSet::new(),
-        };
+        let mut s = Safety { open_dirs, homes, home_by_user, systemd: HashSet::new(), root_files: HashSet::new() };
         for scope in &host.scopes {
-            let user = scope.user.clone();
-            for d in &scope.search_path {
-                for p in std::iter::once(&d.path).chain(&d.resolved) {
-                    s.note(p, user.as_deref(), d.per_user);
-                }
+            for d in scope.search_path.iter().filter(|d| !d.per_user) {
+                s.systemd.extend(std::iter::once(&d.path).chain(&d.resolved).cloned());
             }
-            for e in &scope.entries {
-                s.note(&e.path, user.as_deref(), scope.kind == ScopeKind::User);
+            if scope.kind != ScopeKind::User {
+                s.systemd.extend(scope.entries.iter().map(|e| e.path.clone()));
             }
             for u in &scope.units {
                 if let Some(t) = u.fragment.as_ref().and_then(|f| f.target.as_ref()).and_then(|t| t.resolved.as_ref()) {
@@ -133,15 +125,13 @@ impl Safety {
         s
     }
 
-    fn note(&mut self, p: &str, user: Option<&str>, per_user: bool) {
-        match user.filter(|_| per_user) {
-            Some(u) => {
-                self.user_units.insert(p.to_string(), u.to_string());
-            }
-            None => {
-                self.systemd.insert(p.to_string());
-            }
-        }
+    /// `p` is one of `user`'s own unit directories in their home
+    /// (`~/.config/systemd/user`, its `.control`, `~/.local/share/systemd/user`) or in one.
+    fn own_unit_dir(&self, p: &str, user: &str) -> bool {
+        let Some(home) = self.home_by_user.get(user) else { return false };
+        ["/.config/systemd/user", "/.config/systemd/user.control", "/.local/share/systemd/user"]
+            .iter()
+            .any(|d| under(p, &format!("{home}{d}")))
     }
 
     /// The account whose home `p` is in (empty for an unowned `/home/…`).
@@ -172,8 +162,7 @@ impl Safety {
             return Some(format!("{path} is a user's runtime directory (/run/user): it belongs to their session"));
         }
         if let Some(u) = self.home_of(path) {
-            let own_unit_dir = self.user_units.get(path).is_some_and(|owner| owner == u);
-            if !(chmod && own_unit_dir) {
+            if !(chmod && self.own_unit_dir(path, u)) {
                 let whose = if u.is_empty() { "a home directory".to_string() } else { format!("{u}'s home") };
                 return Some(format!(
                     "{path} is in {whose}: its owner and mode are the user's (only group/other write on the user's own unit directories is removed)"

@@ -33,6 +33,7 @@ use rayon::prelude::*;
 
 use crate::model::{FACTS_SCHEMA, Host, PathFact, ScopeKind};
 pub use root::Root;
+pub use scope::ScopeOut;
 use scope::{ScanCache, Shared, collect_scope};
 use timer::Manager;
 pub use timer::parse_bool;
@@ -46,102 +47,192 @@ pub enum CollectError {
 
 /// Collects the facts of the root filesystem at `root_dir` (`/` for the live system).
 pub fn collect(root_dir: &Path) -> Result<Host, CollectError> {
-    let now = std::time::SystemTime::now()
+    collect_at(root_dir, now_usec())
+}
+
+/// Now, in µs since the epoch (what schedules are computed from).
+pub fn now_usec() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
-    collect_at(root_dir, now)
+        .unwrap_or(0)
 }
 
 /// Like `collect`, with "now" (µs since the epoch) given: next elapses, and so
 /// `never_elapses` and intervals, are computed from it.
 pub fn collect_at(root_dir: &Path, now_usec: i64) -> Result<Host, CollectError> {
-    let root = Root::open(root_dir).map_err(|source| CollectError::Root { path: root_dir.to_path_buf(), source })?;
-    let mut warnings = Vec::new();
-    let groups = accounts::groups(&root, &mut warnings);
-    let mut users = accounts::users(&root, &groups, &mut warnings);
-    let linger = linger::collect(&root, &mut users, &mut warnings);
-    let hostname = small_file(&root, "/etc/hostname");
-    let machine_id = small_file(&root, "/etc/machine-id");
-    let files = files::FileCache::default();
-    let scans = ScanCache::default();
-    let shared_dirs =
-        paths::user_paths(None).into_iter().map(|s| (s.path.clone(), scope::resolve_dir(&root, &s.path))).collect();
-    let mut sh = Shared { root: &root, files: &files, scans: &scans, shared_dirs, user_base: None };
-    let (h, mid) = (hostname.clone().unwrap_or_default(), machine_id.clone().unwrap_or_default());
-    let first_boot = machine_id.as_deref().is_none_or(|m| m == "uninitialized");
-    let presets = preset::load(&root, "system-preset", &mut warnings);
-    let zones = zones_of(&root);
-    let local_zone = crate::schedule::ZoneSource::local(&zones);
-    let calendars = timer::Calendars::default();
-    let mgr = |kind, user| Manager {
-        kind,
-        user,
-        users: &users,
-        hostname: &h,
-        machine_id: &mid,
-        presets: &presets,
-        zones: &zones,
-        local_zone: &local_zone,
-        now: now_usec,
-        calendars: &calendars,
-    };
+    let session = Session::open(root_dir, now_usec)?;
+    let per_user: Vec<ScopeOut> = session.users.par_iter().filter_map(|u| session.user_scope(u)).collect();
+    Ok(session.host(per_user))
+}
 
-    let mut outs = Vec::new();
-    outs.extend(collect_scope(&sh, paths::system_paths(), &mgr(ScopeKind::System, None), first_boot));
-    let mut global = collect_scope(&sh, paths::user_paths(None), &mgr(ScopeKind::Global, None), false);
-    let base = global.as_mut().and_then(|g| g.base.take());
-    sh.user_base = base.as_ref();
-    outs.extend(global);
-    let sh = sh;
-    let per_user: Vec<_> = users
-        .par_iter()
-        .filter_map(|u| {
-            let specs: Vec<_> = paths::user_paths(Some((&u.home, u.uid)))
-                .into_iter()
-                .filter(|s| u.home_exists || !s.path.starts_with(u.home.trim_end_matches('/')) || u.home == "/")
-                .collect();
-            collect_scope(&sh, specs, &mgr(ScopeKind::User, Some(u)), false)
-        })
-        .collect();
-    outs.extend(per_user);
+/// One collection run: everything but the user scopes is read when it opens; each user
+/// scope is read on demand (`user_scope`), so a caller can stream 10,000 of them
+/// through evaluation without holding them all (`host` puts a full `Host` together).
+pub struct Session {
+    root: Root,
+    now: i64,
+    pub users: Vec<crate::model::User>,
+    pub groups: Vec<crate::model::Group>,
+    pub linger: crate::model::LingerFacts,
+    hostname: Option<String>,
+    machine_id: Option<String>,
+    first_boot: bool,
+    presets: Vec<preset::Rule>,
+    zones: zones::RootZones,
+    local_zone: crate::schedule::Zone,
+    calendars: timer::Calendars,
+    files: files::FileCache,
+    scans: ScanCache,
+    shared_dirs: std::collections::HashMap<String, Option<String>>,
+    base: Option<scope::UserBase>,
+    /// The system and global scopes.
+    scopes: Vec<std::sync::Arc<crate::model::Scope>>,
+    /// Metadata of the paths the shared scopes, generators and state dirs looked at.
+    paths: BTreeMap<String, crate::model::FileMeta>,
+    generators: Vec<PathFact>,
+    warnings: Vec<crate::model::Warning>,
+}
 
-    let mut all_paths = BTreeMap::new();
-    let mut scopes = Vec::new();
-    for mut o in outs {
-        all_paths.extend(std::mem::take(&mut o.paths)); // not `append`: that re-merges the whole map each time
-        warnings.append(&mut o.warnings);
-        scopes.push(std::sync::Arc::new(o.scope));
+impl Session {
+    pub fn open(root_dir: &Path, now_usec: i64) -> Result<Session, CollectError> {
+        let root =
+            Root::open(root_dir).map_err(|source| CollectError::Root { path: root_dir.to_path_buf(), source })?;
+        let mut warnings = Vec::new();
+        let groups = accounts::groups(&root, &mut warnings);
+        let mut users = accounts::users(&root, &groups, &mut warnings);
+        let linger = linger::collect(&root, &mut users, &mut warnings);
+        let hostname = small_file(&root, "/etc/hostname");
+        let machine_id = small_file(&root, "/etc/machine-id");
+        let shared_dirs =
+            paths::user_paths(None).into_iter().map(|s| (s.path.clone(), scope::resolve_dir(&root, &s.path))).collect();
+        let first_boot = machine_id.as_deref().is_none_or(|m| m == "uninitialized");
+        let presets = preset::load(&root, "system-preset", &mut warnings);
+        let zones = zones_of(&root);
+        let local_zone = crate::schedule::ZoneSource::local(&zones);
+        let mut s = Session {
+            root,
+            now: now_usec,
+            users,
+            groups,
+            linger,
+            hostname,
+            machine_id,
+            first_boot,
+            presets,
+            zones,
+            local_zone,
+            calendars: timer::Calendars::default(),
+            files: files::FileCache::default(),
+            scans: ScanCache::default(),
+            shared_dirs,
+            base: None,
+            scopes: Vec::new(),
+            paths: BTreeMap::new(),
+            generators: Vec::new(),
+            warnings,
+        };
+        let system = collect_scope(&s.shared(), paths::system_paths(), &s.mgr(ScopeKind::System, None), first_boot);
+        let mut global = collect_scope(&s.shared(), paths::user_paths(None), &s.mgr(ScopeKind::Global, None), false);
+        s.base = global.as_mut().and_then(|g| g.base.take());
+        for mut o in system.into_iter().chain(global) {
+            s.paths.extend(std::mem::take(&mut o.paths));
+            s.warnings.append(&mut o.warnings);
+            s.scopes.push(std::sync::Arc::new(o.scope));
+        }
+        s.generators = generators(&s.root, &mut s.paths);
+        // State directories whose write access means forging timer runs or linger (S35, S42).
+        for dir in ["/var/lib/systemd/timers", linger::LINGER_DIR] {
+            stat::record_chain(&s.root, dir, &mut s.paths);
+        }
+        Ok(s)
     }
-    let generators = generators(&root, &mut all_paths);
-    // State directories whose write access means forging timer runs or linger (S35, S42).
-    for dir in ["/var/lib/systemd/timers", linger::LINGER_DIR] {
-        stat::record_chain(&root, dir, &mut all_paths);
+
+    fn shared(&self) -> Shared<'_> {
+        Shared {
+            root: &self.root,
+            files: &self.files,
+            scans: &self.scans,
+            shared_dirs: &self.shared_dirs,
+            user_base: self.base.as_ref(),
+        }
     }
-    warnings.extend(scans.warnings.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner));
-    warnings.sort();
-    warnings.dedup();
-    Ok(Host {
-        schema: FACTS_SCHEMA.into(),
-        live: root.is_slash() && systemd_is_pid1(),
-        hostname,
-        machine_id,
-        first_boot,
-        scopes,
-        users,
-        groups,
-        linger,
-        generators,
-        paths: all_paths,
-        assumptions: vec![
-            paths::XDG_ASSUMPTION.into(),
-            format!(
-                "boot: {} are taken as reached at boot (fixture roots rarely ship them)",
-                activation::BOOT_ROOTS.join(", ")
-            ),
-        ],
-        warnings,
-    })
+
+    fn mgr<'a>(&'a self, kind: ScopeKind, user: Option<&'a crate::model::User>) -> Manager<'a> {
+        Manager {
+            kind,
+            user,
+            users: &self.users,
+            hostname: self.hostname.as_deref().unwrap_or_default(),
+            machine_id: self.machine_id.as_deref().unwrap_or_default(),
+            presets: &self.presets,
+            zones: &self.zones,
+            local_zone: &self.local_zone,
+            now: self.now,
+            calendars: &self.calendars,
+        }
+    }
+
+    /// The scope of one account's user manager: only what its own directories define or
+    /// change (`None` when they have nothing). Thread-safe; nothing of it is kept here.
+    pub fn user_scope(&self, u: &crate::model::User) -> Option<ScopeOut> {
+        let specs: Vec<_> = paths::user_paths(Some((&u.home, u.uid)))
+            .into_iter()
+            .filter(|s| u.home_exists || !s.path.starts_with(u.home.trim_end_matches('/')) || u.home == "/")
+            .collect();
+        collect_scope(&self.shared(), specs, &self.mgr(ScopeKind::User, Some(u)), false)
+    }
+
+    /// Reads every user scope and hands each to `f` (in parallel), keeping only what `f`
+    /// returns, in user order.
+    pub fn for_each_user<T: Send>(&self, f: impl Fn(ScopeOut) -> T + Sync + Send) -> Vec<T> {
+        self.users.par_iter().filter_map(|u| self.user_scope(u).map(&f)).collect()
+    }
+
+    /// The run's warnings with `extra` (from streamed user scopes), sorted, once each.
+    pub fn warnings_with(&self, mut extra: Vec<crate::model::Warning>) -> Vec<crate::model::Warning> {
+        extra.extend(self.warnings.iter().cloned());
+        extra.extend(self.scans.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned());
+        extra.sort();
+        extra.dedup();
+        extra
+    }
+
+    /// The facts: the shared scopes, then `user_scopes`, with every path and warning.
+    pub fn host(&self, user_scopes: Vec<ScopeOut>) -> Host {
+        let mut all_paths = self.paths.clone();
+        let mut warnings = self.warnings.clone();
+        let mut scopes = self.scopes.clone();
+        for mut o in user_scopes {
+            all_paths.extend(std::mem::take(&mut o.paths)); // not `append`: that re-merges the whole map each time
+            warnings.append(&mut o.warnings);
+            scopes.push(std::sync::Arc::new(o.scope));
+        }
+        warnings.extend(self.scans.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned());
+        warnings.sort();
+        warnings.dedup();
+        Host {
+            schema: FACTS_SCHEMA.into(),
+            live: self.root.is_slash() && systemd_is_pid1(),
+            hostname: self.hostname.clone(),
+            machine_id: self.machine_id.clone(),
+            first_boot: self.first_boot,
+            scopes,
+            users: self.users.clone(),
+            groups: self.groups.clone(),
+            linger: self.linger.clone(),
+            generators: self.generators.clone(),
+            paths: all_paths,
+            assumptions: vec![
+                paths::XDG_ASSUMPTION.into(),
+                format!(
+                    "boot: {} are taken as reached at boot (fixture roots rarely ship them)",
+                    activation::BOOT_ROOTS.join(", ")
+                ),
+            ],
+            warnings,
+        }
+    }
 }
 
 /// Time zones of a root: its zoneinfo first, then the host's; its `/etc/localtime`.

@@ -40,6 +40,8 @@ pub struct Resolver<'a> {
     pub root: &'a Root,
     pub layers: Vec<Layer>,
     files: &'a FileCache,
+    /// Files of the scope's own (per-user) directories: parsed for this scope only.
+    local: FileCache,
     ids: HashMap<String, Id>,
     /// main name → names that point to it (aliases), including itself when it has a file.
     reverse: HashMap<String, Vec<String>>,
@@ -58,6 +60,7 @@ impl<'a> Resolver<'a> {
             root,
             layers,
             files,
+            local: FileCache::default(),
             ids: HashMap::new(),
             reverse: HashMap::new(),
             units: HashMap::new(),
@@ -275,7 +278,7 @@ impl<'a> Resolver<'a> {
                 unit.load_state = LoadState::Masked;
                 return unit;
             }
-            let loaded = self.files.load(self.root, &read_from, &unit_type);
+            let loaded = self.cache(Some(li)).load(self.root, &read_from, &unit_type);
             if let Some(err) = loaded.fatal() {
                 unit.load_state = LoadState::Error;
                 unit.load_error = Some(err.clone());
@@ -293,7 +296,7 @@ impl<'a> Resolver<'a> {
             let fref = self.file_ref(li, &e);
             if !fref.null {
                 let read_from = fref.target.as_ref().and_then(|t| t.resolved.clone()).unwrap_or_else(|| e.path.clone());
-                let loaded = self.files.load(self.root, &read_from, &unit_type);
+                let loaded = self.cache(Some(li)).load(self.root, &read_from, &unit_type);
                 content.push((e.path.clone(), loaded));
             }
             unit.dropins.push(fref);
@@ -339,8 +342,17 @@ impl<'a> Resolver<'a> {
     pub fn install_section(&self, unit: &Unit) -> Vec<(String, String)> {
         let Some(f) = &unit.fragment else { return Vec::new() };
         let from = f.target.as_ref().and_then(|t| t.resolved.clone()).unwrap_or_else(|| f.path.clone());
-        let loaded = self.files.load(self.root, &from, &unit.unit_type);
+        let loaded = self.cache(self.layer_of(&f.path)).load(self.root, &from, &unit.unit_type);
         loaded.assignments().filter(|a| a.section == "Install").map(|a| (a.key.clone(), a.value.clone())).collect()
+    }
+
+    /// Where a file of layer `li` is parsed and kept: the run's cache for shared
+    /// directories, this scope's for a user's own.
+    fn cache(&self, li: Option<usize>) -> &FileCache {
+        match li {
+            Some(i) if self.layers[i].spec.per_user => &self.local,
+            _ => self.files,
+        }
     }
 
     /// The search-directory index of the layer that holds a path, if any.

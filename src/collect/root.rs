@@ -22,31 +22,68 @@ const MAX_HOPS: usize = 32;
 pub struct Root {
     host: PathBuf,
     fd: Arc<OwnedFd>,
-    dirs: Arc<DirCache>,
+    stats: Arc<StatCache>,
 }
 
-/// Directories walked so far in this run, by their canonical in-image path (a real
-/// directory reached with no link on the way). A walk resumes below the longest such
-/// prefix of a path instead of from the root. Bounded: it only saves syscalls.
+/// `lstat` results of this run by canonical in-image path, and `O_PATH` fds of the
+/// directories they were taken in: 10,000 user scopes share `/`, `/home` and
+/// `/run/user`, and each of their own paths is asked for by several search directories.
+/// A stat is taken once, relative to its directory's fd (no path walk). Bounded: both
+/// maps start over when full.
 #[derive(Debug, Default)]
-struct DirCache(std::sync::Mutex<std::collections::HashSet<String>>);
+struct StatCache {
+    stats: std::sync::Mutex<std::collections::HashMap<String, Result<Stat, i32>>>,
+    fds: std::sync::Mutex<std::collections::HashMap<String, Arc<OwnedFd>>>,
+}
 
-impl DirCache {
-    /// Entries kept at most; past this the cache starts over.
-    const MAX: usize = 65_536;
+impl StatCache {
+    const MAX_STATS: usize = 131_072;
+    const MAX_FDS: usize = 256;
 
-    fn has(&self, p: &str) -> bool {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(p)
-    }
-
-    fn put(&self, p: &str) {
-        let mut m = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if m.len() >= Self::MAX {
+    fn dir_fd(&self, root: BorrowedFd<'_>, dir: &str) -> io::Result<Arc<OwnedFd>> {
+        let lock = || self.fds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(fd) = lock().get(dir) {
+            return Ok(Arc::clone(fd));
+        }
+        let fd = Arc::new(rootfd::open_dir_path(root, dir)?);
+        let mut m = lock();
+        if m.len() >= Self::MAX_FDS {
             m.clear();
         }
-        if !m.contains(p) {
-            m.insert(p.to_string());
+        m.insert(dir.to_string(), Arc::clone(&fd));
+        Ok(fd)
+    }
+
+    fn remember(&self, p: &str, st: Stat) {
+        let mut m = self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if m.len() >= Self::MAX_STATS {
+            m.clear();
         }
+        m.insert(p.to_string(), Ok(st));
+    }
+
+    fn lstat(&self, root: BorrowedFd<'_>, p: &str) -> io::Result<Stat> {
+        let lock = || self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(r) = lock().get(p) {
+            return (*r).map_err(io::Error::from_raw_os_error);
+        }
+        let r = match rootfd::split(p) {
+            None => rootfd::lstat(root, p),
+            Some((dir, name)) => self.dir_fd(root, dir).and_then(|d| rootfd::stat_child(d.as_fd(), name)),
+        };
+        let keep = match &r {
+            Ok(st) => Ok(*st),
+            Err(e) => match e.raw_os_error() {
+                Some(code) => Err(code),
+                None => return r, // not an OS error: not remembered
+            },
+        };
+        let mut m = lock();
+        if m.len() >= Self::MAX_STATS {
+            m.clear();
+        }
+        m.insert(p.to_string(), keep);
+        r
     }
 }
 
@@ -86,7 +123,7 @@ impl Root {
             nix::Error::ENOTDIR => io::Error::new(io::ErrorKind::NotADirectory, "root is not a directory"),
             e => rootfd::errno(e),
         })?;
-        Ok(Root { host, fd: Arc::new(fd), dirs: Arc::default() })
+        Ok(Root { host, fd: Arc::new(fd), stats: Arc::default() })
     }
 
     pub fn host_root(&self) -> &Path {
@@ -104,68 +141,55 @@ impl Root {
 
     /// `lstat` of a canonical in-image path, never following the last component.
     pub fn lstat(&self, inimage: &str) -> io::Result<Stat> {
-        rootfd::lstat(self.fd(), inimage)
+        self.stats.lstat(self.fd(), inimage)
     }
 
     /// `readlink` of a canonical in-image path (the raw link text, lossily UTF-8).
     pub fn readlink(&self, inimage: &str) -> io::Result<String> {
-        rootfd::readlink(self.fd(), inimage).map(|b| String::from_utf8_lossy(&b).into_owned())
+        self.readlink_raw(inimage).map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    fn readlink_raw(&self, inimage: &str) -> io::Result<Vec<u8>> {
+        let (dir, name) =
+            rootfd::split(inimage).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a link"))?;
+        let d = self.stats.dir_fd(self.fd(), dir)?;
+        rootfd::readlink_child(d.as_fd(), name)
     }
 
     /// Every entry of a canonical directory, `lstat`ed relative to it, sorted by name;
-    /// and the entries that could not be stat'ed, with why.
+    /// and the entries that could not be stat'ed, with why. The stats are remembered for
+    /// the run (`lstat`, `chase` and reads of these entries need no syscall of their own).
     pub fn list(&self, dir: &str) -> io::Result<rootfd::Listing> {
-        rootfd::list(self.fd(), dir)
+        let listing = rootfd::list(self.fd(), dir)?;
+        for e in &listing.0 {
+            self.stats.remember(&join(dir, &String::from_utf8_lossy(&e.name)), e.stat);
+        }
+        Ok(listing)
     }
 
     /// Resolves `path` inside the root, like systemd's `chase()` with `CHASE_PREFIX_ROOT`:
-    /// component by component through directory fds, so a link anywhere on the way is
-    /// seen and resolved here (an absolute target restarts at the root, `..` never
-    /// climbs above it) and the kernel never follows one. With `follow_last` false a
-    /// final symlink is left as is (like `O_NOFOLLOW`). A missing component ends the
-    /// walk: the rest is normalised lexically and `exists` is false.
-    ///
-    /// Directories already resolved in this run are remembered (see `DirCache`): 10,000
-    /// user scopes resolve `/home`, and each its own home, once instead of per path.
+    /// component by component, each `lstat`ed relative to its (confined) directory, so a
+    /// link anywhere on the way is seen and resolved here (an absolute target restarts at
+    /// the root, `..` never climbs above it) and the kernel never follows one. With
+    /// `follow_last` false a final symlink is left as is (like `O_NOFOLLOW`). A missing
+    /// component ends the walk: the rest is normalised lexically and `exists` is false.
+    /// Every directory on the way is canonical, so its stats come from the run's cache.
     pub fn chase(&self, path: &str, follow_last: bool) -> Result<Chased, ChaseError> {
         let mut todo: Vec<String> = Vec::new();
         push_components(&mut todo, Path::new(path));
-        // Start below the longest prefix of the path already resolved to a directory (a
-        // path with `..` walks from the root: `..` needs the real parents).
-        let mut stack: Vec<(String, Option<OwnedFd>)> = Vec::new();
-        if !todo.iter().any(|c| c == "..") {
-            let mut prefix = String::from("/");
-            let mut hit = 0;
-            for c in todo.iter().rev().take(todo.len().saturating_sub(1)) {
-                prefix = join(&prefix, c);
-                if !self.dirs.has(&prefix) {
-                    break;
-                }
-                hit += 1;
-                stack.push((prefix.clone(), None));
-            }
-            todo.truncate(todo.len() - hit);
-        }
+        // The canonical directories below the root we are in (for `..`).
+        let mut stack: Vec<String> = Vec::new();
         let mut hops = 0;
         let mut clamped = false;
-        let cur =
-            |stack: &Vec<(String, Option<OwnedFd>)>| stack.last().map_or_else(|| "/".to_string(), |s| s.0.clone());
+        let cur = |stack: &Vec<String>| stack.last().cloned().unwrap_or_else(|| "/".to_string());
         while let Some(comp) = todo.pop() {
             if comp == ".." {
                 clamped |= stack.pop().is_none();
                 continue;
             }
-            let here = cur(&stack);
-            let next = join(&here, &comp);
+            let next = join(&cur(&stack), &comp);
             let is_last = todo.is_empty();
-            // The top directory's fd, opened on first use (a canonical, link-free path).
-            if let Some(top) = stack.last_mut()
-                && top.1.is_none()
-            {
-                top.1 = Some(rootfd::open_dir_path(self.fd(), &top.0).map_err(|e| io_err(&top.0, &e))?);
-            }
-            let dfd = stack.last().and_then(|s| s.1.as_ref()).map_or_else(|| self.fd(), |fd| fd.as_fd());
-            let st = match rootfd::stat_child(dfd, &comp) {
+            let st = match self.lstat(&next) {
                 Ok(st) => st,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     let mut rest = next;
@@ -185,7 +209,7 @@ impl Root {
                 if hops > MAX_HOPS {
                     return Err(ChaseError::Loop);
                 }
-                let target = rootfd::readlink_child(dfd, &comp).map_err(|e| io_err(&next, &e))?;
+                let target = self.readlink_raw(&next).map_err(|e| io_err(&next, &e))?;
                 let target = PathBuf::from(String::from_utf8_lossy(&target).into_owned());
                 if target.is_absolute() {
                     stack.clear();
@@ -199,9 +223,7 @@ impl Root {
             if !st.is_dir() {
                 return Err(ChaseError::NotADirectory(next));
             }
-            let fd = rootfd::open_child_dir(dfd, &comp).map_err(|e| io_err(&next, &e))?;
-            self.dirs.put(&next);
-            stack.push((next, Some(fd)));
+            stack.push(next);
         }
         Ok(Chased { path: cur(&stack), exists: true, clamped })
     }
@@ -210,7 +232,7 @@ impl Root {
     /// a size cap so a hostile 10 GiB "unit" cannot exhaust memory. FIFOs, sockets and
     /// devices are refused unopened.
     pub fn read_capped(&self, inimage: &str, cap: u64) -> io::Result<Vec<u8>> {
-        rootfd::read_capped(self.fd(), inimage, cap)
+        rootfd::read_capped(self.fd(), inimage, cap, self.lstat(inimage)?)
     }
 
     /// Chases `path` (following links) and reads the regular file it names.

@@ -121,10 +121,10 @@ pub fn readlink(root: BorrowedFd<'_>, p: &str) -> io::Result<Vec<u8>> {
 }
 
 /// Reads a regular file at a canonical path, at most `cap` bytes (more is an error).
-/// Checks the type before opening (opening a device can have effects) and again on the
-/// open fd, with the inode, so a swap in between is refused.
-pub fn read_capped(root: BorrowedFd<'_>, p: &str, cap: u64) -> io::Result<Vec<u8>> {
-    let before = lstat(root, p)?;
+/// Checks the type before opening (opening a device can have effects) — from `before`,
+/// the path's `lstat` — and again on the open fd, with the inode, so a swap in between is
+/// refused.
+pub fn read_capped(root: BorrowedFd<'_>, p: &str, cap: u64, before: Stat) -> io::Result<Vec<u8>> {
     if !before.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, not_regular(&before)));
     }

@@ -53,6 +53,18 @@ pub struct ScopeOut {
 pub struct UserBase {
     units: HashMap<String, Arc<Unit>>,
     deps: HashMap<String, (String, bool, Vec<activation::Dep>)>,
+    /// The drop-in directory stems of every name above (S10), worked out once.
+    stems: HashMap<String, Vec<String>>,
+}
+
+impl UserBase {
+    fn new(units: HashMap<String, Arc<Unit>>, deps: HashMap<String, (String, bool, Vec<activation::Dep>)>) -> Self {
+        let mut stems = HashMap::new();
+        for n in units.values().flat_map(|u| u.names.iter()).chain(units.keys()).chain(deps.keys()) {
+            stems.entry(n.clone()).or_insert_with(|| super::dropins::dir_stems(n));
+        }
+        UserBase { units, deps, stems }
+    }
 }
 
 /// The names a user's own directories touch: units, alias sources and targets, the
@@ -89,7 +101,10 @@ impl Touched {
         }
         let hit = |n: &str| {
             self.names.contains(names::unit_type(n))
-                || super::dropins::dir_stems(n).iter().any(|s| self.names.contains(s))
+                || match base.stems.get(n) {
+                    Some(st) => st.iter().any(|s| self.names.contains(s)),
+                    None => super::dropins::dir_stems(n).iter().any(|s| self.names.contains(s)),
+                }
         };
         hit(name) || base.units.get(name).is_some_and(|u| u.names.iter().any(|n| hit(n)))
     }
@@ -102,7 +117,7 @@ pub struct Shared<'a> {
     pub scans: &'a ScanCache,
     /// Where the shared (non-per-user) directories resolve, computed once: 10,000 user
     /// scopes would otherwise re-resolve the same ten paths.
-    pub shared_dirs: HashMap<String, Option<String>>,
+    pub shared_dirs: &'a HashMap<String, Option<String>>,
     /// The global scope's units and edges, once collected (user scopes reuse them).
     pub user_base: Option<&'a UserBase>,
 }
@@ -122,6 +137,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     let mut paths = BTreeMap::new();
     let mut dirs = Vec::new();
     let mut layers: Vec<Layer> = Vec::new();
+    let mut scan_warnings = Vec::new();
     for spec in specs {
         let record = !per_user_only || spec.per_user;
         let chain = if record { record_chain(sh.root, &spec.path, &mut paths) } else { Vec::new() };
@@ -144,7 +160,14 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
             if let Some(first) = layers.iter().find(|l| &l.scan.dir == res) {
                 dir.duplicate_of = Some(first.spec.path.clone());
             } else {
-                layers.push(Layer { spec: spec.clone(), scan: sh.scans.get(sh.root, res) });
+                // A user's own directories are read for that scope only: caching them
+                // would hold every user's scan until the run ends.
+                let scan = if spec.per_user {
+                    Arc::new(scan_dir(sh.root, res, &mut scan_warnings))
+                } else {
+                    sh.scans.get(sh.root, res)
+                };
+                layers.push(Layer { spec: spec.clone(), scan });
             }
         }
         if record {
@@ -214,6 +237,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     }
     let unit_files = if per_user_only { BTreeMap::new() } else { unit_files(&mut r) };
     let mut warnings = std::mem::take(&mut r.warnings);
+    warnings.append(&mut scan_warnings);
     paths.extend(std::mem::take(&mut r.paths));
     warnings.sort();
     warnings.dedup();
@@ -227,7 +251,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         entries,
         paths: BTreeMap::new(),
     };
-    let base = keep_base.then(|| UserBase { units: r.take_units(), deps: walked });
+    let base = keep_base.then(|| UserBase::new(r.take_units(), walked));
     Some(ScopeOut { scope, paths, warnings, base })
 }
 

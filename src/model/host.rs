@@ -43,6 +43,27 @@ pub struct Host {
     pub warnings: Vec<Warning>,
 }
 
+impl Host {
+    /// Facts of nothing (a placeholder where facts are needed but none were collected).
+    pub fn empty() -> Host {
+        Host {
+            schema: FACTS_SCHEMA.into(),
+            live: false,
+            hostname: None,
+            machine_id: None,
+            first_boot: false,
+            scopes: Vec::new(),
+            users: Vec::new(),
+            groups: Vec::new(),
+            linger: LingerFacts::default(),
+            generators: Vec::new(),
+            paths: BTreeMap::new(),
+            assumptions: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// Which manager a scope describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

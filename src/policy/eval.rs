@@ -4,9 +4,9 @@
 //! other policies' findings are unaffected.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use rhai::{CallFnOptions, Dynamic, EvalAltResult, Scope};
@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::api::ScriptFinding;
 use super::bind::targets::{self, Ctx, HostObj};
+use super::bind::view;
 use super::bind::{HostView, Params, Subject};
 use super::engine::{self, Limits};
 use super::{Policy, PolicySet};
@@ -56,88 +57,194 @@ pub struct Evaluation {
     pub errors: Vec<PolicyRunError>,
 }
 
-/// Runs `policies` over `host`. `params` gives each policy's effective parameters.
-pub fn evaluate(
-    set: &PolicySet,
-    policies: &[&Policy],
-    host: &Arc<Host>,
-    params: &dyn Fn(&Policy) -> serde_json::Value,
-    limits: &Limits,
-) -> Evaluation {
-    let hv = Arc::new(HostView::new(Arc::clone(host)));
-    let mut cache: HashMap<&str, Arc<Vec<Subject>>> = HashMap::new();
-    // How many of the remaining policies still need each target's subjects: a cache
-    // entry is dropped after its last use.
-    let mut uses: HashMap<&str, usize> = HashMap::new();
-    for p in policies.iter().filter(|p| p.has_check) {
-        for t in &p.meta.targets {
-            *uses.entry(t.as_str()).or_default() += 1;
+/// Run ids, for the per-thread copies of a run's script and context.
+static RUN_IDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+thread_local! {
+    /// Per thread: an engine of its own, and per run the policy compiled with it and its
+    /// `ctx`. Registered functions, a compiled script's string literals and the context's
+    /// parameters are all reference-counted; shared by two cores, every evaluation (every
+    /// `for` loop fetches the array iterator) would bounce those counts between them, at a
+    /// cost ten times the script's own (measured). Copies made by this thread touch only
+    /// this thread's counts.
+    static LOCAL: std::cell::RefCell<Local> = std::cell::RefCell::new(Local::default());
+}
+
+#[derive(Default)]
+struct Local {
+    engines: HashMap<(usize, Option<std::path::PathBuf>), std::rc::Rc<rhai::Engine>>,
+    runs: HashMap<usize, (std::rc::Rc<rhai::Engine>, rhai::AST, Dynamic)>,
+}
+
+/// One policy's run: its context, the budget it has spent, its findings and first error.
+struct Run<'a> {
+    id: usize,
+    p: &'a Policy,
+    set: &'a PolicySet,
+    hv: Arc<HostView>,
+    params: serde_json::Value,
+    /// Wall-clock time spent in this policy's calls (ns): the deadline is a budget over
+    /// all its subjects, however their calls are interleaved with other policies'.
+    spent: AtomicU64,
+    budget: Duration,
+    failed: AtomicBool,
+    found: Mutex<Vec<Finding>>,
+    first_err: Mutex<Option<PolicyRunError>>,
+    /// The header's `filter`, with `"params.NAME"` resolved.
+    paths: Option<std::collections::HashSet<String>>,
+    /// Script calls made (for `TIMERGUARD_PROFILE`).
+    calls: AtomicU64,
+}
+
+impl<'a> Run<'a> {
+    /// Whether the policy's native pre-filter lets `s` through to `check`.
+    fn admits(&self, s: &Subject) -> bool {
+        let f = &self.p.meta.filter;
+        let x = &s.props;
+        let list = |want: &Option<Vec<String>>, got: Option<&str>| match (want, got) {
+            (Some(w), Some(g)) => w.iter().any(|v| v == g),
+            _ => true,
+        };
+        let flag = |want: Option<bool>, got: Option<bool>| match (want, got) {
+            (Some(w), Some(g)) => w == g,
+            _ => true,
+        };
+        list(&f.scope, x.scope_kind.map(crate::model::ScopeKind::as_str))
+            && flag(f.will_run, x.will_run)
+            && flag(f.privileged, x.privileged)
+            && list(&f.kind, x.kind)
+            && list(&f.unit_type, x.unit_type.as_deref())
+            && flag(f.unit_chain, x.unit_chain)
+            && self.paths.as_ref().is_none_or(|ps| s.path.as_ref().is_some_and(|p| ps.contains(p)))
+    }
+
+    fn new(set: &'a PolicySet, p: &'a Policy, hv: &Arc<HostView>, params: &serde_json::Value, limits: &Limits) -> Self {
+        let paths = p.meta.filter.path.as_ref().map(|v| {
+            let list = match v.as_str().and_then(|s| s.strip_prefix("params.")) {
+                Some(name) => params.get(name).cloned().unwrap_or_default(),
+                None => v.clone(),
+            };
+            list.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(String::from)).collect()
+        });
+        Run {
+            id: RUN_IDS.fetch_add(1, Ordering::Relaxed),
+            paths,
+            calls: AtomicU64::new(0),
+            p,
+            set,
+            hv: Arc::clone(hv),
+            params: params.clone(),
+            spent: AtomicU64::new(0),
+            budget: limits.deadline,
+            failed: AtomicBool::new(false),
+            found: Mutex::new(Vec::new()),
+            first_err: Mutex::new(None),
         }
     }
-    let mut out = Evaluation::default();
-    for p in policies {
-        let ctx = Ctx { params: Params::new(&p.meta.id, &params(p)), hv: Arc::clone(&hv) };
-        let engine = set.engine_for(p);
-        let deadline = Instant::now() + limits.deadline;
-        let failed = AtomicBool::new(false);
-        let found: Mutex<Vec<Finding>> = Mutex::new(Vec::new());
-        let first_err: Mutex<Option<PolicyRunError>> = Mutex::new(None);
-        let call = |fname: &str, subject: Dynamic, s: &Subject| {
-            if failed.load(Ordering::Relaxed) {
-                return;
+
+    /// Calls `check`/`check_host` on one subject; the first error stops the policy.
+    fn call(&self, fname: &str, subject: Dynamic, s: &Subject) {
+        if self.failed.load(Ordering::Relaxed) || !self.admits(s) {
+            return;
+        }
+        let p = self.p;
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let spent = Duration::from_nanos(self.spent.load(Ordering::Relaxed));
+        let start = Instant::now();
+        engine::arm(start + self.budget.saturating_sub(spent), &p.id_arc);
+        view::enter(&self.hv);
+        let r = LOCAL.with(|l| {
+            let mut l = l.borrow_mut();
+            if !l.runs.contains_key(&self.id) {
+                if l.runs.len() >= 256 {
+                    l.runs.clear();
+                    l.engines.clear();
+                }
+                let key = (self.set.id, PolicySet::dir_of(p));
+                let engine = l
+                    .engines
+                    .entry(key.clone())
+                    .or_insert_with(|| {
+                        std::rc::Rc::new(super::new_engine(&self.set.limits, key.1.clone(), &self.set.log))
+                    })
+                    .clone();
+                let (ast, ctx) = self.local_copy(&engine);
+                l.runs.insert(self.id, (engine, ast, ctx));
             }
-            engine::arm(deadline, &p.id_arc);
+            let (engine, ast, ctx) = &l.runs[&self.id];
             let mut sc = Scope::new();
-            let r = engine.call_fn_with_options::<Dynamic>(
+            engine.call_fn_with_options::<Dynamic>(
                 CallFnOptions::new().eval_ast(p.imports),
                 &mut sc,
-                &p.call_ast,
+                ast,
                 fname,
-                (subject, Dynamic::from(ctx.clone())),
-            );
-            let res = r.map_err(|e| *e).and_then(|v| collect(v, p, s));
-            match res {
-                Ok(mut f) => found.lock().unwrap_or_else(PoisonError::into_inner).append(&mut f),
-                Err(e) => {
-                    failed.store(true, Ordering::Relaxed);
-                    let (mut line, mut col, message) = locate(&e);
-                    if line == 0 {
-                        // No position from Rhai (limit errors): point at the entry function.
-                        if let Some((_, l, c)) = p.entry_pos.iter().find(|(n, ..)| *n == fname) {
-                            (line, col) = (*l, *c);
-                        }
+                (subject, ctx.clone()),
+            )
+        });
+        self.spent.fetch_add(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        match r.map_err(|e| *e).and_then(|v| collect(v, p, s)) {
+            Ok(mut f) => self.found.lock().unwrap_or_else(PoisonError::into_inner).append(&mut f),
+            Err(e) => {
+                self.failed.store(true, Ordering::Relaxed);
+                let (mut line, mut col, message) = locate(&e);
+                if line == 0 {
+                    // No position from Rhai (limit errors): point at the entry function.
+                    if let Some((_, l, c)) = p.entry_pos.iter().find(|(n, ..)| *n == fname) {
+                        (line, col) = (*l, *c);
                     }
-                    let err = PolicyRunError {
-                        policy: p.meta.id.clone(),
-                        origin: p.origin.to_string(),
-                        line,
-                        col,
-                        message,
-                        subject: Some(s.label.clone()),
-                        host: None,
-                    };
-                    first_err.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(err);
                 }
+                let err = PolicyRunError {
+                    policy: p.meta.id.clone(),
+                    origin: p.origin.to_string(),
+                    line,
+                    col,
+                    message,
+                    subject: Some(s.label.clone()),
+                    host: None,
+                };
+                self.first_err.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(err);
             }
+        }
+    }
+
+    /// This thread's own compilation of the policy and its own `ctx`.
+    fn local_copy(&self, engine: &rhai::Engine) -> (rhai::AST, Dynamic) {
+        let ctx = Dynamic::from(Ctx { params: Params::new(&self.p.meta.id, &self.params) });
+        let ast = match engine.compile(self.p.source.as_ref()) {
+            Ok(a) if self.p.imports => a,
+            Ok(a) => a.clone_functions_only(),
+            Err(_) => self.p.call_ast.clone(), // compiled once already; not reached
         };
-        if p.has_check_host {
-            let host_subject =
-                Subject { fact: Dynamic::UNIT, label: "host".into(), path: None, line: None, scope: None };
-            call("check_host", Dynamic::from(HostObj(Arc::clone(&hv))), &host_subject);
-        }
-        if p.has_check {
-            for t in &p.meta.targets {
-                let subs = cache.entry(t.as_str()).or_insert_with(|| Arc::new(subjects_of(&hv, t))).clone();
-                subs.par_iter().for_each(|s| call("check", s.fact.clone(), s));
-                let left = uses.entry(t.as_str()).or_default();
-                *left = left.saturating_sub(1);
-                if *left == 0 {
-                    cache.remove(t.as_str());
-                }
+        (ast, ctx)
+    }
+
+    fn targets(&self, pick: impl Fn(&str) -> bool) -> impl Iterator<Item = &str> {
+        self.p.meta.targets.iter().map(String::as_str).filter(move |t| self.p.has_check && pick(t))
+    }
+}
+
+fn finish(runs: Vec<Run<'_>>) -> Evaluation {
+    let mut out = Evaluation::default();
+    if std::env::var_os("TIMERGUARD_PROFILE").is_some() {
+        // Where a check's time goes, per policy: for policy authors and the benchmark doc.
+        let mut lines: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                let ms = r.spent.load(Ordering::Relaxed) / 1_000_000;
+                format!("profile {:<8} {:>8} calls {:>7} ms", r.p.meta.id, r.calls.load(Ordering::Relaxed), ms)
+            })
+            .collect();
+        lines.sort();
+        for l in lines {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("{l}");
             }
         }
-        out.findings.extend(found.into_inner().unwrap_or_else(PoisonError::into_inner));
-        out.errors.extend(first_err.into_inner().unwrap_or_else(PoisonError::into_inner));
+    }
+    for r in runs {
+        out.findings.extend(r.found.into_inner().unwrap_or_else(PoisonError::into_inner));
+        out.errors.extend(r.first_err.into_inner().unwrap_or_else(PoisonError::into_inner));
     }
     out.findings.sort_by(|a, b| {
         (b.severity, &a.policy, &a.scope, &a.subject, &a.rule, &a.path, a.line)
@@ -147,9 +254,57 @@ pub fn evaluate(
     out
 }
 
+fn is_scope_target(t: &str) -> bool {
+    targets::SCOPE_TARGETS.contains(&t)
+}
+
+/// Runs `policies` over `host`. `params` gives each policy's effective parameters.
+pub fn evaluate(
+    set: &PolicySet,
+    policies: &[&Policy],
+    host: &Arc<Host>,
+    params: &dyn Fn(&Policy) -> serde_json::Value,
+    limits: &Limits,
+) -> Evaluation {
+    let hv = Arc::new(HostView::new(Arc::clone(host)));
+    let runs: Vec<Run<'_>> = policies.iter().map(|p| Run::new(set, p, &hv, &params(p), limits)).collect();
+    let mut cache: HashMap<&str, Arc<Vec<Subject>>> = HashMap::new();
+    // How many of the remaining policies still need each target's subjects: a cache
+    // entry is dropped after its last use.
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for r in &runs {
+        for t in r.targets(|_| true) {
+            *uses.entry(t).or_default() += 1;
+        }
+    }
+    for r in &runs {
+        if r.p.has_check_host {
+            let host_subject = Subject {
+                fact: Dynamic::UNIT,
+                label: "host".into(),
+                path: None,
+                line: None,
+                scope: None,
+                props: Default::default(),
+            };
+            r.call("check_host", Dynamic::from(HostObj(Arc::clone(&hv))), &host_subject);
+        }
+        for t in r.targets(|_| true) {
+            let subs = cache.entry(t).or_insert_with(|| Arc::new(subjects_of(&hv, t))).clone();
+            subs.par_iter().for_each(|s| r.call("check", s.fact.clone(), s));
+            let left = uses.entry(t).or_default();
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                cache.remove(t);
+            }
+        }
+    }
+    finish(runs)
+}
+
 /// Every subject of a target: each scope's, or the host's.
 fn subjects_of(hv: &Arc<HostView>, target: &str) -> Vec<Subject> {
-    if !targets::SCOPE_TARGETS.contains(&target) {
+    if !is_scope_target(target) {
         return targets::host_subjects(hv, target);
     }
     let per_scope: Vec<Vec<Subject>> = hv
@@ -162,6 +317,82 @@ fn subjects_of(hv: &Arc<HostView>, target: &str) -> Vec<Subject> {
         })
         .collect();
     per_scope.into_iter().flatten().collect()
+}
+
+/// What streaming leaves besides findings: the collection's warnings, the host's name.
+pub struct Streamed {
+    pub evaluation: Evaluation,
+    pub warnings: Vec<crate::model::Warning>,
+    pub scopes: usize,
+    pub hostname: Option<String>,
+    pub live: bool,
+}
+
+/// Like `evaluate` over `session.host(all user scopes)`, with the same result, but each
+/// user scope is read, checked and dropped in turn: memory does not grow with the
+/// number of users. Policies with `check_host` need the whole host; use `evaluate`.
+pub fn evaluate_streaming(
+    set: &PolicySet,
+    policies: &[&Policy],
+    session: &crate::collect::Session,
+    params: &dyn Fn(&Policy) -> serde_json::Value,
+    limits: &Limits,
+) -> Streamed {
+    let shared = Arc::new(session.host(Vec::new()));
+    let hv = Arc::new(HostView::new(Arc::clone(&shared)));
+    let runs: Vec<Run<'_>> = policies.iter().map(|p| Run::new(set, p, &hv, &params(p), limits)).collect();
+    // The shared scopes' subjects, and the host's (but paths: those need every scope).
+    for r in &runs {
+        for t in r.targets(|t| t != "path") {
+            subjects_of(&hv, t).par_iter().for_each(|s| r.call("check", s.fact.clone(), s));
+        }
+    }
+    let mut chains = targets::Chains::default();
+    for sv in &hv.scopes {
+        chains.add(&hv, sv);
+    }
+    // Each user scope: read, checked, and only its paths and warnings kept.
+    let per_user = session.for_each_user(|mut out| {
+        let paths = std::mem::take(&mut out.paths);
+        out.scope.paths = paths;
+        let sv = Arc::new(hv.scope_view(Arc::new(out.scope)));
+        for r in &runs {
+            for t in r.targets(is_scope_target) {
+                let mut subs = Vec::new();
+                targets::scope_subjects(&hv, &sv, t, &mut subs);
+                for s in &subs {
+                    r.call("check", s.fact.clone(), s);
+                }
+            }
+        }
+        let contributions = targets::Chains::of(&hv, &sv);
+        let paths = sv.scope.paths.clone();
+        (paths, contributions, out.warnings)
+    });
+    let mut all_paths = shared.paths.clone();
+    let mut warnings = Vec::new();
+    let mut scopes = hv.scopes.len();
+    for (paths, contributions, mut w) in per_user {
+        all_paths.extend(paths);
+        chains.merge(contributions);
+        warnings.append(&mut w);
+        scopes += 1;
+    }
+    if runs.iter().any(|r| r.targets(|t| t == "path").next().is_some()) {
+        let subs = targets::path_subjects(&all_paths, &chains);
+        for r in &runs {
+            if r.targets(|t| t == "path").next().is_some() {
+                subs.par_iter().for_each(|s| r.call("check", s.fact.clone(), s));
+            }
+        }
+    }
+    Streamed {
+        evaluation: finish(runs),
+        warnings: session.warnings_with(warnings),
+        scopes,
+        hostname: shared.hostname.clone(),
+        live: shared.live,
+    }
 }
 
 /// The innermost error's position and message (errors inside functions are wrapped).

@@ -34,6 +34,85 @@ pub struct PolicyMeta {
     /// Parameter defaults; the config may override only these keys.
     #[serde(default)]
     pub params: BTreeMap<String, serde_json::Value>,
+    /// Which subjects `check` is called with at all, decided natively before any script
+    /// runs (a policy about system timers need not be called for 30,000 user timers).
+    /// It only says what `check` itself would return nothing for.
+    #[serde(default)]
+    pub filter: Filter,
+}
+
+/// A native pre-filter (docs/policy-api.md). Each key set must match; unset keys match all.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    /// Scope kinds (`system`, `global`, `user`): timer, unit, entry, unit_dir.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Vec<String>>,
+    /// Timers that will (or will not) run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub will_run: Option<bool>,
+    /// Timers some code of which runs as root (or not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileged: Option<bool>,
+    /// Entry kinds (`unit`, `dropin-dir`, `dropin`, `dependency-dir`, `dependency`, `ignored`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Vec<String>>,
+    /// Unit types (`service`, `timer`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_type: Option<Vec<String>>,
+    /// Paths on a unit directory's chain (or not): path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_chain: Option<bool>,
+    /// These paths only: a list, or `"params.NAME"` for a list parameter: path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<serde_json::Value>,
+}
+
+/// Filter keys each target's subjects carry.
+const FILTER_KEYS: [(&str, &[&str]); 4] = [
+    ("timer", &["scope", "will_run", "privileged"]),
+    ("unit", &["scope", "unit_type"]),
+    ("entry", &["scope", "kind"]),
+    ("path", &["unit_chain", "path"]),
+];
+
+fn check_filter(m: &PolicyMeta) -> Result<(), String> {
+    let f = &m.filter;
+    let set: Vec<&str> = [
+        ("scope", f.scope.is_some()),
+        ("will_run", f.will_run.is_some()),
+        ("privileged", f.privileged.is_some()),
+        ("kind", f.kind.is_some()),
+        ("unit_type", f.unit_type.is_some()),
+        ("unit_chain", f.unit_chain.is_some()),
+        ("path", f.path.is_some()),
+    ]
+    .iter()
+    .filter(|(_, on)| *on)
+    .map(|(k, _)| *k)
+    .collect();
+    for k in set {
+        let ok = m.targets.iter().all(|t| {
+            FILTER_KEYS.iter().find(|(tt, _)| tt == t).is_some_and(|(_, keys)| keys.contains(&k))
+                || (k == "scope" && t == "unit_dir")
+        });
+        if !ok {
+            return Err(format!("filter key {k:?} does not apply to every target ({})", m.targets.join(", ")));
+        }
+    }
+    if let Some(p) = &f.path {
+        let ok = match p {
+            serde_json::Value::Array(a) => a.iter().all(serde_json::Value::is_string),
+            serde_json::Value::String(s) => {
+                s.strip_prefix("params.").is_some_and(|n| m.params.get(n).is_some_and(serde_json::Value::is_array))
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err("filter path must be a list of paths or \"params.NAME\" naming a list parameter".into());
+        }
+    }
+    Ok(())
 }
 
 /// Validates the header; returns what is wrong.
@@ -56,6 +135,7 @@ pub fn validate(m: &PolicyMeta) -> Result<(), String> {
     if let Some(t) = m.targets.iter().find(|t| !TARGETS.contains(&t.as_str())) {
         return Err(format!("unknown target {t:?} (known: {})", TARGETS.join(", ")));
     }
+    check_filter(m)?;
     if let Some(x) = m
         .mitigations
         .iter()

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use rhai::{AST, Engine};
 
-pub use eval::{Evaluation, PolicyRunError, evaluate};
+pub use eval::{Evaluation, PolicyRunError, Streamed, evaluate, evaluate_streaming};
 pub use meta::PolicyMeta;
 
 /// The ids of the built-in pack, in order.
@@ -51,6 +51,8 @@ pub struct Policy {
     pub call_ast: AST,
     /// The policy imports modules: its top level runs before each call (imports live there).
     pub imports: bool,
+    /// The source, compiled again per evaluating thread (`eval.rs`: no shared literals).
+    pub source: Arc<str>,
     pub has_check: bool,
     pub has_check_host: bool,
     /// The id, shared with the thread-local log tag of the policy running there.
@@ -84,7 +86,14 @@ pub enum PolicyError {
 pub struct PolicySet {
     pub policies: Vec<Policy>,
     pub engines: Vec<(Option<PathBuf>, Arc<Engine>)>,
+    /// What the engines were built with (evaluating threads build their own).
+    pub limits: engine::Limits,
+    pub log: engine::Log,
+    /// Unique per load: evaluating threads key their own engines by it.
+    pub id: usize,
 }
+
+static SET_IDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Compiles one policy source.
 fn compile(engine: &Engine, origin: Origin, source: &str) -> Result<Policy, PolicyError> {
@@ -125,6 +134,7 @@ fn compile(engine: &Engine, origin: Origin, source: &str) -> Result<Policy, Poli
         ast,
         call_ast,
         imports,
+        source: Arc::from(source),
         has_check,
         has_check_host,
         id_arc,
@@ -140,7 +150,13 @@ impl PolicySet {
         limits: &engine::Limits,
         log: &engine::Log,
     ) -> Result<PolicySet, PolicyError> {
-        let mut set = PolicySet { policies: Vec::new(), engines: Vec::new() };
+        let mut set = PolicySet {
+            policies: Vec::new(),
+            engines: Vec::new(),
+            limits: limits.clone(),
+            log: Arc::clone(log),
+            id: SET_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        };
         if builtin {
             let e = Arc::new(new_engine(limits, None, log));
             for (name, src) in builtin::POLICIES {
@@ -176,12 +192,17 @@ impl PolicySet {
         compile(&e, Origin::File(PathBuf::from(name)), source)
     }
 
-    /// The engine that compiled a policy.
-    pub fn engine_for(&self, p: &Policy) -> &Engine {
-        let dir = match &p.origin {
+    /// The directory a policy imports from (`None`: built in).
+    pub fn dir_of(p: &Policy) -> Option<PathBuf> {
+        match &p.origin {
             Origin::Builtin(_) => None,
             Origin::File(f) => f.parent().map(Path::to_path_buf),
-        };
+        }
+    }
+
+    /// The engine that compiled a policy.
+    pub fn engine_for(&self, p: &Policy) -> &Engine {
+        let dir = Self::dir_of(p);
         self.engines.iter().find(|(d, _)| *d == dir).map_or_else(|| &*self.engines[0].1, |(_, e)| &**e)
     }
 

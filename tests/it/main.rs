@@ -24,4 +24,5 @@ mod sarif;
 mod schedule;
 mod search_paths;
 mod server_root;
+mod streaming;
 mod syntax_timers;

@@ -115,6 +115,22 @@ macro_rules! fields {
 }
 pub(crate) use fields;
 
+/// Implements `Fields` for a handle that reads a model value in place (`$get` returns a
+/// reference): reading `t.exec` hands out handles instead of copying every command.
+macro_rules! handle {
+    ($h:ty => $t:ty, |$s:ident| $get:expr) => {
+        impl $crate::policy::bind::Fields for $h {
+            const NAME: &'static str = <$t as $crate::policy::bind::Fields>::NAME;
+            const NAMES: &'static [&'static str] = <$t as $crate::policy::bind::Fields>::NAMES;
+            fn field(&self, name: &str) -> Option<rhai::Dynamic> {
+                let $s = self;
+                <$t as $crate::policy::bind::Fields>::field($get, name)
+            }
+        }
+    };
+}
+pub(crate) use handle;
+
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
 fn runtime<T>(msg: String) -> Res<T> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine};
 
-use super::{Fields, Res, ToDyn, fields, register_type, runtime};
+use super::{Fields, Res, ToDyn, fields, handle, register_type, runtime};
 use crate::model::{
     Activation, ActivationReason, DirRole, EntryFact, EntryKind, ExecCommand, FileKind, FileMeta, FileRef, FileRole,
     Group, LingerEntry, LoadState, Mode, PathFact, Preset, RunsAs, ScopeKind, Setting, Timer, Trigger, Unit, UnitDir,
@@ -133,8 +133,30 @@ pub struct UnitObj(pub Arc<Unit>);
 
 fields!(UnitObj, "Unit", |u| {
     "name" => u.0.name, "names" => u.0.names, "type" => u.0.unit_type, "load_state" => u.0.load_state,
-    "load_error" => u.0.load_error, "fragment" => u.0.fragment, "dropins" => u.0.dropins,
+    "load_error" => u.0.load_error,
+    "fragment" => u.0.fragment.as_ref().map(|_| FileRefH(Arc::clone(&u.0), None)),
+    "dropins" => (0..u.0.dropins.len()).map(|i| FileRefH(Arc::clone(&u.0), Some(i))).collect::<Vec<_>>(),
     "settings" => Settings(Arc::clone(&u.0)), "file_state" => u.0.file_state, "hidden" => u.0.hidden,
+});
+
+/// A unit's fragment (`None`) or drop-in, read in place.
+#[derive(Clone)]
+pub struct FileRefH(Arc<Unit>, Option<usize>);
+
+handle!(FileRefH => FileRef, |h| match h.1 {
+    None => h.0.fragment.as_ref().unwrap_or(&EMPTY_REF),
+    Some(i) => &h.0.dropins[i],
+});
+
+/// Never read: `FileRefH(_, None)` exists only for a unit with a fragment.
+static EMPTY_REF: std::sync::LazyLock<FileRef> = std::sync::LazyLock::new(|| FileRef {
+    path: String::new(),
+    dir: String::new(),
+    role: DirRole::Vendor,
+    meta: FileMeta { kind: FileKind::Other, mode: Mode(0), uid: 0, gid: 0, size: 0, link: None },
+    target: None,
+    hidden: false,
+    null: false,
 });
 
 /// `unit.settings`: section → `Section`; a section the unit does not set is `()`.
@@ -204,6 +226,7 @@ pub fn register(e: &mut Engine) {
     register_type::<LingerEntry>(e);
     register_type::<Timer>(e);
     register_type::<UnitObj>(e);
+    register_type::<FileRefH>(e);
 
     e.register_type_with_name::<Settings>("Settings");
     e.register_indexer_get(|s: &mut Settings, k: &str| -> Dynamic {

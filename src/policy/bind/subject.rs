@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine};
 
-use super::view::{Control, HostView, ScopeView};
-use super::{Fields, ToDyn, UnitObj, fields, register_type};
+use super::view::{self, Control, ScopeView};
+use super::{Fields, ToDyn, UnitObj, fields, handle, register_type};
 use crate::finding::Fix;
 use crate::model::{
     ActivationReason, DirRole, EntryFact, FileKind, FileMeta, LingerEntry, PathFact, Timer, UnitDir, UsedFile, User,
@@ -23,6 +23,19 @@ pub struct Subject {
     pub path: Option<String>,
     pub line: Option<u32>,
     pub scope: Option<Arc<str>>,
+    /// What a policy's native pre-filter looks at.
+    pub props: Props,
+}
+
+/// The properties a pre-filter (`filter` in a policy's header) tests, read once.
+#[derive(Debug, Clone, Default)]
+pub struct Props {
+    pub scope_kind: Option<crate::model::ScopeKind>,
+    pub will_run: Option<bool>,
+    pub privileged: Option<bool>,
+    pub kind: Option<&'static str>,
+    pub unit_type: Option<String>,
+    pub unit_chain: Option<bool>,
 }
 
 /// A path with its metadata (a parent in a chain).
@@ -47,31 +60,36 @@ fields!(Control, "Control", |c| {
     "group" => c.group, "everyone" => c.everyone, "who" => c.who, "why" => c.why,
 });
 
-/// Scope fields shared by timers, units, entries and unit directories.
+/// Scope fields shared by timers, units, entries and unit directories. The host view
+/// is this thread's (`view::with`).
 #[derive(Clone)]
 pub struct At {
-    pub hv: Arc<HostView>,
     pub sv: Arc<ScopeView>,
 }
 
 impl At {
-    fn owner(&self) -> Option<&User> {
-        self.sv.owner.map(|i| self.hv.user_at(i))
-    }
     fn scope(&self, name: &str) -> Option<Dynamic> {
-        let o = self.owner();
+        let owner = |f: &dyn Fn(&User) -> Dynamic| {
+            view::with(|hv| self.sv.owner.map(|i| f(hv.user_at(i))).unwrap_or(Dynamic::UNIT))
+        };
         Some(match name {
             "scope" => self.sv.label.to_dyn(),
             "scope_kind" => self.sv.scope.kind.as_str().to_dyn(),
-            "owner" => o.map(|u| u.name.as_str()).to_dyn(),
-            "owner_uid" => o.map(|u| u.uid).to_dyn(),
-            "owner_home" => o.map(|u| u.home.as_str()).to_dyn(),
-            "owner_groups" => o.map(|u| u.groups.clone()).to_dyn(),
+            "owner" => owner(&|u| u.name.to_dyn()),
+            "owner_uid" => owner(&|u| u.uid.to_dyn()),
+            "owner_home" => owner(&|u| u.home.to_dyn()),
+            "owner_groups" => owner(&|u| u.groups.to_dyn()),
             _ => return None,
         })
     }
+    /// A path's metadata: the scope's own (a streamed user scope keeps its paths), else
+    /// the host's.
+    fn meta(&self, p: &str) -> Option<FileMeta> {
+        self.sv.scope.paths.get(p).cloned().or_else(|| view::with(|hv| hv.meta(p).cloned()))
+    }
+
     fn chain(&self, paths: &[String]) -> Vec<ChainEntry> {
-        paths.iter().map(|p| ChainEntry { path: p.clone(), meta: self.hv.meta(p).cloned() }).collect()
+        paths.iter().map(|p| ChainEntry { path: p.clone(), meta: self.meta(p) }).collect()
     }
 }
 
@@ -112,8 +130,8 @@ impl TimerS {
     fn service_unit(&self) -> Option<UnitObj> {
         let t = self.timer();
         let own = self.at.sv.unit(&t.service);
-        let global = || self.at.hv.global.as_ref().and_then(|g| g.unit(&t.service));
-        own.or_else(global).map(|u| UnitObj(Arc::clone(u)))
+        let global = || view::with(|hv| hv.global.as_ref().and_then(|g| g.unit(&t.service)).cloned());
+        own.cloned().or_else(global).map(UnitObj)
     }
     fn files(&self) -> Array {
         (0..self.timer().files.len()).map(|k| Dynamic::from(FileS { timer: self.clone(), k })).collect()
@@ -195,10 +213,39 @@ subject_fields!(
         "unit" => Some(s.at.sv.unit(&s.timer().name).map(|u| UnitObj(Arc::clone(u))).to_dyn()),
         "service_unit" => Some(s.service_unit().to_dyn()),
         "files" => Some(Dynamic::from_array(s.files())),
+        // Handles, not copies: a policy that loops over `t.exec` of 30,000 timers must
+        // not copy every command (and its paths) each time.
+        "exec" => Some((0..s.timer().exec.len()).map(|k| ExecH(s.clone(), k)).collect::<Vec<_>>().to_dyn()),
+        "activation" => Some(ActH(s.clone()).to_dyn()),
+        "triggers" => {
+            Some((0..s.timer().triggers.len()).map(|k| TriggerH(s.clone(), false, k)).collect::<Vec<_>>().to_dyn())
+        }
+        "invalid_triggers" => Some(
+            (0..s.timer().invalid_triggers.len()).map(|k| TriggerH(s.clone(), true, k)).collect::<Vec<_>>().to_dyn(),
+        ),
         _ => None,
     },
     |b| b.timer()
 );
+
+/// One command of a timer's service, read in place.
+#[derive(Clone)]
+pub struct ExecH(TimerS, usize);
+handle!(ExecH => crate::model::ExecCommand, |h| &h.0.timer().exec[h.1]);
+
+/// A timer's activation, read in place.
+#[derive(Clone)]
+pub struct ActH(TimerS);
+handle!(ActH => crate::model::Activation, |h| &h.0.timer().activation);
+
+/// A trigger (or an invalid one), read in place.
+#[derive(Clone)]
+pub struct TriggerH(TimerS, bool, usize);
+handle!(TriggerH => crate::model::Trigger, |h| if h.1 {
+    &h.0.timer().invalid_triggers[h.2]
+} else {
+    &h.0.timer().triggers[h.2]
+});
 
 /// One file a timer's service uses.
 #[derive(Clone)]
@@ -211,11 +258,8 @@ impl FileS {
     fn f(&self) -> &UsedFile {
         &self.timer.timer().files[self.k]
     }
-    fn hv(&self) -> &HostView {
-        &self.timer.at.hv
-    }
     fn controls(&self) -> Vec<Control> {
-        self.hv().controls(&self.f().target)
+        view::with(|hv| hv.controls(&self.f().target, &self.timer.at.sv))
     }
     /// A safe fix of the file itself that removes every way others control it, when the
     /// only control is on the file and the safe-fix rules allow changing it.
@@ -234,7 +278,7 @@ impl FileS {
             fixes.push(Fix::Chmod { path: path.clone(), mode: crate::model::Mode(meta.mode.0 & 0o7755) });
         }
         let fix = fixes.into_iter().reduce(Fix::and)?;
-        self.hv().safety.refuse(&fix, &|_| false).is_none().then_some(fix)
+        view::with(|hv| hv.safety.refuse(&fix, &|_| false)).is_none().then_some(fix)
     }
 }
 
@@ -274,8 +318,8 @@ impl Fields for FileS {
             "control" => self.controls().into_iter().next().to_dyn(),
             "controls" => self.controls().to_dyn(),
             "safe_fix" => self.safe_fix().map_or(Dynamic::UNIT, Dynamic::from),
-            "home_of" => self.hv().safety.home_of(res).map(str::to_string).to_dyn(),
-            "shared_dir" => self.hv().safety.shared(res).to_dyn(),
+            "home_of" => view::with(|hv| hv.safety.home_of(res).map(str::to_string)).to_dyn(),
+            "shared_dir" => view::with(|hv| hv.safety.shared(res)).to_dyn(),
             n => return t.field(n),
         })
     }
@@ -404,7 +448,7 @@ subject_fields!(
         let d = &s.at.sv.scope.search_path[s.i];
         match n {
             "exists" => Some(d.resolved.is_some().to_dyn()),
-            "meta" => Some(s.at.hv.meta(&d.path).cloned().to_dyn()),
+            "meta" => Some(s.at.meta(&d.path).to_dyn()),
             "chain" => Some(s.at.chain(&d.chain).into_iter().filter(|c| c.meta.is_some()).collect::<Vec<_>>().to_dyn()),
             _ => None,
         }
@@ -429,23 +473,20 @@ fields!(PathS, "PathSubject", |p| {
 /// An entry of the linger directory with the account it names.
 #[derive(Clone)]
 pub struct LingerS {
-    pub hv: Arc<HostView>,
     pub i: usize,
-}
-impl LingerS {
-    fn e(&self) -> &LingerEntry {
-        &self.hv.host.linger.entries[self.i]
-    }
 }
 impl Fields for LingerS {
     const NAME: &'static str = "LingerSubject";
     const NAMES: &'static [&'static str] =
         &["account", "dir_meta", "name", "path", "meta", "user", "hidden", "effective"];
     fn field(&self, name: &str) -> Option<Dynamic> {
-        Some(match name {
-            "account" => self.e().user.as_deref().and_then(|n| self.hv.user(n)).cloned().to_dyn(),
-            "dir_meta" => self.hv.host.linger.dir_meta.to_dyn(),
-            n => return self.e().field(n),
+        view::with(|hv| {
+            let e: &LingerEntry = &hv.host.linger.entries[self.i];
+            Some(match name {
+                "account" => e.user.as_deref().and_then(|n| hv.user(n)).cloned().to_dyn(),
+                "dir_meta" => hv.host.linger.dir_meta.to_dyn(),
+                n => return e.field(n),
+            })
         })
     }
 }
@@ -453,7 +494,6 @@ impl Fields for LingerS {
 /// A generator executable.
 #[derive(Clone)]
 pub struct GeneratorS {
-    pub hv: Arc<HostView>,
     pub i: usize,
 }
 impl Fields for GeneratorS {
@@ -461,11 +501,13 @@ impl Fields for GeneratorS {
     const NAMES: &'static [&'static str] =
         &["user", "vendor", "path", "resolved", "meta", "link_meta", "parents", "error"];
     fn field(&self, name: &str) -> Option<Dynamic> {
-        let g = &self.hv.host.generators[self.i];
-        Some(match name {
-            "user" => g.path.contains("/user-generators/").to_dyn(),
-            "vendor" => (g.path.starts_with("/usr/lib/") || g.path.starts_with("/lib/")).to_dyn(),
-            n => return g.field(n),
+        view::with(|hv| {
+            let g = &hv.host.generators[self.i];
+            Some(match name {
+                "user" => g.path.contains("/user-generators/").to_dyn(),
+                "vendor" => (g.path.starts_with("/usr/lib/") || g.path.starts_with("/lib/")).to_dyn(),
+                n => return g.field(n),
+            })
         })
     }
 }
@@ -475,6 +517,9 @@ pub fn register(e: &mut Engine) {
     register_type::<Owner>(e);
     register_type::<Control>(e);
     register_type::<TimerS>(e);
+    register_type::<ExecH>(e);
+    register_type::<ActH>(e);
+    register_type::<TriggerH>(e);
     register_type::<FileS>(e);
     register_type::<UnitS>(e);
     register_type::<EntryS>(e);

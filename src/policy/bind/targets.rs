@@ -6,9 +6,9 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine, Map};
 
 use super::model::Params;
-use super::subject::{At, EntryS, GeneratorS, LingerS, Owner, PathS, Subject, TimerS, UnitDirS, UnitS};
-use super::view::{HostView, ScopeView};
-use super::{ToDyn, fields, register_type};
+use super::subject::{At, EntryS, GeneratorS, LingerS, Owner, PathS, Props, Subject, TimerS, UnitDirS, UnitS};
+use super::view::{self, HostView, ScopeView};
+use super::{Fields, ToDyn, fields, register_type};
 use crate::collect::root::basename;
 use crate::finding::Fix;
 use crate::model::{FileMeta, LingerFacts};
@@ -18,20 +18,28 @@ pub const SCOPE_TARGETS: [&str; 4] = ["timer", "unit", "entry", "unit_dir"];
 
 /// The subjects of a scope target in one scope, in a stable order.
 pub fn scope_subjects(hv: &Arc<HostView>, sv: &Arc<ScopeView>, target: &str, out: &mut Vec<Subject>) {
-    let at = At { hv: Arc::clone(hv), sv: Arc::clone(sv) };
+    let _ = hv;
+    let at = At { sv: Arc::clone(sv) };
     let s = &sv.scope;
     let scope = Some(Arc::clone(&sv.label));
-    let sub = |fact: Dynamic, label: &str, path: Option<&String>| Subject {
+    let base = Props { scope_kind: Some(s.kind), ..Props::default() };
+    let sub = |fact: Dynamic, label: &str, path: Option<&String>, props: Props| Subject {
         fact,
         label: label.to_string(),
         path: path.cloned(),
         line: None,
         scope: scope.clone(),
+        props,
     };
     match target {
         "timer" => {
             for (i, t) in s.timers.iter().enumerate() {
-                out.push(sub(Dynamic::from(TimerS { at: at.clone(), i }), &t.name, t.source.as_ref()));
+                let props = Props {
+                    will_run: Some(t.activation.will_run),
+                    privileged: Some(t.runs_as.privileged),
+                    ..base.clone()
+                };
+                out.push(sub(Dynamic::from(TimerS { at: at.clone(), i }), &t.name, t.source.as_ref(), props));
             }
         }
         "unit" => {
@@ -43,17 +51,18 @@ pub fn scope_subjects(hv: &Arc<HostView>, sv: &Arc<ScopeView>, target: &str, out
                 let path = u.fragment.as_ref().map(|f| &f.path);
                 let shadows = path.and_then(|p| shadowed.get(basename(p))).cloned().unwrap_or_default();
                 let fact = Dynamic::from(UnitS { at: at.clone(), i, shadows: Arc::new(shadows) });
-                out.push(sub(fact, &u.name, path));
+                out.push(sub(fact, &u.name, path, Props { unit_type: Some(u.unit_type.clone()), ..base.clone() }));
             }
         }
         "entry" => {
             for (i, e) in s.entries.iter().enumerate() {
-                out.push(sub(Dynamic::from(EntryS { at: at.clone(), i }), &e.path, Some(&e.path)));
+                let props = Props { kind: Some(e.kind.as_str()), ..base.clone() };
+                out.push(sub(Dynamic::from(EntryS { at: at.clone(), i }), &e.path, Some(&e.path), props));
             }
         }
         "unit_dir" => {
             for (i, d) in s.search_path.iter().enumerate() {
-                out.push(sub(Dynamic::from(UnitDirS { at: at.clone(), i }), &d.path, Some(&d.path)));
+                out.push(sub(Dynamic::from(UnitDirS { at: at.clone(), i }), &d.path, Some(&d.path), base.clone()));
             }
         }
         _ => {}
@@ -69,6 +78,7 @@ pub fn host_subjects(hv: &Arc<HostView>, target: &str) -> Vec<Subject> {
         path: Some(path.to_string()),
         line: None,
         scope: None,
+        props: Props::default(),
     };
     match target {
         "user" => h
@@ -84,30 +94,46 @@ pub fn host_subjects(hv: &Arc<HostView>, target: &str) -> Vec<Subject> {
         "linger" => (0..h.linger.entries.len())
             .map(|i| {
                 let e = &h.linger.entries[i];
-                sub(Dynamic::from(LingerS { hv: Arc::clone(hv), i }), &e.path, &e.path)
+                sub(Dynamic::from(LingerS { i }), &e.path, &e.path)
             })
             .collect(),
         "generator" => (0..h.generators.len())
             .map(|i| {
                 let g = &h.generators[i];
-                sub(Dynamic::from(GeneratorS { hv: Arc::clone(hv), i }), &g.path, &g.path)
+                sub(Dynamic::from(GeneratorS { i }), &g.path, &g.path)
             })
             .collect(),
-        "path" => paths(hv).into_iter().map(|p| sub(Dynamic::from(p.clone()), &p.path, &p.path)).collect(),
+        "path" => {
+            let mut chains = Chains::default();
+            for sv in &hv.scopes {
+                chains.add(hv, sv);
+            }
+            path_subjects(&h.paths, &chains)
+        }
         _ => Vec::new(),
     }
 }
 
-/// Every recorded directory: which are unit directories or parents of one, and whose
-/// home or runtime directory (`/run/user/UID`) it is in, for the scopes whose own unit
-/// directories live there.
-fn paths(hv: &HostView) -> Vec<PathS> {
-    let mut chains: HashMap<&str, (bool, Vec<Owner>)> = HashMap::new();
-    for sv in &hv.scopes {
+/// What the scopes' search paths say of each path on them: whether it is a unit
+/// directory (or only a parent of one), and the accounts whose own unit directories it
+/// holds (inside their home or their `/run/user/UID`). Built scope by scope, so user
+/// scopes can be streamed and their contributions merged.
+#[derive(Default)]
+pub struct Chains(HashMap<String, (bool, Vec<Owner>)>);
+
+impl Chains {
+    /// One scope's contribution.
+    pub fn of(hv: &HostView, sv: &ScopeView) -> Chains {
+        let mut c = Chains::default();
+        c.add(hv, sv);
+        c
+    }
+
+    pub fn add(&mut self, hv: &HostView, sv: &ScopeView) {
         let owner = sv.owner.map(|i| hv.user_at(i));
         for d in &sv.scope.search_path {
             for (i, p) in d.chain.iter().enumerate() {
-                let e = chains.entry(p.as_str()).or_default();
+                let e = self.0.entry(p.clone()).or_default();
                 e.0 |= i == 0;
                 let Some(u) = owner.filter(|_| d.per_user) else { continue };
                 let home = u.home.trim_end_matches('/');
@@ -119,12 +145,38 @@ fn paths(hv: &HostView) -> Vec<PathS> {
             }
         }
     }
-    hv.host
-        .paths
+
+    /// Adds a later scope's contribution (owners keep scope order).
+    pub fn merge(&mut self, other: Chains) {
+        for (p, (dir, owners)) in other.0 {
+            let e = self.0.entry(p).or_default();
+            e.0 |= dir;
+            for o in owners {
+                if !e.1.iter().any(|x| x.uid == o.uid) {
+                    e.1.push(o);
+                }
+            }
+        }
+    }
+}
+
+/// The `path` subjects: every recorded path, with what the chains say of it.
+pub fn path_subjects(paths: &std::collections::BTreeMap<String, FileMeta>, chains: &Chains) -> Vec<Subject> {
+    paths
         .iter()
         .map(|(p, m)| {
-            let (unit_dir, owners) = chains.get(p.as_str()).cloned().unwrap_or_default();
-            PathS { path: p.clone(), meta: m.clone(), unit_chain: chains.contains_key(p.as_str()), unit_dir, owners }
+            let (unit_dir, owners) = chains.0.get(p).cloned().unwrap_or_default();
+            let unit_chain = chains.0.contains_key(p);
+            let fact = PathS { path: p.clone(), meta: m.clone(), unit_chain, unit_dir, owners };
+            let props = Props { unit_chain: Some(unit_chain), ..Props::default() };
+            Subject {
+                fact: Dynamic::from(fact),
+                label: p.clone(),
+                path: Some(p.clone()),
+                line: None,
+                scope: None,
+                props,
+            }
         })
         .collect()
 }
@@ -172,30 +224,42 @@ impl ToDyn for PathsObj {
     }
 }
 
-/// `ctx.host`.
+/// `ctx.host` (this thread's host view).
 #[derive(Clone)]
-pub struct HostInfo(Arc<HostView>);
-fields!(HostInfo, "HostInfo", |h| {
-    "hostname" => h.0.host.hostname, "machine_id" => h.0.host.machine_id, "live" => h.0.host.live,
-    "first_boot" => h.0.host.first_boot,
-});
+pub struct HostInfo;
+impl Fields for HostInfo {
+    const NAME: &'static str = "HostInfo";
+    const NAMES: &'static [&'static str] = &["hostname", "machine_id", "live", "first_boot"];
+    fn field(&self, name: &str) -> Option<Dynamic> {
+        view::with(|hv| {
+            let h = &hv.host;
+            Some(match name {
+                "hostname" => h.hostname.to_dyn(),
+                "machine_id" => h.machine_id.to_dyn(),
+                "live" => h.live.to_dyn(),
+                "first_boot" => h.first_boot.to_dyn(),
+                _ => return None,
+            })
+        })
+    }
+}
 
 /// `ctx`: the policy's parameters, the host's identity, the policy id.
 #[derive(Clone)]
 pub struct Ctx {
     pub params: Params,
-    pub hv: Arc<HostView>,
 }
 fields!(Ctx, "Ctx", |c| {
-    "params" => Dynamic::from(c.params.clone()), "host" => HostInfo(Arc::clone(&c.hv)),
-    "policy" => c.params.id.as_ref(),
+    "params" => Dynamic::from(c.params.clone()), "host" => HostInfo, "policy" => c.params.id.as_ref(),
 });
 
 impl Ctx {
     /// A fix `fix` would apply without `--unsafe`: safe by kind and by what it touches.
     fn is_safe(&self, fix: &Fix) -> bool {
-        let is_dir = |p: &str| self.hv.meta(p).is_some_and(|m: &FileMeta| m.kind == crate::model::FileKind::Dir);
-        fix.safe() && self.hv.safety.refuse(fix, &is_dir).is_none()
+        view::with(|hv| {
+            let is_dir = |p: &str| hv.meta(p).is_some_and(|m: &FileMeta| m.kind == crate::model::FileKind::Dir);
+            fix.safe() && hv.safety.refuse(fix, &is_dir).is_none()
+        })
     }
 }
 

@@ -8,6 +8,32 @@ use std::sync::Arc;
 use crate::model::{FileKind, FileMeta, Group, Host, PathFact, Scope, ScopeKind, Unit, User};
 use crate::safety::Safety;
 
+thread_local! {
+    /// The host view facts read on this thread belong to. Subjects do not hold it: a
+    /// reference count shared by every subject on two cores costs more than the policies
+    /// (cache-line ping-pong on every handle copied), so the evaluator sets it here.
+    static CURRENT: std::cell::RefCell<Option<Arc<HostView>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes `hv` this thread's host view (no reference-count traffic when it already is).
+pub fn enter(hv: &Arc<HostView>) {
+    CURRENT.with(|c| {
+        let same = c.borrow().as_ref().is_some_and(|x| Arc::ptr_eq(x, hv));
+        if !same {
+            *c.borrow_mut() = Some(Arc::clone(hv));
+        }
+    });
+}
+
+/// Runs `f` with this thread's host view (an empty one if none was entered).
+pub fn with<R>(f: impl FnOnce(&HostView) -> R) -> R {
+    static EMPTY: std::sync::LazyLock<HostView> = std::sync::LazyLock::new(|| HostView::new(Arc::new(Host::empty())));
+    CURRENT.with(|c| match c.borrow().as_ref() {
+        Some(hv) => f(hv),
+        None => f(&EMPTY),
+    })
+}
+
 /// The host side of every subject.
 pub struct HostView {
     pub host: Arc<Host>,
@@ -65,6 +91,11 @@ impl HostView {
         HostView { host, users, uids, gids, scopes, global, safety }
     }
 
+    /// A view of a scope that is not (or not yet) in the host: a streamed user scope.
+    pub fn scope_view(&self, scope: Arc<Scope>) -> ScopeView {
+        ScopeView::new(scope, &self.users)
+    }
+
     pub fn user(&self, name: &str) -> Option<&User> {
         self.users.get(name).map(|&i| &self.host.users[i])
     }
@@ -88,14 +119,14 @@ impl HostView {
     /// Who other than root can change the file `f` resolves to, nearest first: its owner
     /// or a group/other write bit on the file, then on each parent directory (whoever
     /// can write a parent can replace the file).
-    pub fn controls(&self, f: &PathFact) -> Vec<Control> {
+    pub fn controls(&self, f: &PathFact, sv: &ScopeView) -> Vec<Control> {
         let Some(file) = f.resolved.as_ref() else { return Vec::new() };
         let mut at: Vec<(&str, &FileMeta, bool)> = Vec::new();
         if let Some(m) = &f.meta {
             at.push((file, m, true));
         }
         for p in &f.parents {
-            if let Some(m) = self.meta(p) {
+            if let Some(m) = sv.scope.paths.get(p).or_else(|| self.meta(p)) {
                 at.push((p, m, false));
             }
         }

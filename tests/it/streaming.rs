@@ -1,0 +1,61 @@
+//! `check` reads user scopes one at a time (memory flat in the number of users); the
+//! report must be byte for byte the one of reading the whole host first
+//! (`TIMERGUARD_NO_STREAM=1`), on the planted fixtures and on a generated corpus.
+
+use std::process::Command;
+
+use crate::common::*;
+
+fn report(root: &std::path::Path, stream: bool) -> (i32, Vec<u8>) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_timerguard"));
+    c.arg("--root").arg(root).args(["check", "--format", "json", "--fail-on", "info"]);
+    if !stream {
+        c.env("TIMERGUARD_NO_STREAM", "1");
+    }
+    let o = c.output().unwrap();
+    (o.status.code().unwrap(), o.stdout)
+}
+
+fn same(label: &str, root: &std::path::Path) {
+    let (a, b) = (report(root, true), report(root, false));
+    assert_eq!(a.0, b.0, "{label}: exit codes");
+    assert!(
+        a.1 == b.1,
+        "{label}: reports differ:\n{}\n---\n{}",
+        String::from_utf8_lossy(&a.1),
+        String::from_utf8_lossy(&b.1)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&a.1).unwrap();
+    assert!(!v["findings"].as_array().unwrap().is_empty(), "{label}: something was found");
+}
+
+#[test]
+fn streamed_and_whole_host_reports_are_identical_on_planted_fixtures() {
+    same("planted", planted().path());
+    let fx = planted();
+    fx.file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\nbob:x:1001:1001::/home/bob:/bin/bash\n")
+        .file("/home/alice/.config/systemd/user/sync.timer", &timer("hourly"))
+        .file("/home/alice/.config/systemd/user/sync.service", &service("/home/alice/bin/sync"))
+        .link("/home/alice/.config/systemd/user/timers.target.wants/sync.timer", "../sync.timer")
+        .mode("/home/alice/.config/systemd/user", 0o777)
+        .file("/home/bob/.local/share/systemd/user/x.timer", &timer("daily"))
+        .file("/home/bob/.config/systemd/user/timer.d/all.conf", "[Timer]\nPersistent=true\n")
+        .file("/etc/systemd/system/root.timer", &timer("daily"))
+        .file("/etc/systemd/system/root.service", &service("/home/bob/run.sh"))
+        .link("/etc/systemd/system/timers.target.wants/root.timer", "../root.timer");
+    same("users", fx.path());
+}
+
+#[test]
+fn streamed_and_whole_host_reports_are_identical_on_a_corpus() {
+    if !is_root() {
+        skip("make_corpus.sh needs root");
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/corpus/make_corpus.sh");
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("c");
+    let o = Command::new("bash").args([script, root.to_str().unwrap(), "120"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    same("corpus of 120 users", &root);
+}
