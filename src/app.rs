@@ -66,10 +66,25 @@ impl AppError {
 pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCode, AppError> {
     let code = match &cli.command {
         Command::List { format } => {
-            let host = collect_host(cli, term, err)?;
+            let listing = if std::env::var_os("TIMERGUARD_NO_STREAM").is_some() {
+                inventory::Listing::of_host(&*collect_host(cli, term, err)?)
+            } else {
+                check_root(cli, &open_root(cli)?)?;
+                let (listing, warnings) = {
+                    let _p = term
+                        .stderr
+                        .then(|| crate::progress::Progress::start(format!("reading {}", cli.root.display())));
+                    let session = collect::Session::open(&cli.root, collect::now_usec())?;
+                    let live = session.live();
+                    let (l, w) = inventory::Listing::stream(&session);
+                    (l, (w, live))
+                };
+                collection_notes(cli, &warnings.0, warnings.1, err)?;
+                listing
+            };
             match format {
-                ListFormat::Text => inventory::render_text(&host, out)?,
-                ListFormat::Json => json(out, &inventory::rows_json(&host), true)?,
+                ListFormat::Text => inventory::render_text(&listing, out)?,
+                ListFormat::Json => json(out, &inventory::rows_json(listing), true)?,
             }
             ExitCode::SUCCESS
         }

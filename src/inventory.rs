@@ -34,10 +34,47 @@ pub struct Row {
     pub linger: Option<bool>,
 }
 
-/// Rows sorted by scope (system, global, users) then timer.
-pub fn rows(host: &Host) -> Vec<Row> {
+/// What `list` shows: the rows, sorted by scope (system, global, users) then timer,
+/// and the counts of the summary line.
+pub struct Listing {
+    pub rows: Vec<Row>,
+    pub scopes: usize,
+    pub warnings: usize,
+}
+
+impl Listing {
+    pub fn of_host(host: &Host) -> Listing {
+        let mut rows: Vec<Row> = host.scopes.iter().flat_map(|s| scope_rows(s)).collect();
+        sort(&mut rows);
+        Listing { rows, scopes: host.scopes.len(), warnings: host.warnings.len() }
+    }
+
+    /// The same, reading each user scope in turn and keeping only its rows; returns the
+    /// collection's warnings too.
+    pub fn stream(session: &crate::collect::Session) -> (Listing, Vec<crate::model::Warning>) {
+        let shared = session.host(Vec::new());
+        let mut rows: Vec<Row> = shared.scopes.iter().flat_map(|s| scope_rows(s)).collect();
+        let per_user = session.for_each_user(|out| (scope_rows(&out.scope), out.warnings));
+        let mut warnings = Vec::new();
+        let scopes = shared.scopes.len() + per_user.len();
+        for (mut r, mut w) in per_user {
+            rows.append(&mut r);
+            warnings.append(&mut w);
+        }
+        sort(&mut rows);
+        let warnings = session.warnings_with(warnings);
+        (Listing { rows, scopes, warnings: warnings.len() }, warnings)
+    }
+}
+
+fn sort(v: &mut [Row]) {
+    v.sort_by(|a, b| (scope_rank(&a.scope), &a.scope, &a.timer).cmp(&(scope_rank(&b.scope), &b.scope, &b.timer)));
+}
+
+/// One scope's rows.
+fn scope_rows(s: &crate::model::Scope) -> Vec<Row> {
     let mut v = Vec::new();
-    for s in &host.scopes {
+    {
         for t in &s.timers {
             let schedule = t.triggers.iter().map(|x| format!("{}={}", x.key, x.value)).collect::<Vec<_>>().join("; ");
             let exec = t
@@ -61,7 +98,6 @@ pub fn rows(host: &Host) -> Vec<Row> {
             });
         }
     }
-    v.sort_by(|a, b| (scope_rank(&a.scope), &a.scope, &a.timer).cmp(&(scope_rank(&b.scope), &b.scope, &b.timer)));
     v
 }
 
@@ -80,8 +116,8 @@ pub struct ListJson {
     pub timers: Vec<Row>,
 }
 
-pub fn rows_json(host: &Host) -> ListJson {
-    ListJson { schema: LIST_SCHEMA, timers: rows(host) }
+pub fn rows_json(l: Listing) -> ListJson {
+    ListJson { schema: LIST_SCHEMA, timers: l.rows }
 }
 
 fn cut(s: &str, max: usize) -> String {
@@ -95,8 +131,8 @@ fn cut(s: &str, max: usize) -> String {
 }
 
 /// The table, then a one-line summary.
-pub fn render_text(host: &Host, out: &mut dyn Write) -> io::Result<()> {
-    let rows = rows(host);
+pub fn render_text(l: &Listing, out: &mut dyn Write) -> io::Result<()> {
+    let rows = &l.rows;
     let header = ["SCOPE", "TIMER", "ACTIVATION", "RUNS", "SCHEDULE", "SERVICE", "AS", "EXEC", "SOURCE", "LINGER"];
     let table: Vec<[String; 10]> = rows
         .iter()
@@ -148,7 +184,7 @@ pub fn render_text(host: &Host, out: &mut dyn Write) -> io::Result<()> {
         rows.len(),
         running,
         root_runs,
-        host.scopes.len(),
-        host.warnings.len()
+        l.scopes,
+        l.warnings
     )
 }

@@ -183,6 +183,11 @@ impl Session {
         collect_scope(&self.shared(), specs, &self.mgr(ScopeKind::User, Some(u)), false)
     }
 
+    /// The root is `/` of this system and systemd is its PID 1.
+    pub fn live(&self) -> bool {
+        self.root.is_slash() && systemd_is_pid1()
+    }
+
     /// Reads every user scope and hands each to `f` (in parallel), keeping only what `f`
     /// returns, in user order.
     pub fn for_each_user<T: Send>(&self, f: impl Fn(ScopeOut) -> T + Sync + Send) -> Vec<T> {
@@ -213,7 +218,7 @@ impl Session {
         warnings.dedup();
         Host {
             schema: FACTS_SCHEMA.into(),
-            live: self.root.is_slash() && systemd_is_pid1(),
+            live: self.live(),
             hostname: self.hostname.clone(),
             machine_id: self.machine_id.clone(),
             first_boot: self.first_boot,

@@ -16,7 +16,19 @@ fn report(root: &std::path::Path, stream: bool) -> (i32, Vec<u8>) {
     (o.status.code().unwrap(), o.stdout)
 }
 
+fn list(root: &std::path::Path, stream: bool, format: &str) -> Vec<u8> {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_timerguard"));
+    c.arg("--root").arg(root).args(["list", "--format", format]);
+    if !stream {
+        c.env("TIMERGUARD_NO_STREAM", "1");
+    }
+    c.output().unwrap().stdout
+}
+
 fn same(label: &str, root: &std::path::Path) {
+    for f in ["json", "text"] {
+        assert!(list(root, true, f) == list(root, false, f), "{label}: list --format {f} differs");
+    }
     let (a, b) = (report(root, true), report(root, false));
     assert_eq!(a.0, b.0, "{label}: exit codes");
     assert!(

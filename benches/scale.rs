@@ -1,0 +1,111 @@
+//! Speed and memory at scale, as ratios to the I/O floor (not a test): `cargo bench
+//! --bench scale` (as root: the corpus generator chowns to fake uids).
+//!
+//! Builds the 1,000- and 10,000-user roots of `benches/corpus/make_corpus.sh` (cached in
+//! `target/bench-corpus/`), compiles `benches/corpus/floor_probe.rs` (a bare Rust program
+//! that lstats every entry and reads every unit file) with `rustc -O`, then, for each
+//! root, runs in turn, `TG_SCALE_RUNS` times (default 3): the floor with 2 threads and
+//! with 1, `timerguard list --format json`, `timerguard check --format json` and `check`
+//! on one thread (`RAYON_NUM_THREADS=1`). Prints the median wall time of each, its ratio
+//! to the matching floor, and the peak RSS of `check` (GNU time's `%M`). The findings of
+//! the release build are the same as of the whole-host path (tests/it/streaming.rs).
+//! `TG_SCALE_USERS=1000,10000` picks the sizes.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Wall time (s) and peak RSS (KiB) of one run, through GNU time.
+fn run(cmd: &[&str], env: &[(&str, &str)]) -> (f64, u64) {
+    let rss_file = tempfile::NamedTempFile::new().unwrap();
+    let mut c = Command::new("/usr/bin/time");
+    c.args(["-f", "%M", "-o", rss_file.path().to_str().unwrap()]).args(cmd);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let t = Instant::now();
+    let o = c.output().unwrap();
+    let wall = t.elapsed().as_secs_f64();
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{cmd:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let rss = std::fs::read_to_string(rss_file.path()).unwrap().trim().lines().last().unwrap().parse().unwrap_or(0);
+    (wall, rss)
+}
+
+fn corpus(dir: &Path, users: usize) -> PathBuf {
+    let root = dir.join(format!("c{users}"));
+    if !root.join("etc/passwd").exists() {
+        let _ = std::fs::remove_dir_all(&root);
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/corpus/make_corpus.sh");
+        let o = Command::new("bash").arg(script).arg(&root).arg(users.to_string()).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    root
+}
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    if !bench || !nix::unistd::geteuid().is_root() || !Path::new("/usr/bin/time").exists() {
+        println!("scale: run as root with `cargo bench --bench scale` (needs GNU time)");
+        return;
+    }
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let dir = target.join("bench-corpus");
+    std::fs::create_dir_all(&dir).unwrap();
+    let probe = dir.join("floor_probe");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/corpus/floor_probe.rs");
+    let st = Command::new("rustc").args(["-C", "opt-level=3", "-o"]).arg(&probe).arg(src).status().unwrap();
+    assert!(st.success());
+    let tg = env!("CARGO_BIN_EXE_timerguard");
+    let runs: usize = std::env::var("TG_SCALE_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let sizes: Vec<usize> = std::env::var("TG_SCALE_USERS")
+        .unwrap_or_else(|_| "1000,10000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    println!(
+        "| users | floor 2 thr | floor 1 thr | list (×floor) | check (×floor) | check 1 thr (×floor 1) | check peak RSS |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut checks = Vec::new();
+    for users in sizes {
+        let root = corpus(&dir, users);
+        let r = root.to_str().unwrap();
+        let p = probe.to_str().unwrap();
+        let mut m: Vec<Vec<f64>> = vec![Vec::new(); 5];
+        let mut rss = 0;
+        for _ in 0..runs {
+            // Paired: each round runs every command once, so drift hits all alike.
+            m[0].push(run(&[p, r, "2"], &[]).0);
+            m[1].push(run(&[p, r, "1"], &[]).0);
+            m[2].push(run(&[tg, "--root", r, "list", "--format", "json"], &[]).0);
+            let (w, k) = run(&[tg, "--root", r, "check", "--format", "json"], &[]);
+            m[3].push(w);
+            rss = rss.max(k);
+            m[4].push(run(&[tg, "--root", r, "check", "--format", "json"], &[("RAYON_NUM_THREADS", "1")]).0);
+        }
+        let med: Vec<f64> = m.into_iter().map(median).collect();
+        println!(
+            "| {users} | {:.2} s | {:.2} s | {:.2} s ({:.1}×) | {:.2} s ({:.1}×) | {:.2} s ({:.1}×) | {} MiB |",
+            med[0],
+            med[1],
+            med[2],
+            med[2] / med[0],
+            med[3],
+            med[3] / med[0],
+            med[4],
+            med[4] / med[1],
+            rss / 1024
+        );
+        checks.push((users, med[3]));
+    }
+    if let [(u1, t1), (u2, t2)] = checks[..] {
+        println!("\ncheck time {u2}/{u1} users: {:.1}× for {:.0}× the users", t2 / t1, u2 as f64 / u1 as f64);
+    }
+}
