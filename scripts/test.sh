@@ -31,6 +31,7 @@ need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev) # Rust's linker
 command -v systemctl >/dev/null 2>&1 || need+=(systemd)
 command -v systemd-nspawn >/dev/null 2>&1 || need+=(systemd-container)
+command -v rpmbuild >/dev/null 2>&1 || need+=(rpm)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 { command -v setpriv && command -v script; } >/dev/null 2>&1 || need+=(util-linux bsdutils)
 [ -e /usr/share/zoneinfo/Europe/Berlin ] || need+=(tzdata)

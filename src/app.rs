@@ -121,6 +121,18 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
             }
             ExitCode::SUCCESS
         }
+        Command::Snapshot { output, facts } => {
+            let host = match facts {
+                Some(f) => Arc::new(crate::jsonfile::load::<Host>(f, "facts", crate::model::FACTS_SCHEMA)?),
+                None => collect_host(cli, term, err)?,
+            };
+            let snap = crate::trusted::of(&host);
+            let mut file = std::fs::File::create(output)
+                .map_err(|e| AppError::Usage(format!("--output {}: {e}", output.display())))?;
+            json(&mut file, &snap, true)?;
+            writeln!(out, "snapshot: {} timers and services recorded in {}", snap.units.len(), output.display())?;
+            ExitCode::SUCCESS
+        }
         Command::Merge { files, output } => {
             let mut parts = Vec::new();
             for f in files {
@@ -305,13 +317,28 @@ fn evaluate(
     let (config, set, log) = load_policies(cli)?;
     let selected = select(cli, &config, &set, selection)?;
     let fail_on = fail_on.or(config.fail_on).unwrap_or(crate::finding::Severity::High);
+    let trusted = match &sources.trusted {
+        Some(p) => {
+            Some(crate::jsonfile::load::<crate::trusted::Snapshot>(p, "snapshot", crate::trusted::SNAPSHOT_SCHEMA)?)
+        }
+        None => None,
+    };
+    // Drift from the trusted snapshot is part of the facts policies see.
+    let with_drift = |host: Arc<Host>| match &trusted {
+        None => host,
+        Some(snap) => {
+            let mut h = Arc::try_unwrap(host).unwrap_or_else(|a| (*a).clone());
+            h.drift = crate::trusted::drift(snap, &h);
+            Arc::new(h)
+        }
+    };
     let infos: Vec<_> = selected.iter().map(|p| crate::report::PolicyInfo::from(*p)).collect();
     let one = |host: &Arc<Host>, name: String, root: Option<String>, err: &mut dyn Write| {
         let (findings, ev) = findings_of(&config, &set, &selected, host, &log, term, err)?;
         let label = crate::report::HostLabel { name, root, warnings: host.warnings.len() };
         Ok::<_, AppError>(crate::report::Report::new(findings, ev.errors, infos.clone(), fail_on, label))
     };
-    if sources.facts.is_empty() && streaming(&selected) {
+    if sources.facts.is_empty() && trusted.is_none() && streaming(&selected) {
         check_root(cli, &open_root(cli)?)?;
         let streamed = {
             let _p = term.stderr.then(|| crate::progress::Progress::start(format!("checking {}", cli.root.display())));
@@ -332,14 +359,14 @@ fn evaluate(
         return Ok(crate::report::Report::new(findings, ev.errors, infos, fail_on, label));
     }
     if sources.facts.is_empty() {
-        let host = collect_host(cli, term, err)?;
+        let host = with_drift(collect_host(cli, term, err)?);
         let root = cli.root.display().to_string();
         let name = sources.host_name.clone().or_else(|| host.hostname.clone()).unwrap_or_else(|| root.clone());
         return one(&host, name, Some(root), err);
     }
     let mut parts = Vec::new();
     for f in &sources.facts {
-        let host: Arc<Host> = Arc::new(crate::jsonfile::load(f, "facts", crate::model::FACTS_SCHEMA)?);
+        let host: Arc<Host> = with_drift(Arc::new(crate::jsonfile::load(f, "facts", crate::model::FACTS_SCHEMA)?));
         for w in &host.warnings {
             writeln!(err, "warning: {}: {w}", f.display())?;
         }

@@ -61,6 +61,16 @@ pub enum Command {
         #[command(flatten)]
         sources: Sources,
     },
+    /// Record a trusted snapshot of every timer and service (content hashes, security
+    /// settings, activation, packages): `check --trusted FILE` reports drift from it.
+    Snapshot {
+        /// Where to write the snapshot (`timerguard.snapshot/v1` JSON).
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+        /// Take it from a facts file (`timerguard facts` of the golden image) instead of --root.
+        #[arg(long, value_name = "FILE")]
+        facts: Option<PathBuf>,
+    },
     /// Merge JSON reports of many hosts (`check --format json`) into one fleet report.
     Merge {
         /// `timerguard.check/v1` JSON reports.
@@ -158,6 +168,10 @@ pub struct Sources {
     /// with --facts, the facts' hostname, else the file's name).
     #[arg(long, value_name = "NAME", conflicts_with = "facts")]
     pub host_name: Option<String>,
+    /// Compare every timer and service with this trusted snapshot (`timerguard snapshot`
+    /// of the golden image): what is new, changed or gone is reported (TG510).
+    #[arg(long, value_name = "FILE")]
+    pub trusted: Option<PathBuf>,
 }
 
 /// `--color`.

@@ -20,3 +20,4 @@ pub mod report;
 pub mod safety;
 pub mod schedule;
 pub mod timecmd;
+pub mod trusted;

@@ -14,9 +14,14 @@ pub const MAX_UNIT_FILE: u64 = 16 * 1024 * 1024;
 
 /// A read and parsed file, or why it could not be read.
 #[derive(Debug)]
-pub struct Loaded(Result<Parsed, String>);
+pub struct Loaded(Result<Parsed, String>, Option<String>);
 
 impl Loaded {
+    /// SHA-256 of the content, when it was read (what trusted snapshots compare).
+    pub fn sha256(&self) -> Option<&String> {
+        self.1.as_ref()
+    }
+
     /// Why systemd would refuse this file as a fragment (unreadable or a fatal parse error).
     pub fn fatal(&self) -> Option<String> {
         match &self.0 {
@@ -60,10 +65,12 @@ impl FileCache {
         if let Some(l) = self.map.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
             return Arc::clone(l);
         }
-        let loaded = Arc::new(Loaded(match root.read_capped(path, MAX_UNIT_FILE) {
-            Ok(bytes) => Ok(unit_file::parse(&bytes, &schema_for(unit_type))),
-            Err(e) => Err(format!("cannot read {path}: {e}")),
-        }));
+        let loaded = Arc::new(match root.read_capped(path, MAX_UNIT_FILE) {
+            Ok(bytes) => {
+                Loaded(Ok(unit_file::parse(&bytes, &schema_for(unit_type))), Some(crate::digest::sha256(&bytes)))
+            }
+            Err(e) => Loaded(Err(format!("cannot read {path}: {e}")), None),
+        });
         self.map.lock().unwrap_or_else(PoisonError::into_inner).insert(key, Arc::clone(&loaded));
         loaded
     }

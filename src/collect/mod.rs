@@ -12,11 +12,14 @@ pub mod files;
 pub mod install_state;
 mod linger;
 pub mod names;
+pub mod packages;
 pub mod paths;
 pub mod preset;
+pub mod provenance;
 pub mod resolve;
 pub mod root;
 pub mod rootfd;
+mod rpmdb;
 pub mod scan;
 pub mod schema;
 mod scope;
@@ -91,6 +94,8 @@ pub struct Session {
     /// Metadata of the paths the shared scopes, generators and state dirs looked at.
     paths: BTreeMap<String, crate::model::FileMeta>,
     generators: Vec<PathFact>,
+    packages: Option<crate::model::PackageDbFacts>,
+    provenance: Vec<crate::model::FileProvenance>,
     warnings: Vec<crate::model::Warning>,
 }
 
@@ -130,6 +135,8 @@ impl Session {
             scopes: Vec::new(),
             paths: BTreeMap::new(),
             generators: Vec::new(),
+            packages: None,
+            provenance: Vec::new(),
             warnings,
         };
         let system = collect_scope(&s.shared(), paths::system_paths(), &s.mgr(ScopeKind::System, None), first_boot);
@@ -145,6 +152,7 @@ impl Session {
         for dir in ["/var/lib/systemd/timers", linger::LINGER_DIR] {
             stat::record_chain(&s.root, dir, &mut s.paths);
         }
+        (s.packages, s.provenance) = provenance::collect(&s.root, &s.scopes, &s.generators, &s.files, &mut s.warnings);
         Ok(s)
     }
 
@@ -227,6 +235,9 @@ impl Session {
             groups: self.groups.clone(),
             linger: self.linger.clone(),
             generators: self.generators.clone(),
+            packages: self.packages.clone(),
+            provenance: self.provenance.clone(),
+            drift: Vec::new(),
             paths: all_paths,
             assumptions: vec![
                 paths::XDG_ASSUMPTION.into(),

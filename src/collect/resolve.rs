@@ -279,6 +279,9 @@ impl<'a> Resolver<'a> {
                 return unit;
             }
             let loaded = self.cache(Some(li)).load(self.root, &read_from, &unit_type);
+            if let Some(f) = unit.fragment.as_mut() {
+                f.sha256 = loaded.sha256().cloned();
+            }
             if let Some(err) = loaded.fatal() {
                 unit.load_state = LoadState::Error;
                 unit.load_error = Some(err.clone());
@@ -293,10 +296,11 @@ impl<'a> Resolver<'a> {
         let merged: Vec<(usize, Entry)> = dropins::merge(&dirs).into_iter().map(|(l, e)| (l, e.clone())).collect();
         drop(scans);
         for (li, e) in merged {
-            let fref = self.file_ref(li, &e);
+            let mut fref = self.file_ref(li, &e);
             if !fref.null {
                 let read_from = fref.target.as_ref().and_then(|t| t.resolved.clone()).unwrap_or_else(|| e.path.clone());
                 let loaded = self.cache(Some(li)).load(self.root, &read_from, &unit_type);
+                fref.sha256 = loaded.sha256().cloned();
                 content.push((e.path.clone(), loaded));
             }
             unit.dropins.push(fref);
@@ -330,6 +334,7 @@ impl<'a> Resolver<'a> {
             null: e.null,
             target,
             hidden: e.hidden,
+            sha256: None,
         }
     }
 
@@ -382,7 +387,7 @@ fn valid_alias(src: &str, dst: &str) -> Result<(), &'static str> {
 
 /// Applies assignments in order: lists accumulate and reset on empty; single values are
 /// replaced (S28). An empty trigger resets every trigger of the timer.
-fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
+pub(super) fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
     let mut map = SettingMap::new();
     for (path, loaded) in content {
         for a in loaded.assignments() {

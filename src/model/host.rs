@@ -33,6 +33,16 @@ pub struct Host {
     pub linger: LingerFacts,
     /// Generator executables (S21): opaque persistence vectors, reported with metadata.
     pub generators: Vec<PathFact>,
+    /// The package database, when the root has one (dpkg or RPM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packages: Option<super::PackageDbFacts>,
+    /// Provenance of the shared scopes' files (unit files, drop-ins, generators, what
+    /// root timers run).
+    #[serde(default)]
+    pub provenance: Vec<super::FileProvenance>,
+    /// Differences from a trusted snapshot, when `check --trusted` gave one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<super::Drift>,
     /// `lstat` metadata of every unit directory and each of its parents up to `/`,
     /// keyed by in-image path. A missing directory is absent here; its existing parents
     /// are present (whoever can write them can create it).
@@ -57,6 +67,9 @@ impl Host {
             groups: Vec::new(),
             linger: LingerFacts::default(),
             generators: Vec::new(),
+            packages: None,
+            provenance: Vec::new(),
+            drift: Vec::new(),
             paths: BTreeMap::new(),
             assumptions: Vec::new(),
             warnings: Vec::new(),

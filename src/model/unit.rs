@@ -104,6 +104,9 @@ pub struct FileRef {
     /// A link to `/dev/null` or an empty file: masks (fragment) or suppresses (drop-in).
     #[serde(default)]
     pub null: bool,
+    /// SHA-256 of the content read (trusted snapshots compare it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// One unit as the manager of its scope would load it.

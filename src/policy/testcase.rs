@@ -31,6 +31,10 @@ pub struct Case {
     /// Parameter overrides for this case.
     #[serde(default)]
     pub params: serde_json::Map<String, serde_json::Value>,
+    /// A golden root: the case's root is checked against a trusted snapshot of it
+    /// (`check --trusted`).
+    #[serde(default)]
+    pub trusted: Option<RootSpec>,
     /// The findings of this policy, as (rule, subject) and optionally the file and line
     /// they point at; the set must match exactly.
     #[serde(default)]
@@ -294,7 +298,14 @@ fn run_case(set: &PolicySet, id: &str, case: &Case, out: &mut dyn Write, tally: 
     }
     let dir = tempfile::tempdir()?;
     build_root(dir.path(), &case.root)?;
-    let host = std::sync::Arc::new(crate::collect::collect_at(dir.path(), TEST_NOW).map_err(io::Error::other)?);
+    let mut host = crate::collect::collect_at(dir.path(), TEST_NOW).map_err(io::Error::other)?;
+    if let Some(golden) = &case.trusted {
+        let g = tempfile::tempdir()?;
+        build_root(g.path(), golden)?;
+        let gh = crate::collect::collect_at(g.path(), TEST_NOW).map_err(io::Error::other)?;
+        host.drift = crate::trusted::drift(&crate::trusted::of(&gh), &host);
+    }
+    let host = std::sync::Arc::new(host);
     let params = |p: &super::Policy| {
         let mut m: serde_json::Map<String, serde_json::Value> = p.meta.params.clone().into_iter().collect();
         m.extend(case.params.clone());

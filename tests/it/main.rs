@@ -18,6 +18,7 @@ mod live;
 mod names_masks;
 mod no_silent_pass;
 mod policies;
+mod provenance;
 mod remedy;
 mod safe_fixes;
 mod sarif;

@@ -37,7 +37,7 @@ fields!(Setting, "Setting", |s| { "value" => s.value, "file" => s.file, "line" =
 
 fields!(FileRef, "FileRef", |f| {
     "path" => f.path, "dir" => f.dir, "role" => f.role, "meta" => f.meta, "target" => f.target,
-    "hidden" => f.hidden, "null" => f.null,
+    "hidden" => f.hidden, "null" => f.null, "sha256" => f.sha256,
 });
 
 fields!(Trigger, "Trigger", |t| {
@@ -118,6 +118,31 @@ fields!(LingerEntry, "LingerEntry", |l| {
     "effective" => l.effective,
 });
 
+fields!(crate::model::SettingDiff, "SettingDiff", |d| {
+    "section" => d.section, "key" => d.key, "vendor" => d.vendor, "local" => d.local,
+});
+
+// `package` is a Rhai keyword: the owner is `package_name`.
+fields!(crate::model::ShadowDiff, "ShadowDiff", |d| {
+    "vendor" => d.vendor, "package_name" => d.package, "settings" => d.settings,
+});
+
+fields!(crate::model::PackageDbFacts, "PackageDb", |d| {
+    "manager" => d.manager, "database" => d.database, "packages" => d.packages,
+});
+
+fields!(crate::model::FileProvenance, "FileProvenance", |f| {
+    "path" => f.path, "role" => f.role, "scope" => f.scope, "dir_role" => f.dir_role, "package_name" => f.package,
+    "conffile" => f.conffile, "digest" => f.digest.as_str(), "sha256" => f.sha256, "shadows" => f.shadows,
+});
+
+fields!(crate::model::Change, "Change", |c| { "what" => c.what, "before" => c.before, "after" => c.after });
+
+fields!(crate::model::Drift, "Drift", |d| {
+    "kind" => d.kind, "scope" => d.scope, "unit" => d.unit, "unit_type" => d.unit_type, "path" => d.path,
+    "changes" => d.changes,
+});
+
 fields!(Timer, "Timer", |t| {
     "name" => t.name, "source" => t.source, "file_state" => t.file_state, "activation" => t.activation,
     "service" => t.service, "unit_setting" => t.unit_setting, "service_loaded" => t.service_loaded,
@@ -157,6 +182,7 @@ static EMPTY_REF: std::sync::LazyLock<FileRef> = std::sync::LazyLock::new(|| Fil
     target: None,
     hidden: false,
     null: false,
+    sha256: None,
 });
 
 /// `unit.settings`: section → `Section`; a section the unit does not set is `()`.
@@ -225,6 +251,12 @@ pub fn register(e: &mut Engine) {
     register_type::<UnitDir>(e);
     register_type::<LingerEntry>(e);
     register_type::<Timer>(e);
+    register_type::<crate::model::SettingDiff>(e);
+    register_type::<crate::model::ShadowDiff>(e);
+    register_type::<crate::model::PackageDbFacts>(e);
+    register_type::<crate::model::FileProvenance>(e);
+    register_type::<crate::model::Change>(e);
+    register_type::<crate::model::Drift>(e);
     register_type::<UnitObj>(e);
     register_type::<FileRefH>(e);
 

@@ -491,6 +491,26 @@ impl Fields for LingerS {
     }
 }
 
+/// A file of the shared scopes with its provenance, and whether a package database was
+/// read at all (`managed`: without one, "no package owns it" means nothing).
+#[derive(Clone)]
+pub struct FileProvS {
+    pub i: usize,
+}
+impl Fields for FileProvS {
+    const NAME: &'static str = "FileSubject";
+    const NAMES: &'static [&'static str] =
+        &["managed", "path", "role", "scope", "dir_role", "package_name", "conffile", "digest", "sha256", "shadows"];
+    fn field(&self, name: &str) -> Option<Dynamic> {
+        view::with(|hv| {
+            if name == "managed" {
+                return Some(hv.host.packages.is_some().to_dyn());
+            }
+            hv.host.provenance[self.i].field(name)
+        })
+    }
+}
+
 /// A generator executable.
 #[derive(Clone)]
 pub struct GeneratorS {
@@ -527,6 +547,7 @@ pub fn register(e: &mut Engine) {
     register_type::<PathS>(e);
     register_type::<LingerS>(e);
     register_type::<GeneratorS>(e);
+    register_type::<FileProvS>(e);
     e.register_fn("unit_fix", |t: &mut TimerS, file: &str| t.unit_fix(file));
     // Like `unit_fix`, but never merely disable: for what must not run even by hand.
     e.register_fn("mask_fix", |t: &mut TimerS, file: &str| t.fix_at_unit(file, true));

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine, Map};
 
 use super::model::Params;
-use super::subject::{At, EntryS, GeneratorS, LingerS, Owner, PathS, Props, Subject, TimerS, UnitDirS, UnitS};
+use super::subject::{
+    At, EntryS, FileProvS, GeneratorS, LingerS, Owner, PathS, Props, Subject, TimerS, UnitDirS, UnitS,
+};
 use super::view::{self, HostView, ScopeView};
 use super::{Fields, ToDyn, fields, register_type};
 use crate::collect::root::basename;
@@ -95,6 +97,23 @@ pub fn host_subjects(hv: &Arc<HostView>, target: &str) -> Vec<Subject> {
             .map(|i| {
                 let e = &h.linger.entries[i];
                 sub(Dynamic::from(LingerS { i }), &e.path, &e.path)
+            })
+            .collect(),
+        "drift" => h
+            .drift
+            .iter()
+            .map(|d| {
+                let label = format!("{} ({})", d.unit, d.scope);
+                let mut s = sub(Dynamic::from(d.clone()), &label, d.path.as_deref().unwrap_or(""));
+                s.path = d.path.clone();
+                s.scope = Some(Arc::from(d.scope.as_str()));
+                s
+            })
+            .collect(),
+        "file" => (0..h.provenance.len())
+            .map(|i| {
+                let f = &h.provenance[i];
+                sub(Dynamic::from(FileProvS { i }), &f.path, &f.path)
             })
             .collect(),
         "generator" => (0..h.generators.len())
@@ -191,6 +210,7 @@ fields!(HostObj, "Host", |h| {
     "scopes" => h.0.scopes.iter().map(|s| ScopeObj(Arc::clone(s))).collect::<Vec<_>>(),
     "users" => h.0.host.users, "groups" => h.0.host.groups, "linger" => h.0.host.linger,
     "generators" => h.0.host.generators, "paths" => PathsObj(Arc::clone(&h.0)),
+    "packages" => h.0.host.packages, "provenance" => h.0.host.provenance,
     "assumptions" => h.0.host.assumptions, "warnings" => h.0.host.warnings,
 });
 

