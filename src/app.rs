@@ -133,6 +133,31 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
             writeln!(out, "snapshot: {} timers and services recorded in {}", snap.units.len(), output.display())?;
             ExitCode::SUCCESS
         }
+        Command::Watch { debounce, selection } => {
+            let (config, set, log) = load_policies(cli)?;
+            let selected = select(cli, &config, &set, selection)?;
+            check_root(cli, &open_root(cli)?)?;
+            let checker = Watcher { config: &config, set: &set, selected: &selected, log: &log };
+            let opts = crate::detect::watch::Options {
+                debounce: std::time::Duration::from_millis(*debounce),
+                rounds: std::env::var("TIMERGUARD_WATCH_ROUNDS").ok().and_then(|v| v.parse().ok()),
+            };
+            crate::detect::watch::run(&cli.root, collect::now_usec, &checker, &opts, out, err)?;
+            ExitCode::SUCCESS
+        }
+        Command::AuditRules { format } => {
+            check_root(cli, &open_root(cli)?)?;
+            let session = collect::Session::open(&cli.root, collect::now_usec())?;
+            let c = crate::detect::audit::coverage(session.root(), &session);
+            out.write_all(
+                match format {
+                    crate::cli::AuditFormat::Auditd => crate::detect::audit::auditd(&c),
+                    crate::cli::AuditFormat::Sigma => crate::detect::audit::sigma(&c),
+                }
+                .as_bytes(),
+            )?;
+            ExitCode::SUCCESS
+        }
         Command::Merge { files, output } => {
             let mut parts = Vec::new();
             for f in files {
@@ -277,6 +302,38 @@ fn applied(
         writeln!(err, "error: policy {e}")?;
     }
     Ok((findings, ev))
+}
+
+/// The policies `watch` runs: all of them over a session, or one user's.
+struct Watcher<'a> {
+    config: &'a Config,
+    set: &'a PolicySet,
+    selected: &'a [&'a crate::policy::Policy],
+    log: &'a engine::Log,
+}
+
+impl Watcher<'_> {
+    fn applied(&self, ev: crate::policy::Evaluation) -> Vec<crate::finding::Finding> {
+        let mut f = ev.findings;
+        self.config.apply(&mut f, crate::config::today());
+        self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        f.retain(|x| !x.waived());
+        f
+    }
+}
+
+impl crate::detect::watch::Checker for Watcher<'_> {
+    fn all(&self, s: &collect::Session) -> Vec<crate::finding::Finding> {
+        let limits = engine::Limits::default();
+        let st = crate::policy::evaluate_streaming(self.set, self.selected, s, &|p| self.config.params_for(p), &limits);
+        self.applied(st.evaluation)
+    }
+
+    fn user(&self, s: &collect::Session, u: &crate::model::User) -> Vec<crate::finding::Finding> {
+        let limits = engine::Limits::default();
+        let ev = crate::policy::evaluate_user(self.set, self.selected, s, u, &|p| self.config.params_for(p), &limits);
+        self.applied(ev)
+    }
 }
 
 /// Whether a run reads user scopes one at a time (memory flat in the number of users):

@@ -71,6 +71,21 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         facts: Option<PathBuf>,
     },
+    /// Watch every directory a manager reads; print findings that appear or go away as
+    /// JSON lines (`{"event": "new"|"resolved", "finding": …}`).
+    Watch {
+        /// Quiet time (ms) after the last change before re-checking.
+        #[arg(long, default_value_t = 300)]
+        debounce: u64,
+        #[command(flatten)]
+        selection: Selection,
+    },
+    /// Audit rules for T1053.006: watches on every unit, generator, preset and linger
+    /// directory, and the execution of systemd-run, systemctl and loginctl.
+    AuditRules {
+        #[arg(long, value_enum, default_value_t = AuditFormat::Auditd)]
+        format: AuditFormat,
+    },
     /// Merge JSON reports of many hosts (`check --format json`) into one fleet report.
     Merge {
         /// `timerguard.check/v1` JSON reports.
@@ -172,6 +187,15 @@ pub struct Sources {
     /// of the golden image): what is new, changed or gone is reported (TG510).
     #[arg(long, value_name = "FILE")]
     pub trusted: Option<PathBuf>,
+}
+
+/// Output formats of `audit-rules`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    /// `auditctl` rules (a file for /etc/audit/rules.d/).
+    Auditd,
+    /// Sigma rules over auditd logs.
+    Sigma,
 }
 
 /// `--color`.

@@ -7,6 +7,7 @@ pub mod baseline;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod detect;
 pub mod digest;
 pub mod finding;
 pub mod glob;

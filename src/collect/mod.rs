@@ -191,6 +191,16 @@ impl Session {
         collect_scope(&self.shared(), specs, &self.mgr(ScopeKind::User, Some(u)), false)
     }
 
+    /// The root being read.
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
+    /// Forgets what the session knows of the paths under `prefix` (they changed).
+    pub fn forget(&self, prefix: &str) {
+        self.root.forget(prefix);
+    }
+
     /// The root is `/` of this system and systemd is its PID 1.
     pub fn live(&self) -> bool {
         self.root.is_slash() && systemd_is_pid1()

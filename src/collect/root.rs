@@ -54,6 +54,12 @@ impl StatCache {
         Ok(fd)
     }
 
+    fn forget(&self, prefix: &str) {
+        let under = |k: &String| k == prefix || k.starts_with(&format!("{prefix}/"));
+        self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|k, _| !under(k));
+        self.fds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|k, _| !under(k));
+    }
+
     fn remember(&self, p: &str, st: Stat) {
         let mut m = self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if m.len() >= Self::MAX_STATS {
@@ -142,6 +148,11 @@ impl Root {
     /// `lstat` of a canonical in-image path, never following the last component.
     pub fn lstat(&self, inimage: &str) -> io::Result<Stat> {
         self.stats.lstat(self.fd(), inimage)
+    }
+
+    /// Forgets what this run knows of `prefix` and everything under it (it changed).
+    pub fn forget(&self, prefix: &str) {
+        self.stats.forget(prefix);
     }
 
     /// `readlink` of a canonical in-image path (the raw link text, lossily UTF-8).

@@ -319,6 +319,40 @@ fn subjects_of(hv: &Arc<HostView>, target: &str) -> Vec<Subject> {
     per_scope.into_iter().flatten().collect()
 }
 
+/// The shared scopes read once, their view, and one run per policy over it.
+fn shared_runs<'a>(
+    set: &'a PolicySet,
+    policies: &[&'a Policy],
+    session: &crate::collect::Session,
+    params: &dyn Fn(&Policy) -> serde_json::Value,
+    limits: &Limits,
+) -> (Arc<crate::model::Host>, Arc<HostView>, Vec<Run<'a>>) {
+    let shared = Arc::new(session.host(Vec::new()));
+    let hv = Arc::new(HostView::new(Arc::clone(&shared)));
+    let runs = policies.iter().map(|p| Run::new(set, p, &hv, &params(p), limits)).collect();
+    (shared, hv, runs)
+}
+
+/// Checks one user scope's subjects; its paths move into the scope for the path pass.
+fn check_user_scope(
+    hv: &Arc<HostView>,
+    runs: &[Run<'_>],
+    mut out: crate::collect::ScopeOut,
+) -> (Arc<view::ScopeView>, Vec<crate::model::Warning>) {
+    out.scope.paths = out.paths;
+    let sv = Arc::new(hv.scope_view(Arc::new(out.scope)));
+    for r in runs {
+        for t in r.targets(is_scope_target) {
+            let mut subs = Vec::new();
+            targets::scope_subjects(hv, &sv, t, &mut subs);
+            for s in &subs {
+                r.call("check", s.fact.clone(), s);
+            }
+        }
+    }
+    (sv, out.warnings)
+}
+
 /// What streaming leaves besides findings: the collection's warnings, the host's name.
 pub struct Streamed {
     pub evaluation: Evaluation,
@@ -338,9 +372,7 @@ pub fn evaluate_streaming(
     params: &dyn Fn(&Policy) -> serde_json::Value,
     limits: &Limits,
 ) -> Streamed {
-    let shared = Arc::new(session.host(Vec::new()));
-    let hv = Arc::new(HostView::new(Arc::clone(&shared)));
-    let runs: Vec<Run<'_>> = policies.iter().map(|p| Run::new(set, p, &hv, &params(p), limits)).collect();
+    let (shared, hv, runs) = shared_runs(set, policies, session, params, limits);
     // The shared scopes' subjects, and the host's (but paths: those need every scope).
     for r in &runs {
         for t in r.targets(|t| t != "path") {
@@ -352,22 +384,11 @@ pub fn evaluate_streaming(
         chains.add(&hv, sv);
     }
     // Each user scope: read, checked, and only its paths and warnings kept.
-    let per_user = session.for_each_user(|mut out| {
-        let paths = std::mem::take(&mut out.paths);
-        out.scope.paths = paths;
-        let sv = Arc::new(hv.scope_view(Arc::new(out.scope)));
-        for r in &runs {
-            for t in r.targets(is_scope_target) {
-                let mut subs = Vec::new();
-                targets::scope_subjects(&hv, &sv, t, &mut subs);
-                for s in &subs {
-                    r.call("check", s.fact.clone(), s);
-                }
-            }
-        }
+    let per_user = session.for_each_user(|out| {
+        let (sv, warnings) = check_user_scope(&hv, &runs, out);
         let contributions = targets::Chains::of(&hv, &sv);
         let paths = sv.scope.paths.clone();
-        (paths, contributions, out.warnings)
+        (paths, contributions, warnings)
     });
     let mut all_paths = shared.paths.clone();
     let mut warnings = Vec::new();
@@ -460,4 +481,38 @@ fn collect(v: Dynamic, p: &Policy, s: &Subject) -> Result<Vec<Finding>, EvalAltR
             })
         })
         .collect()
+}
+
+/// One user's findings, as `evaluate_streaming` finds them: the user scope's subjects
+/// and the paths in the user's home and runtime directory (`watch` re-checks a user with it).
+pub fn evaluate_user(
+    set: &PolicySet,
+    policies: &[&Policy],
+    session: &crate::collect::Session,
+    user: &crate::model::User,
+    params: &dyn Fn(&Policy) -> serde_json::Value,
+    limits: &Limits,
+) -> Evaluation {
+    let (_, hv, runs) = shared_runs(set, policies, session, params, limits);
+    let Some(out) = session.user_scope(user) else { return finish(runs) };
+    let (sv, _) = check_user_scope(&hv, &runs, out);
+    let home = crate::collect::root::normalize(&user.home);
+    let run = format!("/run/user/{}", user.uid);
+    let mine: std::collections::BTreeMap<String, crate::model::FileMeta> = sv
+        .scope
+        .paths
+        .iter()
+        .filter(|(p, _)| (home != "/" && (**p == home || p.starts_with(&format!("{home}/")))) || p.starts_with(&run))
+        .map(|(p, m)| (p.clone(), m.clone()))
+        .collect();
+    let chains = targets::Chains::of(&hv, &sv);
+    let subs = targets::path_subjects(&mine, &chains);
+    for r in &runs {
+        if r.targets(|t| t == "path").next().is_some() {
+            for s in &subs {
+                r.call("check", s.fact.clone(), s);
+            }
+        }
+    }
+    finish(runs)
 }

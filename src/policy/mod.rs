@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use rhai::{AST, Engine};
 
-pub use eval::{Evaluation, PolicyRunError, Streamed, evaluate, evaluate_streaming};
+pub use eval::{Evaluation, PolicyRunError, Streamed, evaluate, evaluate_streaming, evaluate_user};
 pub use meta::PolicyMeta;
 
 /// The ids of the built-in pack, in order.

@@ -7,6 +7,7 @@ mod accounts;
 mod bad_input;
 mod cli;
 mod common;
+mod detect;
 mod dropins;
 mod enablement;
 mod examples;
