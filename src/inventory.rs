@@ -32,6 +32,32 @@ pub struct Row {
     pub source: Option<String>,
     /// For user timers: does the owner linger (runs without a login)?
     pub linger: Option<bool>,
+    /// Live view only (`/` with systemd as PID 1): what the running manager has loaded.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveRow>,
+}
+
+/// A timer as its running manager reports it, the way `systemctl list-timers --all`
+/// shows it: times in µs since the epoch, spans in µs.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveRow {
+    /// `loaded` when the manager has the timer, `not-loaded` when it exists only on disk.
+    pub manager: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_usec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_usec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_usec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passed_usec: Option<u64>,
+    /// The files changed since the manager loaded them.
+    pub need_daemon_reload: bool,
+    /// NEXT, LEFT, LAST, PASSED as the table prints them.
+    #[serde(skip)]
+    pub text: [String; 4],
 }
 
 /// What `list` shows: the rows, sorted by scope (system, global, users) then timer,
@@ -40,13 +66,19 @@ pub struct Listing {
     pub rows: Vec<Row>,
     pub scopes: usize,
     pub warnings: usize,
+    /// The rows carry the live view.
+    pub live: bool,
 }
 
 impl Listing {
     pub fn of_host(host: &Host) -> Listing {
         let mut rows: Vec<Row> = host.scopes.iter().flat_map(|s| scope_rows(s)).collect();
         sort(&mut rows);
-        Listing { rows, scopes: host.scopes.len(), warnings: host.warnings.len() }
+        let mut l = Listing { rows, scopes: host.scopes.len(), warnings: host.warnings.len(), live: false };
+        if host.live {
+            l.merge_live(&host.loaded, &crate::schedule::Zone::Utc);
+        }
+        l
     }
 
     /// The same, reading each user scope in turn and keeping only its rows; returns the
@@ -63,7 +95,79 @@ impl Listing {
         }
         sort(&mut rows);
         let warnings = session.warnings_with(warnings);
-        (Listing { rows, scopes, warnings: warnings.len() }, warnings)
+        let mut l = Listing { rows, scopes, warnings: warnings.len(), live: false };
+        if shared.live {
+            l.merge_live(&shared.loaded, session.local_zone());
+        }
+        (l, warnings)
+    }
+
+    /// Joins what the running managers report to the rows read from disk; a timer a
+    /// manager has loaded whose file is gone (or never was) gets a row of its own.
+    pub fn merge_live(&mut self, loaded: &[crate::model::LoadedTimer], zone: &crate::schedule::Zone) {
+        use crate::schedule::format::{relative, timestamp};
+        let now = crate::live::Now::read().realtime;
+        self.live = true;
+        let live_of = |t: Option<&crate::model::LoadedTimer>| {
+            let Some(t) = t else {
+                return LiveRow {
+                    manager: "not-loaded",
+                    active_state: None,
+                    next_usec: None,
+                    left_usec: None,
+                    last_usec: None,
+                    passed_usec: None,
+                    need_daemon_reload: false,
+                    text: ["-".into(), "-".into(), "-".into(), "-".into()],
+                };
+            };
+            let left = t.next_usec.map(|n| n.saturating_sub(now));
+            let passed = t.last_usec.map(|l| now.saturating_sub(l));
+            let ts = |u: Option<u64>| u.map_or("-".to_string(), |u| timestamp(u as i64, zone));
+            let rel = |u: Option<u64>| u.map_or("-".to_string(), |u| relative(u as i64, now as i64));
+            LiveRow {
+                manager: "loaded",
+                active_state: Some(t.active_state.clone()),
+                next_usec: t.next_usec,
+                left_usec: left,
+                last_usec: t.last_usec,
+                passed_usec: passed,
+                need_daemon_reload: t.need_daemon_reload,
+                text: [ts(t.next_usec), rel(t.next_usec), ts(t.last_usec), rel(t.last_usec)],
+            }
+        };
+        let mut seen = std::collections::HashSet::new();
+        for r in &mut self.rows {
+            let t = loaded.iter().find(|t| t.manager == r.scope && t.unit == r.timer);
+            if let Some(t) = t {
+                seen.insert((t.manager.clone(), t.unit.clone()));
+            }
+            // The global scope has no manager of its own: its timers run in each user's.
+            if r.scope != "global" {
+                r.live = Some(live_of(t));
+            }
+        }
+        for t in loaded.iter().filter(|t| !seen.contains(&(t.manager.clone(), t.unit.clone()))) {
+            if t.load_state == "not-found" && t.active_state == "inactive" {
+                continue; // a name something refers to, never a timer the manager runs
+            }
+            self.rows.push(Row {
+                scope: t.manager.clone(),
+                timer: t.unit.clone(),
+                activation: if t.transient { "transient".into() } else { "memory-only".into() },
+                will_run: t.active_state == "active" && t.next_usec.is_some(),
+                file_state: None,
+                schedule: String::new(),
+                service: t.service.clone().unwrap_or_default(),
+                runs_as: "?".into(),
+                privileged: false,
+                exec: None,
+                source: t.fragment_path.clone(),
+                linger: None,
+                live: Some(live_of(Some(t))),
+            });
+        }
+        sort(&mut self.rows);
     }
 }
 
@@ -95,6 +199,7 @@ fn scope_rows(s: &crate::model::Scope) -> Vec<Row> {
                 exec,
                 source: t.source.clone(),
                 linger: if s.kind == ScopeKind::User { t.linger } else { None },
+                live: None,
             });
         }
     }
@@ -133,11 +238,15 @@ fn cut(s: &str, max: usize) -> String {
 /// The table, then a one-line summary.
 pub fn render_text(l: &Listing, out: &mut dyn Write) -> io::Result<()> {
     let rows = &l.rows;
-    let header = ["SCOPE", "TIMER", "ACTIVATION", "RUNS", "SCHEDULE", "SERVICE", "AS", "EXEC", "SOURCE", "LINGER"];
-    let table: Vec<[String; 10]> = rows
+    let mut header =
+        vec!["SCOPE", "TIMER", "ACTIVATION", "RUNS", "SCHEDULE", "SERVICE", "AS", "EXEC", "SOURCE", "LINGER"];
+    if l.live {
+        header.splice(2..2, ["NEXT", "LEFT", "LAST", "PASSED"]);
+    }
+    let table: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            [
+            let mut row = vec![
                 r.scope.clone(),
                 r.timer.clone(),
                 r.activation.clone(),
@@ -152,10 +261,16 @@ pub fn render_text(l: &Listing, out: &mut dyn Write) -> io::Result<()> {
                     Some(false) => "no".into(),
                     None => "-".into(),
                 },
-            ]
+            ];
+            if l.live {
+                let dash = || "-".to_string();
+                let t = r.live.as_ref().map_or_else(|| [dash(), dash(), dash(), dash()], |x| x.text.clone());
+                row.splice(2..2, t);
+            }
+            row
         })
         .collect();
-    let mut w = header.map(|h| h.chars().count());
+    let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &table {
         for (i, c) in row.iter().enumerate() {
             w[i] = w[i].max(c.chars().count());
@@ -172,7 +287,7 @@ pub fn render_text(l: &Listing, out: &mut dyn Write) -> io::Result<()> {
         }
         s.trim_end().to_string()
     };
-    writeln!(out, "{}", line(header.to_vec()))?;
+    writeln!(out, "{}", line(header.clone()))?;
     for row in &table {
         writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
     }

@@ -13,6 +13,7 @@ pub mod finding;
 pub mod glob;
 pub mod inventory;
 pub mod jsonfile;
+pub mod live;
 pub mod model;
 pub mod policy;
 pub mod progress;

@@ -96,6 +96,8 @@ pub struct Session {
     generators: Vec<PathFact>,
     packages: Option<crate::model::PackageDbFacts>,
     provenance: Vec<crate::model::FileProvenance>,
+    /// What the running managers have loaded (live view only).
+    loaded: Vec<crate::model::LoadedTimer>,
     warnings: Vec<crate::model::Warning>,
 }
 
@@ -137,6 +139,7 @@ impl Session {
             generators: Vec::new(),
             packages: None,
             provenance: Vec::new(),
+            loaded: Vec::new(),
             warnings,
         };
         let system = collect_scope(&s.shared(), paths::system_paths(), &s.mgr(ScopeKind::System, None), first_boot);
@@ -153,6 +156,11 @@ impl Session {
             stat::record_chain(&s.root, dir, &mut s.paths);
         }
         (s.packages, s.provenance) = provenance::collect(&s.root, &s.scopes, &s.generators, &s.files, &mut s.warnings);
+        if s.live() && std::env::var_os("TIMERGUARD_NO_LIVE").is_none() {
+            let (loaded, mut w) = crate::live::query(&s.users);
+            s.loaded = loaded;
+            s.warnings.append(&mut w);
+        }
         Ok(s)
     }
 
@@ -199,6 +207,11 @@ impl Session {
     /// Forgets what the session knows of the paths under `prefix` (they changed).
     pub fn forget(&self, prefix: &str) {
         self.root.forget(prefix);
+    }
+
+    /// The zone local time is shown in (the root's `/etc/localtime`).
+    pub fn local_zone(&self) -> &crate::schedule::Zone {
+        &self.local_zone
     }
 
     /// The root is `/` of this system and systemd is its PID 1.
@@ -248,6 +261,7 @@ impl Session {
             packages: self.packages.clone(),
             provenance: self.provenance.clone(),
             drift: Vec::new(),
+            loaded: self.loaded.clone(),
             paths: all_paths,
             assumptions: vec![
                 paths::XDG_ASSUMPTION.into(),

@@ -43,6 +43,9 @@ pub struct Host {
     /// Differences from a trusted snapshot, when `check --trusted` gave one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<super::Drift>,
+    /// Timers as the running managers have them loaded (live view only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loaded: Vec<LoadedTimer>,
     /// `lstat` metadata of every unit directory and each of its parents up to `/`,
     /// keyed by in-image path. A missing directory is absent here; its existing parents
     /// are present (whoever can write them can create it).
@@ -70,6 +73,7 @@ impl Host {
             packages: None,
             provenance: Vec::new(),
             drift: Vec::new(),
+            loaded: Vec::new(),
             paths: BTreeMap::new(),
             assumptions: Vec::new(),
             warnings: Vec::new(),
@@ -288,4 +292,37 @@ impl crate::jsonfile::Tagged for Host {
     fn schema(&self) -> &str {
         &self.schema
     }
+}
+
+/// A timer as a running manager has it loaded (the live view, read over D-Bus when the
+/// root is `/` and systemd is PID 1). It may differ from the files: a unit changed on disk
+/// since it was loaded, a timer whose file is gone, a transient one made by `systemd-run`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadedTimer {
+    /// The manager: `system` or `user:NAME` (the label of the matching scope).
+    pub manager: String,
+    pub unit: String,
+    pub load_state: String,
+    pub active_state: String,
+    pub sub_state: String,
+    /// The file the manager loaded it from (empty for a unit that has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fragment_path: Option<String>,
+    /// That file exists now.
+    pub fragment_exists: bool,
+    pub transient: bool,
+    /// The timer's files changed on disk since the manager loaded them.
+    pub need_daemon_reload: bool,
+    /// The unit it triggers, as the manager resolved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The triggered unit's files changed since it was loaded.
+    pub service_need_daemon_reload: bool,
+    /// Next elapse in µs since the epoch (the earlier of the realtime and the monotonic
+    /// deadline converted to realtime, as `systemctl list-timers` shows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_usec: Option<u64>,
+    /// Last trigger in µs since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_usec: Option<u64>,
 }

@@ -11,7 +11,7 @@ mod unit;
 mod user;
 
 pub use file_meta::{FileKind, FileMeta, Mode, PathFact};
-pub use host::{DirRole, EntryFact, EntryKind, FACTS_SCHEMA, Host, Scope, ScopeKind, UnitDir, Warning};
+pub use host::{DirRole, EntryFact, EntryKind, FACTS_SCHEMA, Host, LoadedTimer, Scope, ScopeKind, UnitDir, Warning};
 pub use provenance::{Change, DigestState, Drift, FileProvenance, PackageDbFacts, SettingDiff, ShadowDiff};
 pub use timer::{Activation, ActivationReason, ExecCommand, FileRole, Preset, RunsAs, Timer, Trigger, UsedFile};
 pub use unit::{FileRef, LoadState, Setting, SettingMap, Unit, UnitFileState};

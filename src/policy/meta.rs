@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::finding::Severity;
 
 /// The subjects a policy's `check(subject, ctx)` is called with.
-pub const TARGETS: [&str; 10] =
-    ["timer", "unit", "entry", "unit_dir", "user", "linger", "generator", "path", "file", "drift"];
+pub const TARGETS: [&str; 11] =
+    ["timer", "unit", "entry", "unit_dir", "user", "linger", "generator", "path", "file", "drift", "loaded"];
 
 /// A policy's declared metadata.
 #[derive(Debug, Clone, Serialize, Deserialize)]

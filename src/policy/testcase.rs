@@ -35,6 +35,9 @@ pub struct Case {
     /// (`check --trusted`).
     #[serde(default)]
     pub trusted: Option<RootSpec>,
+    /// What the running managers report (the live view), as `facts` would show it.
+    #[serde(default)]
+    pub loaded: Vec<crate::model::LoadedTimer>,
     /// The findings of this policy, as (rule, subject) and optionally the file and line
     /// they point at; the set must match exactly.
     #[serde(default)]
@@ -305,6 +308,7 @@ fn run_case(set: &PolicySet, id: &str, case: &Case, out: &mut dyn Write, tally: 
         let gh = crate::collect::collect_at(g.path(), TEST_NOW).map_err(io::Error::other)?;
         host.drift = crate::trusted::drift(&crate::trusted::of(&gh), &host);
     }
+    host.loaded = case.loaded.clone();
     let host = std::sync::Arc::new(host);
     let params = |p: &super::Policy| {
         let mut m: serde_json::Map<String, serde_json::Value> = p.meta.params.clone().into_iter().collect();

@@ -46,42 +46,25 @@ fn append(root: &std::path::Path, rel: &str, line: &str) {
     std::fs::write(p, s).unwrap();
 }
 
-#[test]
-fn live_fix_against_a_running_systemd() {
-    let Ok(base) = std::env::var("TIMERGUARD_E2E_ROOT") else {
-        skip("TIMERGUARD_E2E_ROOT not set (scripts/test.sh sets it as root)");
-        return;
-    };
-    assert!(is_root(), "the live test needs root");
+/// A copy of the bootable root with the binary under test, a lingering `alice` (uid
+/// 1000) and `driver`: a script run once the system is up, which writes its output to
+/// `/root/e2e.out` and powers off. Returns the copy (kept until the guard drops).
+struct Booted {
+    _dir: tempfile::TempDir,
+    root: std::path::PathBuf,
+}
+
+fn prepare(base: &str, driver: &str) -> Booted {
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let root = dir.path().join("root");
-    let st = Command::new("cp").args(["-a", &base, root.to_str().unwrap()]).status().unwrap();
+    let st = Command::new("cp").args(["-a", base, root.to_str().unwrap()]).status().unwrap();
     assert!(st.success());
-    // The binary under test, a lingering user, an unapproved root timer, the driver unit.
     std::fs::copy(env!("CARGO_BIN_EXE_timerguard"), root.join("usr/local/bin/timerguard")).unwrap();
     append(&root, "/etc/passwd", "alice:x:1000:1000::/home/alice:/bin/sh\n");
     append(&root, "/etc/group", "alice:x:1000:\n");
     append(&root, "/etc/shadow", "alice:*:19000:0:99999:7:::\n");
     put(&root, "/var/lib/systemd/linger/alice", "", 0o644);
-    put(
-        &root,
-        "/etc/systemd/system/evil.timer",
-        "[Timer]\nOnCalendar=minutely\n[Install]\nWantedBy=timers.target\n",
-        0o644,
-    );
-    put(&root, "/etc/systemd/system/evil.service", "[Service]\nType=oneshot\nExecStart=/bin/true\n", 0o644);
-    std::os::unix::fs::symlink(
-        "/etc/systemd/system/evil.timer",
-        root.join("etc/systemd/system/timers.target.wants/evil.timer"),
-    )
-    .ok();
-    put(
-        &root,
-        "/etc/timerguard.yaml",
-        "params:\n  TG301:\n    approved: [systemd-tmpfiles-clean.timer, fstrim.timer, apt-daily.timer, apt-daily-upgrade.timer, dpkg-db-backup.timer, e2scrub_all.timer, logrotate.timer, man-db.timer]\n",
-        0o644,
-    );
-    put(&root, "/usr/local/bin/tg-e2e.sh", SCRIPT, 0o755);
+    put(&root, "/usr/local/bin/tg-e2e.sh", driver, 0o755);
     put(
         &root,
         "/etc/systemd/system/tg-e2e.service",
@@ -95,7 +78,21 @@ fn live_fix_against_a_running_systemd() {
     )
     .unwrap();
     put(&root, "/etc/machine-id", "6aef49f50614453386767d831f4f6ddf\n", 0o444);
+    Booted { _dir: dir, root }
+}
 
+/// Enables `unit` (a timer) in `wants_dir` of the root, as `systemctl enable` would.
+fn enable(root: &std::path::Path, wants_dir: &str, target: &str) {
+    let d = root.join(wants_dir.trim_start_matches('/'));
+    std::fs::create_dir_all(&d).unwrap();
+    let name = std::path::Path::new(target).file_name().unwrap();
+    std::os::unix::fs::symlink(target, d.join(name)).unwrap();
+}
+
+/// Boots the root with systemd as PID 1 and returns what the driver wrote. nspawn may
+/// not exit by itself after the container halts: the harness watches for the result.
+fn boot(b: &Booted) -> String {
+    let root = &b.root;
     let mut child = Command::new("systemd-nspawn")
         .args(["--register=no", "--keep-unit", "-q", "-D", root.to_str().unwrap(), "-b"])
         .stdin(Stdio::null())
@@ -103,7 +100,6 @@ fn live_fix_against_a_running_systemd() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // nspawn may not exit by itself after the container halts: watch for the result.
     let out = root.join("root/e2e.out");
     let start = Instant::now();
     while !out.exists() && start.elapsed() < Duration::from_secs(180) {
@@ -115,8 +111,40 @@ fn live_fix_against_a_running_systemd() {
     std::thread::sleep(Duration::from_secs(3));
     let _ = child.kill();
     let _ = child.wait();
-    let text = std::fs::read_to_string(&out)
-        .unwrap_or_else(|_| panic!("the container produced no result in {:?}", start.elapsed()));
+    std::fs::read_to_string(&out)
+        .unwrap_or_else(|_| panic!("the container produced no result in {:?}", start.elapsed()))
+}
+
+fn e2e_base() -> Option<String> {
+    let Ok(base) = std::env::var("TIMERGUARD_E2E_ROOT") else {
+        skip("TIMERGUARD_E2E_ROOT not set (scripts/test.sh sets it as root)");
+        return None;
+    };
+    assert!(is_root(), "the live test needs root");
+    Some(base)
+}
+
+#[test]
+fn live_fix_against_a_running_systemd() {
+    let Some(base) = e2e_base() else { return };
+    let b = prepare(&base, SCRIPT);
+    let root = &b.root;
+    // An unapproved root timer.
+    put(
+        root,
+        "/etc/systemd/system/evil.timer",
+        "[Timer]\nOnCalendar=minutely\n[Install]\nWantedBy=timers.target\n",
+        0o644,
+    );
+    put(root, "/etc/systemd/system/evil.service", "[Service]\nType=oneshot\nExecStart=/bin/true\n", 0o644);
+    enable(root, "/etc/systemd/system/timers.target.wants", "/etc/systemd/system/evil.timer");
+    put(
+        root,
+        "/etc/timerguard.yaml",
+        "params:\n  TG301:\n    approved: [systemd-tmpfiles-clean.timer, fstrim.timer, apt-daily.timer, apt-daily-upgrade.timer, dpkg-db-backup.timer, e2scrub_all.timer, logrotate.timer, man-db.timer]\n",
+        0o644,
+    );
+    let text = boot(&b);
     let (before, after) = text.split_once("== after").unwrap();
     assert!(before.contains("\nactive\n") && before.contains("Linger=yes") && before.contains("\nalice\n"), "{text}");
     assert!(before.contains("live: DisableLinger"), "linger goes through logind on a live system: {text}");
@@ -131,4 +159,146 @@ fn live_fix_against_a_running_systemd() {
     // logind either keeps the user with Linger=no or, with nothing left running, drops it.
     assert!(after.contains("Linger=no") || after.contains("is not logged in or lingering"), "{text}");
     assert!(!after.lines().any(|l| l.trim() == "alice"), "the linger file is gone: {text}");
+}
+
+const VIEW_SCRIPT: &str = r#"#!/bin/sh
+cd /root
+# The lingering user's manager comes up after boot: wait for it.
+for i in $(seq 60); do
+  [ "$(systemctl is-active user@1000.service)" = active ] && [ -S /run/user/1000/systemd/private ] && break
+  sleep 1
+done
+systemd-run --unit=tg-cal --on-calendar='*-*-* 04:00:00' /bin/true > run.log 2>&1
+systemd-run --unit=tg-mono --on-active=2h /bin/true >> run.log 2>&1
+echo '# edited after load' >> /etc/systemd/system/stale.timer
+rm -f /etc/systemd/system/gone.timer /etc/systemd/system/timers.target.wants/gone.timer
+systemctl list-timers --all --output=json > sys.json 2>&1
+runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/1000 systemctl --user list-timers --all --output=json > user.json 2>&1
+/usr/local/bin/timerguard list --format json > tg.json 2> tg.err
+/usr/local/bin/timerguard list > tg.txt 2>> tg.err
+/usr/local/bin/timerguard check --format json --select TG601 --select TG602 --select TG307 > check.json 2>> tg.err
+echo "check rc=$?" >> tg.err
+echo done > e2e.out
+systemctl poweroff
+"#;
+
+/// `systemctl list-timers --all --output=json` rows, keyed by unit: (next, last).
+fn systemctl_rows(text: &str) -> std::collections::BTreeMap<String, (Option<u64>, Option<u64>)> {
+    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let n = |x: &serde_json::Value| x.as_u64().filter(|&u| u > 0 && u != u64::MAX);
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["unit"].as_str().unwrap().to_string(), (n(&r["next"]), n(&r["last"]))))
+        .collect()
+}
+
+/// The live view (issue 15): in a booted Debian root, `list` asks the running system and
+/// user managers and agrees with `systemctl list-timers --all` on every timer's next and
+/// last elapse — a `systemd-run --on-calendar` timer and a monotonic one included — and
+/// `check` reports a timer changed since it was loaded (TG601) and one whose file was
+/// deleted while it runs (TG602).
+#[test]
+fn live_view_matches_systemctl_list_timers() {
+    let Some(base) = e2e_base() else { return };
+    let b = prepare(&base, VIEW_SCRIPT);
+    let root = &b.root;
+    for name in ["stale", "gone"] {
+        put(
+            root,
+            &format!("/etc/systemd/system/{name}.timer"),
+            "[Timer]\nOnCalendar=*-*-* 05:00:00\n[Install]\nWantedBy=timers.target\n",
+            0o644,
+        );
+        put(
+            root,
+            &format!("/etc/systemd/system/{name}.service"),
+            "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+            0o644,
+        );
+        enable(root, "/etc/systemd/system/timers.target.wants", &format!("/etc/systemd/system/{name}.timer"));
+    }
+    let user_dir = "/home/alice/.config/systemd/user";
+    put(
+        root,
+        &format!("{user_dir}/ut.timer"),
+        "[Timer]\nOnCalendar=*-*-* 06:00:00\n[Install]\nWantedBy=timers.target\n",
+        0o644,
+    );
+    put(root, &format!("{user_dir}/ut.service"), "[Service]\nType=oneshot\nExecStart=/bin/true\n", 0o644);
+    enable(root, &format!("{user_dir}/timers.target.wants"), &format!("{user_dir}/ut.timer"));
+    let st =
+        Command::new("chown").args(["-R", "1000:1000", root.join("home/alice").to_str().unwrap()]).status().unwrap();
+    assert!(st.success());
+    put(root, "/etc/timerguard.yaml", "params: {}\n", 0o644);
+
+    boot(&b);
+    let read = |f: &str| std::fs::read_to_string(root.join("root").join(f)).unwrap_or_default();
+    let diag = || format!("run.log: {}\ntg.err: {}\ntg.txt:\n{}", read("run.log"), read("tg.err"), read("tg.txt"));
+    let sys = systemctl_rows(&read("sys.json"));
+    let user = systemctl_rows(&read("user.json"));
+    let tg: serde_json::Value = serde_json::from_str(&read("tg.json")).unwrap_or_else(|e| panic!("{e}: {}", diag()));
+    let rows = tg["timers"].as_array().unwrap();
+    let row = |scope: &str, unit: &str| {
+        rows.iter()
+            .find(|r| r["scope"] == scope && r["timer"] == unit)
+            .unwrap_or_else(|| panic!("no {unit} ({scope}) in the list: {}", diag()))
+    };
+    for (unit, want) in ["tg-cal.timer", "tg-mono.timer", "stale.timer", "gone.timer"].iter().map(|u| (u, sys.get(*u)))
+    {
+        assert!(want.is_some(), "systemctl lists {unit}: {}", read("sys.json"));
+        let _ = row("system", unit);
+    }
+    // Every timer systemctl lists is in ours, with the same next and last elapse (a
+    // monotonic deadline is converted at a slightly different moment: within 5 s).
+    let close = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => a.abs_diff(b) <= 5_000_000,
+        (None, None) => true,
+        _ => false,
+    };
+    for (scope, table) in [("system", &sys), ("user:alice", &user)] {
+        assert!(!table.is_empty(), "{scope}: systemctl listed nothing");
+        for (unit, (next, last)) in table {
+            let r = row(scope, unit);
+            assert_eq!(r["manager"], "loaded", "{unit}: {r}");
+            assert!(close(r["next_usec"].as_u64(), *next), "{scope} {unit}: next {r} vs systemctl {next:?}");
+            assert_eq!(r["last_usec"].as_u64(), *last, "{scope} {unit}: last {r}");
+        }
+    }
+    assert!(user.contains_key("ut.timer"), "{}", read("user.json"));
+    assert_eq!(row("system", "tg-cal.timer")["activation"], "transient");
+    assert_eq!(row("system", "gone.timer")["activation"], "memory-only", "{}", diag());
+    assert_eq!(row("system", "stale.timer")["need_daemon_reload"], true);
+    let text = read("tg.txt");
+    assert!(text.lines().next().unwrap_or("").contains("NEXT  ") && text.contains("PASSED"), "{text}");
+
+    let check: serde_json::Value =
+        serde_json::from_str(&read("check.json")).unwrap_or_else(|e| panic!("{e}: {}", diag()));
+    let mut got: Vec<String> = check["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {}",
+                f["policy"].as_str().unwrap_or(""),
+                f["rule"].as_str().unwrap_or(""),
+                f["subject"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            "TG307 transient tg-cal.timer".to_string(),
+            "TG307 transient tg-mono.timer".to_string(),
+            "TG601 timer-changed gone.timer (system)".to_string(),
+            "TG601 timer-changed stale.timer (system)".to_string(),
+            "TG602 file-gone gone.timer (system)".to_string(),
+        ],
+        "{}\n{}",
+        read("check.json"),
+        diag()
+    );
 }

@@ -143,6 +143,14 @@ fields!(crate::model::Drift, "Drift", |d| {
     "changes" => d.changes,
 });
 
+fields!(crate::model::LoadedTimer, "LoadedTimer", |l| {
+    "manager" => l.manager, "unit" => l.unit, "load_state" => l.load_state, "active_state" => l.active_state,
+    "sub_state" => l.sub_state, "fragment_path" => l.fragment_path, "fragment_exists" => l.fragment_exists,
+    "transient" => l.transient, "need_daemon_reload" => l.need_daemon_reload, "service" => l.service,
+    "service_need_daemon_reload" => l.service_need_daemon_reload, "next_usec" => l.next_usec,
+    "last_usec" => l.last_usec,
+});
+
 fields!(Timer, "Timer", |t| {
     "name" => t.name, "source" => t.source, "file_state" => t.file_state, "activation" => t.activation,
     "service" => t.service, "unit_setting" => t.unit_setting, "service_loaded" => t.service_loaded,
@@ -257,6 +265,7 @@ pub fn register(e: &mut Engine) {
     register_type::<crate::model::FileProvenance>(e);
     register_type::<crate::model::Change>(e);
     register_type::<crate::model::Drift>(e);
+    register_type::<crate::model::LoadedTimer>(e);
     register_type::<UnitObj>(e);
     register_type::<FileRefH>(e);
 

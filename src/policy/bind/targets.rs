@@ -110,6 +110,17 @@ pub fn host_subjects(hv: &Arc<HostView>, target: &str) -> Vec<Subject> {
                 s
             })
             .collect(),
+        "loaded" => h
+            .loaded
+            .iter()
+            .map(|l| {
+                let label = format!("{} ({})", l.unit, l.manager);
+                let mut s = sub(Dynamic::from(l.clone()), &label, l.fragment_path.as_deref().unwrap_or(""));
+                s.path = l.fragment_path.clone();
+                s.scope = Some(Arc::from(l.manager.as_str()));
+                s
+            })
+            .collect(),
         "file" => (0..h.provenance.len())
             .map(|i| {
                 let f = &h.provenance[i];
