@@ -13,7 +13,11 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-use std::path::{Path, PathBuf};
+#[path = "common/mod.rs"]
+mod common;
+use common::corpus;
+
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -36,17 +40,6 @@ fn run(cmd: &[&str], env: &[(&str, &str)]) -> (f64, u64) {
     assert!(o.status.code().is_some_and(|c| c <= 1), "{cmd:?}: {}", String::from_utf8_lossy(&o.stderr));
     let rss = std::fs::read_to_string(rss_file.path()).unwrap().trim().lines().last().unwrap().parse().unwrap_or(0);
     (wall, rss)
-}
-
-fn corpus(dir: &Path, users: usize) -> PathBuf {
-    let root = dir.join(format!("c{users}"));
-    if !root.join("etc/passwd").exists() {
-        let _ = std::fs::remove_dir_all(&root);
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/corpus/make_corpus.sh");
-        let o = Command::new("bash").arg(script).arg(&root).arg(users.to_string()).output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    }
-    root
 }
 
 fn main() {

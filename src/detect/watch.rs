@@ -39,8 +39,10 @@ enum Purpose {
     Names(&'static [&'static str]),
 }
 
-/// The directories to watch for a session, in-image and existing.
-fn wanted(s: &Session) -> BTreeMap<String, Purpose> {
+/// The directories to watch for a session, in-image and existing; with `only`, just
+/// those users' (after a change inside their homes: the rest is already watched, and
+/// reading every user again would make one user's change cost the whole host).
+fn wanted(s: &Session, only: Option<&[User]>) -> BTreeMap<String, Purpose> {
     let root = s.root();
     let mut out = BTreeMap::new();
     let mut add = |p: &str, purpose: Purpose| {
@@ -77,21 +79,32 @@ fn wanted(s: &Session) -> BTreeMap<String, Purpose> {
         );
         v
     };
+    // A user's own dirs; with no unit directories yet: their home (and its parent, for
+    // new homes).
+    let user_dirs = |u: &User| -> Vec<String> {
+        let mut v = s.user_scope(u).map(|o| scope_dirs(&o.scope)).unwrap_or_default();
+        v.extend(paths::user_paths(Some((&u.home, u.uid))).into_iter().filter(|d| d.per_user).map(|d| d.path));
+        v.push(root::parent(&root::normalize(&u.home)).to_string());
+        v
+    };
+    if let Some(users) = only {
+        for d in users.iter().flat_map(user_dirs) {
+            add(&d, Purpose::All);
+        }
+        return out;
+    }
     let host = s.host(Vec::new());
     for sc in &host.scopes {
         for d in scope_dirs(sc) {
             add(&d, Purpose::All);
         }
     }
-    for d in s.for_each_user(|o| scope_dirs(&o.scope)).concat() {
+    let per_user: Vec<Vec<String>> = {
+        use rayon::prelude::*;
+        s.users.par_iter().map(user_dirs).collect()
+    };
+    for d in per_user.into_iter().flatten() {
         add(&d, Purpose::All);
-    }
-    // A user with no unit directories yet: their home (and its parent, for new homes).
-    for u in &s.users {
-        for d in paths::user_paths(Some((&u.home, u.uid))).into_iter().filter(|d| d.per_user) {
-            add(&d.path, Purpose::All);
-        }
-        add(root::parent(&root::normalize(&u.home)), Purpose::All);
     }
     for d in paths::generator_dirs(false).into_iter().chain(paths::generator_dirs(true)) {
         add(&d, Purpose::All);
@@ -259,7 +272,7 @@ pub fn run(
     let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK).map_err(std::io::Error::from)?;
     let mut w =
         Watches { fd, host: session.root().host_root().to_path_buf(), by_wd: HashMap::new(), by_path: HashMap::new() };
-    w.sync(&wanted(&session), err)?;
+    w.sync(&wanted(&session, None), err)?;
     writeln!(err, "watching {} directories ({} findings now)", w.by_wd.len(), state.len())?;
     let mut rounds = 0;
     loop {
@@ -278,6 +291,7 @@ pub fn run(
         }
         let users: HashSet<Option<String>> =
             changed.iter().map(|p| owner_of(&session, p).map(|u| u.name.clone())).collect();
+        let mut touched = Vec::new();
         let next: BTreeMap<String, Finding> = if users.contains(&None) {
             session = Session::open(root_dir, now())?;
             checker.all(&session).into_iter().map(|f| (key(&f), f)).collect()
@@ -285,6 +299,7 @@ pub fn run(
             let mut next = state.clone();
             for name in users.into_iter().flatten() {
                 let Some(u) = session.users.iter().find(|u| u.name == name).cloned() else { continue };
+                touched.push(u.clone());
                 session.forget(&root::normalize(&u.home));
                 session.forget(&format!("/run/user/{}", u.uid));
                 next.retain(|_, f| !in_bucket(f, &u));
@@ -294,7 +309,8 @@ pub fn run(
         };
         diff(out, &state, &next)?;
         state = next;
-        w.sync(&wanted(&session), err)?;
+        let full = touched.is_empty();
+        w.sync(&wanted(&session, (!full).then_some(touched.as_slice())), err)?;
         rounds += 1;
         if opts.rounds.is_some_and(|r| rounds >= r) {
             return Ok(());
@@ -304,5 +320,5 @@ pub fn run(
 
 /// How many directories a watch of `root_dir` would hold (for the benchmark).
 pub fn watch_count(s: &Session) -> usize {
-    wanted(s).len()
+    wanted(s, None).len()
 }
