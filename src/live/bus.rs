@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::wire::{self, Arg, Value};
 
@@ -15,12 +15,31 @@ const MANAGER: &str = "org.freedesktop.systemd1.Manager";
 const PROPS: &str = "org.freedesktop.DBus.Properties";
 /// A manager that does not answer a call within this is reported, not waited for.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// The whole conversation with one manager ends by then: a peer that trickles bytes
+/// cannot hold a run (or a long-running `watch`) for longer.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+/// The largest reply we accept (systemd's biggest, ListUnits on a host with tens of
+/// thousands of units, is a few MiB); memory grows only as bytes arrive.
+const MAX_REPLY: usize = 32 << 20;
+
+/// Who must be at the other end of a socket. A user owns `/run/user/UID`, so anything
+/// under it may be theirs: their manager runs as them, and only answers for them.
+#[derive(Debug, Clone, Copy)]
+pub enum Peer {
+    /// The system manager: PID 1.
+    Pid1,
+    /// A user's manager or bus: that uid.
+    Uid(u32),
+    /// The system bus daemon (its policy lets only systemd own systemd's name).
+    Any,
+}
 
 /// A connection to one manager; a bus connection names the destination.
 pub struct Manager {
     sock: UnixStream,
     serial: u32,
     dest: Option<&'static str>,
+    deadline: Instant,
 }
 
 /// One timer's properties, as the manager reports them.
@@ -42,15 +61,16 @@ pub struct Props {
 type Dict = Vec<(String, Value)>;
 
 impl Manager {
-    /// Connects to the manager behind `private` (its private socket), else `bus`.
-    pub fn connect(private: &str, bus: Option<&str>) -> Result<Manager, String> {
+    /// Connects to the manager behind `private` (its private socket, served by
+    /// `peer`), else `bus` (served by `bus_peer`).
+    pub fn connect(private: &str, peer: Peer, bus: Option<(&str, Peer)>) -> Result<Manager, String> {
         let mut errors = Vec::new();
-        match Manager::open(private, None) {
+        match Manager::open(private, None, peer) {
             Ok(m) => return Ok(m),
             Err(e) => errors.push(format!("{private}: {e}")),
         }
-        if let Some(bus) = bus {
-            match Manager::open(bus, Some(DEST)) {
+        if let Some((bus, bus_peer)) = bus {
+            match Manager::open(bus, Some(DEST), bus_peer) {
                 Ok(m) => return Ok(m),
                 Err(e) => errors.push(format!("{bus}: {e}")),
             }
@@ -58,11 +78,12 @@ impl Manager {
         Err(errors.join("; "))
     }
 
-    fn open(path: &str, dest: Option<&'static str>) -> Result<Manager, String> {
+    fn open(path: &str, dest: Option<&'static str>, peer: Peer) -> Result<Manager, String> {
         let sock = UnixStream::connect(path).map_err(|e| e.to_string())?;
+        check_peer(&sock, peer)?;
         sock.set_read_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
         sock.set_write_timeout(Some(TIMEOUT)).map_err(|e| e.to_string())?;
-        let mut m = Manager { sock, serial: 0, dest };
+        let mut m = Manager { sock, serial: 0, dest, deadline: Instant::now() + DEADLINE };
         m.auth()?;
         if dest.is_some() {
             m.call(Some("org.freedesktop.DBus"), "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello", &[])?;
@@ -79,13 +100,11 @@ impl Manager {
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
         self.sock.write_all(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").as_bytes()).map_err(|e| e.to_string())?;
         let mut line = Vec::new();
-        let mut b = [0u8; 1];
         while !line.ends_with(b"\r\n") {
             if line.len() > 512 {
                 return Err("authentication answer too long".into());
             }
-            self.sock.read_exact(&mut b).map_err(|e| format!("authentication: {e}"))?;
-            line.push(b[0]);
+            self.read_more(&mut line, 1).map_err(|e| format!("authentication: {e}"))?;
         }
         if !line.starts_with(b"OK ") {
             return Err(format!("authentication refused: {}", String::from_utf8_lossy(&line).trim()));
@@ -106,12 +125,14 @@ impl Manager {
         let msg = wire::method_call(self.serial, dest, path, iface, member, args);
         self.sock.write_all(&msg).map_err(|e| format!("{member}: {e}"))?;
         loop {
-            let mut head = [0u8; 16];
-            self.sock.read_exact(&mut head).map_err(|e| format!("{member}: {e}"))?;
+            let mut buf = Vec::new();
+            self.read_more(&mut buf, 16).map_err(|e| format!("{member}: {e}"))?;
+            let head: [u8; 16] = buf[..16].try_into().map_err(|_| format!("{member}: short header"))?;
             let len = wire::message_len(&head).map_err(|e| format!("{member}: {e}"))?;
-            let mut buf = head.to_vec();
-            buf.resize(len, 0);
-            self.sock.read_exact(&mut buf[16..]).map_err(|e| format!("{member}: {e}"))?;
+            if len > MAX_REPLY {
+                return Err(format!("{member}: a reply of {len} bytes is over the limit"));
+            }
+            self.read_more(&mut buf, len - 16).map_err(|e| format!("{member}: {e}"))?;
             let reply = wire::parse(&buf).map_err(|e| format!("{member}: bad reply: {e}"))?;
             if reply.reply_serial != Some(self.serial) {
                 continue;
@@ -126,6 +147,37 @@ impl Manager {
                 k => Err(format!("{member}: unexpected message type {k}")),
             };
         }
+    }
+
+    /// Appends exactly `n` more bytes to `buf`, before the deadline.
+    fn read_more(&mut self, buf: &mut Vec<u8>, n: usize) -> Result<(), String> {
+        let mut chunk = [0u8; 65536];
+        let mut left = n;
+        while left > 0 {
+            let remaining = self.deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(format!("no complete answer within {DEADLINE:?}"));
+            }
+            self.sock.set_read_timeout(Some(remaining.min(TIMEOUT))).map_err(|e| e.to_string())?;
+            let want = left.min(chunk.len());
+            match self.sock.read(&mut chunk[..want]) {
+                Ok(0) => return Err("the manager closed the connection".into()),
+                Ok(k) => {
+                    buf.extend_from_slice(&chunk[..k]);
+                    left -= k;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    return Err(if Instant::now() >= self.deadline {
+                        format!("no complete answer within {DEADLINE:?}")
+                    } else {
+                        format!("no answer for {TIMEOUT:?}")
+                    });
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(())
     }
 
     fn systemd(&mut self, path: &str, iface: &str, member: &str, args: &[Arg<'_>]) -> Result<Vec<Value>, String> {
@@ -196,6 +248,21 @@ impl Manager {
     }
 }
 
+/// Refuses a socket served by anyone but `peer` (SO_PEERCRED: who created it).
+fn check_peer(sock: &UnixStream, peer: Peer) -> Result<(), String> {
+    let cred = nix::sys::socket::getsockopt(sock, nix::sys::socket::sockopt::PeerCredentials)
+        .map_err(|e| format!("peer credentials: {e}"))?;
+    match peer {
+        Peer::Pid1 if cred.pid() != 1 => {
+            Err(format!("served by pid {}, not by PID 1: not the system manager", cred.pid()))
+        }
+        Peer::Uid(u) if cred.uid() != u => {
+            Err(format!("served by uid {}, not by uid {u}: not that user's manager", cred.uid()))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn get<'a>(d: &'a Dict, k: &str) -> Option<&'a Value> {
     d.iter().find(|(n, _)| n == k).map(|(_, v)| v)
 }
@@ -237,7 +304,8 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let r = Manager::open(sock.to_str().unwrap(), Some(DEST)).and_then(|mut m| {
+        let me = nix::unistd::geteuid().as_raw();
+        let r = Manager::open(sock.to_str().unwrap(), Some(DEST), Peer::Uid(me)).and_then(|mut m| {
             m.call(Some("org.freedesktop.DBus"), "/org/freedesktop/DBus", "org.freedesktop.DBus", "ListNames", &[])
         });
         let _ = child.kill();
@@ -245,5 +313,69 @@ mod tests {
         let body = r.unwrap();
         let Some(Value::Array(names)) = body.first() else { panic!("{body:?}") };
         assert!(names.iter().any(|n| n.as_str() == Some("org.freedesktop.DBus")), "{names:?}");
+    }
+
+    /// A fake manager: accepts one connection and runs `serve` on it.
+    fn fake(serve: impl FnOnce(UnixStream) + Send + 'static) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("private");
+        let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || {
+            if let Ok((s, _)) = l.accept() {
+                serve(s);
+            }
+        });
+        (dir, path.to_str().unwrap().to_string())
+    }
+
+    /// A socket that is not PID 1's is not taken for the system manager, and one served
+    /// by another uid is not taken for a user's manager (a user owns /run/user/UID).
+    #[test]
+    fn a_socket_served_by_someone_else_is_refused() {
+        let (_d, p) = fake(|_| {});
+        let e = Manager::connect(&p, Peer::Pid1, None).err().unwrap();
+        assert!(e.contains("not by PID 1"), "{e}");
+        let (_d, p) = fake(|_| {});
+        let other = nix::unistd::geteuid().as_raw() + 1;
+        let e = Manager::connect(&p, Peer::Uid(other), None).err().unwrap();
+        assert!(e.contains("not that user's manager"), "{e}");
+    }
+
+    /// A peer that answers one byte at a time, slower than nothing at all, or claims a
+    /// huge reply: an error by the deadline, nothing allocated ahead of the bytes.
+    #[test]
+    fn a_hostile_peer_costs_at_most_the_deadline() {
+        let me = nix::unistd::geteuid().as_raw();
+        let (_d, p) = fake(|mut s| {
+            let _ = s.write_all(b"OK 0123\r\n");
+            // A header announcing a 1 GiB body, then silence.
+            let mut h = vec![b'l', 2, 0, 1];
+            h.extend_from_slice(&(1u32 << 30).to_le_bytes());
+            h.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
+            let _ = s.write_all(&h);
+            std::thread::sleep(Duration::from_secs(2));
+        });
+        let mut m = Manager::connect(&p, Peer::Uid(me), None).unwrap();
+        let e = m.timers().err().unwrap();
+        assert!(e.contains("over the limit"), "{e}");
+        // A valid header announcing a 4 KiB body, then one byte every 200 ms (14 minutes).
+        let (_d, p) = fake(|mut s| {
+            let _ = s.write_all(b"OK 0123\r\n");
+            let mut h = vec![b'l', 2, 0, 1];
+            h.extend_from_slice(&4096u32.to_le_bytes());
+            h.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
+            let _ = s.write_all(&h);
+            for _ in 0..4096 {
+                std::thread::sleep(Duration::from_millis(200));
+                if s.write_all(b"x").is_err() {
+                    return;
+                }
+            }
+        });
+        let t = Instant::now();
+        let mut m = Manager::connect(&p, Peer::Uid(me), None).unwrap();
+        let e = m.timers().err().unwrap();
+        assert!(t.elapsed() < DEADLINE * 3, "{:?}", t.elapsed());
+        assert!(e.contains("no complete answer"), "{e}");
     }
 }

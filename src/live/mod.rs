@@ -54,14 +54,16 @@ pub fn next_elapse(now: Now, realtime: u64, monotonic: u64) -> Option<u64> {
 struct Target {
     label: String,
     private: String,
-    bus: Option<String>,
+    peer: bus::Peer,
+    bus: Option<(String, bus::Peer)>,
 }
 
 fn targets(users: &[User]) -> Vec<Target> {
     let mut v = vec![Target {
         label: "system".into(),
         private: "/run/systemd/private".into(),
-        bus: Some("/run/dbus/system_bus_socket".into()),
+        peer: bus::Peer::Pid1,
+        bus: Some(("/run/dbus/system_bus_socket".into(), bus::Peer::Any)),
     }];
     // A user manager runs when its runtime dir has the manager's private socket.
     for u in users {
@@ -70,7 +72,8 @@ fn targets(users: &[User]) -> Vec<Target> {
             v.push(Target {
                 label: format!("user:{}", u.name),
                 private,
-                bus: Some(format!("/run/user/{}/bus", u.uid)),
+                peer: bus::Peer::Uid(u.uid),
+                bus: Some((format!("/run/user/{}/bus", u.uid), bus::Peer::Uid(u.uid))),
             });
         }
     }
@@ -85,14 +88,15 @@ pub fn query(users: &[User]) -> (Vec<LoadedTimer>, Vec<Warning>) {
     let list = targets(users);
     for t in &list {
         let tx = tx.clone();
-        let (label, private, busp) = (t.label.clone(), t.private.clone(), t.bus.clone());
+        let (label, private, peer, busp) = (t.label.clone(), t.private.clone(), t.peer, t.bus.clone());
         std::thread::spawn(move || {
-            let r = ask(&label, &private, busp.as_deref(), now);
+            let r = ask(&label, &private, peer, busp.as_ref().map(|(p, q)| (p.as_str(), *q)), now);
             let _ = tx.send((label, r));
         });
     }
     drop(tx);
-    let deadline = Instant::now() + bus::TIMEOUT * 2 + Duration::from_secs(1);
+    // Each conversation ends by its own deadline; this only bounds the wait for them.
+    let deadline = Instant::now() + bus::DEADLINE * 2 + Duration::from_secs(1);
     let mut loaded = Vec::new();
     let mut warnings = Vec::new();
     let mut answered = std::collections::BTreeSet::new();
@@ -126,8 +130,14 @@ pub fn query(users: &[User]) -> (Vec<LoadedTimer>, Vec<Warning>) {
     (loaded, warnings)
 }
 
-fn ask(label: &str, private: &str, busp: Option<&str>, now: Now) -> Result<Vec<LoadedTimer>, String> {
-    let mut m = bus::Manager::connect(private, busp)?;
+fn ask(
+    label: &str,
+    private: &str,
+    peer: bus::Peer,
+    busp: Option<(&str, bus::Peer)>,
+    now: Now,
+) -> Result<Vec<LoadedTimer>, String> {
+    let mut m = bus::Manager::connect(private, peer, busp)?;
     let mut out = Vec::new();
     for (unit, path) in m.timers()? {
         let (p, service_reload) = m.props(&unit, &path).map_err(|e| format!("{unit}: {e}"))?;

@@ -12,6 +12,12 @@ use crate::common::*;
 
 const SCRIPT: &str = r#"#!/bin/sh
 out=/root/e2e.out
+# logind starts the lingering user's manager after boot, and a loaded machine is slow:
+# wait for it (and the timer) rather than race them.
+for i in $(seq 60); do
+  [ "$(systemctl is-active user@1000.service)" = active ] && [ "$(systemctl is-active evil.timer)" = active ] && break
+  sleep 1
+done
 {
   echo "== before"
   systemctl is-active evil.timer
