@@ -64,6 +64,9 @@ impl AppError {
 
 /// Runs one command, writing results to `out` and diagnostics to `err`.
 pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCode, AppError> {
+    if std::env::var_os("TIMERGUARD_NO_OPENAT2").is_some() {
+        collect::rootfd::disable_openat2();
+    }
     let code = match &cli.command {
         Command::List { format } => {
             let listing = if std::env::var_os("TIMERGUARD_NO_STREAM").is_some() {

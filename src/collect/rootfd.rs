@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, openat2};
-use nix::sys::stat::{FileStat, fstat, fstatat};
+use nix::sys::stat::{FileStat, Mode, fstat, fstatat};
 
 /// What `lstat` says about one path: only the fields timerguard uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,12 +72,75 @@ pub fn errno(e: nix::Error) -> io::Error {
     io::Error::from_raw_os_error(e as i32)
 }
 
-fn how(flags: OFlag) -> OpenHow {
+/// Set once `openat2` has failed with ENOSYS or EPERM: from then on, walk.
+static NO_OPENAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Opens `path` relative to `dir` without following any symlink and without leaving
+/// `dir` (`..` is refused): `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS |
+/// RESOLVE_NO_MAGICLINKS)` — or, where there is no `openat2` (kernels before 5.6) or a
+/// sandbox forbids it (systemd's `RestrictSUIDSGID=` makes it fail: seccomp cannot see
+/// the mode inside `struct open_how`), the same by walking: each directory opened
+/// `O_PATH | O_DIRECTORY | O_NOFOLLOW` relative to the last, the last component with
+/// `O_NOFOLLOW`. A symlink anywhere fails with ELOOP either way.
+pub fn open_confined(dir: BorrowedFd<'_>, path: &str, flags: OFlag, mode: Mode) -> nix::Result<OwnedFd> {
+    use std::sync::atomic::Ordering;
     // openat2 refuses O_PATH with any flag but O_DIRECTORY/O_NOFOLLOW/O_CLOEXEC.
     let extra = if flags.contains(OFlag::O_PATH) { OFlag::O_CLOEXEC } else { OFlag::O_CLOEXEC | OFlag::O_NOCTTY };
-    OpenHow::new()
-        .flags(flags | extra)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+    let flags = flags | extra;
+    if !NO_OPENAT2.load(Ordering::Relaxed) {
+        let how = OpenHow::new().flags(flags).mode(mode).resolve(
+            ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        );
+        match openat2(dir, path, how) {
+            Err(nix::Error::ENOSYS | nix::Error::EPERM) => NO_OPENAT2.store(true, Ordering::Relaxed),
+            r => return r,
+        }
+    }
+    walk(dir, path, flags, mode)
+}
+
+/// From now on, confined opens walk instead of calling `openat2` (as a kernel without it
+/// would; `TIMERGUARD_NO_OPENAT2=1` sets this for a whole run, so tests cover both).
+pub fn disable_openat2() {
+    NO_OPENAT2.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `open_confined` without `openat2`.
+pub(crate) fn walk(dir: BorrowedFd<'_>, path: &str, flags: OFlag, mode: Mode) -> nix::Result<OwnedFd> {
+    use nix::fcntl::openat;
+    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    if comps.contains(&"..") {
+        return Err(nix::Error::EXDEV);
+    }
+    let Some((last, parents)) = comps.split_last() else {
+        return openat(dir, ".", flags, mode);
+    };
+    // A component that is a symlink fails O_DIRECTORY|O_NOFOLLOW with ENOTDIR: say ELOOP,
+    // as openat2 does.
+    let link_is_loop = |base: BorrowedFd<'_>, name: &str, e: nix::Error| {
+        let is_link =
+            fstatat(base, name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| Stat::from_raw(&st).is_symlink());
+        if is_link { nix::Error::ELOOP } else { e }
+    };
+    let mut cur: Option<OwnedFd> = None;
+    for c in parents {
+        let base = cur.as_ref().map_or(dir, AsFd::as_fd);
+        let next =
+            openat(base, *c, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(|e| link_is_loop(base, c, e))?;
+        cur = Some(next);
+    }
+    let base = cur.as_ref().map_or(dir, AsFd::as_fd);
+    let fd = openat(base, *last, flags | OFlag::O_NOFOLLOW, mode).map_err(|e| link_is_loop(base, last, e))?;
+    // O_PATH | O_NOFOLLOW opens a symlink itself: refuse it like openat2 would.
+    if flags.contains(OFlag::O_PATH) && fstat(fd.as_fd()).is_ok_and(|st| Stat::from_raw(&st).is_symlink()) {
+        return Err(nix::Error::ELOOP);
+    }
+    Ok(fd)
+}
+
+fn confined(root: BorrowedFd<'_>, p: &str, flags: OFlag) -> io::Result<OwnedFd> {
+    open_confined(root, rel(p), flags, Mode::empty()).map_err(errno)
 }
 
 /// `/a/b` → `a/b`; `/` → `.` (what openat2 wants relative to the root fd).
@@ -99,7 +162,7 @@ pub fn split(p: &str) -> Option<(&str, &str)> {
 
 /// Opens a canonical directory path as an `O_PATH` fd, confined.
 pub fn open_dir_path(root: BorrowedFd<'_>, p: &str) -> io::Result<OwnedFd> {
-    openat2(root, rel(p), how(OFlag::O_PATH | OFlag::O_DIRECTORY)).map_err(errno)
+    confined(root, p, OFlag::O_PATH | OFlag::O_DIRECTORY)
 }
 
 /// `lstat` of a canonical path, confined (the root itself is `fstat`ed).
@@ -134,7 +197,7 @@ pub fn read_capped(root: BorrowedFd<'_>, p: &str, cap: u64, before: Stat) -> io:
             format!("file is {} bytes, over the {cap}-byte limit", before.size),
         ));
     }
-    let fd = openat2(root, rel(p), how(OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK)).map_err(errno)?;
+    let fd = confined(root, p, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK)?;
     let now = fstat(fd.as_fd()).map(|st| Stat::from_raw(&st)).map_err(errno)?;
     if !now.is_file() || (now.ino, now.dev) != (before.ino, before.dev) {
         return Err(io::Error::other("the file changed while it was being opened"));
@@ -167,7 +230,7 @@ pub type Listing = (Vec<DirEntry>, Vec<(Vec<u8>, io::Error)>);
 /// open directory (never through a path). Entries that vanish while listing are skipped;
 /// other per-entry failures are returned with the entry's name.
 pub fn list(root: BorrowedFd<'_>, p: &str) -> io::Result<Listing> {
-    let fd = openat2(root, rel(p), how(OFlag::O_RDONLY | OFlag::O_DIRECTORY)).map_err(errno)?;
+    let fd = confined(root, p, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
     let dfd = fd.try_clone()?;
     let mut dir = nix::dir::Dir::from_fd(fd).map_err(errno)?;
     let mut out = Vec::new();
@@ -222,4 +285,44 @@ pub fn stat_child(dir: BorrowedFd<'_>, name: &str) -> io::Result<Stat> {
 /// `readlinkat(dir, name)`.
 pub fn readlink_child(dir: BorrowedFd<'_>, name: &str) -> io::Result<Vec<u8>> {
     nix::fcntl::readlinkat(dir, name).map(|s| s.as_bytes().to_vec()).map_err(errno)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// The walk refuses and allows exactly what openat2 does, on the same tree.
+    #[test]
+    fn walk_agrees_with_openat2() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        std::fs::create_dir_all(r.join("a/b")).unwrap();
+        std::fs::write(r.join("a/b/f"), "x").unwrap();
+        symlink("/etc", r.join("a/out")).unwrap();
+        symlink("b", r.join("a/lb")).unwrap();
+        symlink("f", r.join("a/b/lf")).unwrap();
+        let root = std::fs::File::open(r).unwrap();
+        let dir = root.as_fd();
+        let how = |flags: OFlag| {
+            OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(
+                ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+            )
+        };
+        let flag_sets = [
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW,
+            OFlag::O_RDONLY,
+            OFlag::O_PATH | OFlag::O_DIRECTORY,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+            OFlag::O_PATH,
+        ];
+        for p in [".", "a", "a/b", "a/b/f", "a/out", "a/out/passwd", "a/lb/f", "a/b/lf", "a/missing/f", "a/b/f/x"] {
+            for flags in flag_sets {
+                let want = openat2(dir, p, how(flags)).map(|_| ());
+                let got = walk(dir, p, flags | OFlag::O_CLOEXEC, Mode::empty()).map(|_| ());
+                assert_eq!(got, want, "{p} {flags:?}");
+            }
+        }
+        assert_eq!(walk(dir, "a/../a", OFlag::O_RDONLY, Mode::empty()).map(|_| ()), Err(nix::Error::EXDEV));
+    }
 }

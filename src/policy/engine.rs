@@ -134,21 +134,25 @@ impl ModuleResolver for DirResolver {
 const MODULE_MAX: u64 = 1 << 20;
 
 /// Reads `dir/name` without following any symlink and without leaving `dir`
-/// (`openat2` RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): a module linked out of the policy
+/// (confined, no symlink followed: `rootfd::open_confined`): a module linked out of the policy
 /// directory is refused, not read. Regular files only, capped.
 fn read_beneath(dir: &std::path::Path, name: &str) -> std::io::Result<String> {
-    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+    use nix::fcntl::OFlag;
     use std::io::Read as _;
     let d = std::fs::File::open(dir)?;
-    let how = OpenHow::new()
-        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK)
-        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let fd = openat2(std::os::fd::AsFd::as_fd(&d), name, how).map_err(|e| match e {
-        nix::Error::ELOOP | nix::Error::EXDEV => {
-            std::io::Error::other("a symlink: modules are read only from files inside the policy directory")
-        }
-        e => std::io::Error::from_raw_os_error(e as i32),
-    })?;
+    // Beneath the directory: an absolute name or `..` is refused, not clamped.
+    if name.starts_with('/') || name.split('/').any(|c| c == "..") {
+        return Err(std::io::Error::other("outside the policy directory"));
+    }
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+    let fd =
+        crate::collect::rootfd::open_confined(std::os::fd::AsFd::as_fd(&d), name, flags, nix::sys::stat::Mode::empty())
+            .map_err(|e| match e {
+                nix::Error::ELOOP | nix::Error::EXDEV => {
+                    std::io::Error::other("a symlink: modules are read only from files inside the policy directory")
+                }
+                e => std::io::Error::from_raw_os_error(e as i32),
+            })?;
     let f = std::fs::File::from(fd);
     if !f.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));

@@ -6,10 +6,10 @@
 
 use std::ffi::OsStr;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, openat2};
+use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, fchmod, fstatat, mkdirat};
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchownat, symlinkat, unlinkat};
 use serde::{Deserialize, Serialize};
@@ -103,10 +103,9 @@ pub struct RootFs {
     path: std::path::PathBuf,
 }
 
-fn how(flags: OFlag) -> OpenHow {
-    OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+/// Confined open (openat2, or a no-follow walk where openat2 is unavailable or forbidden).
+fn open_in(dir: BorrowedFd<'_>, p: &str, flags: OFlag, mode: Mode) -> nix::Result<OwnedFd> {
+    crate::collect::rootfd::open_confined(dir, p, flags, mode)
 }
 
 fn rel(p: &str) -> &str {
@@ -150,7 +149,7 @@ impl RootFs {
     }
 
     fn dir(&self, p: &str) -> io::Result<OwnedFd> {
-        openat2(self.fd.as_fd(), rel(p), how(OFlag::O_PATH | OFlag::O_DIRECTORY)).map_err(err)
+        open_in(self.fd.as_fd(), rel(p), OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()).map_err(err)
     }
 
     /// The parent directory (opened safely) and the last component.
@@ -201,8 +200,9 @@ impl RootFs {
     }
 
     pub fn read(&self, p: &str) -> io::Result<Vec<u8>> {
-        let fd = openat2(self.fd.as_fd(), rel(p), how(OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK))
-            .map_err(err)?;
+        let fd =
+            open_in(self.fd.as_fd(), rel(p), OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK, Mode::empty())
+                .map_err(err)?;
         let mut f = std::fs::File::from(fd);
         if !f.metadata()?.is_file() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
@@ -214,8 +214,9 @@ impl RootFs {
 
     /// chmod without following: opens the object itself (a symlink fails with ELOOP).
     pub fn chmod(&self, p: &str, mode: u32) -> io::Result<()> {
-        let fd = openat2(self.fd.as_fd(), rel(p), how(OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK))
-            .map_err(err)?;
+        let fd =
+            open_in(self.fd.as_fd(), rel(p), OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK, Mode::empty())
+                .map_err(err)?;
         fchmod(fd.as_fd(), Mode::from_bits_truncate(mode)).map_err(err)
     }
 
@@ -285,7 +286,8 @@ impl RootFs {
         f.sync_all()?;
         nix::fcntl::renameat(dfd.as_fd(), tname, dfd.as_fd(), name).map_err(err)?;
         // The rename is durable once the directory is synced (an O_PATH fd cannot be).
-        let d = openat2(self.fd.as_fd(), rel(split(p)?.0), how(OFlag::O_RDONLY | OFlag::O_DIRECTORY)).map_err(err)?;
+        let d = open_in(self.fd.as_fd(), rel(split(p)?.0), OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty())
+            .map_err(err)?;
         nix::unistd::fsync(d.as_fd()).map_err(err)
     }
 
@@ -293,7 +295,7 @@ impl RootFs {
     /// the change they describe is made.
     pub fn append(&self, p: &str, bytes: &[u8]) -> io::Result<()> {
         let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_APPEND | OFlag::O_NOFOLLOW;
-        let fd = openat2(self.fd.as_fd(), rel(p), how(flags).mode(Mode::from_bits_truncate(0o600))).map_err(err)?;
+        let fd = open_in(self.fd.as_fd(), rel(p), flags, Mode::from_bits_truncate(0o600)).map_err(err)?;
         let mut f = std::fs::File::from(fd);
         f.write_all(bytes)?;
         f.sync_all()
@@ -302,14 +304,14 @@ impl RootFs {
     /// Takes an exclusive lock on `p` (created if needed); held until the value drops.
     pub fn lock(&self, p: &str) -> io::Result<nix::fcntl::Flock<std::fs::File>> {
         let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW;
-        let fd = openat2(self.fd.as_fd(), rel(p), how(flags).mode(Mode::from_bits_truncate(0o600))).map_err(err)?;
+        let fd = open_in(self.fd.as_fd(), rel(p), flags, Mode::from_bits_truncate(0o600)).map_err(err)?;
         nix::fcntl::Flock::lock(std::fs::File::from(fd), nix::fcntl::FlockArg::LockExclusiveNonblock)
             .map_err(|_| io::Error::new(io::ErrorKind::WouldBlock, format!("another timerguard run holds {p}")))
     }
 
     /// Names in a directory, sorted.
     pub fn list(&self, p: &str) -> io::Result<Vec<String>> {
-        let fd = openat2(self.fd.as_fd(), rel(p), how(OFlag::O_RDONLY | OFlag::O_DIRECTORY)).map_err(err)?;
+        let fd = open_in(self.fd.as_fd(), rel(p), OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).map_err(err)?;
         let mut d = nix::dir::Dir::from_fd(fd).map_err(err)?;
         let mut v: Vec<String> = d
             .iter()

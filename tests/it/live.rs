@@ -308,3 +308,55 @@ fn live_view_matches_systemctl_list_timers() {
         diag()
     );
 }
+
+const WATCH_SCRIPT: &str = r#"#!/bin/sh
+cd /root
+for i in $(seq 60); do
+  [ "$(systemctl is-active user@1000.service)" = active ] && journalctl -u timerguard-watch -o cat | grep -q '^watching ' && break
+  sleep 1
+done
+systemctl show timerguard-watch -p ActiveState -p User > state.txt
+printf '[Timer]\nOnCalendar=daily\n' > /etc/systemd/system/planted.timer
+chmod 666 /etc/systemd/system/planted.timer
+mkdir -p /home/alice/.config/systemd/user
+printf '[Timer]\nOnCalendar=hourly\n' > /home/alice/.config/systemd/user/mine.timer
+chown -R alice:alice /home/alice/.config
+for i in $(seq 60); do
+  journalctl -u timerguard-watch -o cat | grep -q 'mine.timer' && journalctl -u timerguard-watch -o cat | grep -q 'planted.timer' && break
+  sleep 1
+done
+journalctl -u timerguard-watch -o cat > watch.log
+echo done > e2e.out
+systemctl poweroff
+"#;
+
+/// The shipped unit (examples/systemd/timerguard-watch.service) in a booted Debian root:
+/// hardened as it is (read-only, only CAP_DAC_READ_SEARCH), it starts, watches, and puts
+/// a JSON line in the journal for a timer planted in /etc/systemd/system and one in a
+/// lingering user's home — and its live view reaches the system and the user manager
+/// with no warning.
+#[test]
+fn watch_service_reports_into_the_journal() {
+    let Some(base) = e2e_base() else { return };
+    let b = prepare(&base, WATCH_SCRIPT);
+    let root = &b.root;
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/systemd/timerguard-watch.service"))
+            .unwrap();
+    put(root, "/etc/systemd/system/timerguard-watch.service", &unit, 0o644);
+    enable(root, "/etc/systemd/system/multi-user.target.wants", "/etc/systemd/system/timerguard-watch.service");
+    std::fs::create_dir_all(root.join("home/alice")).unwrap();
+    let st = Command::new("chown").args(["1000:1000", root.join("home/alice").to_str().unwrap()]).status().unwrap();
+    assert!(st.success());
+    boot(&b);
+    let read = |f: &str| std::fs::read_to_string(root.join("root").join(f)).unwrap_or_default();
+    let log = read("watch.log");
+    assert!(read("state.txt").contains("ActiveState=active"), "{}\n{log}", read("state.txt"));
+    let events: Vec<serde_json::Value> =
+        log.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let new_about =
+        |needle: &str| events.iter().any(|e| e["event"] == "new" && e["finding"].to_string().contains(needle));
+    assert!(new_about("/etc/systemd/system/planted.timer"), "{log}");
+    assert!(new_about("mine.timer"), "{log}");
+    assert!(!log.contains("live view"), "the live view reaches both managers: {log}");
+}

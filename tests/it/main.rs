@@ -17,6 +17,7 @@ mod hostile_fs;
 mod journal_trust;
 mod live;
 mod names_masks;
+mod no_openat2;
 mod no_silent_pass;
 mod policies;
 mod provenance;
