@@ -144,6 +144,7 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
             let opts = crate::detect::watch::Options {
                 debounce: std::time::Duration::from_millis(*debounce),
                 rounds: std::env::var("TIMERGUARD_WATCH_ROUNDS").ok().and_then(|v| v.parse().ok()),
+                journal: crate::detect::watch::stdout_is_journal(),
             };
             crate::detect::watch::run(&cli.root, collect::now_usec, &checker, &opts, out, err)?;
             ExitCode::SUCCESS

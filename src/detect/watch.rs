@@ -146,8 +146,25 @@ fn in_bucket(f: &Finding, u: &User) -> bool {
     f.scope.as_deref() == Some(label.as_str()) || (f.scope.is_none() && inside(&f.subject))
 }
 
-fn emit(out: &mut dyn Write, event: &str, f: &Finding) -> std::io::Result<()> {
+/// The syslog priority prefix journald reads off a stdout line (`SyslogLevelPrefix=`,
+/// on by default): a new finding at its severity, a resolved one as a notice — so
+/// `journalctl -p err` shows new high findings.
+fn priority(event: &str, f: &Finding) -> u8 {
+    use crate::finding::Severity;
+    match (event, f.severity) {
+        ("new", Severity::Critical) => 2,
+        ("new", Severity::High) => 3,
+        ("new", Severity::Medium) => 4,
+        ("new", Severity::Info) => 6,
+        _ => 5,
+    }
+}
+
+fn emit(out: &mut dyn Write, event: &str, f: &Finding, journal: bool) -> std::io::Result<()> {
     let line = serde_json::json!({ "event": event, "finding": f });
+    if journal {
+        write!(out, "<{}>", priority(event, f))?;
+    }
     writeln!(out, "{line}")?;
     out.flush()
 }
@@ -157,17 +174,18 @@ fn diff(
     out: &mut dyn Write,
     before: &BTreeMap<String, Finding>,
     after: &BTreeMap<String, Finding>,
+    journal: bool,
 ) -> std::io::Result<usize> {
     let mut n = 0;
     for (k, f) in after {
         if !before.contains_key(k) {
-            emit(out, "new", f)?;
+            emit(out, "new", f, journal)?;
             n += 1;
         }
     }
     for (k, f) in before {
         if !after.contains_key(k) {
-            emit(out, "resolved", f)?;
+            emit(out, "resolved", f, journal)?;
             n += 1;
         }
     }
@@ -256,6 +274,17 @@ pub struct Options {
     pub debounce: Duration,
     /// Stop after this many re-reads (tests); `None`: forever.
     pub rounds: Option<usize>,
+    /// Stdout is the journal (`JOURNAL_STREAM`): lines carry a priority prefix.
+    pub journal: bool,
+}
+
+/// Whether stdout is the journal stream systemd connected (`JOURNAL_STREAM` names its
+/// device and inode), as sd_journal_stream_fd's readers check.
+pub fn stdout_is_journal() -> bool {
+    let Some(v) = std::env::var_os("JOURNAL_STREAM") else { return false };
+    let Some((dev, ino)) = v.to_str().and_then(|v| v.split_once(':')) else { return false };
+    let Ok(st) = nix::sys::stat::fstat(std::io::stdout().as_fd()) else { return false };
+    dev.parse::<u64>().is_ok_and(|d| d == st.st_dev) && ino.parse::<u64>().is_ok_and(|i| i == st.st_ino)
 }
 
 /// Watches `root_dir` until killed (or `opts.rounds` re-reads).
@@ -307,7 +336,7 @@ pub fn run(
             }
             next
         };
-        diff(out, &state, &next)?;
+        diff(out, &state, &next, opts.journal)?;
         state = next;
         let full = touched.is_empty();
         w.sync(&wanted(&session, (!full).then_some(touched.as_slice())), err)?;

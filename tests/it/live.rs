@@ -326,6 +326,7 @@ for i in $(seq 60); do
   sleep 1
 done
 journalctl -u timerguard-watch -o cat > watch.log
+journalctl -u timerguard-watch -p err -o cat > watch-err.log
 echo done > e2e.out
 systemctl poweroff
 "#;
@@ -359,4 +360,9 @@ fn watch_service_reports_into_the_journal() {
     assert!(new_about("/etc/systemd/system/planted.timer"), "{log}");
     assert!(new_about("mine.timer"), "{log}");
     assert!(!log.contains("live view"), "the live view reaches both managers: {log}");
+    // Lines carry their priority for the journal: the planted world-writable system timer
+    // (high) is an error there; the start-up line is not.
+    let err = read("watch-err.log");
+    assert!(err.contains("/etc/systemd/system/planted.timer") && !err.contains("watching "), "{err}");
+    assert!(!log.lines().any(|l| l.starts_with('<')), "journald strips the prefix: {log}");
 }
