@@ -366,3 +366,66 @@ fn watch_service_reports_into_the_journal() {
     assert!(err.contains("/etc/systemd/system/planted.timer") && !err.contains("watching "), "{err}");
     assert!(!log.lines().any(|l| l.starts_with('<')), "journald strips the prefix: {log}");
 }
+
+const CLEAN_SCRIPT: &str = r#"#!/bin/sh
+cd /root
+for i in $(seq 60); do
+  [ "$(systemctl is-active user@1000.service)" = active ] && [ -S /run/user/1000/systemd/private ] && break
+  sleep 1
+done
+tg="/usr/local/bin/timerguard --config /etc/timerguard.yaml"
+$tg check --format json --fail-on info > check.json 2> check.err
+echo "check rc=$?" >> rc.txt
+$tg fix --unsafe --format json > fix.json 2>> check.err
+echo "fix rc=$?" >> rc.txt
+$tg list --format json > list.json 2>> check.err
+stat -c '%U %a' /run/user/1000 > rundir.txt
+echo done > e2e.out
+systemctl poweroff
+"#;
+
+/// An ordinary booted host raises nothing (issue 10's promise, live): Debian's own
+/// timers running, a lingering user (allowed) with her own enabled timer, her runtime
+/// dir and user manager up, generators run, the live view on. `check` at every severity
+/// finds nothing and `fix --unsafe` plans nothing.
+#[test]
+fn an_ordinary_booted_host_raises_nothing() {
+    let Some(base) = e2e_base() else { return };
+    let b = prepare(&base, CLEAN_SCRIPT);
+    let root = &b.root;
+    let user_dir = "/home/alice/.config/systemd/user";
+    put(
+        root,
+        &format!("{user_dir}/sync.timer"),
+        "[Timer]\nOnCalendar=hourly\n[Install]\nWantedBy=timers.target\n",
+        0o644,
+    );
+    put(root, &format!("{user_dir}/sync.service"), "[Service]\nType=oneshot\nExecStart=/bin/true\n", 0o644);
+    enable(root, &format!("{user_dir}/timers.target.wants"), &format!("{user_dir}/sync.timer"));
+    let st =
+        Command::new("chown").args(["-R", "1000:1000", root.join("home/alice").to_str().unwrap()]).status().unwrap();
+    assert!(st.success());
+    put(
+        root,
+        "/etc/timerguard.yaml",
+        "params:\n  TG201: { allowed: [alice] }\n  TG202: { allowed_users: [alice] }\n",
+        0o644,
+    );
+    boot(&b);
+    let read = |f: &str| std::fs::read_to_string(root.join("root").join(f)).unwrap_or_default();
+    let diag = || format!("rc: {}\nstderr: {}\n{}", read("rc.txt"), read("check.err"), read("check.json"));
+    assert_eq!(read("rundir.txt").trim(), "alice 700", "the runtime dir is there, the user's own");
+    assert!(read("rc.txt").contains("check rc=0"), "{}", diag());
+    assert!(!read("check.err").contains("warning"), "no warning on an ordinary host: {}", diag());
+    let check: serde_json::Value =
+        serde_json::from_str(&read("check.json")).unwrap_or_else(|e| panic!("{e}: {}", diag()));
+    assert_eq!(check["findings"].as_array().map(Vec::len), Some(0), "{}", diag());
+    assert!(read("rc.txt").contains("fix rc=0"), "{}", diag());
+    let fix: serde_json::Value = serde_json::from_str(&read("fix.json")).unwrap();
+    assert_eq!(fix["changes"], false, "{fix}");
+    // The live view was on: the user's timer is loaded in her manager.
+    let list: serde_json::Value = serde_json::from_str(&read("list.json")).unwrap();
+    let sync =
+        list["timers"].as_array().unwrap().iter().find(|r| r["scope"] == "user:alice" && r["timer"] == "sync.timer");
+    assert_eq!(sync.map(|r| r["manager"].clone()), Some(serde_json::json!("loaded")), "{list}");
+}
