@@ -76,7 +76,7 @@ impl Listing {
         sort(&mut rows);
         let mut l = Listing { rows, scopes: host.scopes.len(), warnings: host.warnings.len(), live: false };
         if host.live {
-            l.merge_live(&host.loaded, &crate::schedule::Zone::Utc);
+            l.merge_live(&host.loaded, &host.managers, &crate::schedule::Zone::Utc);
         }
         l
     }
@@ -97,14 +97,20 @@ impl Listing {
         let warnings = session.warnings_with(warnings);
         let mut l = Listing { rows, scopes, warnings: warnings.len(), live: false };
         if shared.live {
-            l.merge_live(&shared.loaded, session.local_zone());
+            l.merge_live(&shared.loaded, &shared.managers, session.local_zone());
         }
         (l, warnings)
     }
 
     /// Joins what the running managers report to the rows read from disk; a timer a
-    /// manager has loaded whose file is gone (or never was) gets a row of its own.
-    pub fn merge_live(&mut self, loaded: &[crate::model::LoadedTimer], zone: &crate::schedule::Zone) {
+    /// manager has loaded whose file is gone (or never was) gets a row of its own. Rows of
+    /// a scope whose manager is not running (or did not answer) get no live fields.
+    pub fn merge_live(
+        &mut self,
+        loaded: &[crate::model::LoadedTimer],
+        managers: &[String],
+        zone: &crate::schedule::Zone,
+    ) {
         use crate::schedule::format::{relative, timestamp};
         let now = crate::live::Now::read().realtime;
         self.live = true;
@@ -143,7 +149,7 @@ impl Listing {
                 seen.insert((t.manager.clone(), t.unit.clone()));
             }
             // The global scope has no manager of its own: its timers run in each user's.
-            if r.scope != "global" {
+            if managers.contains(&r.scope) {
                 r.live = Some(live_of(t));
             }
         }

@@ -96,8 +96,9 @@ pub struct Session {
     generators: Vec<PathFact>,
     packages: Option<crate::model::PackageDbFacts>,
     provenance: Vec<crate::model::FileProvenance>,
-    /// What the running managers have loaded (live view only).
+    /// What the running managers have loaded, and which answered (live view only).
     loaded: Vec<crate::model::LoadedTimer>,
+    managers: Vec<String>,
     warnings: Vec<crate::model::Warning>,
 }
 
@@ -140,6 +141,7 @@ impl Session {
             packages: None,
             provenance: Vec::new(),
             loaded: Vec::new(),
+            managers: Vec::new(),
             warnings,
         };
         let system = collect_scope(&s.shared(), paths::system_paths(), &s.mgr(ScopeKind::System, None), first_boot);
@@ -157,9 +159,10 @@ impl Session {
         }
         (s.packages, s.provenance) = provenance::collect(&s.root, &s.scopes, &s.generators, &s.files, &mut s.warnings);
         if s.live() && std::env::var_os("TIMERGUARD_NO_LIVE").is_none() {
-            let (loaded, mut w) = crate::live::query(&s.users);
-            s.loaded = loaded;
-            s.warnings.append(&mut w);
+            let mut a = crate::live::query(&s.users);
+            s.loaded = a.loaded;
+            s.managers = a.managers;
+            s.warnings.append(&mut a.warnings);
         }
         Ok(s)
     }
@@ -262,6 +265,7 @@ impl Session {
             provenance: self.provenance.clone(),
             drift: Vec::new(),
             loaded: self.loaded.clone(),
+            managers: self.managers.clone(),
             paths: all_paths,
             assumptions: vec![
                 paths::XDG_ASSUMPTION.into(),

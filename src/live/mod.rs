@@ -80,9 +80,17 @@ fn targets(users: &[User]) -> Vec<Target> {
     v
 }
 
+/// What the running managers said: their timers, which managers answered (labels, sorted),
+/// and a warning for each that did not.
+pub struct Answer {
+    pub loaded: Vec<LoadedTimer>,
+    pub managers: Vec<String>,
+    pub warnings: Vec<Warning>,
+}
+
 /// Asks every running manager, each in its own thread with a deadline: a manager that
 /// hangs costs a warning, never the run.
-pub fn query(users: &[User]) -> (Vec<LoadedTimer>, Vec<Warning>) {
+pub fn query(users: &[User]) -> Answer {
     let now = Now::read();
     let (tx, rx) = mpsc::channel();
     let list = targets(users);
@@ -100,11 +108,13 @@ pub fn query(users: &[User]) -> (Vec<LoadedTimer>, Vec<Warning>) {
     let mut loaded = Vec::new();
     let mut warnings = Vec::new();
     let mut answered = std::collections::BTreeSet::new();
+    let mut managers = Vec::new();
     while answered.len() < list.len() {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok((label, Ok(mut v))) => {
-                answered.insert(label);
+                answered.insert(label.clone());
+                managers.push(label);
                 loaded.append(&mut v);
             }
             Ok((label, Err(e))) => {
@@ -127,7 +137,8 @@ pub fn query(users: &[User]) -> (Vec<LoadedTimer>, Vec<Warning>) {
         });
     }
     loaded.sort_by(|a, b| (&a.manager, &a.unit).cmp(&(&b.manager, &b.unit)));
-    (loaded, warnings)
+    managers.sort();
+    Answer { loaded, managers, warnings }
 }
 
 fn ask(

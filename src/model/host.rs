@@ -46,6 +46,9 @@ pub struct Host {
     /// Timers as the running managers have them loaded (live view only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub loaded: Vec<LoadedTimer>,
+    /// The running managers that answered the live view (`system`, `user:NAME`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managers: Vec<String>,
     /// `lstat` metadata of every unit directory and each of its parents up to `/`,
     /// keyed by in-image path. A missing directory is absent here; its existing parents
     /// are present (whoever can write them can create it).
@@ -74,6 +77,7 @@ impl Host {
             provenance: Vec::new(),
             drift: Vec::new(),
             loaded: Vec::new(),
+            managers: Vec::new(),
             paths: BTreeMap::new(),
             assumptions: Vec::new(),
             warnings: Vec::new(),

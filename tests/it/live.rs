@@ -236,6 +236,13 @@ fn live_view_matches_systemctl_list_timers() {
     let st =
         Command::new("chown").args(["-R", "1000:1000", root.join("home/alice").to_str().unwrap()]).status().unwrap();
     assert!(st.success());
+    // bob neither lingers nor logs in: his manager does not run.
+    append(root, "/etc/passwd", "bob:x:1001:1001::/home/bob:/bin/sh\n");
+    append(root, "/etc/group", "bob:x:1001:\n");
+    let bob_dir = "/home/bob/.config/systemd/user";
+    put(root, &format!("{bob_dir}/b.timer"), "[Timer]\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n", 0o644);
+    put(root, &format!("{bob_dir}/b.service"), "[Service]\nExecStart=/bin/true\n", 0o644);
+    enable(root, &format!("{bob_dir}/timers.target.wants"), &format!("{bob_dir}/b.timer"));
     put(root, "/etc/timerguard.yaml", "params: {}\n", 0o644);
 
     boot(&b);
@@ -272,6 +279,7 @@ fn live_view_matches_systemctl_list_timers() {
         }
     }
     assert!(user.contains_key("ut.timer"), "{}", read("user.json"));
+    assert!(row("user:bob", "b.timer").get("manager").is_none(), "no manager runs for bob: no live fields");
     assert_eq!(row("system", "tg-cal.timer")["activation"], "transient");
     assert_eq!(row("system", "gone.timer")["activation"], "memory-only", "{}", diag());
     assert_eq!(row("system", "stale.timer")["need_daemon_reload"], true);
