@@ -4,6 +4,7 @@
 #   - apt: gcc (the linker rustc needs), systemd (systemctl, systemd-analyze: the
 #     oracles), systemd-container
 #     (systemd-nspawn, the live test), debootstrap, util-linux (setpriv, script), tzdata,
+#     rpm (rpmbuild), dbus-daemon (the live view's D-Bus client against a real bus),
 #     python3 + python3-venv, and nodejs + npm when missing;
 #   - a virtualenv (target/tools/venv) with junitparser and ansible-core, pinned;
 #   - Microsoft's SARIF Multitool from npm, pinned (target/tools);
@@ -39,6 +40,7 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 command -v chroot >/dev/null 2>&1 || need+=(coreutils)
+command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon) # the live view's client against a real bus
 if [ ${#need[@]} -gt 0 ]; then
   if $root_user && command -v apt-get >/dev/null 2>&1; then
     echo "installing: ${need[*]}" >&2
