@@ -153,26 +153,47 @@ impl Listing {
                 r.live = Some(live_of(t));
             }
         }
+        let mut extra = Vec::new();
         for t in loaded.iter().filter(|t| !seen.contains(&(t.manager.clone(), t.unit.clone()))) {
             if t.load_state == "not-found" && t.active_state == "inactive" {
                 continue; // a name something refers to, never a timer the manager runs
             }
-            self.rows.push(Row {
-                scope: t.manager.clone(),
-                timer: t.unit.clone(),
-                activation: if t.transient { "transient".into() } else { "memory-only".into() },
-                will_run: t.active_state == "active" && t.next_usec.is_some(),
-                file_state: None,
-                schedule: String::new(),
-                service: t.service.clone().unwrap_or_default(),
-                runs_as: "?".into(),
-                privileged: false,
-                exec: None,
-                source: t.fragment_path.clone(),
-                linger: None,
-                live: Some(live_of(Some(t))),
-            });
+            let user = t.manager.strip_prefix("user:");
+            // A shared user unit (the global scope) as this user's manager runs it.
+            let global = user.and_then(|_| self.rows.iter().find(|r| r.scope == "global" && r.timer == t.unit));
+            let row = match global {
+                Some(g) => Row {
+                    scope: t.manager.clone(),
+                    runs_as: user.unwrap_or_default().to_string(),
+                    linger: None,
+                    live: Some(live_of(Some(t))),
+                    ..g.clone()
+                },
+                None => Row {
+                    scope: t.manager.clone(),
+                    timer: t.unit.clone(),
+                    // Loaded from a file we did not list, from memory only, or made by
+                    // systemd-run with its file gone.
+                    activation: match (t.fragment_exists, t.transient) {
+                        (true, _) => "loaded".into(),
+                        (false, true) => "transient".into(),
+                        (false, false) => "memory-only".into(),
+                    },
+                    will_run: t.active_state == "active" && t.next_usec.is_some(),
+                    file_state: None,
+                    schedule: String::new(),
+                    service: t.service.clone().unwrap_or_default(),
+                    runs_as: user.map_or("?", |u| u).to_string(),
+                    privileged: user == Some("root"),
+                    exec: None,
+                    source: t.fragment_path.clone(),
+                    linger: None,
+                    live: Some(live_of(Some(t))),
+                },
+            };
+            extra.push(row);
         }
+        self.rows.append(&mut extra);
         sort(&mut self.rows);
     }
 }

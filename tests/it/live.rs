@@ -236,6 +236,15 @@ fn live_view_matches_systemctl_list_timers() {
     let st =
         Command::new("chown").args(["-R", "1000:1000", root.join("home/alice").to_str().unwrap()]).status().unwrap();
     assert!(st.success());
+    // A shared user timer, enabled for every user (`systemctl --global enable`).
+    put(
+        root,
+        "/etc/systemd/user/team.timer",
+        "[Timer]\nOnCalendar=*-*-* 07:00:00\n[Install]\nWantedBy=timers.target\n",
+        0o644,
+    );
+    put(root, "/etc/systemd/user/team.service", "[Service]\nType=oneshot\nExecStart=/bin/true\n", 0o644);
+    enable(root, "/etc/systemd/user/timers.target.wants", "/etc/systemd/user/team.timer");
     // bob neither lingers nor logs in: his manager does not run.
     append(root, "/etc/passwd", "bob:x:1001:1001::/home/bob:/bin/sh\n");
     append(root, "/etc/group", "bob:x:1001:\n");
@@ -282,6 +291,11 @@ fn live_view_matches_systemctl_list_timers() {
     assert!(row("user:bob", "b.timer").get("manager").is_none(), "no manager runs for bob: no live fields");
     assert_eq!(row("system", "tg-cal.timer")["activation"], "transient");
     assert_eq!(row("system", "gone.timer")["activation"], "memory-only", "{}", diag());
+    // A shared user timer as alice's manager has it: the global row's facts, her scope.
+    let g = row("global", "team.timer");
+    let mine = row("user:alice", "team.timer");
+    assert_eq!((&mine["activation"], &mine["schedule"]), (&g["activation"], &g["schedule"]), "{mine}");
+    assert_eq!(mine["runs_as"], "alice");
     assert_eq!(row("system", "stale.timer")["need_daemon_reload"], true);
     let text = read("tg.txt");
     assert!(text.lines().next().unwrap_or("").contains("NEXT  ") && text.contains("PASSED"), "{text}");
