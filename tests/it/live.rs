@@ -95,6 +95,15 @@ fn enable(root: &std::path::Path, wants_dir: &str, target: &str) {
     std::os::unix::fs::symlink(target, d.join(name)).unwrap();
 }
 
+/// Writes `dir/NAME.timer` (`OnCalendar=` `calendar`, wanted by timers.target) and its
+/// oneshot `NAME.service` running /bin/true, and enables the timer in `dir`.
+fn timer_unit(root: &std::path::Path, dir: &str, name: &str, calendar: &str) {
+    let timer = format!("[Timer]\nOnCalendar={calendar}\n[Install]\nWantedBy=timers.target\n");
+    put(root, &format!("{dir}/{name}.timer"), &timer, 0o644);
+    put(root, &format!("{dir}/{name}.service"), "[Service]\nType=oneshot\nExecStart=/bin/true\n", 0o644);
+    enable(root, &format!("{dir}/timers.target.wants"), &format!("{dir}/{name}.timer"));
+}
+
 /// Boots the root with systemd as PID 1 and returns what the driver wrote. nspawn may
 /// not exit by itself after the container halts: the harness watches for the result.
 fn boot(b: &Booted) -> String {
@@ -136,14 +145,7 @@ fn live_fix_against_a_running_systemd() {
     let b = prepare(&base, SCRIPT);
     let root = &b.root;
     // An unapproved root timer.
-    put(
-        root,
-        "/etc/systemd/system/evil.timer",
-        "[Timer]\nOnCalendar=minutely\n[Install]\nWantedBy=timers.target\n",
-        0o644,
-    );
-    put(root, "/etc/systemd/system/evil.service", "[Service]\nType=oneshot\nExecStart=/bin/true\n", 0o644);
-    enable(root, "/etc/systemd/system/timers.target.wants", "/etc/systemd/system/evil.timer");
+    timer_unit(root, "/etc/systemd/system", "evil", "minutely");
     put(
         root,
         "/etc/timerguard.yaml",
@@ -210,48 +212,20 @@ fn live_view_matches_systemctl_list_timers() {
     let b = prepare(&base, VIEW_SCRIPT);
     let root = &b.root;
     for name in ["stale", "gone"] {
-        put(
-            root,
-            &format!("/etc/systemd/system/{name}.timer"),
-            "[Timer]\nOnCalendar=*-*-* 05:00:00\n[Install]\nWantedBy=timers.target\n",
-            0o644,
-        );
-        put(
-            root,
-            &format!("/etc/systemd/system/{name}.service"),
-            "[Service]\nType=oneshot\nExecStart=/bin/true\n",
-            0o644,
-        );
-        enable(root, "/etc/systemd/system/timers.target.wants", &format!("/etc/systemd/system/{name}.timer"));
+        timer_unit(root, "/etc/systemd/system", name, "*-*-* 05:00:00");
     }
     let user_dir = "/home/alice/.config/systemd/user";
-    put(
-        root,
-        &format!("{user_dir}/ut.timer"),
-        "[Timer]\nOnCalendar=*-*-* 06:00:00\n[Install]\nWantedBy=timers.target\n",
-        0o644,
-    );
-    put(root, &format!("{user_dir}/ut.service"), "[Service]\nType=oneshot\nExecStart=/bin/true\n", 0o644);
-    enable(root, &format!("{user_dir}/timers.target.wants"), &format!("{user_dir}/ut.timer"));
+    timer_unit(root, user_dir, "ut", "*-*-* 06:00:00");
     let st =
         Command::new("chown").args(["-R", "1000:1000", root.join("home/alice").to_str().unwrap()]).status().unwrap();
     assert!(st.success());
     // A shared user timer, enabled for every user (`systemctl --global enable`).
-    put(
-        root,
-        "/etc/systemd/user/team.timer",
-        "[Timer]\nOnCalendar=*-*-* 07:00:00\n[Install]\nWantedBy=timers.target\n",
-        0o644,
-    );
-    put(root, "/etc/systemd/user/team.service", "[Service]\nType=oneshot\nExecStart=/bin/true\n", 0o644);
-    enable(root, "/etc/systemd/user/timers.target.wants", "/etc/systemd/user/team.timer");
+    timer_unit(root, "/etc/systemd/user", "team", "*-*-* 07:00:00");
     // bob neither lingers nor logs in: his manager does not run.
     append(root, "/etc/passwd", "bob:x:1001:1001::/home/bob:/bin/sh\n");
     append(root, "/etc/group", "bob:x:1001:\n");
     let bob_dir = "/home/bob/.config/systemd/user";
-    put(root, &format!("{bob_dir}/b.timer"), "[Timer]\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n", 0o644);
-    put(root, &format!("{bob_dir}/b.service"), "[Service]\nExecStart=/bin/true\n", 0o644);
-    enable(root, &format!("{bob_dir}/timers.target.wants"), &format!("{bob_dir}/b.timer"));
+    timer_unit(root, bob_dir, "b", "daily");
     put(root, "/etc/timerguard.yaml", "params: {}\n", 0o644);
 
     boot(&b);
@@ -416,14 +390,7 @@ fn an_ordinary_booted_host_raises_nothing() {
     let b = prepare(&base, CLEAN_SCRIPT);
     let root = &b.root;
     let user_dir = "/home/alice/.config/systemd/user";
-    put(
-        root,
-        &format!("{user_dir}/sync.timer"),
-        "[Timer]\nOnCalendar=hourly\n[Install]\nWantedBy=timers.target\n",
-        0o644,
-    );
-    put(root, &format!("{user_dir}/sync.service"), "[Service]\nType=oneshot\nExecStart=/bin/true\n", 0o644);
-    enable(root, &format!("{user_dir}/timers.target.wants"), &format!("{user_dir}/sync.timer"));
+    timer_unit(root, user_dir, "sync", "hourly");
     let st =
         Command::new("chown").args(["-R", "1000:1000", root.join("home/alice").to_str().unwrap()]).status().unwrap();
     assert!(st.success());
