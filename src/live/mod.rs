@@ -88,57 +88,62 @@ pub struct Answer {
     pub warnings: Vec<Warning>,
 }
 
+/// Managers asked at once (a login server may run thousands): each in its own thread.
+const BATCH: usize = 128;
+
 /// Asks every running manager, each in its own thread with a deadline: a manager that
-/// hangs costs a warning, never the run.
+/// hangs costs a warning, never the run. A batch takes at most one deadline, whatever
+/// its managers do; a user can slow only their own manager.
 pub fn query(users: &[User]) -> Answer {
     let now = Now::read();
+    let mut a = Answer { loaded: Vec::new(), managers: Vec::new(), warnings: Vec::new() };
+    for batch in targets(users).chunks(BATCH) {
+        ask_batch(batch, now, &mut a);
+    }
+    a.loaded.sort_by(|x, y| (&x.manager, &x.unit).cmp(&(&y.manager, &y.unit)));
+    a.managers.sort();
+    a
+}
+
+fn ask_batch(list: &[Target], now: Now, a: &mut Answer) {
     let (tx, rx) = mpsc::channel();
-    let list = targets(users);
-    for t in &list {
-        let tx = tx.clone();
+    for t in list {
+        let mine = tx.clone();
         let (label, private, peer, busp) = (t.label.clone(), t.private.clone(), t.peer, t.bus.clone());
-        std::thread::spawn(move || {
+        let spawned = std::thread::Builder::new().stack_size(256 << 10).spawn(move || {
             let r = ask(&label, &private, peer, busp.as_ref().map(|(p, q)| (p.as_str(), *q)), now);
-            let _ = tx.send((label, r));
+            let _ = mine.send((label, r));
         });
+        if let Err(e) = spawned {
+            let _ = tx.send((t.label.clone(), Err(format!("no thread to ask it: {e}"))));
+        }
     }
     drop(tx);
-    // Each conversation ends by its own deadline; this only bounds the wait for them.
+    // Each conversation ends by its own deadline (private socket, then the bus); this
+    // only bounds the wait for them.
     let deadline = Instant::now() + bus::DEADLINE * 2 + Duration::from_secs(1);
-    let mut loaded = Vec::new();
-    let mut warnings = Vec::new();
     let mut answered = std::collections::BTreeSet::new();
-    let mut managers = Vec::new();
     while answered.len() < list.len() {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok((label, Ok(mut v))) => {
                 answered.insert(label.clone());
-                managers.push(label);
-                loaded.append(&mut v);
+                a.managers.push(label);
+                a.loaded.append(&mut v);
             }
             Ok((label, Err(e))) => {
-                let t = list.iter().find(|t| t.label == label).map(|t| t.private.clone()).unwrap_or_default();
+                let path = list.iter().find(|t| t.label == label).map(|t| t.private.clone()).unwrap_or_default();
                 answered.insert(label.clone());
-                warnings.push(Warning {
-                    path: t,
-                    line: None,
-                    message: format!("live view of the {label} manager: {e}"),
-                });
+                let message = format!("live view of the {label} manager: {e}");
+                a.warnings.push(Warning { path, line: None, message });
             }
             Err(_) => break,
         }
     }
     for t in list.iter().filter(|t| !answered.contains(&t.label)) {
-        warnings.push(Warning {
-            path: t.private.clone(),
-            line: None,
-            message: format!("live view: the {} manager did not answer in time", t.label),
-        });
+        let message = format!("live view: the {} manager did not answer in time", t.label);
+        a.warnings.push(Warning { path: t.private.clone(), line: None, message });
     }
-    loaded.sort_by(|a, b| (&a.manager, &a.unit).cmp(&(&b.manager, &b.unit)));
-    managers.sort();
-    Answer { loaded, managers, warnings }
 }
 
 fn ask(
