@@ -67,14 +67,25 @@ pub struct Filter {
     /// These paths only: a list, or `"params.NAME"` for a list parameter: path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<serde_json::Value>,
+    /// The subject's own metadata is group/other-writable (not a symlink: its mode means
+    /// nothing) or owned by neither root nor the account it belongs to (an entry's scope
+    /// owner, a path's `user_owners`): entry, path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writable_or_foreign: Option<bool>,
+    /// Units with at least one drop-in (suppressed ones included): unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_dropins: Option<bool>,
+    /// Units whose fragment is a symlink (a linked unit file, S5): unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked: Option<bool>,
 }
 
 /// Filter keys each target's subjects carry.
 const FILTER_KEYS: [(&str, &[&str]); 4] = [
     ("timer", &["scope", "will_run", "privileged"]),
-    ("unit", &["scope", "unit_type"]),
-    ("entry", &["scope", "kind"]),
-    ("path", &["unit_chain", "path"]),
+    ("unit", &["scope", "unit_type", "has_dropins", "linked"]),
+    ("entry", &["scope", "kind", "writable_or_foreign"]),
+    ("path", &["unit_chain", "path", "writable_or_foreign"]),
 ];
 
 fn check_filter(m: &PolicyMeta) -> Result<(), String> {
@@ -87,6 +98,9 @@ fn check_filter(m: &PolicyMeta) -> Result<(), String> {
         ("unit_type", f.unit_type.is_some()),
         ("unit_chain", f.unit_chain.is_some()),
         ("path", f.path.is_some()),
+        ("writable_or_foreign", f.writable_or_foreign.is_some()),
+        ("has_dropins", f.has_dropins.is_some()),
+        ("linked", f.linked.is_some()),
     ]
     .iter()
     .filter(|(_, on)| *on)

@@ -1,17 +1,21 @@
 //! `check` reads user scopes one at a time (memory flat in the number of users); the
 //! report must be byte for byte the one of reading the whole host first
-//! (`TIMERGUARD_NO_STREAM=1`), on the planted fixtures and on a generated corpus.
+//! (`TIMERGUARD_NO_STREAM=1`), on the planted fixtures and on a generated corpus; and
+//! the policies' native pre-filters change nothing (`TIMERGUARD_NO_PREFILTER=1` calls
+//! every `check` on every subject).
 
 use std::process::Command;
 
 use crate::common::*;
 
 fn report(root: &std::path::Path, stream: bool) -> (i32, Vec<u8>) {
+    report_with(root, if stream { &[] } else { &[("TIMERGUARD_NO_STREAM", "1")] })
+}
+
+fn report_with(root: &std::path::Path, env: &[(&str, &str)]) -> (i32, Vec<u8>) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_timerguard"));
     c.arg("--root").arg(root).args(["check", "--format", "json", "--fail-on", "info"]);
-    if !stream {
-        c.env("TIMERGUARD_NO_STREAM", "1");
-    }
+    c.envs(env.iter().copied());
     let o = c.output().unwrap();
     (o.status.code().unwrap(), o.stdout)
 }
@@ -37,6 +41,8 @@ fn same(label: &str, root: &std::path::Path) {
         String::from_utf8_lossy(&a.1),
         String::from_utf8_lossy(&b.1)
     );
+    let unfiltered = report_with(root, &[("TIMERGUARD_NO_PREFILTER", "1")]);
+    assert!(unfiltered == a, "{label}: the pre-filters changed the report");
     let v: serde_json::Value = serde_json::from_slice(&a.1).unwrap();
     assert!(!v["findings"].as_array().unwrap().is_empty(), "{label}: something was found");
 }
@@ -54,7 +60,16 @@ fn streamed_and_whole_host_reports_are_identical_on_planted_fixtures() {
         .file("/home/bob/.config/systemd/user/timer.d/all.conf", "[Timer]\nPersistent=true\n")
         .file("/etc/systemd/system/root.timer", &timer("daily"))
         .file("/etc/systemd/system/root.service", &service("/home/bob/run.sh"))
-        .link("/etc/systemd/system/timers.target.wants/root.timer", "../root.timer");
+        .link("/etc/systemd/system/timers.target.wants/root.timer", "../root.timer")
+        // What the pre-filters look at: a linked unit whose real file is writable, a
+        // service drop-in, entries writable or owned by someone else, in both kinds of scope.
+        .file("/opt/units/linked.service", &service("/usr/bin/true"))
+        .mode("/opt/units/linked.service", 0o666)
+        .link("/etc/systemd/system/linked.service", "/opt/units/linked.service")
+        .file("/etc/systemd/system/root.service.d/exec.conf", "[Service]\nExecStartPre=/bin/true\n")
+        .mode("/etc/systemd/system/root.timer", 0o664)
+        .owner("/home/alice/.config/systemd/user/sync.service", 1001, 1001)
+        .mode("/home/alice/.config/systemd/user/sync.timer", 0o646);
     same("users", fx.path());
 }
 

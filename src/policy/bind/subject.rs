@@ -36,6 +36,16 @@ pub struct Props {
     pub kind: Option<&'static str>,
     pub unit_type: Option<String>,
     pub unit_chain: Option<bool>,
+    pub writable_or_foreign: Option<bool>,
+    pub has_dropins: Option<bool>,
+    pub linked: Option<bool>,
+}
+
+/// Whether `m` is group/other-writable (a symlink's mode means nothing, S48) or owned by
+/// a uid that is neither root nor one of `owners`: the `writable_or_foreign` pre-filter.
+pub fn writable_or_foreign(m: &FileMeta, mut owners: impl Iterator<Item = u32>) -> bool {
+    let writable = m.kind != FileKind::Symlink && m.mode.0 & 0o022 != 0;
+    writable || (m.uid != 0 && !owners.any(|u| u == m.uid))
 }
 
 /// A path with its metadata (a parent in a chain).

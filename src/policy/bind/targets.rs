@@ -8,6 +8,7 @@ use rhai::{Dynamic, Engine, Map};
 use super::model::Params;
 use super::subject::{
     At, EntryS, FileProvS, GeneratorS, LingerS, Owner, PathS, Props, Subject, TimerS, UnitDirS, UnitS,
+    writable_or_foreign,
 };
 use super::view::{self, HostView, ScopeView};
 use super::{Fields, ToDyn, fields, register_type};
@@ -20,7 +21,7 @@ pub const SCOPE_TARGETS: [&str; 4] = ["timer", "unit", "entry", "unit_dir"];
 
 /// The subjects of a scope target in one scope, in a stable order.
 pub fn scope_subjects(hv: &Arc<HostView>, sv: &Arc<ScopeView>, target: &str, out: &mut Vec<Subject>) {
-    let _ = hv;
+    let owner_uid = sv.owner.map(|i| hv.user_at(i).uid);
     let at = At { sv: Arc::clone(sv) };
     let s = &sv.scope;
     let scope = Some(Arc::clone(&sv.label));
@@ -53,12 +54,22 @@ pub fn scope_subjects(hv: &Arc<HostView>, sv: &Arc<ScopeView>, target: &str, out
                 let path = u.fragment.as_ref().map(|f| &f.path);
                 let shadows = path.and_then(|p| shadowed.get(basename(p))).cloned().unwrap_or_default();
                 let fact = Dynamic::from(UnitS { at: at.clone(), i, shadows: Arc::new(shadows) });
-                out.push(sub(fact, &u.name, path, Props { unit_type: Some(u.unit_type.clone()), ..base.clone() }));
+                let props = Props {
+                    unit_type: Some(u.unit_type.clone()),
+                    has_dropins: Some(!u.dropins.is_empty()),
+                    linked: Some(u.fragment.as_ref().is_some_and(|f| f.meta.kind == crate::model::FileKind::Symlink)),
+                    ..base.clone()
+                };
+                out.push(sub(fact, &u.name, path, props));
             }
         }
         "entry" => {
             for (i, e) in s.entries.iter().enumerate() {
-                let props = Props { kind: Some(e.kind.as_str()), ..base.clone() };
+                let props = Props {
+                    kind: Some(e.kind.as_str()),
+                    writable_or_foreign: Some(writable_or_foreign(&e.meta, owner_uid.into_iter())),
+                    ..base.clone()
+                };
                 out.push(sub(Dynamic::from(EntryS { at: at.clone(), i }), &e.path, Some(&e.path), props));
             }
         }
@@ -161,15 +172,21 @@ impl Chains {
 
     pub fn add(&mut self, hv: &HostView, sv: &ScopeView) {
         let owner = sv.owner.map(|i| hv.user_at(i));
+        // Computed once per scope, not per path: this runs for every directory on every
+        // chain of 10,000 user scopes.
+        let areas = owner.map(|u| (u.home.trim_end_matches('/').to_string(), format!("/run/user/{}", u.uid)));
+        let inside = |p: &str, base: &str| {
+            !base.is_empty() && p.starts_with(base) && (p.len() == base.len() || p.as_bytes()[base.len()] == b'/')
+        };
         for d in &sv.scope.search_path {
             for (i, p) in d.chain.iter().enumerate() {
-                let e = self.0.entry(p.clone()).or_default();
+                let e = match self.0.get_mut(p.as_str()) {
+                    Some(e) => e,
+                    None => self.0.entry(p.clone()).or_default(),
+                };
                 e.0 |= i == 0;
-                let Some(u) = owner.filter(|_| d.per_user) else { continue };
-                let home = u.home.trim_end_matches('/');
-                let runtime = format!("/run/user/{}", u.uid);
-                let inside = |base: &str| !base.is_empty() && (p == base || p.starts_with(&format!("{base}/")));
-                if (inside(home) || inside(&runtime)) && !e.1.iter().any(|o| o.uid == u.uid) {
+                let (Some(u), Some((home, runtime))) = (owner.filter(|_| d.per_user), &areas) else { continue };
+                if (inside(p, home) || inside(p, runtime)) && !e.1.iter().any(|o| o.uid == u.uid) {
                     e.1.push(Owner { uid: u.uid, gid: u.gid, user: u.name.clone() });
                 }
             }
@@ -179,7 +196,10 @@ impl Chains {
     /// Adds a later scope's contribution (owners keep scope order).
     pub fn merge(&mut self, other: Chains) {
         for (p, (dir, owners)) in other.0 {
-            let e = self.0.entry(p).or_default();
+            let e = match self.0.get_mut(p.as_str()) {
+                Some(e) => e,
+                None => self.0.entry(p).or_default(),
+            };
             e.0 |= dir;
             for o in owners {
                 if !e.1.iter().any(|x| x.uid == o.uid) {
@@ -197,8 +217,12 @@ pub fn path_subjects(paths: &std::collections::BTreeMap<String, FileMeta>, chain
         .map(|(p, m)| {
             let (unit_dir, owners) = chains.0.get(p).cloned().unwrap_or_default();
             let unit_chain = chains.0.contains_key(p);
+            let props = Props {
+                unit_chain: Some(unit_chain),
+                writable_or_foreign: Some(writable_or_foreign(m, owners.iter().map(|o| o.uid))),
+                ..Props::default()
+            };
             let fact = PathS { path: p.clone(), meta: m.clone(), unit_chain, unit_dir, owners };
-            let props = Props { unit_chain: Some(unit_chain), ..Props::default() };
             Subject {
                 fact: Dynamic::from(fact),
                 label: p.clone(),
