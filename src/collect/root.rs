@@ -13,6 +13,12 @@ use std::sync::Arc;
 
 use super::rootfd::{self, Stat};
 
+/// The errno values a missing directory fails with.
+mod libc_codes {
+    pub const ENOENT: i32 = nix::errno::Errno::ENOENT as i32;
+    pub const ENOTDIR: i32 = nix::errno::Errno::ENOTDIR as i32;
+}
+
 /// systemd's `CHASE_SYMLINKS_MAX`: more hops than this is a loop.
 const MAX_HOPS: usize = 32;
 
@@ -34,10 +40,14 @@ pub struct Root {
 struct StatCache {
     stats: std::sync::Mutex<std::collections::HashMap<String, Result<Stat, i32>>>,
     fds: std::sync::Mutex<std::collections::HashMap<String, Arc<OwnedFd>>>,
+    /// Directories that could not be opened because they (or a parent) do not exist or
+    /// are not directories: 10,000 users without `/run/user/UID` would otherwise each
+    /// try every one of its six `systemd/…` subdirectories in turn.
+    missing: std::sync::Mutex<std::collections::HashMap<String, i32>>,
 }
 
 impl StatCache {
-    const MAX_STATS: usize = 131_072;
+    const MAX_STATS: usize = 16_384;
     const MAX_FDS: usize = 256;
 
     fn dir_fd(&self, root: BorrowedFd<'_>, dir: &str) -> io::Result<Arc<OwnedFd>> {
@@ -45,7 +55,24 @@ impl StatCache {
         if let Some(fd) = lock().get(dir) {
             return Ok(Arc::clone(fd));
         }
-        let fd = Arc::new(rootfd::open_dir_path(root, dir)?);
+        if let Some(code) = self.missing_ancestor(dir) {
+            return Err(io::Error::from_raw_os_error(code));
+        }
+        let fd = match rootfd::open_dir_path(root, dir) {
+            Ok(fd) => Arc::new(fd),
+            Err(e) => {
+                // Only "nothing there": anything below fails the same way. A loop, an
+                // escape or a permission error is not remembered (it is reported).
+                if let Some(code @ (libc_codes::ENOENT | libc_codes::ENOTDIR)) = e.raw_os_error() {
+                    let mut m = self.missing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if m.len() >= Self::MAX_STATS {
+                        m.clear();
+                    }
+                    m.insert(dir.to_string(), code);
+                }
+                return Err(e);
+            }
+        };
         let mut m = lock();
         if m.len() >= Self::MAX_FDS {
             m.clear();
@@ -54,7 +81,24 @@ impl StatCache {
         Ok(fd)
     }
 
+    /// The error of `dir` or its nearest remembered missing ancestor.
+    fn missing_ancestor(&self, dir: &str) -> Option<i32> {
+        let m = self.missing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if m.is_empty() {
+            return None;
+        }
+        let mut d = dir;
+        loop {
+            if let Some(code) = m.get(d) {
+                return Some(*code);
+            }
+            d = &d[..d.rfind('/').filter(|&i| i > 0)?];
+        }
+    }
+
     fn forget(&self, prefix: &str) {
+        // A directory that appeared may be under any remembered missing one.
+        self.missing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
         let under = |k: &String| k == prefix || k.starts_with(&format!("{prefix}/"));
         self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|k, _| !under(k));
         self.fds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|k, _| !under(k));

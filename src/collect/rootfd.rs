@@ -231,36 +231,42 @@ pub type Listing = (Vec<DirEntry>, Vec<(Vec<u8>, io::Error)>);
 /// other per-entry failures are returned with the entry's name.
 pub fn list(root: BorrowedFd<'_>, p: &str) -> io::Result<Listing> {
     let fd = confined(root, p, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
-    let dfd = fd.try_clone()?;
-    let mut dir = nix::dir::Dir::from_fd(fd).map_err(errno)?;
-    let mut out = Vec::new();
+    // rustix reads with getdents64 on this very fd: no dup, no fdopendir flags, no
+    // rewind (five syscalls per directory that libc's DIR* adds, on 20,000 directories).
+    let mut dir = rustix::fs::Dir::new(fd).map_err(io::Error::from)?;
+    let mut names = Vec::new();
     let mut errs = Vec::new();
-    for e in dir.iter() {
-        let e = match e {
-            Ok(e) => e,
+    while let Some(e) = dir.read() {
+        match e {
+            Ok(e) => {
+                let name = e.file_name().to_bytes();
+                if name != b"." && name != b".." {
+                    names.push(name.to_vec());
+                }
+            }
             Err(e) => {
-                errs.push((Vec::new(), errno(e)));
+                errs.push((Vec::new(), io::Error::from(e)));
                 break; // getdents failed: the rest of the listing is unknown
             }
-        };
-        let name = e.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
         }
-        let stat = match fstatat(dfd.as_fd(), OsStr::from_bytes(name), AtFlags::AT_SYMLINK_NOFOLLOW) {
+    }
+    let dfd = dir.fd().map_err(io::Error::from)?;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let stat = match fstatat(dfd, OsStr::from_bytes(&name), AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) => Stat::from_raw(&st),
             Err(nix::Error::ENOENT) => continue,
             Err(err) => {
-                errs.push((name.to_vec(), errno(err)));
+                errs.push((name, errno(err)));
                 continue;
             }
         };
         let link = if stat.is_symlink() {
-            nix::fcntl::readlinkat(dfd.as_fd(), OsStr::from_bytes(name)).ok().map(|s| s.as_bytes().to_vec())
+            nix::fcntl::readlinkat(dfd, OsStr::from_bytes(&name)).ok().map(|s| s.as_bytes().to_vec())
         } else {
             None
         };
-        out.push(DirEntry { name: name.to_vec(), stat, link });
+        out.push(DirEntry { name, stat, link });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((out, errs))
