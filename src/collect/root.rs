@@ -375,6 +375,25 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_directory_is_remembered_until_forgotten() {
+        let (d, r) = root();
+        std::fs::write(d.path().join("file"), "").unwrap();
+        let code = |p: &str| r.lstat(p).err().and_then(|e| e.raw_os_error());
+        assert_eq!(code("/run/user/1000/systemd/transient"), Some(2));
+        // Below a remembered missing directory: the same answer, and for a file as parent.
+        assert_eq!(code("/run/user/1000/systemd/user"), Some(2));
+        assert_eq!(code("/run/user/1001/x"), Some(2));
+        assert_eq!(code("/file/x/y"), Some(20));
+        std::fs::create_dir_all(d.path().join("run/user/1000/systemd/user")).unwrap();
+        // Until told, the run keeps its answer (a run sees one state of the root) …
+        assert_eq!(code("/run/user/1000/systemd/user"), Some(2));
+        // … and once told (watch), the directory that appeared is found.
+        r.forget("/run/user/1000");
+        assert!(r.lstat("/run/user/1000/systemd/user").unwrap().is_dir());
+        assert!(r.lstat("/run/user/1000/systemd").unwrap().is_dir());
+    }
+
+    #[test]
     fn s16_absolute_link_resolves_inside_root() {
         let (d, r) = root();
         std::fs::create_dir_all(d.path().join("usr/lib/systemd/system")).unwrap();
