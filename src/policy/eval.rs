@@ -3,7 +3,7 @@
 //! stops at its first error, which is reported with the file and line:column; the
 //! other policies' findings are unaffected.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -153,6 +153,11 @@ impl<'a> Run<'a> {
 
     /// Calls `check`/`check_host` on one subject; the first error stops the policy.
     fn call(&self, fname: &str, subject: Dynamic, s: &Subject) {
+        self.call_to(fname, subject, s, None);
+    }
+
+    /// Like `call`, the findings going to `sink` when given (not to the run's own list).
+    fn call_to(&self, fname: &str, subject: Dynamic, s: &Subject, sink: Option<&mut Vec<Finding>>) {
         if self.failed.load(Ordering::Relaxed) || !self.admits(s) {
             return;
         }
@@ -192,7 +197,10 @@ impl<'a> Run<'a> {
         });
         self.spent.fetch_add(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
         match r.map_err(|e| *e).and_then(|v| collect(v, p, s)) {
-            Ok(mut f) => self.found.lock().unwrap_or_else(PoisonError::into_inner).append(&mut f),
+            Ok(mut f) => match sink {
+                Some(v) => v.append(&mut f),
+                None => self.found.lock().unwrap_or_else(PoisonError::into_inner).append(&mut f),
+            },
             Err(e) => {
                 self.failed.store(true, Ordering::Relaxed);
                 let (mut line, mut col, message) = locate(&e);
@@ -251,6 +259,9 @@ fn finish(runs: Vec<Run<'_>>) -> Evaluation {
             }
         }
     }
+    // Sized once: 35,000 findings grown by doubling would hold twice their size at the peak.
+    let n = runs.iter().map(|r| r.found.lock().unwrap_or_else(PoisonError::into_inner).len()).sum();
+    out.findings.reserve_exact(n);
     for r in runs {
         out.findings.extend(r.found.into_inner().unwrap_or_else(PoisonError::into_inner));
         out.errors.extend(r.first_err.into_inner().unwrap_or_else(PoisonError::into_inner));
@@ -397,32 +408,86 @@ pub fn evaluate_streaming(
             subjects_of(&hv, t).par_iter().for_each(|s| r.call("check", s.fact.clone(), s));
         }
     }
-    let mut chains = targets::Chains::default();
+    let mut shared_chains = targets::Chains::default();
     for sv in &hv.scopes {
-        chains.add(&hv, sv);
+        shared_chains.add(&hv, sv);
     }
+    let path_runs: Vec<usize> =
+        (0..runs.len()).filter(|&i| runs[i].targets(|t| t == "path").next().is_some()).collect();
+    let areas = super::areas::Areas::new(&shared.users);
+    // A path one user's scope alone can say anything of: checked with that scope and
+    // dropped. Anything the shared scopes record or chain stays for the end.
+    let alone =
+        |p: &str| (!shared.paths.contains_key(p) && !shared_chains.contains(p)).then(|| areas.sole_owner(p)).flatten();
     // Each user scope: read, checked, and only its paths and warnings kept.
     let per_user = session.for_each_user(|out| {
         let (sv, warnings) = check_user_scope(&hv, &runs, out);
-        let contributions = targets::Chains::of(&hv, &sv);
-        let paths = sv.scope.paths.clone();
-        (paths, contributions, warnings)
+        let mut contributions = targets::Chains::of(&hv, &sv);
+        let mut paths = sv.scope.paths.clone();
+        let mut mine_found: Vec<(String, usize, Vec<Finding>)> = Vec::new();
+        if let Some(me) = sv.owner {
+            let mine_chains = contributions.split_off(|p| alone(p) == Some(me));
+            let (mine, rest): (BTreeMap<_, _>, BTreeMap<_, _>) =
+                std::mem::take(&mut paths).into_iter().partition(|(p, _)| alone(p) == Some(me));
+            paths = rest;
+            for s in &targets::path_subjects(&mine, &mine_chains) {
+                for &i in &path_runs {
+                    let mut f = Vec::new();
+                    runs[i].call_to("check", s.fact.clone(), s, Some(&mut f));
+                    if !f.is_empty() {
+                        mine_found.push((s.label.clone(), i, f));
+                    }
+                }
+            }
+        }
+        (paths, contributions, warnings, mine_found)
     });
     let mut all_paths = shared.paths.clone();
+    let mut chains = shared_chains.clone();
     let mut warnings = Vec::new();
     let mut scopes = hv.scopes.len();
-    for (paths, contributions, mut w) in per_user {
+    let mut mine_found = Vec::new();
+    for (paths, contributions, mut w, mut found) in per_user {
         all_paths.extend(paths);
         chains.merge(contributions);
         warnings.append(&mut w);
+        mine_found.append(&mut found);
         scopes += 1;
     }
-    if runs.iter().any(|r| r.targets(|t| t == "path").next().is_some()) {
-        let subs = targets::path_subjects(&all_paths, &chains);
-        for r in &runs {
-            if r.targets(|t| t == "path").next().is_some() {
-                subs.par_iter().for_each(|s| r.call("check", s.fact.clone(), s));
+    if !path_runs.is_empty() {
+        // Another scope named a path its owner's scope took for its own (a user unit
+        // running a file in someone else's home): that path is checked here, with what
+        // every scope says of it, and its owner's early answer is dropped.
+        let mut taken: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for p in all_paths.keys().map(String::as_str).chain(chains.keys()) {
+            if let Some(o) = alone(p) {
+                taken.entry(o).or_default().push(p.to_string());
             }
+        }
+        let mut redo = std::collections::HashSet::new();
+        for (o, ps) in taken {
+            let Some(out) = session.user_scope(&shared.users[o]) else { continue };
+            let mut scope = out.scope;
+            scope.paths = out.paths;
+            let sv = hv.scope_view(Arc::new(scope));
+            let mut c = targets::Chains::of(&hv, &sv);
+            let ps: std::collections::HashSet<String> = ps.into_iter().collect();
+            for p in &ps {
+                if let Some(m) = sv.scope.paths.get(p) {
+                    all_paths.entry(p.clone()).or_insert_with(|| m.clone());
+                }
+            }
+            chains.merge(c.split_off(|p| ps.contains(p)));
+            redo.extend(ps);
+        }
+        for (p, i, f) in mine_found {
+            if !redo.contains(&p) {
+                runs[i].found.lock().unwrap_or_else(PoisonError::into_inner).extend(f);
+            }
+        }
+        let subs = targets::path_subjects(&all_paths, &chains);
+        for &i in &path_runs {
+            subs.par_iter().for_each(|s| runs[i].call("check", s.fact.clone(), s));
         }
     }
     Streamed {

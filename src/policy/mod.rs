@@ -2,6 +2,7 @@
 //! the binary, plus `--policies DIR`), and evaluating them over the facts.
 
 mod api;
+mod areas;
 pub mod bind;
 mod builtin;
 pub mod engine;

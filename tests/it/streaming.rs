@@ -13,8 +13,12 @@ fn report(root: &std::path::Path, stream: bool) -> (i32, Vec<u8>) {
 }
 
 fn report_with(root: &std::path::Path, env: &[(&str, &str)]) -> (i32, Vec<u8>) {
+    report_args(root, env, &[])
+}
+
+fn report_args(root: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> (i32, Vec<u8>) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_timerguard"));
-    c.arg("--root").arg(root).args(["check", "--format", "json", "--fail-on", "info"]);
+    c.arg("--root").arg(root).args(["check", "--format", "json", "--fail-on", "info"]).args(args);
     c.envs(env.iter().copied());
     let o = c.output().unwrap();
     (o.status.code().unwrap(), o.stdout)
@@ -69,8 +73,49 @@ fn streamed_and_whole_host_reports_are_identical_on_planted_fixtures() {
         .file("/etc/systemd/system/root.service.d/exec.conf", "[Service]\nExecStartPre=/bin/true\n")
         .mode("/etc/systemd/system/root.timer", 0o664)
         .owner("/home/alice/.config/systemd/user/sync.service", 1001, 1001)
-        .mode("/home/alice/.config/systemd/user/sync.timer", 0o646);
+        .mode("/home/alice/.config/systemd/user/sync.timer", 0o646)
+        // Paths one user's scope would take for its own, named by another's: bob's unit
+        // runs a script in alice's (group-writable) bin, and carol's unit directory is a
+        // link into alice's home.
+        .file("/home/alice/bin/shared/tool", "#!/bin/sh\n")
+        .mode("/home/alice/bin/shared", 0o775)
+        .file("/home/bob/.config/systemd/user/use.timer", &timer("daily"))
+        .file("/home/bob/.config/systemd/user/use.service", &service("/home/alice/bin/shared/tool"))
+        .link("/home/bob/.config/systemd/user/timers.target.wants/use.timer", "../use.timer")
+        .dir("/home/alice/carol-units")
+        .mode("/home/alice/carol-units", 0o777)
+        .file("/home/alice/carol-units/c.timer", &timer("weekly"))
+        .dir("/home/carol/.config/systemd")
+        .link("/home/carol/.config/systemd/user", "/home/alice/carol-units")
+        .dir("/home/carol/.local/share/systemd")
+        .link("/home/carol/.local/share/systemd/user", "/home/alice/.config")
+        .file("/home/alice/.config/systemd/user/own.service", &service("/home/alice/bin/own"))
+        .dir("/home/alice/bin/units")
+        .link("/home/carol/.config/systemd/user.control", "/home/alice/bin/units");
+    let passwd = "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n\
+                  bob:x:1001:1001::/home/bob:/bin/bash\ncarol:x:1002:1002::/home/carol:/bin/bash\n";
+    fx.file("/etc/passwd", passwd);
     same("users", fx.path());
+    // What the chains say of every path (unit_dir, owners), shown by a policy of our own.
+    let pol = tempfile::tempdir().unwrap();
+    std::fs::write(
+        pol.path().join("chains.rhai"),
+        r#"const POLICY = #{ id: "XX901", name: "chains", title: "chains", severity: "info", mitigations: [],
+            tags: [], targets: ["path"], remediation: "", references: [], params: #{} };
+        fn check(p, ctx) {
+            let who = p.user_owners.map(|o| `${o.uid}:${o.user}`);
+            violation("seen", `${p.path} chain=${p.unit_chain} dir=${p.unit_dir} owners=${who}`)
+        }"#,
+    )
+    .unwrap();
+    let args = ["--policies", pol.path().to_str().unwrap()];
+    let (a, b) = (report_args(fx.path(), &[], &args), report_args(fx.path(), &[("TIMERGUARD_NO_STREAM", "1")], &args));
+    assert!(a == b, "chains differ:\n{}\n---\n{}", String::from_utf8_lossy(&a.1), String::from_utf8_lossy(&b.1));
+    let v: serde_json::Value = serde_json::from_slice(&a.1).unwrap();
+    let seen = |m: &str| v["findings"].as_array().unwrap().iter().any(|f| f["message"] == m);
+    // alice's own unit runs from ~/bin, which carol's unit directory makes a unit chain.
+    assert!(seen("/home/alice/bin chain=true dir=false owners=[]"), "{v:#}");
+    assert!(!seen("/home/alice/bin chain=false dir=false owners=[]"), "{v:#}");
 }
 
 #[test]

@@ -159,7 +159,7 @@ pub fn host_subjects(hv: &Arc<HostView>, target: &str) -> Vec<Subject> {
 /// directory (or only a parent of one), and the accounts whose own unit directories it
 /// holds (inside their home or their `/run/user/UID`). Built scope by scope, so user
 /// scopes can be streamed and their contributions merged.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Chains(HashMap<String, (bool, Vec<Owner>)>);
 
 impl Chains {
@@ -187,10 +187,26 @@ impl Chains {
                 e.0 |= i == 0;
                 let (Some(u), Some((home, runtime))) = (owner.filter(|_| d.per_user), &areas) else { continue };
                 if (inside(p, home) || inside(p, runtime)) && !e.1.iter().any(|o| o.uid == u.uid) {
+                    e.1.reserve_exact(1); // nearly always the only one: not room for four
                     e.1.push(Owner { uid: u.uid, gid: u.gid, user: u.name.clone() });
                 }
             }
         }
+    }
+
+    /// Whether a scope's chain holds `p`.
+    pub fn contains(&self, p: &str) -> bool {
+        self.0.contains_key(p)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    /// Moves the paths `take` picks into a chains of their own.
+    pub fn split_off(&mut self, take: impl Fn(&str) -> bool) -> Chains {
+        let picked: Vec<String> = self.0.keys().filter(|p| take(p)).cloned().collect();
+        Chains(picked.into_iter().filter_map(|p| self.0.remove_entry(&p)).collect())
     }
 
     /// Adds a later scope's contribution (owners keep scope order).
@@ -203,6 +219,7 @@ impl Chains {
             e.0 |= dir;
             for o in owners {
                 if !e.1.iter().any(|x| x.uid == o.uid) {
+                    e.1.reserve_exact(1);
                     e.1.push(o);
                 }
             }
