@@ -80,15 +80,18 @@ fn candidates(scopes: &[Arc<Scope>], generators: &[PathFact]) -> Vec<Candidate> 
     let mut out: Vec<Candidate> = Vec::new();
     for s in scopes.iter().filter(|s| s.kind != ScopeKind::User) {
         let scope = if s.kind == ScopeKind::System { "system" } else { "global" };
-        let hidden = |name: &str| {
-            s.entries.iter().find(|e| {
-                e.shadowed
-                    && e.kind == EntryKind::Unit
-                    && matches!(e.role, DirRole::Vendor | DirRole::Local)
-                    && root::basename(&e.path) == name
-                    && e.meta.kind == FileKind::File
-            })
-        };
+        // The first shadowed vendor/local unit file of each name, indexed once: looking
+        // it up by scanning every entry for every unit is quadratic (20,000 timers).
+        let mut shadowed: std::collections::HashMap<&str, &crate::model::EntryFact> = std::collections::HashMap::new();
+        for e in s.entries.iter().filter(|e| {
+            e.shadowed
+                && e.kind == EntryKind::Unit
+                && matches!(e.role, DirRole::Vendor | DirRole::Local)
+                && e.meta.kind == FileKind::File
+        }) {
+            shadowed.entry(root::basename(&e.path)).or_insert(e);
+        }
+        let hidden = |name: &str| shadowed.get(name).copied();
         for u in &s.units {
             if let Some(f) = u.fragment.as_ref().filter(|f| !f.null)
                 && let Some(path) = real_path(&f.path, f.target.as_ref())
