@@ -104,12 +104,13 @@ impl StatCache {
         self.fds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|k, _| !under(k));
     }
 
-    fn remember(&self, p: &str, st: Stat) {
+    /// Remembers a listing's stats under one lock (keys built before taking it).
+    fn remember_all(&self, entries: Vec<(String, Stat)>) {
         let mut m = self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if m.len() >= Self::MAX_STATS {
+        if m.len() + entries.len() > Self::MAX_STATS {
             m.clear();
         }
-        m.insert(p.to_string(), Ok(st));
+        m.extend(entries.into_iter().map(|(p, st)| (p, Ok(st))));
     }
 
     fn lstat(&self, root: BorrowedFd<'_>, p: &str) -> io::Result<Stat> {
@@ -216,9 +217,10 @@ impl Root {
     /// the run (`lstat`, `chase` and reads of these entries need no syscall of their own).
     pub fn list(&self, dir: &str) -> io::Result<rootfd::Listing> {
         let listing = rootfd::list(self.fd(), dir)?;
-        for e in &listing.0 {
-            self.stats.remember(&join(dir, &String::from_utf8_lossy(&e.name)), e.stat);
-        }
+        let base = if dir.ends_with('/') { dir.to_string() } else { format!("{dir}/") };
+        self.stats.remember_all(
+            listing.0.iter().map(|e| (format!("{base}{}", String::from_utf8_lossy(&e.name)), e.stat)).collect(),
+        );
         Ok(listing)
     }
 
