@@ -102,8 +102,10 @@ impl<'a> Run<'a> {
         // TIMERGUARD_NO_PREFILTER=1 calls `check` on every subject: the tests prove with
         // it that the built-in pack's filters change no finding.
         static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        if *OFF.get_or_init(|| std::env::var_os("TIMERGUARD_NO_PREFILTER").is_some()) {
-            return self.paths.as_ref().is_none_or(|ps| s.path.as_ref().is_some_and(|p| ps.contains(p)));
+        // `filter.path` is not a speed-up but which paths the policy is about: always applied.
+        let on_path = self.paths.as_ref().is_none_or(|ps| s.path.as_ref().is_some_and(|p| ps.contains(p)));
+        if !on_path || *OFF.get_or_init(|| std::env::var_os("TIMERGUARD_NO_PREFILTER").is_some()) {
+            return on_path;
         }
         let f = &self.p.meta.filter;
         let x = &s.props;
@@ -124,7 +126,6 @@ impl<'a> Run<'a> {
             && flag(f.writable_or_foreign, x.writable_or_foreign)
             && flag(f.has_dropins, x.has_dropins)
             && flag(f.linked, x.linked)
-            && self.paths.as_ref().is_none_or(|ps| s.path.as_ref().is_some_and(|p| ps.contains(p)))
     }
 
     fn new(set: &'a PolicySet, p: &'a Policy, hv: &Arc<HostView>, params: &serde_json::Value, limits: &Limits) -> Self {
@@ -422,9 +423,13 @@ pub fn evaluate_streaming(
     // Each user scope: read, checked, and only its paths and warnings kept.
     let per_user = session.for_each_user(|out| {
         let (sv, warnings) = check_user_scope(&hv, &runs, out);
+        let mut mine_found: Vec<(String, usize, Vec<Finding>)> = Vec::new();
+        if path_runs.is_empty() {
+            // No policy looks at paths: nothing of them needs keeping.
+            return (BTreeMap::new(), targets::Chains::default(), warnings, mine_found);
+        }
         let mut contributions = targets::Chains::of(&hv, &sv);
         let mut paths = sv.scope.paths.clone();
-        let mut mine_found: Vec<(String, usize, Vec<Finding>)> = Vec::new();
         if let Some(me) = sv.owner {
             let mine_chains = contributions.split_off(|p| alone(p) == Some(me));
             let (mine, rest): (BTreeMap<_, _>, BTreeMap<_, _>) =

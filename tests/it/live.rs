@@ -139,6 +139,13 @@ fn e2e_base() -> Option<String> {
     Some(base)
 }
 
+/// alice (uid 1000 in the booted root) owns her home and everything in it.
+fn give_alice_her_home(root: &std::path::Path) {
+    let st =
+        Command::new("chown").args(["-R", "1000:1000", root.join("home/alice").to_str().unwrap()]).status().unwrap();
+    assert!(st.success());
+}
+
 #[test]
 fn live_fix_against_a_running_systemd() {
     let Some(base) = e2e_base() else { return };
@@ -216,9 +223,7 @@ fn live_view_matches_systemctl_list_timers() {
     }
     let user_dir = "/home/alice/.config/systemd/user";
     timer_unit(root, user_dir, "ut", "*-*-* 06:00:00");
-    let st =
-        Command::new("chown").args(["-R", "1000:1000", root.join("home/alice").to_str().unwrap()]).status().unwrap();
-    assert!(st.success());
+    give_alice_her_home(root);
     // A shared user timer, enabled for every user (`systemctl --global enable`).
     timer_unit(root, "/etc/systemd/user", "team", "*-*-* 07:00:00");
     // bob neither lingers nor logs in: his manager does not run.
@@ -343,8 +348,7 @@ fn watch_service_reports_into_the_journal() {
     put(root, "/etc/systemd/system/timerguard-watch.service", &unit, 0o644);
     enable(root, "/etc/systemd/system/multi-user.target.wants", "/etc/systemd/system/timerguard-watch.service");
     std::fs::create_dir_all(root.join("home/alice")).unwrap();
-    let st = Command::new("chown").args(["1000:1000", root.join("home/alice").to_str().unwrap()]).status().unwrap();
-    assert!(st.success());
+    give_alice_her_home(root);
     boot(&b);
     let read = |f: &str| std::fs::read_to_string(root.join("root").join(f)).unwrap_or_default();
     let log = read("watch.log");
@@ -391,9 +395,7 @@ fn an_ordinary_booted_host_raises_nothing() {
     let root = &b.root;
     let user_dir = "/home/alice/.config/systemd/user";
     timer_unit(root, user_dir, "sync", "hourly");
-    let st =
-        Command::new("chown").args(["-R", "1000:1000", root.join("home/alice").to_str().unwrap()]).status().unwrap();
-    assert!(st.success());
+    give_alice_her_home(root);
     put(
         root,
         "/etc/timerguard.yaml",
