@@ -102,8 +102,8 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
             ok_or_1(timecmd::calendar(expressions, *iterations, base, &zones, out, err)?)
         }
         Command::Timespan { spans } => ok_or_1(timecmd::timespan(spans, out, err)?),
-        Command::Check { output, baseline, selection, sources } => {
-            let mut report = evaluate(cli, selection, sources, output.fail_on, term, err)?;
+        Command::Check { output, baseline, cache, selection, sources } => {
+            let mut report = evaluate(cli, selection, sources, output.fail_on, cache.as_deref(), term, err)?;
             if let Some(path) = baseline {
                 let b = crate::baseline::Baseline::load(path)?;
                 report.baseline = Some(b.apply(&mut report.findings));
@@ -113,7 +113,7 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
             ExitCode::from(report.exit_code())
         }
         Command::Baseline { output, selection, sources } => {
-            let report = evaluate(cli, selection, sources, None, term, err)?;
+            let report = evaluate(cli, selection, sources, None, None, term, err)?;
             let b = crate::baseline::Baseline::of(&report.findings);
             let mut file = std::fs::File::create(output)
                 .map_err(|e| AppError::Usage(format!("--output {}: {e}", output.display())))?;
@@ -372,6 +372,7 @@ fn evaluate(
     selection: &crate::cli::Selection,
     sources: &crate::cli::Sources,
     fail_on: Option<crate::finding::Severity>,
+    cache: Option<&std::path::Path>,
     term: Terminal,
     err: &mut dyn Write,
 ) -> Result<crate::report::Report, AppError> {
@@ -401,23 +402,59 @@ fn evaluate(
     };
     if sources.facts.is_empty() && trusted.is_none() && streaming(&selected) {
         check_root(cli, &open_root(cli)?)?;
-        let streamed = {
+        let now = collect::now_usec();
+        let cache = match (cache, cache.and_then(|_| crate::cache::unusable(&selected))) {
+            (Some(_), Some(why)) => {
+                writeln!(err, "cache: not used: {why}")?;
+                None
+            }
+            (Some(path), None) => {
+                let key = crate::cache::key_of(cli, &set, selection, fail_on, sources.host_name.as_deref());
+                match crate::cache::lookup(path, &key, &cli.root, now) {
+                    crate::cache::Lookup::Fresh(c) => {
+                        err.write_all(c.header.notes.as_bytes())?;
+                        let age = (now - c.header.made_usec) / 1_000_000;
+                        writeln!(
+                            err,
+                            "cache: nothing changed; reusing the report of {age} s ago ({})",
+                            path.display()
+                        )?;
+                        return Ok(c.report);
+                    }
+                    crate::cache::Lookup::Stale(why) => writeln!(err, "cache: {why}; checking afresh")?,
+                }
+                Some((path, key))
+            }
+            (None, _) => None,
+        };
+        let (streamed, recorded) = {
             let _p = term.stderr.then(|| crate::progress::Progress::start(format!("checking {}", cli.root.display())));
-            let session = collect::Session::open(&cli.root, collect::now_usec())?;
-            crate::policy::evaluate_streaming(
+            let session = collect::Session::open_with(&cli.root, now, cache.is_some())?;
+            let st = crate::policy::evaluate_streaming(
                 &set,
                 &selected,
                 &session,
                 &|p| config.params_for(p),
                 &engine::Limits::default(),
-            )
+            );
+            (st, cache.is_some().then(|| crate::cache::Recorded::of(&session)))
         };
-        collection_notes(cli, &streamed.warnings, streamed.live, err)?;
-        let (findings, ev) = applied(&config, streamed.evaluation, &log, err)?;
+        // What goes to stderr is kept too: a reused report repeats it.
+        let mut notes = Vec::new();
+        collection_notes(cli, &streamed.warnings, streamed.live, &mut notes)?;
+        let (findings, ev) = applied(&config, streamed.evaluation, &log, &mut notes)?;
+        err.write_all(&notes)?;
         let root = cli.root.display().to_string();
         let name = sources.host_name.clone().or(streamed.hostname).unwrap_or_else(|| root.clone());
         let label = crate::report::HostLabel { name, root: Some(root), warnings: streamed.warnings.len() };
-        return Ok(crate::report::Report::new(findings, ev.errors, infos, fail_on, label));
+        let report = crate::report::Report::new(findings, ev.errors, infos, fail_on, label);
+        if let (Some((path, key)), Some(rec)) = (cache, recorded) {
+            let notes = String::from_utf8_lossy(&notes).into_owned();
+            if let Err(why) = crate::cache::store(path, key, now, &report, notes, rec) {
+                writeln!(err, "cache: not written: {why}")?;
+            }
+        }
+        return Ok(report);
     }
     if sources.facts.is_empty() {
         let host = with_drift(collect_host(cli, term, err)?);

@@ -46,6 +46,12 @@ pub enum Command {
         /// Fail only on findings not recorded in this baseline (`timerguard baseline`).
         #[arg(long, value_name = "FILE")]
         baseline: Option<PathBuf>,
+        /// Reuse the last report kept in FILE when nothing it was made from changed
+        /// (every path read still stats the same, same options, config, policies, day);
+        /// else check afresh and keep the new one there. FILE and its directory must be
+        /// this user's and writable by nobody else.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["facts", "trusted"])]
+        cache: Option<PathBuf>,
         #[command(flatten)]
         selection: Selection,
         #[command(flatten)]

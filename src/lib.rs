@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod baseline;
+pub mod cache;
 pub mod cli;
 pub mod collect;
 pub mod config;

@@ -23,6 +23,7 @@ mod rpmdb;
 pub mod scan;
 pub mod schema;
 mod scope;
+pub mod seen;
 pub mod specifier;
 pub mod stat;
 mod timer;
@@ -39,7 +40,7 @@ pub use root::Root;
 pub use scope::ScopeOut;
 use scope::{ScanCache, Shared, collect_scope};
 use timer::Manager;
-pub use timer::parse_bool;
+pub use timer::{calendar_facts, parse_bool};
 
 /// Why a collection could not even start.
 #[derive(Debug, thiserror::Error)]
@@ -99,13 +100,24 @@ pub struct Session {
     /// What the running managers have loaded, and which answered (live view only).
     loaded: Vec<crate::model::LoadedTimer>,
     managers: Vec<String>,
+    /// What the running managers said, as `live_fingerprint` sums it (live view only).
+    live_print: Option<String>,
     warnings: Vec<crate::model::Warning>,
 }
 
 impl Session {
     pub fn open(root_dir: &Path, now_usec: i64) -> Result<Session, CollectError> {
-        let root =
+        Session::open_with(root_dir, now_usec, false)
+    }
+
+    /// Like `open`; with `record`, the root notes every path looked at and the calendar
+    /// facts computed from "now" (`seen`, `calendars_seen`: what `check --cache` keeps).
+    pub fn open_with(root_dir: &Path, now_usec: i64, record: bool) -> Result<Session, CollectError> {
+        let mut root =
             Root::open(root_dir).map_err(|source| CollectError::Root { path: root_dir.to_path_buf(), source })?;
+        if record {
+            root.record();
+        }
         let mut warnings = Vec::new();
         let groups = accounts::groups(&root, &mut warnings);
         let mut users = accounts::users(&root, &groups, &mut warnings);
@@ -130,7 +142,7 @@ impl Session {
             presets,
             zones,
             local_zone,
-            calendars: timer::Calendars::default(),
+            calendars: timer::Calendars::new(record),
             files: files::FileCache::default(),
             scans: ScanCache::default(),
             shared_dirs,
@@ -142,6 +154,7 @@ impl Session {
             provenance: Vec::new(),
             loaded: Vec::new(),
             managers: Vec::new(),
+            live_print: None,
             warnings,
         };
         let system = collect_scope(&s.shared(), paths::system_paths(), &s.mgr(ScopeKind::System, None), first_boot);
@@ -160,6 +173,7 @@ impl Session {
         (s.packages, s.provenance) = provenance::collect(&s.root, &s.scopes, &s.generators, &s.files, &mut s.warnings);
         if s.live() && std::env::var_os("TIMERGUARD_NO_LIVE").is_none() {
             let mut a = crate::live::query(&s.users);
+            s.live_print = Some(live_print(&a));
             s.loaded = a.loaded;
             s.managers = a.managers;
             s.warnings.append(&mut a.warnings);
@@ -205,6 +219,16 @@ impl Session {
     /// The root being read.
     pub fn root(&self) -> &Root {
         &self.root
+    }
+
+    /// The calendar expressions stepped from "now" and what came out, when recording.
+    pub fn calendars_seen(&self) -> Vec<(String, String)> {
+        self.calendars.seen()
+    }
+
+    /// The sum of the live view (`None` when it is off).
+    pub fn live_print(&self) -> Option<&str> {
+        self.live_print.as_deref()
     }
 
     /// Forgets what the session knows of the paths under `prefix` (they changed).
@@ -310,6 +334,31 @@ fn small_file(root: &Root, path: &str) -> Option<String> {
     let b = root.read_capped(&c.path, 4096).ok()?;
     let s = String::from_utf8_lossy(&b).trim().to_string();
     (!s.is_empty()).then_some(s)
+}
+
+/// A sum of what the running managers answered, leaving out the next and last elapse
+/// (they move every minute; no built-in policy reads them, and `check --cache` is not
+/// used when a selected policy's source names them).
+fn live_print(a: &crate::live::Answer) -> String {
+    let loaded: Vec<_> =
+        a.loaded.iter().map(|l| crate::model::LoadedTimer { next_usec: None, last_usec: None, ..l.clone() }).collect();
+    let text = serde_json::to_string(&(loaded, &a.managers, &a.warnings)).unwrap_or_default();
+    crate::digest::sha256(text.as_bytes())
+}
+
+/// What `Session::live_print` would say for `root_dir` now: `None` when the live view is
+/// off (not `/`, systemd not PID 1, or `TIMERGUARD_NO_LIVE`). Reads only the accounts
+/// and linger state it needs to ask the managers.
+pub fn live_fingerprint(root_dir: &Path) -> Result<Option<String>, CollectError> {
+    let root = Root::open(root_dir).map_err(|source| CollectError::Root { path: root_dir.to_path_buf(), source })?;
+    if !(root.is_slash() && systemd_is_pid1()) || std::env::var_os("TIMERGUARD_NO_LIVE").is_some() {
+        return Ok(None);
+    }
+    let mut w = Vec::new();
+    let groups = accounts::groups(&root, &mut w);
+    let mut users = accounts::users(&root, &groups, &mut w);
+    linger::collect(&root, &mut users, &mut w);
+    Ok(Some(live_print(&crate::live::query(&users))))
 }
 
 /// `dir` names this system's `/`.

@@ -12,6 +12,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use super::rootfd::{self, Stat};
+use super::seen::{self, Seen};
 
 /// The errno values a missing directory fails with.
 mod libc_codes {
@@ -29,6 +30,8 @@ pub struct Root {
     host: PathBuf,
     fd: Arc<OwnedFd>,
     stats: Arc<StatCache>,
+    /// What this run looked at, when recording (`check --cache`).
+    seen: Option<Arc<Seen>>,
 }
 
 /// `lstat` results of this run by canonical in-image path, and `O_PATH` fds of the
@@ -174,14 +177,44 @@ impl Root {
             nix::Error::ENOTDIR => io::Error::new(io::ErrorKind::NotADirectory, "root is not a directory"),
             e => rootfd::errno(e),
         })?;
-        Ok(Root { host, fd: Arc::new(fd), stats: Arc::default() })
+        Ok(Root { host, fd: Arc::new(fd), stats: Arc::default(), seen: None })
+    }
+
+    /// From now on, notes every path looked at and what was seen (`seen.rs`).
+    pub fn record(&mut self) {
+        self.seen = Some(Arc::default());
+    }
+
+    /// What was looked at since `record`, in tree order (`None` when not recording).
+    pub fn take_seen(&self) -> Option<Vec<(String, seen::Outcome)>> {
+        let s = self.seen.as_ref()?;
+        Some(s.take(|p| seen::outcome(&self.stats.lstat(self.fd(), p))))
+    }
+
+    /// Notes a file of the host (outside the root) that was read, e.g. a zone the
+    /// image lacks.
+    pub fn saw_host(&self, path: &str) {
+        if let Some(s) = &self.seen {
+            s.saw_host(path);
+        }
+    }
+
+    /// The host files noted by `saw_host`, with their (followed) stat.
+    pub fn take_seen_host(&self) -> Vec<(String, seen::Outcome)> {
+        self.seen.as_ref().map(|s| s.take_host()).unwrap_or_default()
+    }
+
+    fn saw(&self, path: &str, outcome: Option<seen::Outcome>) {
+        if let Some(s) = &self.seen {
+            s.saw(path, outcome);
+        }
     }
 
     pub fn host_root(&self) -> &Path {
         &self.host
     }
 
-    fn fd(&self) -> BorrowedFd<'_> {
+    pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 
@@ -192,7 +225,9 @@ impl Root {
 
     /// `lstat` of a canonical in-image path, never following the last component.
     pub fn lstat(&self, inimage: &str) -> io::Result<Stat> {
-        self.stats.lstat(self.fd(), inimage)
+        let r = self.stats.lstat(self.fd(), inimage);
+        self.saw(inimage, Some(seen::outcome(&r)));
+        r
     }
 
     /// Forgets what this run knows of `prefix` and everything under it (it changed).
@@ -208,6 +243,7 @@ impl Root {
     fn readlink_raw(&self, inimage: &str) -> io::Result<Vec<u8>> {
         let (dir, name) =
             rootfd::split(inimage).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a link"))?;
+        self.saw(inimage, None);
         let d = self.stats.dir_fd(self.fd(), dir)?;
         rootfd::readlink_child(d.as_fd(), name)
     }
@@ -216,8 +252,22 @@ impl Root {
     /// and the entries that could not be stat'ed, with why. The stats are remembered for
     /// the run (`lstat`, `chase` and reads of these entries need no syscall of their own).
     pub fn list(&self, dir: &str) -> io::Result<rootfd::Listing> {
+        self.saw(dir, None);
         let listing = rootfd::list(self.fd(), dir)?;
         let base = if dir.ends_with('/') { dir.to_string() } else { format!("{dir}/") };
+        if self.seen.is_some() {
+            for e in &listing.0 {
+                self.saw(&format!("{base}{}", String::from_utf8_lossy(&e.name)), Some(Ok(e.stat)));
+            }
+            for (name, e) in &listing.1 {
+                // A listing cut short (no name) cannot be seen again the same way: -1.
+                let (p, code) = match name.is_empty() {
+                    true => (dir.to_string(), -1),
+                    false => (format!("{base}{}", String::from_utf8_lossy(name)), e.raw_os_error().unwrap_or(-1)),
+                };
+                self.saw(&p, Some(Err(code)));
+            }
+        }
         self.stats.remember_all(
             listing.0.iter().map(|e| (format!("{base}{}", String::from_utf8_lossy(&e.name)), e.stat)).collect(),
         );

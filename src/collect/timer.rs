@@ -47,25 +47,29 @@ pub struct CalendarFacts {
 /// `daily` or `*:0/15`, and stepping 16 elapses through time zones is not free. The
 /// zones and "now" are the run's, so the text alone is the key. Bounded.
 #[derive(Default)]
-pub struct Calendars(std::sync::Mutex<std::collections::HashMap<String, Result<CalendarFacts, String>>>);
+pub struct Calendars {
+    map: std::sync::Mutex<std::collections::HashMap<String, Result<CalendarFacts, String>>>,
+    /// When recording (`check --cache`): every expression and what it gave, unbounded,
+    /// since a report built from them is reused only while each still gives the same.
+    seen: Option<std::sync::Mutex<std::collections::BTreeMap<String, String>>>,
+}
 
 impl Calendars {
     const MAX: usize = 4096;
 
+    pub fn new(record: bool) -> Calendars {
+        Calendars { map: Default::default(), seen: record.then(Default::default) }
+    }
+
     fn get(&self, expr: &str, m: &Manager<'_>) -> Result<CalendarFacts, String> {
-        let lock = || self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lock = || self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(r) = lock().get(expr) {
             return r.clone();
         }
-        let r = Calendar::parse(expr, m.zones).map(|c| {
-            let e = c.elapses(m.local_zone, m.now, ELAPSES);
-            CalendarFacts {
-                normalized: c.spec.to_string(),
-                never: e.is_empty(),
-                interval: e.windows(2).map(|w| w[1].abs_diff(w[0])).min(),
-            }
-        });
-        let r = r.map_err(|e| e.part);
+        let r = calendar_facts(expr, m.zones, m.local_zone, m.now);
+        if let Some(seen) = &self.seen {
+            seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(expr.to_string(), format!("{r:?}"));
+        }
         let mut map = lock();
         if map.len() >= Self::MAX {
             map.clear();
@@ -73,6 +77,36 @@ impl Calendars {
         map.insert(expr.to_string(), r.clone());
         r
     }
+
+    /// Expression → what it gave (`Debug` of the facts), when recording.
+    pub fn seen(&self) -> Vec<(String, String)> {
+        let Some(seen) = &self.seen else { return Vec::new() };
+        seen.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+/// A calendar expression's facts as of `now`: what `Calendars` keeps, and what a reused
+/// report is checked against (`Debug` of this, compared as text).
+pub fn calendar_facts(
+    expr: &str,
+    zones: &dyn crate::schedule::ZoneSource,
+    local: &crate::schedule::Zone,
+    now: i64,
+) -> Result<CalendarFacts, String> {
+    Calendar::parse(expr, zones)
+        .map(|c| {
+            let e = c.elapses(local, now, ELAPSES);
+            CalendarFacts {
+                normalized: c.spec.to_string(),
+                never: e.is_empty(),
+                interval: e.windows(2).map(|w| w[1].abs_diff(w[0])).min(),
+            }
+        })
+        .map_err(|e| e.part)
 }
 
 impl Manager<'_> {

@@ -55,6 +55,9 @@ impl ZoneSource for RootZones {
         if let Some(b) = self.root.as_ref().and_then(|r| r.read_resolved(&p, MAX_TZIF).ok()) {
             return Some(b);
         }
+        if let Some(r) = &self.root {
+            r.saw_host(&p);
+        }
         read_host(&p)
     }
 

@@ -1,0 +1,333 @@
+//! The cache file: a text file, one thing per line, so a damaged one fails with the line.
+//!
+//! ```text
+//! timerguard.cache/v1
+//! {"key":…,"made_usec":…,"live":…,"calendars":[…],"notes":…}   header (JSON)
+//! {"schema":"timerguard.check/v1",…}                            the report (JSON)
+//! paths N                                                       then N records:
+//! s MODE UID GID SIZE INO DEV NLINK MTIME_NS CTIME_NS<TAB>PATH  an lstat
+//! e ERRNO<TAB>PATH                                              a failure
+//! host M                                                        host files, the same way
+//! end
+//! ```
+//!
+//! Paths escape `\` as `\\` and a newline as `\n`. Whoever can write this file decides
+//! what a reused check reports, so it is read only when it and its directory belong to
+//! this user and nobody else can write them, and it is replaced by a rename.
+
+use std::borrow::Cow;
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::collect::rootfd::Stat;
+use crate::collect::seen::Outcome;
+use crate::report::Report;
+
+const MAGIC: &str = "timerguard.cache/v1";
+/// A cache larger than this is not read (a 10,000-user host's is about 40 MB).
+const MAX_BYTES: u64 = 1 << 30;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Header {
+    /// The sum of every input but the root's files (`cache::key`).
+    pub key: String,
+    /// When the run that made it started (µs since the epoch).
+    pub made_usec: i64,
+    /// The live view's sum (`collect::live_fingerprint`), when it was on.
+    pub live: Option<String>,
+    /// Calendar expressions stepped from "now", and what they gave.
+    pub calendars: Vec<(String, String)>,
+    /// What the run wrote to stderr (warnings, policy log lines), written again on reuse.
+    pub notes: String,
+}
+
+pub struct Cached {
+    pub header: Header,
+    pub report: Report,
+    pub paths: Vec<(String, Outcome)>,
+    pub host: Vec<(String, Outcome)>,
+}
+
+/// Writes the file (streamed: a 10,000-user report is large).
+pub fn encode(
+    out: &mut impl Write,
+    header: &Header,
+    report: &Report,
+    paths: &[(String, Outcome)],
+    host: &[(String, Outcome)],
+) -> std::io::Result<()> {
+    writeln!(out, "{MAGIC}")?;
+    serde_json::to_writer(&mut *out, header)?;
+    writeln!(out)?;
+    serde_json::to_writer(&mut *out, report)?;
+    writeln!(out)?;
+    for (label, recs) in [("paths", paths), ("host", host)] {
+        writeln!(out, "{label} {}", recs.len())?;
+        for (p, o) in recs {
+            match o {
+                Ok(s) => write!(
+                    out,
+                    "s {} {} {} {} {} {} {} {} {}\t",
+                    s.mode, s.uid, s.gid, s.size, s.ino, s.dev, s.nlink, s.mtime_ns, s.ctime_ns
+                )?,
+                Err(code) => write!(out, "e {code}\t")?,
+            }
+            escape(p, out)?;
+            writeln!(out)?;
+        }
+    }
+    writeln!(out, "end")
+}
+
+fn escape(p: &str, out: &mut impl Write) -> std::io::Result<()> {
+    if !p.contains(['\\', '\n']) {
+        return out.write_all(p.as_bytes());
+    }
+    out.write_all(p.replace('\\', "\\\\").replace('\n', "\\n").as_bytes())
+}
+
+fn unescape(s: &str) -> Result<Cow<'_, str>, String> {
+    if !s.contains('\\') {
+        return Ok(Cow::Borrowed(s));
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('\\') => out.push('\\'),
+            Some('n') => out.push('\n'),
+            _ => return Err("a bad escape in a path".into()),
+        }
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// A cache file split into its parts; the report and the records are parsed apart
+/// (`report`, `records`), so that they can be parsed while the root is being checked.
+pub struct Parts<'a> {
+    pub header: Header,
+    report: (usize, &'a str),
+    rest: (usize, &'a str),
+}
+
+/// Reads the header and finds the other parts; the error names the line.
+pub fn split(bytes: &[u8]) -> Result<Parts<'_>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 (byte {})", e.valid_up_to()))?;
+    let mut it = text.splitn(4, '\n');
+    let mut next = |what: &str| it.next().ok_or_else(|| format!("ends before {what}"));
+    if next("the header")? != MAGIC {
+        return Err(format!("line 1: not a {MAGIC} file"));
+    }
+    let header: Header = serde_json::from_str(next("the header")?).map_err(|e| format!("line 2: {e}"))?;
+    let report = (3, next("the report")?);
+    let rest = (4, next("the records")?);
+    Ok(Parts { header, report, rest })
+}
+
+impl Parts<'_> {
+    pub fn report(&self) -> Result<Report, String> {
+        serde_json::from_str(self.report.1).map_err(|e| format!("line {}: {e}", self.report.0))
+    }
+
+    /// The root's records and the host's (parsed in parallel: 200,000 lines).
+    pub fn records(&self) -> Result<Records<'_>, String> {
+        use rayon::prelude::*;
+        let first = self.rest.0;
+        let lines: Vec<&str> = self.rest.1.split('\n').collect();
+        let mut at = 0;
+        let mut part = |label: &str| -> Result<Vec<(Cow<'_, str>, Outcome)>, String> {
+            let n = first + at;
+            let count: usize = lines
+                .get(at)
+                .and_then(|l| l.strip_prefix(label))
+                .and_then(|c| c.strip_prefix(' '))
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| format!("line {n}: expected `{label} COUNT`"))?;
+            let body = lines.get(at + 1..at + 1 + count).ok_or_else(|| format!("ends before its {count} records"))?;
+            let v = body
+                .par_iter()
+                .enumerate()
+                .map(|(i, l)| record(l).map_err(|e| format!("line {}: {e}", n + 1 + i)))
+                .collect::<Result<Vec<_>, String>>()?;
+            at += 1 + count;
+            Ok(v)
+        };
+        let paths = part("paths")?;
+        let host = part("host")?;
+        match lines.get(at) {
+            Some(&"end") => Ok((paths, host)),
+            _ => Err(format!("line {}: expected `end`", first + at)),
+        }
+    }
+}
+
+/// Records of the root's paths and of host files (borrowed from the file's text).
+pub type Records<'a> = (Vec<(Cow<'a, str>, Outcome)>, Vec<(Cow<'a, str>, Outcome)>);
+
+/// Parses a whole cache file; the error names the line.
+pub fn decode(bytes: &[u8]) -> Result<Cached, String> {
+    let parts = split(bytes)?;
+    let report = parts.report()?;
+    let (paths, host) = parts.records()?;
+    let own = |v: Vec<(Cow<'_, str>, Outcome)>| v.into_iter().map(|(p, o)| (p.into_owned(), o)).collect();
+    let (paths, host) = (own(paths), own(host));
+    Ok(Cached { header: parts.header, report, paths, host })
+}
+
+fn record(l: &str) -> Result<(Cow<'_, str>, Outcome), String> {
+    let (st, p) = l.split_once('\t').ok_or("no tab before the path")?;
+    let p = unescape(p)?;
+    if !p.starts_with('/') {
+        return Err("the path is not absolute".into());
+    }
+    let (kind, nums) = st.split_at_checked(1).ok_or("an empty record")?;
+    let mut f = Numbers(nums.as_bytes());
+    let o = match kind {
+        "e" => Err(i32::try_from(f.next()?).map_err(|_| "errno out of range")?),
+        "s" => {
+            let u32_ = |x: i64| u32::try_from(x).map_err(|_| "a field out of range".to_string());
+            let u64_ = |x: i64| u64::try_from(x).map_err(|_| "a negative field".to_string());
+            Ok(Stat {
+                mode: u32_(f.next()?)?,
+                uid: u32_(f.next()?)?,
+                gid: u32_(f.next()?)?,
+                size: u64_(f.next()?)?,
+                ino: u64_(f.next()?)?,
+                dev: u64_(f.next()?)?,
+                nlink: u64_(f.next()?)?,
+                mtime_ns: f.next()?,
+                ctime_ns: f.next()?,
+            })
+        }
+        _ => return Err("a record starts with `s` or `e`".into()),
+    };
+    if !f.0.is_empty() {
+        return Err("too many fields".into());
+    }
+    Ok((p, o))
+}
+
+/// ` N` fields, read by hand: `str::split` and `parse` were most of a warm check's
+/// parsing time.
+struct Numbers<'a>(&'a [u8]);
+
+impl Numbers<'_> {
+    fn next(&mut self) -> Result<i64, String> {
+        let bad = || "a field is missing or not a number".to_string();
+        let rest = self.0.strip_prefix(b" ").ok_or_else(bad)?;
+        let (neg, digits) = match rest.strip_prefix(b"-") {
+            Some(d) => (true, d),
+            None => (false, rest),
+        };
+        let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+        if n == 0 || n > 19 {
+            return Err(bad());
+        }
+        let mut v: i64 = 0;
+        for d in &digits[..n] {
+            v = v.checked_mul(10).and_then(|v| v.checked_add(i64::from(d - b'0'))).ok_or_else(bad)?;
+        }
+        self.0 = &digits[n..];
+        Ok(if neg { -v } else { v })
+    }
+}
+
+/// Why `dir` may not hold a cache: someone else owns it or can write to it.
+fn unsafe_dir(dir: &Path) -> Option<String> {
+    let md = match std::fs::metadata(dir) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("{}: {e}", dir.display())),
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    if !md.is_dir() || (md.uid() != me && md.uid() != 0) || md.mode() & 0o022 != 0 {
+        return Some(format!("{} is not a directory that only its owner (root or this user) can write", dir.display()));
+    }
+    None
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// The cache's bytes; `Ok(None)` when there is none yet. Refused (an error) unless the
+/// file is a regular file of this user that nobody else can write, in such a directory.
+pub fn read(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    if let Some(why) = unsafe_dir(parent(path)) {
+        return Err(why);
+    }
+    let f = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let md = f.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
+    if !md.is_file() || md.uid() != nix::unistd::geteuid().as_raw() || md.mode() & 0o022 != 0 {
+        return Err(format!("{} is not a regular file of this user that only it can write", path.display()));
+    }
+    if md.len() > MAX_BYTES {
+        return Err(format!("{} is over {MAX_BYTES} bytes", path.display()));
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(md.len()).unwrap_or(0));
+    f.take(MAX_BYTES + 1).read_to_end(&mut buf).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Some(buf))
+}
+
+/// Replaces the cache at `path` with what `fill` writes (mode 0600, by a rename: a
+/// reader sees the old or the new).
+pub fn write(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), String> {
+    let dir = parent(path);
+    if let Some(why) = unsafe_dir(dir) {
+        return Err(why);
+    }
+    let t = tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, t);
+    fill(&mut w).and_then(|()| w.flush()).map_err(|e| format!("{}: {e}", path.display()))?;
+    let t = w.into_inner().map_err(|e| format!("{}: {}", path.display(), e.error()))?;
+    t.as_file().sync_all().map_err(|e| format!("{}: {e}", path.display()))?;
+    t.persist(path).map_err(|e| format!("{}: {}", path.display(), e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_survive_a_round_trip_and_damage_names_the_line() {
+        let st =
+            Stat { mode: 0o100644, uid: 0, gid: 0, size: 3, ino: 9, dev: 2049, nlink: 1, mtime_ns: 5, ctime_ns: -7 };
+        let paths = vec![("/a\\b\nc".to_string(), Ok(st)), ("/x".to_string(), Err(2))];
+        let report = crate::report::Report::new(
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            crate::finding::Severity::High,
+            crate::report::HostLabel { name: "h".into(), root: None, warnings: 0 },
+        );
+        let header = Header { key: "k".into(), made_usec: 1, live: None, calendars: Vec::new(), notes: "n\n".into() };
+        let mut bytes = Vec::new();
+        encode(&mut bytes, &header, &report, &paths, &[("/usr/share/zoneinfo/X".into(), Err(2))]).unwrap();
+        let back = decode(&bytes).unwrap();
+        assert_eq!(back.paths, paths);
+        assert_eq!(back.header.notes, "n\n");
+        let text = String::from_utf8(bytes).unwrap();
+        let cut = text.replace("e 2\t/x", "e two\t/x");
+        assert_eq!(decode(cut.as_bytes()).err().unwrap(), "line 6: a field is missing or not a number");
+        let short = text.replace("end\n", "");
+        assert!(decode(short.as_bytes()).err().unwrap().ends_with("expected `end`"));
+    }
+}

@@ -1,0 +1,61 @@
+//! Every input of a check that is not a file of the root, summed into the cache's key.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use crate::cli::{Cli, Selection};
+use crate::finding::Severity;
+use crate::policy::PolicySet;
+
+/// The key of a `check` over `cli.root` with these options and the loaded policies.
+pub fn key(cli: &Cli, set: &PolicySet, selection: &Selection, fail_on: Severity, host_name: Option<&str>) -> String {
+    let exe = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| format!("{} {} {} {} {}", m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+        .unwrap_or_default();
+    let config = cli.config.as_deref().map(file_sum).unwrap_or_default();
+    let policies: String = set
+        .policies
+        .iter()
+        .map(|p| format!("{} {}\n", p.meta.id, crate::digest::sha256(p.source.as_bytes())))
+        .collect();
+    // Modules a policy imports are read from its directory at run time: every file counts.
+    let dirs: String = cli.policies.iter().map(|d| format!("{} {}\n", d.display(), dir_sum(d))).collect();
+    let env = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()).unwrap_or_default();
+    super::key(&[
+        ("version", env!("CARGO_PKG_VERSION").to_string()),
+        ("exe", exe),
+        ("root", cli.root.canonicalize().unwrap_or_else(|_| cli.root.clone()).display().to_string()),
+        ("config", config),
+        ("policies", policies),
+        ("dirs", dirs),
+        ("no_builtin", cli.no_builtin.to_string()),
+        ("allow_minimal_root", cli.allow_minimal_root.to_string()),
+        ("selection", format!("{:?} {:?}", selection.select, selection.ignore)),
+        ("fail_on", format!("{fail_on:?}")),
+        ("host_name", host_name.unwrap_or_default().to_string()),
+        // Waivers expire by the day (`config.apply`).
+        ("today", format!("{:?}", crate::config::today())),
+        ("TZ", env("TZ")),
+        ("no_live", env("TIMERGUARD_NO_LIVE")),
+    ])
+}
+
+fn file_sum(p: &Path) -> String {
+    std::fs::read(p).map(|b| crate::digest::sha256(&b)).unwrap_or_else(|e| format!("unreadable: {e}"))
+}
+
+/// Names and contents of every file under a policy directory (links not followed).
+fn dir_sum(d: &Path) -> String {
+    let mut text = String::new();
+    for e in walkdir::WalkDir::new(d).max_depth(8).sort_by_file_name() {
+        match e {
+            Ok(e) if e.file_type().is_file() => {
+                text.push_str(&format!("{} {}\n", e.path().display(), file_sum(e.path())));
+            }
+            Ok(e) => text.push_str(&format!("{} {:?}\n", e.path().display(), e.file_type())),
+            Err(err) => text.push_str(&format!("error {err}\n")),
+        }
+    }
+    crate::digest::sha256(text.as_bytes())
+}

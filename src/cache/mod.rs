@@ -1,0 +1,152 @@
+//! `check --cache FILE`: a report reused while nothing it was made from has changed.
+//!
+//! A check reads the root through `Root`, which (when recording) notes every path it
+//! looked at and the `lstat` it saw (`collect::seen`). The cache keeps the report with
+//! those records, the host files read, the calendar facts computed from "now", the live
+//! view's sum and a key over every other input (binary, options, config, policies, the
+//! day, `TZ`). The next check reuses the report only when the key matches, every path
+//! still `lstat`s the same (never following a link: `tree.rs`), every calendar still
+//! gives the same facts and the live view the same answer; otherwise it checks afresh and
+//! replaces the cache. A cache is not written when a file changed less than a second
+//! before or during the run (its timestamps could not tell a later change apart), when
+//! a policy failed, or when a selected policy reads the clock.
+
+mod file;
+mod inputs;
+mod tree;
+
+pub use inputs::key as key_of;
+
+use std::path::Path;
+
+use file::Header;
+pub use file::{Cached, decode};
+
+use crate::collect::seen::Outcome;
+use crate::collect::{Root, Session};
+use crate::report::Report;
+
+/// What a recording session saw (taken before it is dropped).
+pub struct Recorded {
+    pub paths: Vec<(String, Outcome)>,
+    pub host: Vec<(String, Outcome)>,
+    pub calendars: Vec<(String, String)>,
+    pub live: Option<String>,
+}
+
+impl Recorded {
+    pub fn of(s: &Session) -> Recorded {
+        Recorded {
+            paths: s.root().take_seen().unwrap_or_default(),
+            host: s.root().take_seen_host(),
+            calendars: s.calendars_seen(),
+            live: s.live_print().map(str::to_string),
+        }
+    }
+}
+
+/// Why no cache can stand for these policies: one reads the clock (Rhai's
+/// `timestamp()`) or the live next/last elapse, which change with no file changing.
+pub fn unusable(selected: &[&crate::policy::Policy]) -> Option<String> {
+    selected.iter().find_map(|p| {
+        ["timestamp", "next_usec", "last_usec"]
+            .iter()
+            .find(|w| p.source.contains(**w))
+            .map(|w| format!("policy {} reads `{w}`, which changes with the clock", p.meta.id))
+    })
+}
+
+/// The key: a sum of every input that is not a file of the root, in order.
+pub fn key(parts: &[(&str, String)]) -> String {
+    let mut text = String::from("timerguard.cache/v1\n");
+    for (k, v) in parts {
+        text.push_str(&format!("{k}={}\n", v.len()));
+        text.push_str(v);
+        text.push('\n');
+    }
+    crate::digest::sha256(text.as_bytes())
+}
+
+/// A cache found fresh, or why it was not.
+pub enum Lookup {
+    Fresh(Box<Cached>),
+    Stale(String),
+}
+
+/// Looks the cache at `path` up for a check of `root_dir` now.
+pub fn lookup(path: &Path, key: &str, root_dir: &Path, now_usec: i64) -> Lookup {
+    let stale = Lookup::Stale;
+    let bytes = match file::read(path) {
+        Ok(Some(b)) => b,
+        Ok(None) => return stale("none yet".into()),
+        Err(why) => return stale(format!("not used: {why}")),
+    };
+    let damaged = |why: String| Lookup::Stale(format!("{} is damaged ({why})", path.display()));
+    let parts = match file::split(&bytes) {
+        Ok(p) => p,
+        Err(why) => return damaged(why),
+    };
+    if parts.header.key != key {
+        return stale("made with other options, config, policies, version or day".into());
+    }
+    // The report is parsed while the root is checked (it is wanted only when fresh).
+    let (report, verdict) = rayon::join(|| parts.report(), || check(&parts, root_dir, now_usec));
+    match (verdict, report) {
+        (Ok(None), Ok(report)) => {
+            let (header, paths, host) = (parts.header, Vec::new(), Vec::new());
+            Lookup::Fresh(Box::new(Cached { header, report, paths, host }))
+        }
+        (Ok(Some(why)), _) => stale(why),
+        (Err(why), _) | (_, Err(why)) => damaged(why),
+    }
+}
+
+/// Why what the cache was made from differs now (`None`: nothing does); `Err` when the
+/// records cannot be read.
+fn check(parts: &file::Parts<'_>, root_dir: &Path, now_usec: i64) -> Result<Option<String>, String> {
+    let (paths, host) = parts.records()?;
+    if let Some((p, _)) = host.iter().find(|(p, o)| crate::collect::seen::host_stat(Path::new(p.as_ref())) != *o) {
+        return Ok(Some(format!("host file {p} changed")));
+    }
+    let Ok(root) = Root::open(root_dir) else { return Ok(Some("the root cannot be opened".into())) };
+    if let Some(p) = tree::changed(root.fd(), &paths) {
+        return Ok(Some(format!("{p} changed")));
+    }
+    let zones = crate::collect::zones_of(&root);
+    let local = crate::schedule::ZoneSource::local(&zones);
+    for (expr, want) in &parts.header.calendars {
+        if format!("{:?}", crate::collect::calendar_facts(expr, &zones, &local, now_usec)) != *want {
+            return Ok(Some(format!("OnCalendar={expr} elapses differently now")));
+        }
+    }
+    match crate::collect::live_fingerprint(root_dir) {
+        Ok(live) if live == parts.header.live => Ok(None),
+        _ => Ok(Some("the running managers' view changed".into())),
+    }
+}
+
+/// Writes the cache for a fresh check that started at `start_usec`; the error says
+/// why it was not written.
+pub fn store(
+    path: &Path,
+    key: String,
+    start_usec: i64,
+    report: &Report,
+    notes: String,
+    rec: Recorded,
+) -> Result<(), String> {
+    if !report.errors.is_empty() {
+        return Err("a policy failed".into());
+    }
+    // A change within the timestamps' resolution of the run could go unseen next time.
+    let racy = start_usec.saturating_mul(1000).saturating_sub(1_000_000_000);
+    let recent = |o: &Outcome| o.as_ref().is_ok_and(|s| s.ctime_ns >= racy || s.mtime_ns >= racy);
+    if let Some((p, _)) = rec.paths.iter().chain(&rec.host).find(|(_, o)| recent(o)) {
+        return Err(format!("{p} changed less than a second before or during the check"));
+    }
+    let header = Header { key, made_usec: start_usec, live: rec.live, calendars: rec.calendars, notes };
+    file::write(path, |w| {
+        let mut w = w;
+        file::encode(&mut w, &header, report, &rec.paths, &rec.host)
+    })
+}

@@ -1,0 +1,292 @@
+//! `check --cache FILE`: a report is reused only while nothing it was made from changed,
+//! byte for byte the report of a fresh check; every kind of change (a mode, a content
+//! with its mtime put back, an entry added, a directory appearing, an account, a link
+//! swapped in, the config, the options, a policy module) makes the next check fresh; a
+//! cache that others could write, or a damaged one, is never trusted; a calendar's facts
+//! are checked against "now"; and nothing is written while files are changing.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::common::*;
+
+struct Run {
+    code: i32,
+    out: Vec<u8>,
+    err: String,
+}
+
+fn check(fx: &Fx, cache: Option<&Path>, args: &[&str]) -> Run {
+    let mut a: Vec<String> = ["check", "--format", "json", "--fail-on", "info"].iter().map(|s| s.to_string()).collect();
+    if let Some(c) = cache {
+        a.push("--cache".into());
+        a.push(c.display().to_string());
+    }
+    a.extend(args.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    let o = fx.cli_bounded(&refs, Duration::from_secs(120));
+    Run { code: o.status.code().unwrap(), out: o.stdout, err: String::from_utf8_lossy(&o.stderr).into_owned() }
+}
+
+/// A file changed less than a second ago is not trusted to show a later change: wait.
+fn settle() {
+    std::thread::sleep(Duration::from_millis(1100));
+}
+
+fn cache_path() -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("check.cache");
+    (d, p)
+}
+
+/// After a change: the next check is fresh and keeps its report, the one after reuses
+/// it, and both are byte for byte a check without the cache.
+fn fresh_then_reused(fx: &Fx, cache: &Path, args: &[&str], label: &str) -> Run {
+    settle();
+    let plain = check(fx, None, args);
+    let first = check(fx, Some(cache), args);
+    assert!(first.err.contains("checking afresh"), "{label}: {}", first.err);
+    assert!(!first.err.contains("not written"), "{label}: {}", first.err);
+    let second = check(fx, Some(cache), args);
+    assert!(second.err.contains("cache: nothing changed"), "{label}: {}", second.err);
+    for r in [&first, &second] {
+        assert_eq!(r.code, plain.code, "{label}: exit code");
+        assert!(r.out == plain.out, "{label}: the report differs from a check without the cache");
+    }
+    second
+}
+
+fn header(id: &str) -> String {
+    format!(
+        "const POLICY = #{{ id: \"{id}\", name: \"test-{}\", title: \"t\", severity: \"low\", targets: [\"timer\"] }};\n",
+        id.to_lowercase()
+    )
+}
+
+fn ids(r: &Run) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(&r.out).unwrap();
+    v["findings"].as_array().unwrap().iter().map(|f| format!("{} {}", f["policy"], f["subject"])).collect()
+}
+
+#[test]
+fn a_reused_report_is_the_fresh_one_in_every_format() {
+    let fx = planted();
+    let (_d, cache) = cache_path();
+    let r = fresh_then_reused(&fx, &cache, &[], "planted");
+    assert_eq!(r.code, 1);
+    assert!(!ids(&r).is_empty());
+    let meta = std::fs::metadata(&cache).unwrap();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
+    for f in ["text", "sarif", "junit"] {
+        let cli = |c: bool| {
+            let mut a = vec!["check", "--format", f, "--color", "never", "--fail-on", "info"];
+            let s = cache.display().to_string();
+            if c {
+                a.extend(["--cache", &s]);
+            }
+            fx.cli(&a)
+        };
+        let (plain, reused) = (cli(false), cli(true));
+        assert!(String::from_utf8_lossy(&reused.stderr).contains("cache: nothing changed"));
+        assert!(plain.stdout == reused.stdout, "--format {f}: a reused report renders differently");
+        assert_eq!(plain.status.code(), reused.status.code());
+    }
+    // A baseline is applied after: it works on a reused report as on a fresh one.
+    let base = _d.path().join("base.json");
+    assert!(fx.cli(&["baseline", "-o", base.to_str().unwrap()]).status.success());
+    let b = base.display().to_string();
+    let r = check(&fx, Some(&cache), &["--baseline", &b]);
+    assert!(r.err.contains("cache: nothing changed"), "{}", r.err);
+    assert_eq!(r.code, 0, "every finding is in the baseline");
+}
+
+#[test]
+fn every_kind_of_change_in_the_root_makes_the_next_check_fresh() {
+    let fx = planted();
+    fx.file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n")
+        .file("/home/alice/.config/systemd/user/sync.timer", &timer("hourly"))
+        .file("/home/alice/.config/systemd/user/sync.service", &service("/usr/bin/rsync"));
+    let (_d, cache) = cache_path();
+    let before = ids(&fresh_then_reused(&fx, &cache, &[], "start"));
+    // The first changed path the walk meets is named (an ancestor before what is in it).
+    let stale = |what: &str, label: &str| {
+        let r = check(&fx, Some(&cache), &[]);
+        assert!(r.err.contains(&format!("cache: {what} changed; checking afresh")), "{label}: {}", r.err);
+        r
+    };
+
+    // A mode: the unit becomes world-writable.
+    fx.mode("/etc/systemd/system/beacon.timer", 0o666);
+    stale("/etc/systemd/system/beacon.timer", "chmod");
+    let after = ids(&fresh_then_reused(&fx, &cache, &[], "chmod"));
+    assert!(after.len() > before.len(), "the new finding is reported: {after:?}");
+
+    // A content of the same size with its mtime put back: the ctime still moves.
+    let svc = fx.host_path("/etc/systemd/system/beacon.service");
+    let mtime = std::fs::metadata(&svc).unwrap().modified().unwrap();
+    let text = std::fs::read_to_string(&svc).unwrap().replace("198.51.100.7", "198.51.100.8");
+    std::fs::write(&svc, text).unwrap();
+    std::fs::File::options().write(true).open(&svc).unwrap().set_modified(mtime).unwrap();
+    stale("/etc/systemd/system/beacon.service", "content");
+    fresh_then_reused(&fx, &cache, &[], "content");
+
+    // An entry added to a user's unit directory.
+    fx.file("/home/alice/.config/systemd/user/more.timer", &timer("daily"));
+    stale("/home/alice/.config/systemd/user", "new entry");
+    fresh_then_reused(&fx, &cache, &[], "new entry");
+
+    // A search directory that did not exist appears.
+    fx.file("/home/alice/.local/share/systemd/user/late.timer", &timer("weekly"));
+    stale("/home/alice", "new directory");
+    let r = ids(&fresh_then_reused(&fx, &cache, &[], "new directory"));
+    assert!(r.iter().any(|f| f.contains("late.timer")), "{r:?}");
+
+    // An account added.
+    let passwd = std::fs::read_to_string(fx.host_path("/etc/passwd")).unwrap();
+    fx.file("/etc/passwd", &format!("{passwd}bob:x:1001:1001::/home/bob:/bin/bash\n"));
+    stale("/etc/passwd", "account");
+    fresh_then_reused(&fx, &cache, &[], "account");
+
+    // A unit directory swapped for a link to another one.
+    let user = fx.host_path("/home/alice/.config/systemd/user");
+    std::fs::rename(&user, fx.host_path("/home/alice/elsewhere")).unwrap();
+    fx.link("/home/alice/.config/systemd/user", "/home/alice/elsewhere");
+    stale("/home/alice", "link");
+    fresh_then_reused(&fx, &cache, &[], "link");
+}
+
+#[test]
+fn other_options_config_or_policies_make_another_key() {
+    let fx = planted();
+    let (d, cache) = cache_path();
+    fresh_then_reused(&fx, &cache, &[], "start");
+    // The check with another key is fresh and keeps its report; the next one reuses it.
+    let other = |args: &[&str], label: &str| {
+        let r = check(&fx, Some(&cache), args);
+        assert!(r.err.contains("made with other options") && !r.err.contains("not written"), "{label}: {}", r.err);
+        let again = check(&fx, Some(&cache), args);
+        assert!(again.err.contains("cache: nothing changed"), "{label}: {}", again.err);
+        assert!(again.out == check(&fx, None, args).out, "{label}");
+    };
+    other(&["--select", "TG1"], "selection");
+    other(&["--select", "TG1", "--ignore", "TG101"], "ignore");
+    let cfg = d.path().join("tg.yaml");
+    std::fs::write(&cfg, "params:\n  TG202: { allowed_users: [alice] }\n").unwrap();
+    let c = cfg.display().to_string();
+    other(&["--config", &c], "config");
+    std::fs::write(&cfg, "params:\n  TG202: { allowed_users: [] }\n").unwrap();
+    let r = check(&fx, Some(&cache), &["--config", &c]);
+    assert!(r.err.contains("made with other options"), "config content: {}", r.err);
+
+    // A policy module, read at run time from the policy directory, counts too.
+    let pol = tempfile::tempdir().unwrap();
+    std::fs::write(
+        pol.path().join("XX100.rhai"),
+        format!(
+            "import \"_helper\" as h;\n{}fn check(t, ctx) {{ if h::FLAG {{ violation(\"seen\", \"module\") }} }}\n",
+            header("XX100")
+        ),
+    )
+    .unwrap();
+    std::fs::write(pol.path().join("_helper.rhai"), "export const FLAG = true;\n").unwrap();
+    let p = pol.path().display().to_string();
+    let args = ["--policies", p.as_str()];
+    let r = fresh_then_reused(&fx, &cache, &args, "policy dir");
+    assert!(r.err.contains("cache: nothing changed"));
+    assert!(ids(&r).iter().any(|f| f.contains("XX100")), "{}", r.err);
+    std::fs::write(pol.path().join("_helper.rhai"), "export const FLAG = false;\n").unwrap();
+    let r = check(&fx, Some(&cache), &args);
+    assert!(r.err.contains("made with other options"), "module: {}", r.err);
+    assert!(!ids(&r).iter().any(|f| f.contains("XX100")), "the module's new value is used");
+}
+
+#[test]
+fn a_cache_others_could_write_or_a_damaged_one_is_never_trusted() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = planted();
+    let (d, cache) = cache_path();
+    let good = fresh_then_reused(&fx, &cache, &[], "start");
+
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o622)).unwrap();
+    let r = check(&fx, Some(&cache), &[]);
+    assert!(r.err.contains("cache: not used:") && r.err.contains("only it can write"), "{}", r.err);
+    assert!(r.out == good.out);
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "replaced by a private one");
+
+    // Damaged: a record's number, then the report cut short.
+    let text = std::fs::read_to_string(&cache).unwrap();
+    let bad = text.replacen("\ns ", "\ns x", 1);
+    std::fs::write(&cache, &bad).unwrap();
+    let r = check(&fx, Some(&cache), &[]);
+    assert!(r.err.contains("is damaged (line ") && r.err.contains("not a number"), "{}", r.err);
+    assert!(r.out == good.out && r.code == good.code);
+    std::fs::write(&cache, &text[..text.len() / 2]).unwrap();
+    let r = check(&fx, Some(&cache), &[]);
+    assert!(r.err.contains("is damaged ("), "{}", r.err);
+    assert!(r.out == good.out);
+
+    // A directory others can write: not read, not written.
+    let open = d.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let c = open.join("c");
+    let r = check(&fx, Some(&c), &[]);
+    assert!(r.err.contains("not used") && r.err.contains("not written"), "{}", r.err);
+    assert!(!c.exists());
+
+    // A link planted where the cache goes is not followed, and is replaced.
+    let target = d.path().join("target");
+    std::fs::write(&target, "keep").unwrap();
+    std::fs::remove_file(&cache).unwrap();
+    std::os::unix::fs::symlink(&target, &cache).unwrap();
+    let r = check(&fx, Some(&cache), &[]);
+    assert!(r.err.contains("cache: not used:"), "{}", r.err);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+    assert!(!std::fs::symlink_metadata(&cache).unwrap().file_type().is_symlink());
+}
+
+#[test]
+fn nothing_is_kept_while_files_change_or_when_a_policy_reads_the_clock() {
+    let fx = planted();
+    let (_d, cache) = cache_path();
+    // The fixture was written just now: its timestamps cannot show a change made in the
+    // same instant, so no cache is written yet.
+    let r = check(&fx, Some(&cache), &[]);
+    assert!(r.err.contains("cache: not written:") && r.err.contains("less than a second"), "{}", r.err);
+    assert!(!cache.exists());
+
+    let pol = tempfile::tempdir().unwrap();
+    std::fs::write(
+        pol.path().join("XX200.rhai"),
+        format!("{}fn check(t, ctx) {{ let now = timestamp(); () }}\n", header("XX200")),
+    )
+    .unwrap();
+    settle();
+    let p = pol.path().display().to_string();
+    let r = check(&fx, Some(&cache), &["--policies", &p]);
+    assert!(r.err.contains("cache: not used: policy XX200 reads `timestamp`"), "{}", r.err);
+    assert!(!cache.exists());
+}
+
+#[test]
+fn a_calendar_is_checked_against_now() {
+    let fx = planted();
+    fx.file("/etc/systemd/system/once.timer", &timer("2031-01-01 00:00:00 UTC"))
+        .file("/etc/systemd/system/once.service", &service("/bin/true"))
+        .link("/etc/systemd/system/timers.target.wants/once.timer", "../once.timer");
+    let (_d, cache) = cache_path();
+    fresh_then_reused(&fx, &cache, &[], "start");
+    let text = std::fs::read_to_string(&cache).unwrap();
+    let header: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+    let key = header["key"].as_str().unwrap();
+    let root = fx.path();
+    let now = timerguard::collect::now_usec();
+    assert!(matches!(timerguard::cache::lookup(&cache, key, root, now), timerguard::cache::Lookup::Fresh(_)));
+    // In 2032 the one-shot calendar never elapses again: the facts differ, so does the cache.
+    let later = 1_956_528_000_000_000; // 2032-01-01
+    match timerguard::cache::lookup(&cache, key, root, later) {
+        timerguard::cache::Lookup::Stale(why) => assert!(why.contains("OnCalendar=2031-01-01"), "{why}"),
+        timerguard::cache::Lookup::Fresh(_) => panic!("reused a report whose calendar facts moved on"),
+    }
+}
