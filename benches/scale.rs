@@ -6,8 +6,12 @@
 //! that lstats every entry and reads every unit file) with `rustc -O`, then, for each
 //! root, runs in turn, `TG_SCALE_RUNS` times (default 3): the floor with 2 threads and
 //! with 1, `timerguard list --format json`, `timerguard check --format json` and `check`
-//! on one thread (`RAYON_NUM_THREADS=1`). Prints the median wall time of each, its ratio
-//! to the matching floor, and the peak RSS of `check` (GNU time's `%M`). The findings of
+//! on one thread (`RAYON_NUM_THREADS=1`); then the warm re-check: `check --cache FILE`
+//! once to keep the report (after a pause: files changed within a second are not
+//! trusted), and each round a `check --cache` with nothing changed, against the stat-only
+//! walk (`benches/corpus/stat_walk.rs`: the floor without its reads). Prints the median
+//! wall time of each, its ratio to the matching floor, and the peak RSS of `check` (GNU
+//! time's `%M`). The findings of
 //! the release build are the same as of the whole-host path (tests/it/streaming.rs).
 //! `TG_SCALE_USERS=1000,10000` picks the sizes.
 
@@ -55,6 +59,11 @@ fn main() {
     let src = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/corpus/floor_probe.rs");
     let st = Command::new("rustc").args(["-C", "opt-level=3", "-o"]).arg(&probe).arg(src).status().unwrap();
     assert!(st.success());
+    let walker = dir.join("stat_walk");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/corpus/stat_walk.rs");
+    let st = Command::new("rustc").args(["-C", "opt-level=3", "-o"]).arg(&walker).arg(src).status().unwrap();
+    assert!(st.success());
+    let cache_dir = tempfile::tempdir().unwrap();
     let tg = env!("CARGO_BIN_EXE_timerguard");
     let runs: usize = std::env::var("TG_SCALE_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     let sizes: Vec<usize> = std::env::var("TG_SCALE_USERS")
@@ -63,16 +72,25 @@ fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     println!(
-        "| users | floor 2 thr | floor 1 thr | list (×floor) | check (×floor) | check 1 thr (×floor 1) | check peak RSS |"
+        "| users | floor 2 thr | floor 1 thr | list (×floor) | check (×floor) | check 1 thr (×floor 1) | check peak RSS | stat-only walk | warm re-check (×walk) | warm RSS |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut checks = Vec::new();
     for users in sizes {
         let root = corpus(&dir, users);
         let r = root.to_str().unwrap();
         let p = probe.to_str().unwrap();
-        let mut m: Vec<Vec<f64>> = vec![Vec::new(); 5];
+        let mut m: Vec<Vec<f64>> = vec![Vec::new(); 7];
         let mut rss = 0;
+        let mut warm_rss = 0;
+        let cache = cache_dir.path().join(format!("c{users}"));
+        let c = cache.to_str().unwrap();
+        let cached = [tg, "--root", r, "check", "--format", "json", "--cache", c];
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        run(&cached, &[]);
+        let again = Command::new(cached[0]).args(&cached[1..]).output().unwrap();
+        let said = String::from_utf8_lossy(&again.stderr);
+        assert!(said.contains("cache: nothing changed"), "the warm re-check reuses the report: {said}");
         for _ in 0..runs {
             // Paired: each round runs every command once, so drift hits all alike.
             m[0].push(run(&[p, r, "2"], &[]).0);
@@ -82,10 +100,14 @@ fn main() {
             m[3].push(w);
             rss = rss.max(k);
             m[4].push(run(&[tg, "--root", r, "check", "--format", "json"], &[("RAYON_NUM_THREADS", "1")]).0);
+            m[5].push(run(&[walker.to_str().unwrap(), r, "2"], &[]).0);
+            let (w, k) = run(&cached, &[]);
+            m[6].push(w);
+            warm_rss = warm_rss.max(k);
         }
         let med: Vec<f64> = m.into_iter().map(median).collect();
         println!(
-            "| {users} | {:.2} s | {:.2} s | {:.2} s ({:.1}×) | {:.2} s ({:.1}×) | {:.2} s ({:.1}×) | {} MiB |",
+            "| {users} | {:.2} s | {:.2} s | {:.2} s ({:.1}×) | {:.2} s ({:.1}×) | {:.2} s ({:.1}×) | {} MiB | {:.2} s | {:.2} s ({:.2}×) | {} MiB |",
             med[0],
             med[1],
             med[2],
@@ -94,7 +116,11 @@ fn main() {
             med[3] / med[0],
             med[4],
             med[4] / med[1],
-            rss / 1024
+            rss / 1024,
+            med[5],
+            med[6],
+            med[6] / med[5],
+            warm_rss / 1024
         );
         checks.push((users, med[3]));
     }

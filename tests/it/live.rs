@@ -380,6 +380,14 @@ $tg fix --unsafe --format json > fix.json 2>> check.err
 echo "fix rc=$?" >> rc.txt
 $tg list --format json > list.json 2>> check.err
 stat -c '%U %a' /run/user/1000 > rundir.txt
+# Outputs go to a directory the check does not read (root's home is read: a file made
+# there just before a check leaves a timestamp too recent to trust, and no cache).
+mkdir -m 700 -p /var/cache/timerguard c
+sleep 2
+for i in 1 2; do
+  $tg check --format json --fail-on info --cache /var/cache/timerguard/check > c/$i.json 2> c/$i.err
+  echo "cache$i rc=$?" >> rc.txt
+done
 echo done > e2e.out
 systemctl poweroff
 "#;
@@ -414,6 +422,13 @@ fn an_ordinary_booted_host_raises_nothing() {
     assert!(read("rc.txt").contains("fix rc=0"), "{}", diag());
     let fix: serde_json::Value = serde_json::from_str(&read("fix.json")).unwrap();
     assert_eq!(fix["changes"], false, "{fix}");
+    // `check --cache` on a live host: the first check keeps its report (the live view's
+    // sum with it), the second finds nothing changed and reuses it, byte for byte.
+    assert!(read("rc.txt").contains("cache1 rc=0") && read("rc.txt").contains("cache2 rc=0"), "{}", diag());
+    let (c1, c2) = (read("c/1.err"), read("c/2.err"));
+    assert!(c1.contains("checking afresh") && !c1.contains("not written"), "{c1}");
+    assert!(c2.contains("cache: nothing changed"), "first: {c1}\nsecond: {c2}");
+    assert_eq!(read("c/2.json"), read("check.json"));
     // The live view was on: the user's timer is loaded in her manager.
     let list: serde_json::Value = serde_json::from_str(&read("list.json")).unwrap();
     let sync =
