@@ -103,7 +103,19 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
         }
         Command::Timespan { spans } => ok_or_1(timecmd::timespan(spans, out, err)?),
         Command::Check { output, baseline, cache, selection, sources } => {
-            let mut report = evaluate(cli, selection, sources, output.fail_on, cache.as_deref(), term, err)?;
+            let mut report = match evaluate(cli, selection, sources, output.fail_on, cache.as_deref(), term, err)? {
+                Evaluated::Fresh(r) => r,
+                // A reused JSON report goes out as it was written, unparsed.
+                Evaluated::Cached(hit)
+                    if baseline.is_none()
+                        && output.format == crate::report::Format::Json
+                        && output.reports.is_empty() =>
+                {
+                    quiet_pipe(out.write_all(hit.json()).map_err(AppError::from))?;
+                    return Ok(ExitCode::from(hit.header.exit_code));
+                }
+                Evaluated::Cached(hit) => hit.report().map_err(AppError::Usage)?,
+            };
             if let Some(path) = baseline {
                 let b = crate::baseline::Baseline::load(path)?;
                 report.baseline = Some(b.apply(&mut report.findings));
@@ -113,7 +125,7 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
             ExitCode::from(report.exit_code())
         }
         Command::Baseline { output, selection, sources } => {
-            let report = evaluate(cli, selection, sources, None, None, term, err)?;
+            let report = evaluate(cli, selection, sources, None, None, term, err)?.fresh()?;
             let b = crate::baseline::Baseline::of(&report.findings);
             let mut file = std::fs::File::create(output)
                 .map_err(|e| AppError::Usage(format!("--output {}: {e}", output.display())))?;
@@ -366,6 +378,21 @@ fn collection_notes(
     Ok(())
 }
 
+/// A check's report: made now, or reused from `--cache`.
+enum Evaluated {
+    Fresh(crate::report::Report),
+    Cached(Box<crate::cache::Hit>),
+}
+
+impl Evaluated {
+    fn fresh(self) -> Result<crate::report::Report, AppError> {
+        match self {
+            Evaluated::Fresh(r) => Ok(r),
+            Evaluated::Cached(hit) => hit.report().map_err(AppError::Usage),
+        }
+    }
+}
+
 /// Policies evaluated over the root, or over each `--facts` file (one report for all).
 fn evaluate(
     cli: &Cli,
@@ -375,7 +402,7 @@ fn evaluate(
     cache: Option<&std::path::Path>,
     term: Terminal,
     err: &mut dyn Write,
-) -> Result<crate::report::Report, AppError> {
+) -> Result<Evaluated, AppError> {
     let (config, set, log) = load_policies(cli)?;
     let selected = select(cli, &config, &set, selection)?;
     let fail_on = fail_on.or(config.fail_on).unwrap_or(crate::finding::Severity::High);
@@ -419,7 +446,7 @@ fn evaluate(
                             "cache: nothing changed; reusing the report of {age} s ago ({})",
                             path.display()
                         )?;
-                        return Ok(c.report);
+                        return Ok(Evaluated::Cached(c));
                     }
                     crate::cache::Lookup::Stale(why) => writeln!(err, "cache: {why}; checking afresh")?,
                 }
@@ -454,13 +481,13 @@ fn evaluate(
                 writeln!(err, "cache: not written: {why}")?;
             }
         }
-        return Ok(report);
+        return Ok(Evaluated::Fresh(report));
     }
     if sources.facts.is_empty() {
         let host = with_drift(collect_host(cli, term, err)?);
         let root = cli.root.display().to_string();
         let name = sources.host_name.clone().or_else(|| host.hostname.clone()).unwrap_or_else(|| root.clone());
-        return one(&host, name, Some(root), err);
+        return one(&host, name, Some(root), err).map(Evaluated::Fresh);
     }
     let mut parts = Vec::new();
     for f in &sources.facts {
@@ -471,7 +498,7 @@ fn evaluate(
         let label = file_label(f);
         parts.push((label.clone(), one(&host, host.hostname.clone().unwrap_or(label), None, err)?));
     }
-    Ok(if parts.len() == 1 { parts.remove(0).1 } else { crate::report::merge(parts, Some(fail_on)) })
+    Ok(Evaluated::Fresh(if parts.len() == 1 { parts.remove(0).1 } else { crate::report::merge(parts, Some(fail_on)) }))
 }
 
 /// The report on stdout in its format, and in every `--report FORMAT=PATH`.

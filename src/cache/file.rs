@@ -3,7 +3,8 @@
 //! ```text
 //! timerguard.cache/v1
 //! {"key":…,"made_usec":…,"live":…,"calendars":[…],"notes":…}   header (JSON)
-//! {"schema":"timerguard.check/v1",…}                            the report (JSON)
+//! report N                                                      then N bytes:
+//! {"schema": "timerguard.check/v1", …}                         the report as `--format json` writes it
 //! paths N                                                       then N records:
 //! s MODE UID GID SIZE INO DEV NLINK MTIME_NS CTIME_NS<TAB>PATH  an lstat
 //! e ERRNO<TAB>PATH                                              a failure
@@ -42,6 +43,8 @@ pub struct Header {
     pub calendars: Vec<(String, String)>,
     /// What the run wrote to stderr (warnings, policy log lines), written again on reuse.
     pub notes: String,
+    /// The check's exit code (before any `--baseline`).
+    pub exit_code: u8,
 }
 
 pub struct Cached {
@@ -62,8 +65,11 @@ pub fn encode(
     writeln!(out, "{MAGIC}")?;
     serde_json::to_writer(&mut *out, header)?;
     writeln!(out)?;
-    serde_json::to_writer(&mut *out, report)?;
-    writeln!(out)?;
+    // As `--format json` renders it: a reused JSON check writes these bytes unparsed.
+    let mut json = Vec::new();
+    crate::report::render(report, crate::report::Format::Json, false, &mut json)?;
+    writeln!(out, "report {}", json.len())?;
+    out.write_all(&json)?;
     for (label, recs) in [("paths", paths), ("host", host)] {
         writeln!(out, "{label} {}", recs.len())?;
         for (p, o) in recs {
@@ -113,7 +119,9 @@ fn unescape(s: &str) -> Result<Cow<'_, str>, String> {
 /// (`report`, `records`), so that they can be parsed while the root is being checked.
 pub struct Parts<'a> {
     pub header: Header,
-    report: (usize, &'a str),
+    /// Where the report's JSON lies in the file.
+    pub report_at: std::ops::Range<usize>,
+    report: &'a str,
     rest: (usize, &'a str),
 }
 
@@ -126,14 +134,20 @@ pub fn split(bytes: &[u8]) -> Result<Parts<'_>, String> {
         return Err(format!("line 1: not a {MAGIC} file"));
     }
     let header: Header = serde_json::from_str(next("the header")?).map_err(|e| format!("line 2: {e}"))?;
-    let report = (3, next("the report")?);
-    let rest = (4, next("the records")?);
-    Ok(Parts { header, report, rest })
+    let len: usize = next("the report")?
+        .strip_prefix("report ")
+        .and_then(|n| n.parse().ok())
+        .ok_or("line 3: expected `report LENGTH`")?;
+    let tail = next("the report")?;
+    let start = text.len() - tail.len();
+    let report = tail.get(..len).filter(|r| r.ends_with('\n')).ok_or("line 4: the report is cut short")?;
+    let first = 4 + report.bytes().filter(|b| *b == b'\n').count();
+    Ok(Parts { header, report_at: start..start + len, report, rest: (first, &tail[len..]) })
 }
 
 impl Parts<'_> {
     pub fn report(&self) -> Result<Report, String> {
-        serde_json::from_str(self.report.1).map_err(|e| format!("line {}: {e}", self.report.0))
+        serde_json::from_str(self.report).map_err(|e| format!("the report (line 4 on): {e}"))
     }
 
     /// The root's records and the host's (parsed in parallel: 200,000 lines).
@@ -296,8 +310,8 @@ pub fn write(path: &Path, fill: impl FnOnce(&mut dyn Write) -> std::io::Result<(
     let t = tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, t);
     fill(&mut w).and_then(|()| w.flush()).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Not synced: a file torn by a crash fails to parse (counts, `end`) and is replaced.
     let t = w.into_inner().map_err(|e| format!("{}: {}", path.display(), e.error()))?;
-    t.as_file().sync_all().map_err(|e| format!("{}: {e}", path.display()))?;
     t.persist(path).map_err(|e| format!("{}: {}", path.display(), e.error))?;
     Ok(())
 }
@@ -318,7 +332,14 @@ mod tests {
             crate::finding::Severity::High,
             crate::report::HostLabel { name: "h".into(), root: None, warnings: 0 },
         );
-        let header = Header { key: "k".into(), made_usec: 1, live: None, calendars: Vec::new(), notes: "n\n".into() };
+        let header = Header {
+            key: "k".into(),
+            made_usec: 1,
+            live: None,
+            calendars: Vec::new(),
+            notes: "n\n".into(),
+            exit_code: 0,
+        };
         let mut bytes = Vec::new();
         encode(&mut bytes, &header, &report, &paths, &[("/usr/share/zoneinfo/X".into(), Err(2))]).unwrap();
         let back = decode(&bytes).unwrap();
@@ -326,7 +347,8 @@ mod tests {
         assert_eq!(back.header.notes, "n\n");
         let text = String::from_utf8(bytes).unwrap();
         let cut = text.replace("e 2\t/x", "e two\t/x");
-        assert_eq!(decode(cut.as_bytes()).err().unwrap(), "line 6: a field is missing or not a number");
+        let n = 1 + cut.lines().position(|l| l == "e two\t/x").unwrap();
+        assert_eq!(decode(cut.as_bytes()).err().unwrap(), format!("line {n}: a field is missing or not a number"));
         let short = text.replace("end\n", "");
         assert!(decode(short.as_bytes()).err().unwrap().ends_with("expected `end`"));
     }

@@ -19,7 +19,7 @@ pub use inputs::key as key_of;
 
 use std::path::Path;
 
-use file::Header;
+pub use file::Header;
 pub use file::{Cached, decode};
 
 use crate::collect::seen::Outcome;
@@ -69,8 +69,26 @@ pub fn key(parts: &[(&str, String)]) -> String {
 
 /// A cache found fresh, or why it was not.
 pub enum Lookup {
-    Fresh(Box<Cached>),
+    Fresh(Box<Hit>),
     Stale(String),
+}
+
+/// A fresh cache: its header, and its report as `--format json` wrote it.
+pub struct Hit {
+    pub header: Header,
+    bytes: Vec<u8>,
+    report_at: std::ops::Range<usize>,
+}
+
+impl Hit {
+    /// The report's JSON, exactly as a fresh `check --format json` writes it.
+    pub fn json(&self) -> &[u8] {
+        &self.bytes[self.report_at.clone()]
+    }
+
+    pub fn report(&self) -> Result<Report, String> {
+        serde_json::from_slice(self.json()).map_err(|e| format!("the cached report: {e}"))
+    }
 }
 
 /// Looks the cache at `path` up for a check of `root_dir` now.
@@ -89,15 +107,13 @@ pub fn lookup(path: &Path, key: &str, root_dir: &Path, now_usec: i64) -> Lookup 
     if parts.header.key != key {
         return stale("made with other options, config, policies, version or day".into());
     }
-    // The report is parsed while the root is checked (it is wanted only when fresh).
-    let (report, verdict) = rayon::join(|| parts.report(), || check(&parts, root_dir, now_usec));
-    match (verdict, report) {
-        (Ok(None), Ok(report)) => {
-            let (header, paths, host) = (parts.header, Vec::new(), Vec::new());
-            Lookup::Fresh(Box::new(Cached { header, report, paths, host }))
+    match check(&parts, root_dir, now_usec) {
+        Ok(None) => {
+            let (header, report_at) = (parts.header, parts.report_at);
+            Lookup::Fresh(Box::new(Hit { header, bytes, report_at }))
         }
-        (Ok(Some(why)), _) => stale(why),
-        (Err(why), _) | (_, Err(why)) => damaged(why),
+        Ok(Some(why)) => stale(why),
+        Err(why) => damaged(why),
     }
 }
 
@@ -144,7 +160,8 @@ pub fn store(
     if let Some((p, _)) = rec.paths.iter().chain(&rec.host).find(|(_, o)| recent(o)) {
         return Err(format!("{p} changed less than a second before or during the check"));
     }
-    let header = Header { key, made_usec: start_usec, live: rec.live, calendars: rec.calendars, notes };
+    let exit_code = report.exit_code();
+    let header = Header { key, made_usec: start_usec, live: rec.live, calendars: rec.calendars, notes, exit_code };
     file::write(path, |w| {
         let mut w = w;
         file::encode(&mut w, &header, report, &rec.paths, &rec.host)

@@ -73,7 +73,7 @@ impl Seen {
                 (p, o)
             })
             .collect();
-        v.sort_unstable_by(|a, b| tree_order(&a.0, &b.0));
+        rayon::slice::ParallelSliceMut::par_sort_unstable_by(&mut v[..], |a, b| tree_order(&a.0, &b.0));
         prune(v)
     }
 }
