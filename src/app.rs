@@ -104,7 +104,7 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
         Command::Timespan { spans } => ok_or_1(timecmd::timespan(spans, out, err)?),
         Command::Check { output, baseline, cache, selection, sources } => {
             let mut report = match evaluate(cli, selection, sources, output.fail_on, cache.as_deref(), term, err)? {
-                Evaluated::Fresh(r) => r,
+                Evaluated::Fresh(r) => *r,
                 // A reused JSON report goes out as it was written, unparsed.
                 Evaluated::Cached(hit)
                     if baseline.is_none()
@@ -380,14 +380,14 @@ fn collection_notes(
 
 /// A check's report: made now, or reused from `--cache`.
 enum Evaluated {
-    Fresh(crate::report::Report),
+    Fresh(Box<crate::report::Report>),
     Cached(Box<crate::cache::Hit>),
 }
 
 impl Evaluated {
     fn fresh(self) -> Result<crate::report::Report, AppError> {
         match self {
-            Evaluated::Fresh(r) => Ok(r),
+            Evaluated::Fresh(r) => Ok(*r),
             Evaluated::Cached(hit) => hit.report().map_err(AppError::Usage),
         }
     }
@@ -481,13 +481,13 @@ fn evaluate(
                 writeln!(err, "cache: not written: {why}")?;
             }
         }
-        return Ok(Evaluated::Fresh(report));
+        return Ok(Evaluated::Fresh(Box::new(report)));
     }
     if sources.facts.is_empty() {
         let host = with_drift(collect_host(cli, term, err)?);
         let root = cli.root.display().to_string();
         let name = sources.host_name.clone().or_else(|| host.hostname.clone()).unwrap_or_else(|| root.clone());
-        return one(&host, name, Some(root), err).map(Evaluated::Fresh);
+        return one(&host, name, Some(root), err).map(|r| Evaluated::Fresh(Box::new(r)));
     }
     let mut parts = Vec::new();
     for f in &sources.facts {
@@ -498,7 +498,8 @@ fn evaluate(
         let label = file_label(f);
         parts.push((label.clone(), one(&host, host.hostname.clone().unwrap_or(label), None, err)?));
     }
-    Ok(Evaluated::Fresh(if parts.len() == 1 { parts.remove(0).1 } else { crate::report::merge(parts, Some(fail_on)) }))
+    let report = if parts.len() == 1 { parts.remove(0).1 } else { crate::report::merge(parts, Some(fail_on)) };
+    Ok(Evaluated::Fresh(Box::new(report)))
 }
 
 /// The report on stdout in its format, and in every `--report FORMAT=PATH`.
