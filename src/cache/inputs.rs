@@ -26,6 +26,8 @@ pub fn key(cli: &Cli, set: &PolicySet, selection: &Selection, fail_on: Severity,
         ("version", env!("CARGO_PKG_VERSION").to_string()),
         ("exe", exe),
         ("root", cli.root.canonicalize().unwrap_or_else(|_| cli.root.clone()).display().to_string()),
+        // Reports name the root as it was given (`/srv/img/` is not `/srv/img`).
+        ("root_as_given", cli.root.display().to_string()),
         ("config", config),
         ("policies", policies),
         ("dirs", dirs),

@@ -170,6 +170,14 @@ fn other_options_config_or_policies_make_another_key() {
     };
     other(&["--select", "TG1"], "selection");
     other(&["--select", "TG1", "--ignore", "TG101"], "ignore");
+    // The same root given another way is another key: reports name it as given.
+    let slash = format!("{}/", fx.path().display());
+    let r = std::process::Command::new(env!("CARGO_BIN_EXE_timerguard"))
+        .args(["--root", &slash, "check", "--format", "json", "--fail-on", "info", "--cache", cache.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&r.stderr);
+    assert!(said.contains("made with other options"), "{said}");
     let cfg = d.path().join("tg.yaml");
     std::fs::write(&cfg, "params:\n  TG202: { allowed_users: [alice] }\n").unwrap();
     let c = cfg.display().to_string();
