@@ -627,6 +627,11 @@ Check this system with the built\-in policies; exit 1 on high or critical findin
 .B timerguard \-\-root /srv/image check \-\-format sarif \-\-report junit=report.xml
 Gate an image root before it ships, writing SARIF on stdout and JUnit to a file.
 .TP
+.B timerguard check \-\-format json \-\-cache /var/cache/timerguard/check
+A hook that runs every few minutes: the last report is reused, at the cost of a stat of
+every path it was made from, while none of them (nor options, config, policies or the
+day) changed.
+.TP
 .B timerguard \-\-config /etc/timerguard.yaml fix
 Show the plan of safe fixes (a dry run); add \fB\-\-apply\fR to make them, journaled.
 .TP
