@@ -118,6 +118,7 @@ impl Play {
             "timerguard_root": self.root,
             "timerguard_reports_dir": w.join("reports"),
             "timerguard_report_path": w.join("host/check.json"),
+            "timerguard_cache": w.join("cache/check"),
             "timerguard_mode": mode,
             "timerguard_unsafe": true,
         });
@@ -184,6 +185,7 @@ fn ansible_role_gates_enforces_and_honours_check_mode() {
     let (code, log) = play.run("gate", &[]);
     assert_ne!(code, 0, "{log}");
     assert!(log.contains("findings at or above the fail-on severity"), "{log}");
+    assert!(w.join("cache/check").exists(), "the check keeps its report for the next run");
 
     // Check mode: changed from the plan, nothing touched, no gate failure.
     let before = listing(fx.path());
