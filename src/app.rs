@@ -483,6 +483,13 @@ fn evaluate(
         }
         return Ok(Evaluated::Fresh(Box::new(report)));
     }
+    if cache.is_some() {
+        // --cache conflicts with --facts and --trusted; what is left is a whole-host run.
+        writeln!(
+            err,
+            "cache: not used: a selected policy reads the whole host at once (check_host), or TIMERGUARD_NO_STREAM is set"
+        )?;
+    }
     if sources.facts.is_empty() {
         let host = with_drift(collect_host(cli, term, err)?);
         let root = cli.root.display().to_string();

@@ -275,6 +275,18 @@ fn nothing_is_kept_while_files_change_or_when_a_policy_reads_the_clock() {
     let r = check(&fx, Some(&cache), &["--policies", &p]);
     assert!(r.err.contains("cache: not used: policy XX200 reads `timestamp`"), "{}", r.err);
     assert!(!cache.exists());
+
+    // A policy over the whole host runs without streaming, and without the cache.
+    std::fs::remove_file(pol.path().join("XX200.rhai")).unwrap();
+    std::fs::write(
+        pol.path().join("XX300.rhai"),
+        header("XX300").replace("targets: [\"timer\"] ", "targets: [] ") + "fn check_host(host, ctx) { () }\n",
+    )
+    .unwrap();
+    let r = check(&fx, Some(&cache), &["--policies", &p]);
+    assert!(r.err.contains("cache: not used: a selected policy reads the whole host"), "{}", r.err);
+    assert_eq!(r.out, check(&fx, None, &["--policies", &p]).out);
+    assert!(!cache.exists());
 }
 
 #[test]
