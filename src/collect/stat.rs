@@ -52,13 +52,16 @@ pub fn record_chain(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMe
 /// Resolves a configured path (executable, `EnvironmentFile=`, link target) inside the
 /// root and describes it. `paths` receives the metadata of every parent.
 pub fn path_fact(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMeta>) -> PathFact {
-    let link_meta = root
-        .chase(path, false)
+    let nofollow = root.chase(path, false);
+    let link_meta = nofollow
+        .as_ref()
         .ok()
         .filter(|c| c.exists)
         .and_then(|c| lstat(root, &c.path))
         .filter(|m| m.kind == FileKind::Symlink);
-    match root.chase(path, true) {
+    // Without a link at the end, following it resolves the same way: chase once.
+    let chased = if link_meta.is_some() { root.chase(path, true) } else { nofollow };
+    match chased {
         Ok(c) => {
             let meta = if c.exists { lstat(root, &c.path) } else { None };
             let parents = record_chain(root, root::parent(&c.path), paths);
