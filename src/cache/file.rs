@@ -7,6 +7,7 @@
 //! {"schema": "timerguard.check/v1", …}                         the report as `--format json` writes it
 //! paths N                                                       then N records:
 //! s MODE UID GID SIZE INO DEV NLINK MTIME_NS CTIME_NS<TAB>PATH  an lstat
+//! l …                                                           of a listed directory
 //! e ERRNO<TAB>PATH                                              a failure
 //! host M                                                        host files, the same way
 //! end
@@ -24,7 +25,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::collect::rootfd::Stat;
-use crate::collect::seen::Outcome;
+use crate::collect::seen::Record;
 use crate::report::Report;
 
 const MAGIC: &str = "timerguard.cache/v1";
@@ -50,8 +51,8 @@ pub struct Header {
 pub struct Cached {
     pub header: Header,
     pub report: Report,
-    pub paths: Vec<(String, Outcome)>,
-    pub host: Vec<(String, Outcome)>,
+    pub paths: Vec<Record<String>>,
+    pub host: Vec<Record<String>>,
 }
 
 /// Writes the file (streamed: a 10,000-user report is large).
@@ -59,8 +60,8 @@ pub fn encode(
     out: &mut impl Write,
     header: &Header,
     report: &Report,
-    paths: &[(String, Outcome)],
-    host: &[(String, Outcome)],
+    paths: &[Record<String>],
+    host: &[Record<String>],
 ) -> std::io::Result<()> {
     writeln!(out, "{MAGIC}")?;
     serde_json::to_writer(&mut *out, header)?;
@@ -72,12 +73,21 @@ pub fn encode(
     out.write_all(&json)?;
     for (label, recs) in [("paths", paths), ("host", host)] {
         writeln!(out, "{label} {}", recs.len())?;
-        for (p, o) in recs {
+        for (p, o, listed) in recs {
             match o {
                 Ok(s) => write!(
                     out,
-                    "s {} {} {} {} {} {} {} {} {}\t",
-                    s.mode, s.uid, s.gid, s.size, s.ino, s.dev, s.nlink, s.mtime_ns, s.ctime_ns
+                    "{} {} {} {} {} {} {} {} {} {}\t",
+                    if *listed { 'l' } else { 's' },
+                    s.mode,
+                    s.uid,
+                    s.gid,
+                    s.size,
+                    s.ino,
+                    s.dev,
+                    s.nlink,
+                    s.mtime_ns,
+                    s.ctime_ns
                 )?,
                 Err(code) => write!(out, "e {code}\t")?,
             }
@@ -156,7 +166,7 @@ impl Parts<'_> {
         let first = self.rest.0;
         let lines: Vec<&str> = self.rest.1.split('\n').collect();
         let mut at = 0;
-        let mut part = |label: &str| -> Result<Vec<(Cow<'_, str>, Outcome)>, String> {
+        let mut part = |label: &str| -> Result<Vec<Record<Cow<'_, str>>>, String> {
             let n = first + at;
             let count: usize = lines
                 .get(at)
@@ -183,19 +193,19 @@ impl Parts<'_> {
 }
 
 /// Records of the root's paths and of host files (borrowed from the file's text).
-pub type Records<'a> = (Vec<(Cow<'a, str>, Outcome)>, Vec<(Cow<'a, str>, Outcome)>);
+pub type Records<'a> = (Vec<Record<Cow<'a, str>>>, Vec<Record<Cow<'a, str>>>);
 
 /// Parses a whole cache file; the error names the line.
 pub fn decode(bytes: &[u8]) -> Result<Cached, String> {
     let parts = split(bytes)?;
     let report = parts.report()?;
     let (paths, host) = parts.records()?;
-    let own = |v: Vec<(Cow<'_, str>, Outcome)>| v.into_iter().map(|(p, o)| (p.into_owned(), o)).collect();
+    let own = |v: Vec<Record<Cow<'_, str>>>| v.into_iter().map(|(p, o, l)| (p.into_owned(), o, l)).collect();
     let (paths, host) = (own(paths), own(host));
     Ok(Cached { header: parts.header, report, paths, host })
 }
 
-fn record(l: &str) -> Result<(Cow<'_, str>, Outcome), String> {
+fn record(l: &str) -> Result<Record<Cow<'_, str>>, String> {
     let (st, p) = l.split_once('\t').ok_or("no tab before the path")?;
     let p = unescape(p)?;
     if !p.starts_with('/') {
@@ -205,7 +215,7 @@ fn record(l: &str) -> Result<(Cow<'_, str>, Outcome), String> {
     let mut f = Numbers(nums.as_bytes());
     let o = match kind {
         "e" => Err(i32::try_from(f.next()?).map_err(|_| "errno out of range")?),
-        "s" => {
+        "s" | "l" => {
             let u32_ = |x: i64| u32::try_from(x).map_err(|_| "a field out of range".to_string());
             let u64_ = |x: i64| u64::try_from(x).map_err(|_| "a negative field".to_string());
             Ok(Stat {
@@ -225,7 +235,7 @@ fn record(l: &str) -> Result<(Cow<'_, str>, Outcome), String> {
     if !f.0.is_empty() {
         return Err("too many fields".into());
     }
-    Ok((p, o))
+    Ok((p, o, kind == "l"))
 }
 
 /// ` N` fields, read by hand: `str::split` and `parse` were most of a warm check's
@@ -324,7 +334,7 @@ mod tests {
     fn records_survive_a_round_trip_and_damage_names_the_line() {
         let st =
             Stat { mode: 0o100644, uid: 0, gid: 0, size: 3, ino: 9, dev: 2049, nlink: 1, mtime_ns: 5, ctime_ns: -7 };
-        let paths = vec![("/a\\b\nc".to_string(), Ok(st)), ("/x".to_string(), Err(2))];
+        let paths = vec![("/a\\b\nc".to_string(), Ok(st), true), ("/x".to_string(), Err(2), false)];
         let report = crate::report::Report::new(
             Vec::new(),
             Vec::new(),
@@ -341,7 +351,7 @@ mod tests {
             exit_code: 0,
         };
         let mut bytes = Vec::new();
-        encode(&mut bytes, &header, &report, &paths, &[("/usr/share/zoneinfo/X".into(), Err(2))]).unwrap();
+        encode(&mut bytes, &header, &report, &paths, &[("/usr/share/zoneinfo/X".into(), Err(2), false)]).unwrap();
         let back = decode(&bytes).unwrap();
         assert_eq!(back.paths, paths);
         assert_eq!(back.header.notes, "n\n");

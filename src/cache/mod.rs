@@ -22,14 +22,14 @@ use std::path::Path;
 pub use file::Header;
 pub use file::{Cached, decode};
 
-use crate::collect::seen::Outcome;
+use crate::collect::seen::{Outcome, Record};
 use crate::collect::{Root, Session};
 use crate::report::Report;
 
 /// What a recording session saw (taken before it is dropped).
 pub struct Recorded {
-    pub paths: Vec<(String, Outcome)>,
-    pub host: Vec<(String, Outcome)>,
+    pub paths: Vec<Record<String>>,
+    pub host: Vec<Record<String>>,
     pub calendars: Vec<(String, String)>,
     pub live: Option<String>,
 }
@@ -38,7 +38,7 @@ impl Recorded {
     pub fn of(s: &Session) -> Recorded {
         Recorded {
             paths: s.root().take_seen().unwrap_or_default(),
-            host: s.root().take_seen_host(),
+            host: s.root().take_seen_host().into_iter().map(|(p, o)| (p, o, false)).collect(),
             calendars: s.calendars_seen(),
             live: s.live_print().map(str::to_string),
         }
@@ -121,7 +121,7 @@ pub fn lookup(path: &Path, key: &str, root_dir: &Path, now_usec: i64) -> Lookup 
 /// records cannot be read.
 fn check(parts: &file::Parts<'_>, root_dir: &Path, now_usec: i64) -> Result<Option<String>, String> {
     let (paths, host) = parts.records()?;
-    if let Some((p, _)) = host.iter().find(|(p, o)| crate::collect::seen::host_stat(Path::new(p.as_ref())) != *o) {
+    if let Some((p, ..)) = host.iter().find(|(p, o, _)| crate::collect::seen::host_stat(Path::new(p.as_ref())) != *o) {
         return Ok(Some(format!("host file {p} changed")));
     }
     let Ok(root) = Root::open(root_dir) else { return Ok(Some("the root cannot be opened".into())) };
@@ -157,7 +157,7 @@ pub fn store(
     // A change within the timestamps' resolution of the run could go unseen next time.
     let racy = start_usec.saturating_mul(1000).saturating_sub(1_000_000_000);
     let recent = |o: &Outcome| o.as_ref().is_ok_and(|s| s.ctime_ns >= racy || s.mtime_ns >= racy);
-    if let Some((p, _)) = rec.paths.iter().chain(&rec.host).find(|(_, o)| recent(o)) {
+    if let Some((p, ..)) = rec.paths.iter().chain(&rec.host).find(|(_, o, _)| recent(o)) {
         return Err(format!("{p} changed less than a second before or during the check"));
     }
     let exit_code = report.exit_code();

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 
 use crate::collect::rootfd;
-use crate::collect::seen::Outcome;
+use crate::collect::seen::{Outcome, Record};
 
 const ENOENT: i32 = nix::errno::Errno::ENOENT as i32;
 
@@ -18,13 +18,26 @@ const PARALLEL: usize = 32;
 
 /// `None` when every recorded path gives what it gave; else the first path found changed.
 /// `recs` is in tree order (`seen::tree_order`) and starts with `/`.
-pub fn changed<P: AsRef<str> + Sync>(root: BorrowedFd<'_>, recs: &[(P, Outcome)]) -> Option<String> {
-    let Some((first, want)) = recs.first() else { return Some("/".into()) };
-    if first.as_ref() != "/" || rootfd::lstat(root, "/").map_err(|e| e.raw_os_error().unwrap_or(-1)) != *want {
+pub fn changed<P: AsRef<str> + Sync>(root: BorrowedFd<'_>, recs: &[Record<P>]) -> Option<String> {
+    let Some((first, want, listed)) = recs.first() else { return Some("/".into()) };
+    let got = rootfd::lstat(root, "/").map_err(|e| e.raw_os_error().unwrap_or(-1));
+    if first.as_ref() != "/" || !same(&got, want, *listed) {
         return Some("/".into());
     }
     let stop = AtomicBool::new(false);
-    under(root, 1, &recs[1..], &stop)
+    under(root, 1, *listed, &recs[1..], &stop)
+}
+
+/// Whether `got` is what was recorded. A directory only looked through is the same while
+/// it is the same inode with the same type, mode and owner (its entries that matter are
+/// recorded themselves); anything else must match in every field, times included.
+fn same(got: &Outcome, want: &Outcome, listed: bool) -> bool {
+    match (got, want) {
+        (Ok(g), Ok(w)) if w.is_dir() && !listed => {
+            (g.mode, g.uid, g.gid, g.ino, g.dev) == (w.mode, w.uid, w.gid, w.ino, w.dev)
+        }
+        _ => got == want,
+    }
 }
 
 /// Checks `recs`, everything recorded under a directory whose path is `prefix` bytes
@@ -32,11 +45,14 @@ pub fn changed<P: AsRef<str> + Sync>(root: BorrowedFd<'_>, recs: &[(P, Outcome)]
 fn under<P: AsRef<str> + Sync>(
     dir: BorrowedFd<'_>,
     prefix: usize,
-    recs: &[(P, Outcome)],
+    listed: bool,
+    recs: &[Record<P>],
     stop: &AtomicBool,
 ) -> Option<String> {
-    let groups: Vec<_> = groups(recs).into_iter().filter(|g| g[0].1 != Err(ENOENT)).collect();
-    let one = |g: &&[(P, Outcome)]| {
+    // In a listed directory whose stat is unchanged no entry came or went (that moves
+    // its mtime): what was missing there still is, and needs no syscall.
+    let groups: Vec<_> = groups(recs).into_iter().filter(|g| !(listed && g[0].1 == Err(ENOENT))).collect();
+    let one = |g: &&[Record<P>]| {
         if stop.load(Ordering::Relaxed) {
             return Some(String::new());
         }
@@ -58,37 +74,34 @@ fn under<P: AsRef<str> + Sync>(
 fn entry<P: AsRef<str> + Sync>(
     dir: BorrowedFd<'_>,
     prefix: usize,
-    g: &[(P, Outcome)],
+    g: &[Record<P>],
     stop: &AtomicBool,
 ) -> Option<String> {
-    let (path, want) = &g[0];
+    let (path, want, listed) = &g[0];
     let path = path.as_ref();
     // A name that is not one plain component (a damaged cache) counts as changed.
     let Some(name) = path.get(prefix..).filter(|n| !n.is_empty() && !n.contains('/') && *n != "." && *n != "..") else {
         return Some(path.to_string());
     };
     let got = rootfd::stat_child(dir, name).map_err(|e| e.raw_os_error().unwrap_or(-1));
-    if got != *want {
+    if !same(&got, want, *listed) {
         return Some(path.to_string());
     }
     // Below a path that is (still, identically) missing, a link or a file, everything
-    // fails the way it failed before: only directories are descended. In a directory
-    // whose own stat is unchanged no entry came or went (that changes its mtime): what
-    // was missing there still is, and needs no syscall.
+    // fails the way it failed before: only directories are descended.
     let sub = &g[1..];
+    let needed = sub.iter().any(|(_, o, _)| !(*listed && *o == Err(ENOENT)));
     match want {
-        Ok(st) if st.is_dir() && sub.iter().any(|(_, o)| *o != Err(ENOENT)) => {
-            match rootfd::open_child_dir(dir, name) {
-                Ok(fd) => under(fd.as_fd(), path.len() + 1, sub, stop),
-                Err(_) => Some(path.to_string()),
-            }
-        }
+        Ok(st) if st.is_dir() && needed => match rootfd::open_child_dir(dir, name) {
+            Ok(fd) => under(fd.as_fd(), path.len() + 1, *listed, sub, stop),
+            Err(_) => Some(path.to_string()),
+        },
         _ => None,
     }
 }
 
 /// Splits records under one directory into its children, each with its subtree.
-fn groups<P: AsRef<str>>(recs: &[(P, Outcome)]) -> Vec<&[(P, Outcome)]> {
+fn groups<P: AsRef<str>>(recs: &[Record<P>]) -> Vec<&[Record<P>]> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < recs.len() {

@@ -186,7 +186,7 @@ impl Root {
     }
 
     /// What was looked at since `record`, in tree order (`None` when not recording).
-    pub fn take_seen(&self) -> Option<Vec<(String, seen::Outcome)>> {
+    pub fn take_seen(&self) -> Option<Vec<seen::Record<String>>> {
         let s = self.seen.as_ref()?;
         Some(s.take(|p| seen::outcome(&self.stats.lstat(self.fd(), p))))
     }
@@ -252,7 +252,9 @@ impl Root {
     /// and the entries that could not be stat'ed, with why. The stats are remembered for
     /// the run (`lstat`, `chase` and reads of these entries need no syscall of their own).
     pub fn list(&self, dir: &str) -> io::Result<rootfd::Listing> {
-        self.saw(dir, None);
+        if let Some(s) = &self.seen {
+            s.listed(dir);
+        }
         let listing = rootfd::list(self.fd(), dir)?;
         let base = if dir.ends_with('/') { dir.to_string() } else { format!("{dir}/") };
         if self.seen.is_some() {

@@ -13,11 +13,18 @@ use super::rootfd::Stat;
 /// (`-1` for a failure that is not an OS error, which never compares equal again).
 pub type Outcome = Result<Stat, i32>;
 
+/// A recorded path, what `lstat` gave, and whether it is a directory that was listed.
+/// A listed directory's entries were all read, so its whole stat counts (an entry
+/// coming or going changes its mtime); a directory only looked through counts by its
+/// identity, type, mode and owner, and each entry looked up in it is recorded itself —
+/// so a home or `/etc` whose other files change all day does not void the cache.
+pub type Record<P> = (P, Outcome, bool);
+
 /// The recorder a `Root` fills while recording is on.
 #[derive(Debug, Default)]
 pub struct Seen {
     /// Path → what was seen first (`None`: only an ancestor of something seen).
-    map: Mutex<HashMap<String, Option<Outcome>, std::hash::BuildHasherDefault<Fnv>>>,
+    map: Mutex<HashMap<String, (Option<Outcome>, bool), std::hash::BuildHasherDefault<Fnv>>>,
     /// Host files read (outside the root), by absolute host path.
     host: Mutex<std::collections::BTreeMap<String, Outcome>>,
 }
@@ -25,18 +32,28 @@ pub struct Seen {
 impl Seen {
     /// Notes `path` with what `lstat` gave, and every ancestor of it (unstat'ed yet).
     pub fn saw(&self, path: &str, outcome: Option<Outcome>) {
+        self.note(path, outcome, false);
+    }
+
+    /// Notes a directory whose entries were read.
+    pub fn listed(&self, path: &str) {
+        self.note(path, None, true);
+    }
+
+    fn note(&self, path: &str, outcome: Option<Outcome>, listed: bool) {
         let mut m = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         match m.get_mut(path) {
             Some(slot) => {
                 // The first outcome stands: a later one differing means the path changed
                 // during the run, which the reuse check then sees as a change.
-                if slot.is_none() {
-                    *slot = outcome;
+                if slot.0.is_none() {
+                    slot.0 = outcome;
                 }
+                slot.1 |= listed;
                 return;
             }
             None => {
-                m.insert(path.to_string(), outcome);
+                m.insert(path.to_string(), (outcome, listed));
             }
         }
         let mut p = path;
@@ -45,7 +62,7 @@ impl Seen {
             if m.contains_key(p) {
                 break;
             }
-            m.insert(p.to_string(), None);
+            m.insert(p.to_string(), (None, false));
             if p == "/" {
                 break;
             }
@@ -64,13 +81,13 @@ impl Seen {
 
     /// Everything seen, sorted so that a directory comes right before what is under it;
     /// an ancestor never stat'ed gets `fill(path)` now.
-    pub fn take(&self, fill: impl Fn(&str) -> Outcome) -> Vec<(String, Outcome)> {
+    pub fn take(&self, fill: impl Fn(&str) -> Outcome) -> Vec<Record<String>> {
         let m = std::mem::take(&mut *self.map.lock().unwrap_or_else(PoisonError::into_inner));
-        let mut v: Vec<(String, Outcome)> = m
+        let mut v: Vec<Record<String>> = m
             .into_iter()
-            .map(|(p, o)| {
+            .map(|(p, (o, listed))| {
                 let o = o.unwrap_or_else(|| fill(&p));
-                (p, o)
+                (p, o, listed)
             })
             .collect();
         rayon::slice::ParallelSliceMut::par_sort_unstable_by(&mut v[..], |a, b| tree_order(&a.0, &b.0));
@@ -81,11 +98,11 @@ impl Seen {
 /// Drops what lies under a path that is missing, failed, or is not a directory: it
 /// fails the same way while that path is unchanged (10,000 users without a runtime
 /// directory would otherwise keep every search directory under it).
-fn prune(v: Vec<(String, Outcome)>) -> Vec<(String, Outcome)> {
-    let mut out: Vec<(String, Outcome)> = Vec::with_capacity(v.len());
+fn prune(v: Vec<Record<String>>) -> Vec<Record<String>> {
+    let mut out: Vec<Record<String>> = Vec::with_capacity(v.len());
     // The last kept path that ends descent (not a directory), if we are under it.
     let mut dead: Option<String> = None;
-    for (p, o) in v {
+    for (p, o, listed) in v {
         if let Some(d) = &dead {
             if d == "/" || (p.starts_with(d.as_str()) && p.as_bytes().get(d.len()) == Some(&b'/')) {
                 continue;
@@ -95,7 +112,7 @@ fn prune(v: Vec<(String, Outcome)>) -> Vec<(String, Outcome)> {
         if !o.as_ref().is_ok_and(Stat::is_dir) {
             dead = Some(p.clone());
         }
-        out.push((p, o));
+        out.push((p, o, listed));
     }
     out
 }
@@ -171,11 +188,14 @@ mod tests {
         s.saw("/a-c", Some(Err(2)));
         s.saw("/a-c", Some(Err(13))); // the first outcome stands
         let v = s.take(|p| if p == "/a/b" { Err(99) } else { Ok(dir) });
-        let paths: Vec<&str> = v.iter().map(|(p, _)| p.as_str()).collect();
+        let paths: Vec<&str> = v.iter().map(|(p, ..)| p.as_str()).collect();
         // `/a/b` failed: what is under it is left out (it fails the same way).
         assert_eq!(paths, ["/", "/a", "/a/b", "/a-c"]);
         assert_eq!(v[2].1, Err(99), "an ancestor is stat'ed when taken");
         assert_eq!(v[3].1, Err(2));
+        s.listed("/d");
+        s.saw("/d", Some(Ok(dir)));
+        assert_eq!(s.take(|_| Ok(dir)).iter().find(|r| r.0 == "/d").map(|r| r.2), Some(true), "marked listed");
         let mut p = vec!["/a-c", "/a/b", "/a", "/", "/a/b/c", "/ab"];
         p.sort_by(|a, b| tree_order(a, b));
         assert_eq!(p, ["/", "/a", "/a/b", "/a/b/c", "/a-c", "/ab"]);

@@ -18,7 +18,11 @@ pub fn meta_from(st: &Stat, link: Option<String>) -> FileMeta {
     } else {
         FileKind::Other
     };
-    FileMeta { kind, mode: Mode(st.mode & 0o7777), uid: st.uid, gid: st.gid, size: st.size, link }
+    // A directory's size is how its filesystem stores entries (tmpfs: 20 bytes each), not
+    // a fact about it: 0, so that a report never depends on it (`check --cache` compares
+    // a directory it only looked through by identity, mode and owner).
+    let size = if kind == FileKind::Dir { 0 } else { st.size };
+    FileMeta { kind, mode: Mode(st.mode & 0o7777), uid: st.uid, gid: st.gid, size, link }
 }
 
 /// `lstat` of a canonical in-image path with the link text for symlinks; `None` when

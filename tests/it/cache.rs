@@ -137,7 +137,7 @@ fn every_kind_of_change_in_the_root_makes_the_next_check_fresh() {
 
     // A search directory that did not exist appears.
     fx.file("/home/alice/.local/share/systemd/user/late.timer", &timer("weekly"));
-    stale("/home/alice", "new directory");
+    stale("/home/alice/.local", "new directory");
     let r = ids(&fresh_then_reused(&fx, &cache, &[], "new directory"));
     assert!(r.iter().any(|f| f.contains("late.timer")), "{r:?}");
 
@@ -151,8 +151,20 @@ fn every_kind_of_change_in_the_root_makes_the_next_check_fresh() {
     let user = fx.host_path("/home/alice/.config/systemd/user");
     std::fs::rename(&user, fx.host_path("/home/alice/elsewhere")).unwrap();
     fx.link("/home/alice/.config/systemd/user", "/home/alice/elsewhere");
-    stale("/home/alice", "link");
+    stale("/home/alice/.config/systemd/user", "link");
     fresh_then_reused(&fx, &cache, &[], "link");
+
+    // What the check never looked at may change: a file in a home, one in /etc, one in
+    // /home (directories it only looked through count by identity, mode and owner).
+    fx.file("/home/alice/notes.txt", "x").file("/etc/motd", "hello").dir("/home/lost+found");
+    settle();
+    let r = check(&fx, Some(&cache), &[]);
+    assert!(r.err.contains("cache: nothing changed"), "unrelated files: {}", r.err);
+    // But the mode of a directory it looked through is seen.
+    fx.mode("/home/alice", 0o777);
+    stale("/home/alice", "chmod of a home");
+    let r = ids(&fresh_then_reused(&fx, &cache, &[], "chmod of a home"));
+    assert!(r.iter().any(|f| f.contains("/home/alice")), "a writable home is reported: {r:?}");
 }
 
 #[test]
