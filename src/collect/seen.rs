@@ -20,11 +20,15 @@ pub type Outcome = Result<Stat, i32>;
 /// so a home or `/etc` whose other files change all day does not void the cache.
 pub type Record<P> = (P, Outcome, bool);
 
+/// What is known of a path: its outcome (`None`: only an ancestor so far), and whether
+/// it was listed.
+type Slot = (Option<Outcome>, bool);
+
 /// The recorder a `Root` fills while recording is on.
 #[derive(Debug, Default)]
 pub struct Seen {
     /// Path → what was seen first (`None`: only an ancestor of something seen).
-    map: Mutex<HashMap<String, (Option<Outcome>, bool), std::hash::BuildHasherDefault<Fnv>>>,
+    map: Mutex<HashMap<String, Slot, std::hash::BuildHasherDefault<Fnv>>>,
     /// Host files read (outside the root), by absolute host path.
     host: Mutex<std::collections::BTreeMap<String, Outcome>>,
 }
