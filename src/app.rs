@@ -430,7 +430,7 @@ fn evaluate(
     if sources.facts.is_empty() && trusted.is_none() && streaming(&selected) {
         check_root(cli, &open_root(cli)?)?;
         let now = collect::now_usec();
-        let cache = match (cache, cache.and_then(|_| crate::cache::unusable(&selected))) {
+        let cache = match (cache, cache.and_then(|_| crate::cache::unusable(&selected, &cli.policies))) {
             (Some(_), Some(why)) => {
                 writeln!(err, "cache: not used: {why}")?;
                 None

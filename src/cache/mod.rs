@@ -46,14 +46,25 @@ impl Recorded {
 }
 
 /// Why no cache can stand for these policies: one reads the clock (Rhai's
-/// `timestamp()`) or the live next/last elapse, which change with no file changing.
-pub fn unusable(selected: &[&crate::policy::Policy]) -> Option<String> {
-    selected.iter().find_map(|p| {
-        ["timestamp", "next_usec", "last_usec"]
-            .iter()
-            .find(|w| p.source.contains(**w))
-            .map(|w| format!("policy {} reads `{w}`, which changes with the clock", p.meta.id))
-    })
+/// `timestamp()`) or the live next/last elapse, which change with no file changing —
+/// in its own source or in a module of its directory (`dirs`: `--policies`).
+pub fn unusable(selected: &[&crate::policy::Policy], dirs: &[std::path::PathBuf]) -> Option<String> {
+    const CLOCK: [&str; 3] = ["timestamp", "next_usec", "last_usec"];
+    let named = |text: &str| CLOCK.iter().find(|w| text.contains(**w)).copied();
+    if let Some(why) =
+        selected.iter().find_map(|p| named(&p.source).map(|w| format!("policy {} reads `{w}`", p.meta.id)))
+    {
+        return Some(format!("{why}, which changes with the clock"));
+    }
+    for d in dirs {
+        for e in walkdir::WalkDir::new(d).max_depth(8).sort_by_file_name().into_iter().filter_map(Result::ok) {
+            let text = e.file_type().is_file().then(|| std::fs::read_to_string(e.path()).ok()).flatten();
+            if let Some(w) = text.as_deref().and_then(named) {
+                return Some(format!("{} reads `{w}`, which changes with the clock", e.path().display()));
+            }
+        }
+    }
+    None
 }
 
 /// The key: a sum of every input that is not a file of the root, in order.

@@ -288,6 +288,18 @@ fn nothing_is_kept_while_files_change_or_when_a_policy_reads_the_clock() {
     assert!(r.err.contains("cache: not used: policy XX200 reads `timestamp`"), "{}", r.err);
     assert!(!cache.exists());
 
+    // A module of the policy directory reading the clock counts as much.
+    std::fs::write(
+        pol.path().join("XX200.rhai"),
+        format!("import \"_clock\" as c;\n{}fn check(t, ctx) {{ () }}\n", header("XX200")),
+    )
+    .unwrap();
+    std::fs::write(pol.path().join("_clock.rhai"), "fn now() { timestamp() }\n").unwrap();
+    let r = check(&fx, Some(&cache), &["--policies", &p]);
+    assert!(r.err.contains("cache: not used:") && r.err.contains("_clock.rhai reads `timestamp`"), "{}", r.err);
+    assert!(!cache.exists());
+    std::fs::remove_file(pol.path().join("_clock.rhai")).unwrap();
+
     // A policy over the whole host runs without streaming, and without the cache.
     std::fs::remove_file(pol.path().join("XX200.rhai")).unwrap();
     std::fs::write(
