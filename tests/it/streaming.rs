@@ -130,4 +130,21 @@ fn streamed_and_whole_host_reports_are_identical_on_a_corpus() {
     let o = Command::new("bash").args([script, root.to_str().unwrap(), "120"]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     same("corpus of 120 users", &root);
+    // And a report reused by `check --cache` is the fresh one, byte for byte. (The
+    // checks above took over a second: the corpus is old enough for a cache.)
+    let cache = d.path().join("check.cache");
+    let args = ["--cache", cache.to_str().unwrap()];
+    let fresh = report_args(&root, &[], &[]);
+    let kept = report_args(&root, &[], &args);
+    assert!(cache.exists(), "the cache was written");
+    let o = Command::new(env!("CARGO_BIN_EXE_timerguard"))
+        .arg("--root")
+        .arg(&root)
+        .args(["check", "--format", "json", "--fail-on", "info"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cache: nothing changed"), "reused");
+    let reused = (o.status.code().unwrap(), o.stdout);
+    assert!(kept == fresh && reused == fresh, "a cached report differs from the fresh one");
 }
