@@ -137,6 +137,34 @@ fn a_real_server_root_with_ordinary_shapes_is_clean_and_planted_shapes_are_exact
         let (changes, steps) = planned(&root, &cfg, unsafe_);
         assert!(!changes && steps.is_empty(), "fix (unsafe: {unsafe_}) plans nothing: {steps:?}");
     }
+    // `check --cache` on a real root with real accounts: kept, then reused byte for byte.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let cache = work.path().join("check.cache");
+    let cached = |label: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_timerguard"))
+            .arg("--root")
+            .arg(&root)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["check", "--format", "json", "--fail-on", "info", "--cache", cache.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        let plain = Command::new(env!("CARGO_BIN_EXE_timerguard"))
+            .arg("--root")
+            .arg(&root)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["check", "--format", "json", "--fail-on", "info"])
+            .output()
+            .unwrap();
+        assert!(o.stdout == plain.stdout && o.status.code() == plain.status.code(), "{label}: {err}");
+        err
+    };
+    let first = cached("first");
+    assert!(first.contains("checking afresh") && !first.contains("not written"), "{first}");
+    let second = cached("second");
+    assert!(second.contains("cache: nothing changed"), "{second}");
 
     // 1. A root service reads a file in bob's home (a drop-in on a packaged service).
     put(&root, "/home/bob/.config/metrics/env", "LEVEL=1\n", 0o644);
@@ -162,6 +190,8 @@ fn a_real_server_root_with_ordinary_shapes_is_clean_and_planted_shapes_are_exact
     put(&root, "/etc/systemd/system/beacon.service", "[Service]\nExecStart=/usr/bin/true\n", 0o644);
     put(&root, "/etc/systemd/system/cron.service.d/override.conf", "[Unit]\nWants=beacon.timer\n", 0o644);
 
+    let after = cached("after the planted shapes");
+    assert!(after.contains("changed; checking afresh"), "{after}");
     let (code, r) = tg(&root, &cfg, &["check", "--format", "json", "--fail-on", "info"]);
     assert_eq!(code, 1);
     let mut got: Vec<(String, String, String, String)> = r["findings"]
