@@ -440,7 +440,7 @@ fn evaluate(
                 match crate::cache::lookup(path, &key, &cli.root, now) {
                     crate::cache::Lookup::Fresh(c) => {
                         err.write_all(c.header.notes.as_bytes())?;
-                        let age = (now - c.header.made_usec) / 1_000_000;
+                        let age = now.saturating_sub(c.header.made_usec) / 1_000_000;
                         writeln!(
                             err,
                             "cache: nothing changed; reusing the report of {age} s ago ({})",

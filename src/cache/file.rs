@@ -174,7 +174,10 @@ impl Parts<'_> {
                 .and_then(|c| c.strip_prefix(' '))
                 .and_then(|c| c.parse().ok())
                 .ok_or_else(|| format!("line {n}: expected `{label} COUNT`"))?;
-            let body = lines.get(at + 1..at + 1 + count).ok_or_else(|| format!("ends before its {count} records"))?;
+            let body = count
+                .checked_add(at + 1)
+                .and_then(|end| lines.get(at + 1..end))
+                .ok_or_else(|| format!("ends before its {count} records"))?;
             let v = body
                 .par_iter()
                 .enumerate()
@@ -359,6 +362,10 @@ mod tests {
         let cut = text.replace("e 2\t/x", "e two\t/x");
         let n = 1 + cut.lines().position(|l| l == "e two\t/x").unwrap();
         assert_eq!(decode(cut.as_bytes()).err().unwrap(), format!("line {n}: a field is missing or not a number"));
+        let huge = text.replacen("paths 2", "paths 18446744073709551614", 1);
+        assert!(decode(huge.as_bytes()).err().unwrap().contains("ends before"));
+        let huge = text.replacen("paths 2", "paths 18446744073709551615", 1);
+        assert!(decode(huge.as_bytes()).is_err(), "no overflow");
         let short = text.replace("end\n", "");
         assert!(decode(short.as_bytes()).err().unwrap().ends_with("expected `end`"));
     }
