@@ -111,7 +111,7 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
                         && output.format == crate::report::Format::Json
                         && output.reports.is_empty() =>
                 {
-                    quiet_pipe(out.write_all(hit.json()).map_err(AppError::from))?;
+                    quiet_pipe(hit.write_json(out).map_err(AppError::from))?;
                     return Ok(ExitCode::from(hit.header.exit_code));
                 }
                 Evaluated::Cached(hit) => hit.report().map_err(AppError::Usage)?,

@@ -3,7 +3,7 @@
 //! ```text
 //! timerguard.cache/v1
 //! {"key":…,"made_usec":…,"live":…,"calendars":[…],"notes":…}   header (JSON)
-//! report N                                                      then N bytes:
+//! report N LINES                                                then N bytes (LINES lines):
 //! {"schema": "timerguard.check/v1", …}                         the report as `--format json` writes it
 //! paths N                                                       then N records:
 //! s MODE UID GID SIZE INO DEV NLINK MTIME_NS CTIME_NS<TAB>PATH  an lstat
@@ -18,7 +18,7 @@
 //! this user and nobody else can write them, and it is replaced by a rename.
 
 use std::borrow::Cow;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -69,7 +69,8 @@ pub fn encode(
     // As `--format json` renders it: a reused JSON check writes these bytes unparsed.
     let mut json = Vec::new();
     crate::report::render(report, crate::report::Format::Json, false, &mut json)?;
-    writeln!(out, "report {}", json.len())?;
+    let lines = json.iter().filter(|b| **b == b'\n').count();
+    writeln!(out, "report {} {lines}", json.len())?;
     out.write_all(&json)?;
     for (label, recs) in [("paths", paths), ("host", host)] {
         writeln!(out, "{label} {}", recs.len())?;
@@ -125,46 +126,87 @@ fn unescape(s: &str) -> Result<Cow<'_, str>, String> {
     Ok(Cow::Owned(out))
 }
 
-/// A cache file split into its parts; the report and the records are parsed apart
-/// (`report`, `records`), so that they can be parsed while the root is being checked.
-pub struct Parts<'a> {
+/// A cache file split into its parts. The report stays in the file (`report_at`): a
+/// reused JSON check copies it out, so a 10,000-user one (17 MB) is never held whole.
+pub struct Parts {
     pub header: Header,
     /// Where the report's JSON lies in the file.
-    pub report_at: std::ops::Range<usize>,
-    report: &'a str,
-    rest: (usize, &'a str),
+    pub report_at: std::ops::Range<u64>,
+    report_lines: usize,
+    rest: String,
 }
 
-/// Reads the header and finds the other parts; the error names the line.
-pub fn split(bytes: &[u8]) -> Result<Parts<'_>, String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 (byte {})", e.valid_up_to()))?;
-    let mut it = text.splitn(4, '\n');
-    let mut next = |what: &str| it.next().ok_or_else(|| format!("ends before {what}"));
-    if next("the header")? != MAGIC {
+/// A line of at most `MAX_BYTES`, without its newline; the error names it.
+fn line(r: &mut impl std::io::BufRead, n: usize, what: &str) -> Result<String, String> {
+    let mut v = Vec::new();
+    r.take(MAX_BYTES).read_until(b'\n', &mut v).map_err(|e| format!("line {n}: {e}"))?;
+    if v.pop() != Some(b'\n') {
+        return Err(format!("ends before {what}"));
+    }
+    String::from_utf8(v).map_err(|_| format!("line {n}: not UTF-8"))
+}
+
+/// Reads the header, finds the report and reads the records' text; the error names the
+/// line.
+pub fn split<R: std::io::BufRead + std::io::Seek>(r: &mut R) -> Result<Parts, String> {
+    use std::io::SeekFrom;
+    if line(r, 1, "the header")? != MAGIC {
         return Err(format!("line 1: not a {MAGIC} file"));
     }
-    let header: Header = serde_json::from_str(next("the header")?).map_err(|e| format!("line 2: {e}"))?;
-    let len: usize = next("the report")?
+    let header: Header = serde_json::from_str(&line(r, 2, "the header")?).map_err(|e| format!("line 2: {e}"))?;
+    let l3 = line(r, 3, "the report")?;
+    let (len, report_lines) = l3
         .strip_prefix("report ")
-        .and_then(|n| n.parse().ok())
-        .ok_or("line 3: expected `report LENGTH`")?;
-    let tail = next("the report")?;
-    let start = text.len() - tail.len();
-    let report = tail.get(..len).filter(|r| r.ends_with('\n')).ok_or("line 4: the report is cut short")?;
-    let first = 4 + report.bytes().filter(|b| *b == b'\n').count();
-    Ok(Parts { header, report_at: start..start + len, report, rest: (first, &tail[len..]) })
+        .and_then(|x| x.split_once(' '))
+        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<usize>().ok()?)))
+        .ok_or("line 3: expected `report LENGTH LINES`")?;
+    let io = |e: std::io::Error| format!("line 4: {e}");
+    let start = r.stream_position().map_err(io)?;
+    let end = start.checked_add(len).filter(|e| *e > start).ok_or("line 4: the report is empty")?;
+    // The report ends with a newline: a file cut inside it fails here.
+    r.seek(SeekFrom::Start(end - 1)).map_err(io)?;
+    let mut last = [0u8; 1];
+    if r.read(&mut last).map_err(io)? != 1 || last[0] != b'\n' {
+        return Err("line 4: the report is cut short".into());
+    }
+    // Sized up front: growing it by doubling would copy and fault in 15 MB twice.
+    let size = r.seek(SeekFrom::End(0)).map_err(io)?;
+    r.seek(SeekFrom::Start(end)).map_err(io)?;
+    let mut rest = String::with_capacity(usize::try_from(size.saturating_sub(end).min(MAX_BYTES)).unwrap_or(0));
+    r.take(MAX_BYTES).read_to_string(&mut rest).map_err(|_| "after the report: not UTF-8".to_string())?;
+    Ok(Parts { header, report_at: start..end, report_lines, rest })
 }
 
-impl Parts<'_> {
-    pub fn report(&self) -> Result<Report, String> {
-        serde_json::from_str(self.report).map_err(|e| format!("the report (line 4 on): {e}"))
-    }
+/// The report's bytes, read from where `split` found them.
+pub fn report_bytes(f: &std::fs::File, at: &std::ops::Range<u64>) -> std::io::Result<Vec<u8>> {
+    let mut v = Vec::new();
+    copy_report(f, at, &mut v)?;
+    Ok(v)
+}
 
+/// Copies the report out of the file (positioned reads: the file is not moved).
+pub fn copy_report(f: &std::fs::File, at: &std::ops::Range<u64>, out: &mut dyn Write) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = at.start;
+    while pos < at.end {
+        let want = usize::try_from((at.end - pos).min(buf.len() as u64)).unwrap_or(buf.len());
+        let n = f.read_at(&mut buf[..want], pos)?;
+        if n == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the cache file shrank"));
+        }
+        out.write_all(&buf[..n])?;
+        pos += n as u64;
+    }
+    Ok(())
+}
+
+impl Parts {
     /// The root's records and the host's (parsed in parallel: 200,000 lines).
     pub fn records(&self) -> Result<Records<'_>, String> {
         use rayon::prelude::*;
-        let first = self.rest.0;
-        let lines: Vec<&str> = self.rest.1.split('\n').collect();
+        let first = 4 + self.report_lines;
+        let lines: Vec<&str> = self.rest.split('\n').collect();
         let mut at = 0;
         let mut part = |label: &str| -> Result<Vec<Record<Cow<'_, str>>>, String> {
             let n = first + at;
@@ -200,8 +242,11 @@ pub type Records<'a> = (Vec<Record<Cow<'a, str>>>, Vec<Record<Cow<'a, str>>>);
 
 /// Parses a whole cache file; the error names the line.
 pub fn decode(bytes: &[u8]) -> Result<Cached, String> {
-    let parts = split(bytes)?;
-    let report = parts.report()?;
+    let mut cur = std::io::Cursor::new(bytes);
+    let parts = split(&mut cur)?;
+    let (s, e) = (usize::try_from(parts.report_at.start), usize::try_from(parts.report_at.end));
+    let json = bytes.get(s.unwrap_or(usize::MAX)..e.unwrap_or(0)).ok_or("line 4: the report is cut short")?;
+    let report = serde_json::from_slice(json).map_err(|e| format!("the report (line 4 on): {e}"))?;
     let (paths, host) = parts.records()?;
     let own = |v: Vec<Record<Cow<'_, str>>>| v.into_iter().map(|(p, o, l)| (p.into_owned(), o, l)).collect();
     let (paths, host) = (own(paths), own(host));
@@ -286,9 +331,9 @@ fn parent(path: &Path) -> &Path {
     }
 }
 
-/// The cache's bytes; `Ok(None)` when there is none yet. Refused (an error) unless the
-/// file is a regular file of this user that nobody else can write, in such a directory.
-pub fn read(path: &Path) -> Result<Option<Vec<u8>>, String> {
+/// The cache file, opened; `Ok(None)` when there is none yet. Refused (an error) unless
+/// it is a regular file of this user that nobody else can write, in such a directory.
+pub fn open(path: &Path) -> Result<Option<std::fs::File>, String> {
     if let Some(why) = unsafe_dir(parent(path)) {
         return Err(why);
     }
@@ -308,9 +353,7 @@ pub fn read(path: &Path) -> Result<Option<Vec<u8>>, String> {
     if md.len() > MAX_BYTES {
         return Err(format!("{} is over {MAX_BYTES} bytes", path.display()));
     }
-    let mut buf = Vec::with_capacity(usize::try_from(md.len()).unwrap_or(0));
-    f.take(MAX_BYTES + 1).read_to_end(&mut buf).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(Some(buf))
+    Ok(Some(f))
 }
 
 /// Replaces the cache at `path` with what `fill` writes (mode 0600, by a rename: a

@@ -84,34 +84,36 @@ pub enum Lookup {
     Stale(String),
 }
 
-/// A fresh cache: its header, and its report as `--format json` wrote it.
+/// A fresh cache: its header, and its report as `--format json` wrote it (left in the
+/// open file until asked for).
 pub struct Hit {
     pub header: Header,
-    bytes: Vec<u8>,
-    report_at: std::ops::Range<usize>,
+    file: std::fs::File,
+    report_at: std::ops::Range<u64>,
 }
 
 impl Hit {
-    /// The report's JSON, exactly as a fresh `check --format json` writes it.
-    pub fn json(&self) -> &[u8] {
-        &self.bytes[self.report_at.clone()]
+    /// Writes the report's JSON, exactly as a fresh `check --format json` writes it.
+    pub fn write_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        file::copy_report(&self.file, &self.report_at, out)
     }
 
     pub fn report(&self) -> Result<Report, String> {
-        serde_json::from_slice(self.json()).map_err(|e| format!("the cached report: {e}"))
+        let bytes = file::report_bytes(&self.file, &self.report_at).map_err(|e| format!("the cached report: {e}"))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("the cached report: {e}"))
     }
 }
 
 /// Looks the cache at `path` up for a check of `root_dir` now.
 pub fn lookup(path: &Path, key: &str, root_dir: &Path, now_usec: i64) -> Lookup {
     let stale = Lookup::Stale;
-    let bytes = match file::read(path) {
-        Ok(Some(b)) => b,
+    let file = match file::open(path) {
+        Ok(Some(f)) => f,
         Ok(None) => return stale("none yet".into()),
         Err(why) => return stale(format!("not used: {why}")),
     };
     let damaged = |why: String| Lookup::Stale(format!("{} is damaged ({why})", path.display()));
-    let parts = match file::split(&bytes) {
+    let parts = match file::split(&mut std::io::BufReader::new(&file)) {
         Ok(p) => p,
         Err(why) => return damaged(why),
     };
@@ -121,7 +123,7 @@ pub fn lookup(path: &Path, key: &str, root_dir: &Path, now_usec: i64) -> Lookup 
     match check(&parts, root_dir, now_usec) {
         Ok(None) => {
             let (header, report_at) = (parts.header, parts.report_at);
-            Lookup::Fresh(Box::new(Hit { header, bytes, report_at }))
+            Lookup::Fresh(Box::new(Hit { header, file, report_at }))
         }
         Ok(Some(why)) => stale(why),
         Err(why) => damaged(why),
@@ -130,7 +132,7 @@ pub fn lookup(path: &Path, key: &str, root_dir: &Path, now_usec: i64) -> Lookup 
 
 /// Why what the cache was made from differs now (`None`: nothing does); `Err` when the
 /// records cannot be read.
-fn check(parts: &file::Parts<'_>, root_dir: &Path, now_usec: i64) -> Result<Option<String>, String> {
+fn check(parts: &file::Parts, root_dir: &Path, now_usec: i64) -> Result<Option<String>, String> {
     let (paths, host) = parts.records()?;
     if let Some((p, ..)) = host.iter().find(|(p, o, _)| crate::collect::seen::host_stat(Path::new(p.as_ref())) != *o) {
         return Ok(Some(format!("host file {p} changed")));
