@@ -205,11 +205,11 @@ impl Parts {
     /// The root's records and the host's (parsed in parallel: 200,000 lines).
     pub fn records(&self) -> Result<Records<'_>, String> {
         use rayon::prelude::*;
-        let first = 4 + self.report_lines;
+        let first = self.report_lines.saturating_add(4);
         let lines: Vec<&str> = self.rest.split('\n').collect();
         let mut at = 0;
         let mut part = |label: &str| -> Result<Vec<Record<Cow<'_, str>>>, String> {
-            let n = first + at;
+            let n = first.saturating_add(at);
             let count: usize = lines
                 .get(at)
                 .and_then(|l| l.strip_prefix(label))
@@ -223,7 +223,7 @@ impl Parts {
             let v = body
                 .par_iter()
                 .enumerate()
-                .map(|(i, l)| record(l).map_err(|e| format!("line {}: {e}", n + 1 + i)))
+                .map(|(i, l)| record(l).map_err(|e| format!("line {}: {e}", n.saturating_add(1 + i))))
                 .collect::<Result<Vec<_>, String>>()?;
             at += 1 + count;
             Ok(v)
@@ -232,7 +232,7 @@ impl Parts {
         let host = part("host")?;
         match lines.get(at) {
             Some(&"end") => Ok((paths, host)),
-            _ => Err(format!("line {}: expected `end`", first + at)),
+            _ => Err(format!("line {}: expected `end`", first.saturating_add(at))),
         }
     }
 }
@@ -405,6 +405,12 @@ mod tests {
         let cut = text.replace("e 2\t/x", "e two\t/x");
         let n = 1 + cut.lines().position(|l| l == "e two\t/x").unwrap();
         assert_eq!(decode(cut.as_bytes()).err().unwrap(), format!("line {n}: a field is missing or not a number"));
+        // A line count of 2^64-1 numbers errors without overflowing.
+        let lines = text.lines().nth(2).unwrap().to_string();
+        let many = text.replacen(&lines, &format!("{} 18446744073709551615", lines.rsplit_once(' ').unwrap().0), 1);
+        assert!(decode(many.as_bytes()).is_ok(), "the line count only numbers errors");
+        let bad = many.replacen("e 2\t/x", "e two\t/x", 1);
+        assert!(decode(bad.as_bytes()).err().unwrap().starts_with("line 18446744073709551615"));
         let huge = text.replacen("paths 2", "paths 18446744073709551614", 1);
         assert!(decode(huge.as_bytes()).err().unwrap().contains("ends before"));
         let huge = text.replacen("paths 2", "paths 18446744073709551615", 1);
