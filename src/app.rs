@@ -378,6 +378,40 @@ fn collection_notes(
     Ok(())
 }
 
+/// What `--cache` decided before a check: reuse this report, or check afresh and keep
+/// the new one under this key (`None`: not at all); each with the line stderr says.
+enum CacheStep<'a> {
+    Reuse(Box<crate::cache::Hit>, String),
+    Fresh(Option<(&'a std::path::Path, String)>, String),
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cache_step<'a>(
+    cli: &Cli,
+    set: &PolicySet,
+    selected: &[&crate::policy::Policy],
+    selection: &crate::cli::Selection,
+    fail_on: crate::finding::Severity,
+    host_name: Option<&str>,
+    path: &'a std::path::Path,
+    now: i64,
+) -> CacheStep<'a> {
+    let key = match crate::cache::key_of(cli, set, selected, selection, fail_on, host_name) {
+        Ok(k) => k,
+        Err(why) => return CacheStep::Fresh(None, format!("cache: not used: {why}")),
+    };
+    match crate::cache::lookup(path, &key, &cli.root, now) {
+        crate::cache::Lookup::Fresh(hit) => {
+            let age = now.saturating_sub(hit.header.made_usec) / 1_000_000;
+            let said = format!("cache: nothing changed; reusing the report of {age} s ago ({})", path.display());
+            CacheStep::Reuse(hit, said)
+        }
+        crate::cache::Lookup::Stale(why) => {
+            CacheStep::Fresh(Some((path, key)), format!("cache: {why}; checking afresh"))
+        }
+    }
+}
+
 /// A check's report: made now, or reused from `--cache`.
 enum Evaluated {
     Fresh(Box<crate::report::Report>),
@@ -430,29 +464,18 @@ fn evaluate(
     if sources.facts.is_empty() && trusted.is_none() && streaming(&selected) {
         check_root(cli, &open_root(cli)?)?;
         let now = collect::now_usec();
-        let cache = match (cache, cache.and_then(|_| crate::cache::unusable(&selected, &cli.policies))) {
-            (Some(_), Some(why)) => {
-                writeln!(err, "cache: not used: {why}")?;
-                None
+        let host_name = sources.host_name.as_deref();
+        let cache = match cache.map(|path| cache_step(cli, &set, &selected, selection, fail_on, host_name, path, now)) {
+            Some(CacheStep::Reuse(hit, said)) => {
+                err.write_all(hit.header.notes.as_bytes())?;
+                writeln!(err, "{said}")?;
+                return Ok(Evaluated::Cached(hit));
             }
-            (Some(path), None) => {
-                let key = crate::cache::key_of(cli, &set, selection, fail_on, sources.host_name.as_deref());
-                match crate::cache::lookup(path, &key, &cli.root, now) {
-                    crate::cache::Lookup::Fresh(c) => {
-                        err.write_all(c.header.notes.as_bytes())?;
-                        let age = now.saturating_sub(c.header.made_usec) / 1_000_000;
-                        writeln!(
-                            err,
-                            "cache: nothing changed; reusing the report of {age} s ago ({})",
-                            path.display()
-                        )?;
-                        return Ok(Evaluated::Cached(c));
-                    }
-                    crate::cache::Lookup::Stale(why) => writeln!(err, "cache: {why}; checking afresh")?,
-                }
-                Some((path, key))
+            Some(CacheStep::Fresh(keep, said)) => {
+                writeln!(err, "{said}")?;
+                keep
             }
-            (None, _) => None,
+            None => None,
         };
         let (streamed, recorded) = {
             let _p = term.stderr.then(|| crate::progress::Progress::start(format!("checking {}", cli.root.display())));

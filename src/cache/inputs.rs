@@ -5,10 +5,27 @@ use std::path::Path;
 
 use crate::cli::{Cli, Selection};
 use crate::finding::Severity;
-use crate::policy::PolicySet;
+use crate::policy::{Policy, PolicySet};
 
-/// The key of a `check` over `cli.root` with these options and the loaded policies.
-pub fn key(cli: &Cli, set: &PolicySet, selection: &Selection, fail_on: Severity, host_name: Option<&str>) -> String {
+/// What a selected policy must not name for its report to be kept: Rhai's `timestamp()`
+/// and the live next/last elapse change with no file changing.
+const CLOCK: [&str; 3] = ["timestamp", "next_usec", "last_usec"];
+
+/// The key of a `check` over `cli.root` with these options and the loaded policies; or
+/// why no cache can stand for them: a selected policy, or a file in a policy directory
+/// (a module it imports), reads the clock.
+pub fn key(
+    cli: &Cli,
+    set: &PolicySet,
+    selected: &[&Policy],
+    selection: &Selection,
+    fail_on: Severity,
+    host_name: Option<&str>,
+) -> Result<String, String> {
+    let clock = |text: &str| CLOCK.iter().find(|w| text.contains(**w)).copied();
+    if let Some((id, w)) = selected.iter().find_map(|p| clock(&p.source).map(|w| (&p.meta.id, w))) {
+        return Err(format!("policy {id} reads `{w}`, which changes with the clock"));
+    }
     let exe = std::env::current_exe()
         .and_then(std::fs::metadata)
         .map(|m| format!("{} {} {} {} {}", m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
@@ -20,9 +37,12 @@ pub fn key(cli: &Cli, set: &PolicySet, selection: &Selection, fail_on: Severity,
         .map(|p| format!("{} {}\n", p.meta.id, crate::digest::sha256(p.source.as_bytes())))
         .collect();
     // Modules a policy imports are read from its directory at run time: every file counts.
-    let dirs: String = cli.policies.iter().map(|d| format!("{} {}\n", d.display(), dir_sum(d))).collect();
+    let mut dirs = String::new();
+    for d in &cli.policies {
+        dirs.push_str(&format!("{} {}\n", d.display(), dir_sum(d, &clock)?));
+    }
     let env = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()).unwrap_or_default();
-    super::key(&[
+    Ok(super::sum(&[
         ("version", env!("CARGO_PKG_VERSION").to_string()),
         ("exe", exe),
         ("root", cli.root.canonicalize().unwrap_or_else(|_| cli.root.clone()).display().to_string()),
@@ -40,24 +60,34 @@ pub fn key(cli: &Cli, set: &PolicySet, selection: &Selection, fail_on: Severity,
         ("today", format!("{:?}", crate::config::today())),
         ("TZ", env("TZ")),
         ("no_live", env("TIMERGUARD_NO_LIVE")),
-    ])
+    ]))
 }
 
 fn file_sum(p: &Path) -> String {
     std::fs::read(p).map(|b| crate::digest::sha256(&b)).unwrap_or_else(|e| format!("unreadable: {e}"))
 }
 
-/// Names and contents of every file under a policy directory (links not followed).
-fn dir_sum(d: &Path) -> String {
+/// Names and contents of every file under a policy directory (links not followed), each
+/// read once; `Err` when one names the clock.
+fn dir_sum(d: &Path, clock: &dyn Fn(&str) -> Option<&'static str>) -> Result<String, String> {
     let mut text = String::new();
     for e in walkdir::WalkDir::new(d).max_depth(8).sort_by_file_name() {
         match e {
             Ok(e) if e.file_type().is_file() => {
-                text.push_str(&format!("{} {}\n", e.path().display(), file_sum(e.path())));
+                let sum = match std::fs::read(e.path()) {
+                    Ok(b) => {
+                        if let Some(w) = clock(&String::from_utf8_lossy(&b)) {
+                            return Err(format!("{} reads `{w}`, which changes with the clock", e.path().display()));
+                        }
+                        crate::digest::sha256(&b)
+                    }
+                    Err(err) => format!("unreadable: {err}"),
+                };
+                text.push_str(&format!("{} {sum}\n", e.path().display()));
             }
             Ok(e) => text.push_str(&format!("{} {:?}\n", e.path().display(), e.file_type())),
             Err(err) => text.push_str(&format!("error {err}\n")),
         }
     }
-    crate::digest::sha256(text.as_bytes())
+    Ok(crate::digest::sha256(text.as_bytes()))
 }

@@ -45,30 +45,8 @@ impl Recorded {
     }
 }
 
-/// Why no cache can stand for these policies: one reads the clock (Rhai's
-/// `timestamp()`) or the live next/last elapse, which change with no file changing —
-/// in its own source or in a module of its directory (`dirs`: `--policies`).
-pub fn unusable(selected: &[&crate::policy::Policy], dirs: &[std::path::PathBuf]) -> Option<String> {
-    const CLOCK: [&str; 3] = ["timestamp", "next_usec", "last_usec"];
-    let named = |text: &str| CLOCK.iter().find(|w| text.contains(**w)).copied();
-    if let Some(why) =
-        selected.iter().find_map(|p| named(&p.source).map(|w| format!("policy {} reads `{w}`", p.meta.id)))
-    {
-        return Some(format!("{why}, which changes with the clock"));
-    }
-    for d in dirs {
-        for e in walkdir::WalkDir::new(d).max_depth(8).sort_by_file_name().into_iter().filter_map(Result::ok) {
-            let text = e.file_type().is_file().then(|| std::fs::read_to_string(e.path()).ok()).flatten();
-            if let Some(w) = text.as_deref().and_then(named) {
-                return Some(format!("{} reads `{w}`, which changes with the clock", e.path().display()));
-            }
-        }
-    }
-    None
-}
-
-/// The key: a sum of every input that is not a file of the root, in order.
-pub fn key(parts: &[(&str, String)]) -> String {
+/// A sum of every input that is not a file of the root, in order (`inputs.rs`).
+fn sum(parts: &[(&str, String)]) -> String {
     let mut text = String::from("timerguard.cache/v1\n");
     for (k, v) in parts {
         text.push_str(&format!("{k}={}\n", v.len()));
@@ -148,10 +126,10 @@ fn check(parts: &file::Parts, root_dir: &Path, now_usec: i64) -> Result<Option<S
             return Ok(Some(format!("OnCalendar={expr} elapses differently now")));
         }
     }
-    match crate::collect::live_fingerprint(root_dir) {
-        Ok(live) if live == parts.header.live => Ok(None),
-        _ => Ok(Some("the running managers' view changed".into())),
+    if crate::collect::live_fingerprint(&root) != parts.header.live {
+        return Ok(Some("the running managers' view changed".into()));
     }
+    Ok(None)
 }
 
 /// Writes the cache for a fresh check that started at `start_usec`; the error says
@@ -175,8 +153,5 @@ pub fn store(
     }
     let exit_code = report.exit_code();
     let header = Header { key, made_usec: start_usec, live: rec.live, calendars: rec.calendars, notes, exit_code };
-    file::write(path, |w| {
-        let mut w = w;
-        file::encode(&mut w, &header, report, &rec.paths, &rec.host)
-    })
+    file::write(path, |w| file::encode(w, &header, report, &rec.paths, &rec.host))
 }

@@ -346,19 +346,18 @@ fn live_print(a: &crate::live::Answer) -> String {
     crate::digest::sha256(text.as_bytes())
 }
 
-/// What `Session::live_print` would say for `root_dir` now: `None` when the live view is
-/// off (not `/`, systemd not PID 1, or `TIMERGUARD_NO_LIVE`). Reads only the accounts
-/// and linger state it needs to ask the managers.
-pub fn live_fingerprint(root_dir: &Path) -> Result<Option<String>, CollectError> {
-    let root = Root::open(root_dir).map_err(|source| CollectError::Root { path: root_dir.to_path_buf(), source })?;
+/// What `Session::live_print` would say for `root` now: `None` when the live view is off
+/// (not `/`, systemd not PID 1, or `TIMERGUARD_NO_LIVE`). Reads only the accounts and
+/// linger state it needs to ask the managers.
+pub fn live_fingerprint(root: &Root) -> Option<String> {
     if !(root.is_slash() && systemd_is_pid1()) || std::env::var_os("TIMERGUARD_NO_LIVE").is_some() {
-        return Ok(None);
+        return None;
     }
     let mut w = Vec::new();
-    let groups = accounts::groups(&root, &mut w);
-    let mut users = accounts::users(&root, &groups, &mut w);
-    linger::collect(&root, &mut users, &mut w);
-    Ok(Some(live_print(&crate::live::query(&users))))
+    let groups = accounts::groups(root, &mut w);
+    let mut users = accounts::users(root, &groups, &mut w);
+    linger::collect(root, &mut users, &mut w);
+    Some(live_print(&crate::live::query(&users)))
 }
 
 /// `dir` names this system's `/`.

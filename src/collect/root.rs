@@ -257,9 +257,11 @@ impl Root {
         }
         let listing = rootfd::list(self.fd(), dir)?;
         let base = if dir.ends_with('/') { dir.to_string() } else { format!("{dir}/") };
-        if self.seen.is_some() {
-            for e in &listing.0 {
-                self.saw(&format!("{base}{}", String::from_utf8_lossy(&e.name)), Some(Ok(e.stat)));
+        let entries: Vec<(String, Stat)> =
+            listing.0.iter().map(|e| (format!("{base}{}", String::from_utf8_lossy(&e.name)), e.stat)).collect();
+        if let Some(s) = &self.seen {
+            for (p, st) in &entries {
+                s.saw(p, Some(Ok(*st)));
             }
             for (name, e) in &listing.1 {
                 // A listing cut short (no name) cannot be seen again the same way: -1.
@@ -267,12 +269,10 @@ impl Root {
                     true => (dir.to_string(), -1),
                     false => (format!("{base}{}", String::from_utf8_lossy(name)), e.raw_os_error().unwrap_or(-1)),
                 };
-                self.saw(&p, Some(Err(code)));
+                s.saw(&p, Some(Err(code)));
             }
         }
-        self.stats.remember_all(
-            listing.0.iter().map(|e| (format!("{base}{}", String::from_utf8_lossy(&e.name)), e.stat)).collect(),
-        );
+        self.stats.remember_all(entries);
         Ok(listing)
     }
 

@@ -300,6 +300,17 @@ fn nothing_is_kept_while_files_change_or_when_a_policy_reads_the_clock() {
     assert!(!cache.exists());
     std::fs::remove_file(pol.path().join("_clock.rhai")).unwrap();
 
+    // A policy that fails at run time: its report is not kept (a failure need not recur).
+    std::fs::write(
+        pol.path().join("XX200.rhai"),
+        format!("{}fn check(t, ctx) {{ throw \"boom\" }}\n", header("XX200")),
+    )
+    .unwrap();
+    let r = check(&fx, Some(&cache), &["--policies", &p]);
+    assert_eq!(r.code, 3, "{}", r.err);
+    assert!(r.err.contains("cache: not written: a policy failed"), "{}", r.err);
+    assert!(!cache.exists());
+
     // A policy over the whole host runs without streaming, and without the cache.
     std::fs::remove_file(pol.path().join("XX200.rhai")).unwrap();
     std::fs::write(
@@ -311,6 +322,31 @@ fn nothing_is_kept_while_files_change_or_when_a_policy_reads_the_clock() {
     assert!(r.err.contains("cache: not used: a selected policy reads the whole host"), "{}", r.err);
     assert_eq!(r.out, check(&fx, None, &["--policies", &p]).out);
     assert!(!cache.exists());
+}
+
+#[test]
+fn a_zone_read_from_the_host_is_recorded_and_checked() {
+    if !std::path::Path::new("/usr/share/zoneinfo/Europe/Berlin").exists() {
+        skip("tzdata not installed");
+        return;
+    }
+    // The image has no zoneinfo: the host's is read, so the host's file is recorded.
+    let fx = planted();
+    fx.file("/etc/systemd/system/tz.timer", &timer("*-*-* 03:00:00 Europe/Berlin"))
+        .file("/etc/systemd/system/tz.service", &service("/bin/true"))
+        .link("/etc/systemd/system/timers.target.wants/tz.timer", "../tz.timer");
+    let (_d, cache) = cache_path();
+    fresh_then_reused(&fx, &cache, &[], "start");
+    let text = std::fs::read_to_string(&cache).unwrap();
+    let line =
+        text.lines().find(|l| l.ends_with("\t/usr/share/zoneinfo/Europe/Berlin")).expect("host record").to_string();
+    // As if the host's zone file had changed since: its recorded ctime moves.
+    let (stat, path) = line.split_once('\t').unwrap();
+    let mut f: Vec<&str> = stat.split(' ').collect();
+    f[9] = "1";
+    std::fs::write(&cache, text.replace(&line, &format!("{}\t{path}", f.join(" ")))).unwrap();
+    let r = check(&fx, Some(&cache), &[]);
+    assert!(r.err.contains("cache: host file /usr/share/zoneinfo/Europe/Berlin changed; checking afresh"), "{}", r.err);
 }
 
 #[test]
