@@ -250,8 +250,10 @@ fn has_sgr(s: &str) -> bool {
     })
 }
 
-/// A scan long enough to notice: a progress line on a terminal's stderr, erased at the
-/// end; none when stderr is not a terminal.
+/// A progress line on a terminal's stderr, erased at the end; none when stderr is not a
+/// terminal. The line waits 300 ms before it shows; `TIMERGUARD_PROGRESS_AFTER_MS=0`
+/// shows it at once (once at least), so the test does not depend on this machine's speed
+/// (1,500 users took longer than 300 ms once, and less since).
 #[test]
 fn progress_on_a_terminal_only() {
     if !have("script") {
@@ -266,13 +268,23 @@ fn progress_on_a_terminal_only() {
         fx.dir(&format!("/home/u{i}/.config/systemd/user"));
     }
     fx.file("/etc/passwd", &passwd);
-    let piped = fx.cli(&["list"]);
+    let piped = Command::new(env!("CARGO_BIN_EXE_timerguard"))
+        .arg("--root")
+        .arg(fx.path())
+        .arg("list")
+        .env("TIMERGUARD_PROGRESS_AFTER_MS", "0")
+        .output()
+        .unwrap();
     assert!(piped.status.success());
     assert!(!piped.stderr.contains(&b'\r'), "no progress into a pipe or log");
     // Only stderr on the pty: stdout goes to a file, so what `script` shows is stderr.
     let out = fx.path().join("list.txt");
     let cmd = format!("{} --root {} list > {}", env!("CARGO_BIN_EXE_timerguard"), fx.path().display(), out.display());
-    let o = Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().unwrap();
+    let o = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("TIMERGUARD_PROGRESS_AFTER_MS", "0")
+        .output()
+        .unwrap();
     let tty = String::from_utf8_lossy(&o.stdout);
     assert!(tty.contains("\r\x1b[K| reading ") && tty.contains("s\r"), "{tty:?}");
     assert!(tty.ends_with("\r\x1b[K") || tty.trim_end().ends_with("\x1b[K"), "the line is erased: {tty:?}");
