@@ -7,7 +7,9 @@
 //! which every real distribution pulls in from it; they are assumed so that a fixture
 //! root without target units still answers like a booted system.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use super::FastSet;
 
 use super::dropins;
 use super::names::{self, NameKind};
@@ -123,7 +125,7 @@ pub fn deps_of(r: &mut Resolver<'_>, unit: &Unit) -> Vec<Dep> {
 /// The units reachable from the boot roots, and every edge into a unit (by unit id).
 #[derive(Default)]
 pub struct Graph {
-    pub reached: HashSet<String>,
+    pub reached: FastSet<String>,
     pub into: BTreeMap<String, Vec<ActivationReason>>,
 }
 

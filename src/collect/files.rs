@@ -1,7 +1,6 @@
 //! Reads and parses unit files and drop-ins once per collection, shared by every scope
 //! and thread (10,000 user managers read the same `/usr/lib/systemd/user` files).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::root::Root;
@@ -56,7 +55,7 @@ impl Loaded {
 /// Parsed files by (in-image path, unit type): the type decides the known sections.
 #[derive(Default)]
 pub struct FileCache {
-    map: Mutex<HashMap<(String, String), Arc<Loaded>>>,
+    map: Mutex<super::FastMap<(String, String), Arc<Loaded>>>,
 }
 
 impl FileCache {

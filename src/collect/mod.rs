@@ -38,6 +38,14 @@ use rayon::prelude::*;
 use crate::model::{FACTS_SCHEMA, Host, PathFact, ScopeKind};
 pub use root::Root;
 pub use scope::ScopeOut;
+
+/// The hash maps on the per-entry paths of a collection. Their keys are names and paths
+/// from the image, which an attacker writes: ahash keeps std's per-run random keys (no
+/// crafted collisions) at a fraction of SipHash's cost per short key (5% of `list`'s CPU
+/// at 10,000 users went to SipHash).
+pub type FastMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
+/// See `FastMap`.
+pub type FastSet<K> = std::collections::HashSet<K, ahash::RandomState>;
 use scope::{ScanCache, Shared, collect_scope};
 use timer::Manager;
 pub use timer::{calendar_facts, parse_bool};
@@ -88,7 +96,7 @@ pub struct Session {
     calendars: timer::Calendars,
     files: files::FileCache,
     scans: ScanCache,
-    shared_dirs: std::collections::HashMap<String, Option<String>>,
+    shared_dirs: FastMap<String, Option<String>>,
     base: Option<scope::UserBase>,
     /// The system and global scopes.
     scopes: Vec<std::sync::Arc<crate::model::Scope>>,

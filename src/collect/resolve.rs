@@ -2,9 +2,10 @@
 //! fragment lookup with aliases and templates (`unit_file_find_fragment`), masks,
 //! drop-ins, and the merged effective settings (S4–S14, S28).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use super::FastMap;
 use super::dropins;
 use super::files::{FileCache, Loaded};
 use super::names::{self, NameKind};
@@ -42,10 +43,10 @@ pub struct Resolver<'a> {
     files: &'a FileCache,
     /// Files of the scope's own (per-user) directories: parsed for this scope only.
     local: FileCache,
-    ids: HashMap<String, Id>,
+    ids: FastMap<String, Id>,
     /// main name → names that point to it (aliases), including itself when it has a file.
-    reverse: HashMap<String, Vec<String>>,
-    units: HashMap<String, Arc<Unit>>,
+    reverse: FastMap<String, Vec<String>>,
+    units: FastMap<String, Arc<Unit>>,
     /// Installed `[Install]` of fragments, by fragment path (install.c reads only those).
     pub paths: BTreeMap<String, FileMeta>,
     pub warnings: Vec<Warning>,
@@ -61,9 +62,9 @@ impl<'a> Resolver<'a> {
             layers,
             files,
             local: FileCache::default(),
-            ids: HashMap::new(),
-            reverse: HashMap::new(),
-            units: HashMap::new(),
+            ids: FastMap::default(),
+            reverse: FastMap::default(),
+            units: FastMap::default(),
             paths: BTreeMap::new(),
             warnings: Vec::new(),
             reuse: None,
@@ -339,7 +340,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// Every unit loaded so far, by each name it was asked by.
-    pub fn take_units(&mut self) -> HashMap<String, Arc<Unit>> {
+    pub fn take_units(&mut self) -> FastMap<String, Arc<Unit>> {
         std::mem::take(&mut self.units)
     }
 

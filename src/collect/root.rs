@@ -41,12 +41,12 @@ pub struct Root {
 /// maps start over when full.
 #[derive(Debug, Default)]
 struct StatCache {
-    stats: std::sync::Mutex<std::collections::HashMap<String, Result<Stat, i32>>>,
-    fds: std::sync::Mutex<std::collections::HashMap<String, Arc<OwnedFd>>>,
+    stats: std::sync::Mutex<super::FastMap<String, Result<Stat, i32>>>,
+    fds: std::sync::Mutex<super::FastMap<String, Arc<OwnedFd>>>,
     /// Directories that could not be opened because they (or a parent) do not exist or
     /// are not directories: 10,000 users without `/run/user/UID` would otherwise each
     /// try every one of its six `systemd/…` subdirectories in turn.
-    missing: std::sync::Mutex<std::collections::HashMap<String, i32>>,
+    missing: std::sync::Mutex<super::FastMap<String, i32>>,
 }
 
 impl StatCache {

@@ -58,9 +58,9 @@ pub struct DirScan {
     /// also by its template's name: `(stem, kind)` of the directory and the entry index.
     /// `is-enabled` and activation look links up by name; scanning all of them for
     /// each of 20,000 units would be quadratic.
-    pub dep_links: std::collections::HashMap<String, Vec<(DepKey, usize)>>,
+    pub dep_links: super::FastMap<String, Vec<(DepKey, usize)>>,
     /// Unit-named symlinks directly in the directory, by the last component of their text.
-    pub links_by_dest: std::collections::HashMap<String, Vec<String>>,
+    pub links_by_dest: super::FastMap<String, Vec<String>>,
 }
 
 impl DirScan {

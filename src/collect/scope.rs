@@ -2,7 +2,7 @@
 //! de-duplicates directories that resolve to the same place (S1), resolves units, builds
 //! the boot dependency graph and the timer facts.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::activation;
@@ -15,12 +15,13 @@ use super::root::Root;
 use super::scan::{DirScan, scan_dir};
 use super::stat::record_chain;
 use super::timer::{self, Manager};
+use super::{FastMap, FastSet};
 use crate::model::{ActivationReason, DirRole, FileMeta, LoadState, Scope, ScopeKind, Unit, UnitDir, Warning};
 
 /// Directory scans shared by all scopes (each directory is read once).
 #[derive(Default)]
 pub struct ScanCache {
-    map: Mutex<HashMap<String, Arc<DirScan>>>,
+    map: Mutex<FastMap<String, Arc<DirScan>>>,
     pub warnings: Mutex<Vec<Warning>>,
 }
 
@@ -51,15 +52,15 @@ pub struct ScopeOut {
 /// scopes would otherwise load `default.target` and everything it pulls in 10,000 times.
 #[derive(Default)]
 pub struct UserBase {
-    units: HashMap<String, Arc<Unit>>,
-    deps: HashMap<String, (String, bool, Vec<activation::Dep>)>,
+    units: FastMap<String, Arc<Unit>>,
+    deps: FastMap<String, (String, bool, Vec<activation::Dep>)>,
     /// The drop-in directory stems of every name above (S10), worked out once.
-    stems: HashMap<String, Vec<String>>,
+    stems: FastMap<String, Vec<String>>,
 }
 
 impl UserBase {
-    fn new(units: HashMap<String, Arc<Unit>>, deps: HashMap<String, (String, bool, Vec<activation::Dep>)>) -> Self {
-        let mut stems = HashMap::new();
+    fn new(units: FastMap<String, Arc<Unit>>, deps: FastMap<String, (String, bool, Vec<activation::Dep>)>) -> Self {
+        let mut stems = FastMap::default();
         for n in units.values().flat_map(|u| u.names.iter()).chain(units.keys()).chain(deps.keys()) {
             stems.entry(n.clone()).or_insert_with(|| super::dropins::dir_stems(n));
         }
@@ -72,12 +73,12 @@ impl UserBase {
 /// whose names, templates, dash prefixes or type is here resolves exactly as in the
 /// shared directories.
 struct Touched {
-    names: HashSet<String>,
+    names: FastSet<String>,
 }
 
 impl Touched {
     fn of(r: &Resolver<'_>, base: &UserBase) -> Touched {
-        let mut names = HashSet::new();
+        let mut names = FastSet::default();
         for l in r.layers.iter().filter(|l| l.spec.per_user) {
             for (n, e) in &l.scan.units {
                 names.insert(n.clone());
@@ -117,7 +118,7 @@ pub struct Shared<'a> {
     pub scans: &'a ScanCache,
     /// Where the shared (non-per-user) directories resolve, computed once: 10,000 user
     /// scopes would otherwise re-resolve the same ten paths.
-    pub shared_dirs: &'a HashMap<String, Option<String>>,
+    pub shared_dirs: &'a FastMap<String, Option<String>>,
     /// The global scope's units and edges, once collected (user scopes reuse them).
     pub user_base: Option<&'a UserBase>,
 }
@@ -191,7 +192,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         ids.entry(u.name.clone()).or_insert(u);
     }
     let keep_base = m.kind == ScopeKind::Global;
-    let mut walked: HashMap<String, (String, bool, Vec<activation::Dep>)> = HashMap::new();
+    let mut walked: FastMap<String, (String, bool, Vec<activation::Dep>)> = FastMap::default();
     let graph = activation::walk(|name| {
         if let (Some(b), Some(t)) = (base, &touched)
             && !t.touches(name, b)

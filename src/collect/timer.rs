@@ -48,7 +48,7 @@ pub struct CalendarFacts {
 /// zones and "now" are the run's, so the text alone is the key. Bounded.
 #[derive(Default)]
 pub struct Calendars {
-    map: std::sync::Mutex<std::collections::HashMap<String, Result<CalendarFacts, String>>>,
+    map: std::sync::Mutex<super::FastMap<String, Result<CalendarFacts, String>>>,
     /// When recording (`check --cache`): every expression and what it gave, unbounded,
     /// since a report built from them is reused only while each still gives the same.
     seen: Option<std::sync::Mutex<std::collections::BTreeMap<String, String>>>,
