@@ -126,6 +126,13 @@ impl<'a> Run<'a> {
             && flag(f.writable_or_foreign, x.writable_or_foreign)
             && flag(f.has_dropins, x.has_dropins)
             && flag(f.linked, x.linked)
+            && flag(f.injected, x.injected)
+            && flag(f.trigger_problems, x.trigger_problems)
+            && flag(f.service_loads, x.service_loads)
+            && flag(f.inline_code, x.inline_code)
+            && flag(f.sets_user, x.sets_user)
+            && list(&f.state, x.state.as_deref())
+            && flag(f.never_elapses, x.never_elapses)
     }
 
     fn new(set: &'a PolicySet, p: &'a Policy, hv: &Arc<HostView>, params: &serde_json::Value, limits: &Limits) -> Self {

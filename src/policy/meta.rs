@@ -78,11 +78,46 @@ pub struct Filter {
     /// Units whose fragment is a symlink (a linked unit file, S5): unit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linked: Option<bool>,
+    /// Timers that, or whose service, a boot reason marked `injected` pulls in: timer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injected: Option<bool>,
+    /// Timers with no valid trigger or with an invalid trigger line: timer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_problems: Option<bool>,
+    /// Timers whose `Unit=` loads and is not another timer: timer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_loads: Option<bool>,
+    /// Timers a command of which passes code inline (`PROG -c|-e|-lc|-ec CODE…`): timer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_code: Option<bool>,
+    /// Timers whose service's `[Service]` has a `User=` line: timer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sets_user: Option<bool>,
+    /// Timers whose `activation.state` is one of these: timer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<Vec<String>>,
+    /// Timers that never elapse (or do): timer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub never_elapses: Option<bool>,
 }
 
 /// Filter keys each target's subjects carry.
 const FILTER_KEYS: [(&str, &[&str]); 4] = [
-    ("timer", &["scope", "will_run", "privileged"]),
+    (
+        "timer",
+        &[
+            "scope",
+            "will_run",
+            "privileged",
+            "injected",
+            "trigger_problems",
+            "service_loads",
+            "inline_code",
+            "sets_user",
+            "state",
+            "never_elapses",
+        ],
+    ),
     ("unit", &["scope", "unit_type", "has_dropins", "linked"]),
     ("entry", &["scope", "kind", "writable_or_foreign"]),
     ("path", &["unit_chain", "path", "writable_or_foreign"]),
@@ -101,6 +136,13 @@ fn check_filter(m: &PolicyMeta) -> Result<(), String> {
         ("writable_or_foreign", f.writable_or_foreign.is_some()),
         ("has_dropins", f.has_dropins.is_some()),
         ("linked", f.linked.is_some()),
+        ("injected", f.injected.is_some()),
+        ("trigger_problems", f.trigger_problems.is_some()),
+        ("service_loads", f.service_loads.is_some()),
+        ("inline_code", f.inline_code.is_some()),
+        ("sets_user", f.sets_user.is_some()),
+        ("state", f.state.is_some()),
+        ("never_elapses", f.never_elapses.is_some()),
     ]
     .iter()
     .filter(|(_, on)| *on)

@@ -262,3 +262,11 @@ pub fn listing(root: &std::path::Path) -> std::collections::BTreeMap<String, Str
         })
         .collect()
 }
+
+/// `(policy, rule, subject)` of every finding of a JSON report, in report order.
+#[allow(dead_code)]
+pub fn policy_rule_subject(report: &serde_json::Value) -> Vec<(String, String, String)> {
+    let field = |f: &serde_json::Value, k: &str| f[k].as_str().unwrap_or_default().to_string();
+    let all = report["findings"].as_array().expect("a findings array");
+    all.iter().map(|f| (field(f, "policy"), field(f, "rule"), field(f, "subject"))).collect()
+}

@@ -392,18 +392,7 @@ fn debian_root_stock_is_clean_and_planted_cases_are_found() {
     let (code, out) = tg(&r2, &["check", "--format", "json"]);
     assert_eq!(code, 1);
     let r: Value = serde_json::from_str(&out).unwrap();
-    let mut got: Vec<(String, String, String)> = r["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["policy"].as_str().unwrap().into(),
-                f["rule"].as_str().unwrap().into(),
-                f["subject"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let mut got = policy_rule_subject(&r);
     got.sort();
     let want: Vec<(String, String, String)> = [
         ("TG102", "writable", "/etc/systemd/system/cleanup.timer"),

