@@ -296,7 +296,7 @@ impl Root {
                 clamped |= stack.pop().is_none();
                 continue;
             }
-            let next = join(&cur(&stack), &comp);
+            let next = join(stack.last().map_or("/", String::as_str), &comp);
             let is_last = todo.is_empty();
             let st = match self.lstat(&next) {
                 Ok(st) => st,
@@ -407,7 +407,13 @@ pub fn normalize(p: &str) -> String {
             ".." => {
                 pop(&mut out);
             }
-            c => out = join(&out, c),
+            c => {
+                // In place: a new string per component was 1% of a 10k-user `list`.
+                if !out.ends_with('/') {
+                    out.push('/');
+                }
+                out.push_str(c);
+            }
         }
     }
     out
