@@ -90,7 +90,8 @@ pub struct Filter {
     /// Timers a command of which passes code inline (`PROG -c|-e|-lc|-ec CODE…`): timer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inline_code: Option<bool>,
-    /// Timers whose service's `[Service]` has a `User=` line: timer.
+    /// Timers whose service names a user: in the system scope, `runs_as.user` is not
+    /// `root`; elsewhere, the service unit's `[Service]` has a `User=` line: timer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sets_user: Option<bool>,
     /// Timers whose `activation.state` is one of these: timer.
