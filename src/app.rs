@@ -393,6 +393,7 @@ fn cache_step<'a>(
     selection: &crate::cli::Selection,
     fail_on: crate::finding::Severity,
     host_name: Option<&str>,
+    root: &collect::Root,
     path: &'a std::path::Path,
     now: i64,
 ) -> CacheStep<'a> {
@@ -400,7 +401,7 @@ fn cache_step<'a>(
         Ok(k) => k,
         Err(why) => return CacheStep::Fresh(None, format!("cache: not used: {why}")),
     };
-    match crate::cache::lookup(path, &key, &cli.root, now) {
+    match crate::cache::lookup(path, &key, root, now) {
         crate::cache::Lookup::Fresh(hit) => {
             let age = now.saturating_sub(hit.header.made_usec) / 1_000_000;
             let said = format!("cache: nothing changed; reusing the report of {age} s ago ({})", path.display());
@@ -462,10 +463,12 @@ fn evaluate(
         Ok::<_, AppError>(crate::report::Report::new(findings, ev.errors, infos.clone(), fail_on, label))
     };
     if sources.facts.is_empty() && trusted.is_none() && streaming(&selected) {
-        check_root(cli, &open_root(cli)?)?;
+        let root = open_root(cli)?;
+        check_root(cli, &root)?;
         let now = collect::now_usec();
         let host_name = sources.host_name.as_deref();
-        let cache = match cache.map(|path| cache_step(cli, &set, &selected, selection, fail_on, host_name, path, now)) {
+        let step = |path| cache_step(cli, &set, &selected, selection, fail_on, host_name, &root, path, now);
+        let cache = match cache.map(step) {
             Some(CacheStep::Reuse(hit, said)) => {
                 err.write_all(hit.header.notes.as_bytes())?;
                 writeln!(err, "{said}")?;

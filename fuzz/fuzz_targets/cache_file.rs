@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("root");
     std::fs::create_dir(&root).expect("root");
+    let root = timerguard::collect::Root::open(&root).expect("open the root");
     let path = dir.path().join("check.cache");
     std::fs::write(&path, data).expect("write");
     let key = parsed.map(|c| c.header.key).unwrap_or_default();

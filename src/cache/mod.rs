@@ -82,8 +82,8 @@ impl Hit {
     }
 }
 
-/// Looks the cache at `path` up for a check of `root_dir` now.
-pub fn lookup(path: &Path, key: &str, root_dir: &Path, now_usec: i64) -> Lookup {
+/// Looks the cache at `path` up for a check of `root` now.
+pub fn lookup(path: &Path, key: &str, root: &Root, now_usec: i64) -> Lookup {
     let stale = Lookup::Stale;
     let file = match file::open(path) {
         Ok(Some(f)) => f,
@@ -98,7 +98,7 @@ pub fn lookup(path: &Path, key: &str, root_dir: &Path, now_usec: i64) -> Lookup 
     if parts.header.key != key {
         return stale("made with other options, config, policies, version or day".into());
     }
-    match check(&parts, root_dir, now_usec) {
+    match check(&parts, root, now_usec) {
         Ok(None) => {
             let (header, report_at) = (parts.header, parts.report_at);
             Lookup::Fresh(Box::new(Hit { header, file, report_at }))
@@ -110,23 +110,22 @@ pub fn lookup(path: &Path, key: &str, root_dir: &Path, now_usec: i64) -> Lookup 
 
 /// Why what the cache was made from differs now (`None`: nothing does); `Err` when the
 /// records cannot be read.
-fn check(parts: &file::Parts, root_dir: &Path, now_usec: i64) -> Result<Option<String>, String> {
+fn check(parts: &file::Parts, root: &Root, now_usec: i64) -> Result<Option<String>, String> {
     let (paths, host) = parts.records()?;
     if let Some((p, ..)) = host.iter().find(|(p, o, _)| crate::collect::seen::host_stat(Path::new(p.as_ref())) != *o) {
         return Ok(Some(format!("host file {p} changed")));
     }
-    let Ok(root) = Root::open(root_dir) else { return Ok(Some("the root cannot be opened".into())) };
     if let Some(p) = tree::changed(root.fd(), &paths) {
         return Ok(Some(format!("{p} changed")));
     }
-    let zones = crate::collect::zones_of(&root);
+    let zones = crate::collect::zones_of(root);
     let local = crate::schedule::ZoneSource::local(&zones);
     for (expr, want) in &parts.header.calendars {
         if format!("{:?}", crate::collect::calendar_facts(expr, &zones, &local, now_usec)) != *want {
             return Ok(Some(format!("OnCalendar={expr} elapses differently now")));
         }
     }
-    if crate::collect::live_fingerprint(&root) != parts.header.live {
+    if crate::collect::live_fingerprint(root) != parts.header.live {
         return Ok(Some("the running managers' view changed".into()));
     }
     Ok(None)

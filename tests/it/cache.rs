@@ -360,12 +360,12 @@ fn a_calendar_is_checked_against_now() {
     let text = std::fs::read_to_string(&cache).unwrap();
     let header: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
     let key = header["key"].as_str().unwrap();
-    let root = fx.path();
+    let root = timerguard::collect::Root::open(fx.path()).unwrap();
     let now = timerguard::collect::now_usec();
-    assert!(matches!(timerguard::cache::lookup(&cache, key, root, now), timerguard::cache::Lookup::Fresh(_)));
+    assert!(matches!(timerguard::cache::lookup(&cache, key, &root, now), timerguard::cache::Lookup::Fresh(_)));
     // In 2032 the one-shot calendar never elapses again: the facts differ, so does the cache.
     let later = 1_956_528_000_000_000; // 2032-01-01
-    match timerguard::cache::lookup(&cache, key, root, later) {
+    match timerguard::cache::lookup(&cache, key, &root, later) {
         timerguard::cache::Lookup::Stale(why) => assert!(why.contains("OnCalendar=2031-01-01"), "{why}"),
         timerguard::cache::Lookup::Fresh(_) => panic!("reused a report whose calendar facts moved on"),
     }
