@@ -4,9 +4,9 @@
 //! unchanged: a file's content cannot change without its ctime changing, nor a
 //! directory's entries without its own, and a swapped inode has another number.
 
-use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
+use super::FastMap;
 use super::rootfd::Stat;
 
 /// The outcome of `lstat` on one path: its metadata, or the errno it failed with
@@ -28,7 +28,7 @@ type Slot = (Option<Outcome>, bool);
 #[derive(Debug, Default)]
 pub struct Seen {
     /// Path → what was seen first (`None`: only an ancestor of something seen).
-    map: Mutex<HashMap<String, Slot, std::hash::BuildHasherDefault<Fnv>>>,
+    map: Mutex<FastMap<String, Slot>>,
     /// Host files read (outside the root), by absolute host path.
     host: Mutex<std::collections::BTreeMap<String, Outcome>>,
 }
@@ -130,26 +130,6 @@ pub fn tree_order(a: &str, b: &str) -> std::cmp::Ordering {
     match (a.get(same), b.get(same)) {
         (Some(x), Some(y)) => key(*x).cmp(&key(*y)),
         _ => a.len().cmp(&b.len()),
-    }
-}
-
-/// FNV-1a: paths are short and every `lstat` of a recording run looks one up, where
-/// SipHash's resistance to chosen keys buys nothing (the worst case is a slower run).
-#[derive(Default)]
-pub struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x100_0000_01b3);
-        }
-        self.0 = h;
     }
 }
 
