@@ -9,7 +9,7 @@
 //! on one thread (`RAYON_NUM_THREADS=1`); then the warm re-check: `check --cache FILE`
 //! once to keep the report (after a pause: files changed within a second are not
 //! trusted), and each round a `check --cache` with nothing changed, against the stat-only
-//! walk (`benches/corpus/stat_walk.rs`: the floor without its reads). Prints the median
+//! walk (the floor probe with its read of unit files switched off, derived at bench time). Prints the median
 //! wall time of each, its ratio to the matching floor, and the peak RSS of `check` (GNU
 //! time's `%M`). The findings of
 //! the release build are the same as of the whole-host path (tests/it/streaming.rs).
@@ -55,14 +55,22 @@ fn main() {
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     let dir = target.join("bench-corpus");
     std::fs::create_dir_all(&dir).unwrap();
-    let probe = dir.join("floor_probe");
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/corpus/floor_probe.rs");
-    let st = Command::new("rustc").args(["-C", "opt-level=3", "-o"]).arg(&probe).arg(src).status().unwrap();
-    assert!(st.success());
-    let walker = dir.join("stat_walk");
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/corpus/stat_walk.rs");
-    let st = Command::new("rustc").args(["-C", "opt-level=3", "-o"]).arg(&walker).arg(src).status().unwrap();
-    assert!(st.success());
+    let build = |name: &str, src: &Path| {
+        let bin = dir.join(name);
+        let st = Command::new("rustc").args(["-C", "opt-level=3", "-o"]).arg(&bin).arg(src).status().unwrap();
+        assert!(st.success());
+        bin
+    };
+    let src = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/corpus/floor_probe.rs"));
+    let probe = build("floor_probe", src);
+    // The stat-only walk is the floor probe with its one read of unit files switched off,
+    // derived here so that it cannot drift from the probe.
+    let text = std::fs::read_to_string(src).unwrap();
+    let read = "} else if ft.is_file() {";
+    assert_eq!(text.matches(read).count(), 1, "floor_probe.rs reads unit files in one place");
+    let walk_src = dir.join("stat_walk.rs");
+    std::fs::write(&walk_src, text.replace(read, "} else if false && ft.is_file() {")).unwrap();
+    let walker = build("stat_walk", &walk_src);
     let cache_dir = tempfile::tempdir().unwrap();
     let tg = env!("CARGO_BIN_EXE_timerguard");
     let runs: usize = std::env::var("TG_SCALE_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
