@@ -126,30 +126,14 @@ const FILTER_KEYS: [(&str, &[&str]); 4] = [
 
 fn check_filter(m: &PolicyMeta) -> Result<(), String> {
     let f = &m.filter;
-    let set: Vec<&str> = [
-        ("scope", f.scope.is_some()),
-        ("will_run", f.will_run.is_some()),
-        ("privileged", f.privileged.is_some()),
-        ("kind", f.kind.is_some()),
-        ("unit_type", f.unit_type.is_some()),
-        ("unit_chain", f.unit_chain.is_some()),
-        ("path", f.path.is_some()),
-        ("writable_or_foreign", f.writable_or_foreign.is_some()),
-        ("has_dropins", f.has_dropins.is_some()),
-        ("linked", f.linked.is_some()),
-        ("injected", f.injected.is_some()),
-        ("trigger_problems", f.trigger_problems.is_some()),
-        ("service_loads", f.service_loads.is_some()),
-        ("inline_code", f.inline_code.is_some()),
-        ("sets_user", f.sets_user.is_some()),
-        ("state", f.state.is_some()),
-        ("never_elapses", f.never_elapses.is_some()),
-    ]
-    .iter()
-    .filter(|(_, on)| *on)
-    .map(|(k, _)| *k)
-    .collect();
-    for k in set {
+    // The keys set are the ones that serialise (every field skips `None`): a new key
+    // needs no second list here.
+    let set: Vec<String> = match serde_json::to_value(f) {
+        Ok(serde_json::Value::Object(o)) => o.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    for k in &set {
+        let k = k.as_str();
         let ok = m.targets.iter().all(|t| {
             FILTER_KEYS.iter().find(|(tt, _)| tt == t).is_some_and(|(_, keys)| keys.contains(&k))
                 || (k == "scope" && t == "unit_dir")

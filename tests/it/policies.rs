@@ -208,6 +208,19 @@ fn compile_errors_and_bad_headers_exit_2_with_location() {
             "const POLICY = #{ id: \"TG101\", name: \"x\", title: \"t\", severity: \"high\", targets: [\"timer\"] };\nfn check(t, ctx) { () }\n",
             "id TG101 is already used",
         ),
+        // Pre-filters: a key the target's subjects do not carry, a misspelt key, a bad path list.
+        (
+            "const POLICY = #{ id: \"XX001\", name: \"x\", title: \"t\", severity: \"high\", targets: [\"unit\"], filter: #{ injected: true } };\nfn check(u, ctx) { () }\n",
+            "filter key \"injected\" does not apply to every target (unit)",
+        ),
+        (
+            "const POLICY = #{ id: \"XX001\", name: \"x\", title: \"t\", severity: \"high\", targets: [\"timer\"], filter: #{ injectd: true } };\nfn check(t, ctx) { () }\n",
+            "unknown field `injectd`",
+        ),
+        (
+            "const POLICY = #{ id: \"XX001\", name: \"x\", title: \"t\", severity: \"high\", targets: [\"path\"], filter: #{ path: 3 } };\nfn check(p, ctx) { () }\n",
+            "filter path must be a list of paths",
+        ),
     ];
     for (src, want) in cases {
         std::fs::write(d.path().join("x.rhai"), src).unwrap();
