@@ -8,7 +8,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::rootfd::{self, Stat};
@@ -47,6 +47,9 @@ struct StatCache {
     /// are not directories: 10,000 users without `/run/user/UID` would otherwise each
     /// try every one of its six `systemd/…` subdirectories in turn.
     missing: std::sync::Mutex<super::FastMap<String, i32>>,
+    /// Link texts read with a listing: chasing a `.wants/` link (every user has three)
+    /// would otherwise open its directory again and read the link a second time.
+    links: std::sync::Mutex<super::FastMap<String, Vec<u8>>>,
 }
 
 impl StatCache {
@@ -105,6 +108,23 @@ impl StatCache {
         let under = |k: &String| k == prefix || k.starts_with(&format!("{prefix}/"));
         self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|k, _| !under(k));
         self.fds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|k, _| !under(k));
+        self.links.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|k, _| !under(k));
+    }
+
+    /// Remembers the link texts of a listing (bounded like the stats).
+    fn remember_links(&self, links: Vec<(String, Vec<u8>)>) {
+        if links.is_empty() {
+            return;
+        }
+        let mut m = self.links.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if m.len() + links.len() > Self::MAX_STATS {
+            m.clear();
+        }
+        m.extend(links);
+    }
+
+    fn link(&self, p: &str) -> Option<Vec<u8>> {
+        self.links.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(p).cloned()
     }
 
     /// Remembers a listing's stats under one lock (keys built before taking it).
@@ -244,6 +264,9 @@ impl Root {
         let (dir, name) =
             rootfd::split(inimage).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a link"))?;
         self.saw(inimage, None);
+        if let Some(l) = self.stats.link(inimage) {
+            return Ok(l);
+        }
         let d = self.stats.dir_fd(self.fd(), dir)?;
         rootfd::readlink_child(d.as_fd(), name)
     }
@@ -272,6 +295,9 @@ impl Root {
                 s.saw(&p, Some(Err(code)));
             }
         }
+        let links =
+            listing.0.iter().zip(&entries).filter_map(|(e, (p, _))| Some((p.clone(), e.link.clone()?))).collect();
+        self.stats.remember_links(links);
         self.stats.remember_all(entries);
         Ok(listing)
     }
@@ -285,23 +311,29 @@ impl Root {
     /// Every directory on the way is canonical, so its stats come from the run's cache.
     pub fn chase(&self, path: &str, follow_last: bool) -> Result<Chased, ChaseError> {
         let mut todo: Vec<String> = Vec::new();
-        push_components(&mut todo, Path::new(path));
-        // The canonical directories below the root we are in (for `..`).
-        let mut stack: Vec<String> = Vec::new();
+        push_components(&mut todo, path);
+        // The canonical path reached so far ("" for `/`), grown in place, and where each
+        // directory on it starts (for `..`): no string per component.
+        let mut cur = String::with_capacity(path.len() + 16);
+        let mut marks: Vec<usize> = Vec::new();
         let mut hops = 0;
         let mut clamped = false;
-        let cur = |stack: &Vec<String>| stack.last().cloned().unwrap_or_else(|| "/".to_string());
         while let Some(comp) = todo.pop() {
             if comp == ".." {
-                clamped |= stack.pop().is_none();
+                match marks.pop() {
+                    Some(m) => cur.truncate(m),
+                    None => clamped = true,
+                }
                 continue;
             }
-            let next = join(stack.last().map_or("/", String::as_str), &comp);
+            let mark = cur.len();
+            cur.push('/');
+            cur.push_str(&comp);
             let is_last = todo.is_empty();
-            let st = match self.lstat(&next) {
+            let st = match self.lstat(&cur) {
                 Ok(st) => st,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    let mut rest = next;
+                    let mut rest = cur;
                     while let Some(c) = todo.pop() {
                         if c == ".." {
                             clamped |= !pop(&mut rest);
@@ -311,30 +343,35 @@ impl Root {
                     }
                     return Ok(Chased { path: rest, exists: false, clamped });
                 }
-                Err(e) => return Err(io_err(&next, &e)),
+                Err(e) => return Err(io_err(&cur, &e)),
             };
             if st.is_symlink() && (!is_last || follow_last) {
                 hops += 1;
                 if hops > MAX_HOPS {
                     return Err(ChaseError::Loop);
                 }
-                let target = self.readlink_raw(&next).map_err(|e| io_err(&next, &e))?;
-                let target = PathBuf::from(String::from_utf8_lossy(&target).into_owned());
-                if target.is_absolute() {
-                    stack.clear();
+                let target = self.readlink_raw(&cur).map_err(|e| io_err(&cur, &e))?;
+                let target = String::from_utf8_lossy(&target);
+                cur.truncate(mark);
+                if target.starts_with('/') {
+                    cur.clear();
+                    marks.clear();
                 }
                 push_components(&mut todo, &target);
                 continue;
             }
             if is_last {
-                return Ok(Chased { path: next, exists: true, clamped });
+                return Ok(Chased { path: cur, exists: true, clamped });
             }
             if !st.is_dir() {
-                return Err(ChaseError::NotADirectory(next));
+                return Err(ChaseError::NotADirectory(cur));
             }
-            stack.push(next);
+            marks.push(mark);
         }
-        Ok(Chased { path: cur(&stack), exists: true, clamped })
+        if cur.is_empty() {
+            cur.push('/');
+        }
+        Ok(Chased { path: cur, exists: true, clamped })
     }
 
     /// Reads a regular file at a canonical path without following a final symlink, with
@@ -354,17 +391,12 @@ impl Root {
     }
 }
 
-/// Pushes the components of `p` onto a stack so they pop in path order.
-fn push_components(todo: &mut Vec<String>, p: &Path) {
-    let comps: Vec<String> = p
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
-            Component::ParentDir => Some("..".into()),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
-        })
-        .collect();
-    todo.extend(comps.into_iter().rev());
+/// Pushes the components of `p` onto a stack so they pop in path order (`.` and empty
+/// components dropped, as `Path::components` does for a Unix path).
+fn push_components(todo: &mut Vec<String>, p: &str) {
+    let at = todo.len();
+    todo.extend(p.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::to_string));
+    todo[at..].reverse();
 }
 
 /// Removes the last component; false when already at `/`.
