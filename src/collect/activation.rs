@@ -81,9 +81,7 @@ pub fn deps_of(r: &mut Resolver<'_>, unit: &Unit) -> Vec<Dep> {
     {
         let scans = r.scans();
         for kind in ["wants", "requires"] {
-            let dirs = dropins::applicable(&scans, &unit.name, &aliases, &unit.unit_type, |s, n| {
-                s.deps.get(&(n.to_string(), kind.to_string()))
-            });
+            let dirs = dropins::applicable(&scans, &unit.name, &aliases, &unit.unit_type, |s, n| s.dep_dir(n, kind));
             for (li, e) in dropins::merge(&dirs) {
                 if e.null {
                     continue; // a masked dependency

@@ -107,18 +107,21 @@ impl<'a> Resolver<'a> {
                 }
             }
         }
-        let keys: Vec<String> = self.ids.keys().cloned().collect();
-        for src in keys {
-            let Ok((_, e)) = self.ids_get(&src) else { continue };
+        let mut pairs = Vec::with_capacity(self.ids.len());
+        for src in self.ids.keys() {
+            let Ok((_, e)) = self.ids_get(src) else { continue };
             if e.null {
                 continue;
             }
             let mut dst = e.name.clone();
             if names::classify(&dst) == Some(NameKind::Template)
-                && let Some(inst) = names::instance(&src)
+                && let Some(inst) = names::instance(src)
             {
                 dst = names::with_instance(&dst, inst);
             }
+            pairs.push((dst, src.clone()));
+        }
+        for (dst, src) in pairs {
             self.reverse.entry(dst).or_default().push(src);
         }
         for v in self.reverse.values_mut() {
@@ -156,7 +159,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// `unit_ids_map_get`: follows aliases (with the template fallback) to an entry.
-    fn ids_get(&self, name: &str) -> Result<(usize, Entry), &'static str> {
+    fn ids_get(&self, name: &str) -> Result<(usize, &Entry), &'static str> {
         let mut id: Option<String> = None;
         for _ in 0..FOLLOW_MAX {
             let key = id.as_deref().unwrap_or(name);
@@ -173,7 +176,7 @@ impl<'a> Resolver<'a> {
             match t {
                 Id::Path { layer, name } => {
                     let e = self.layers[*layer].scan.units.get(name).ok_or("vanished")?;
-                    return Ok((*layer, e.clone()));
+                    return Ok((*layer, e));
                 }
                 Id::Alias(n) => id = Some(n.clone()),
             }
@@ -246,9 +249,9 @@ impl<'a> Resolver<'a> {
         let inst = names::instance(name).map(str::to_string);
         let mut set = BTreeSet::new();
         self.add_names(kind, inst.as_deref(), None, &mut set, name);
-        let mut frag = self.ids_get(name).ok();
+        let mut frag = self.ids_get(name).ok().map(|(l, e)| (l, e.clone()));
         if frag.is_none() && kind == NameKind::Instance {
-            frag = names::template_of(name).and_then(|t| self.ids_get(&t).ok());
+            frag = names::template_of(name).and_then(|t| self.ids_get(&t).ok().map(|(l, e)| (l, e.clone())));
         }
         let mut main = name.to_string();
         if let Some((_, e)) = &frag {

@@ -61,6 +61,9 @@ pub struct DirScan {
     pub dep_links: super::FastMap<String, Vec<(DepKey, usize)>>,
     /// Unit-named symlinks directly in the directory, by the last component of their text.
     pub links_by_dest: super::FastMap<String, Vec<String>>,
+    /// The stems of `deps`, so that a lookup that misses (nearly all: each unit asks
+    /// every directory for each of its stems and kinds) builds no key.
+    dep_stems: super::FastSet<String>,
 }
 
 impl DirScan {
@@ -73,7 +76,16 @@ impl DirScan {
             .filter_map(|(k, i)| Some((k, self.deps.get(k)?.entries.get(*i)?)))
     }
 
+    /// The `STEM.KIND/` directory (`kind`: `wants`, `requires` or `upholds`).
+    pub fn dep_dir(&self, stem: &str, kind: &str) -> Option<&SubDir> {
+        if !self.dep_stems.contains(stem) {
+            return None;
+        }
+        self.deps.get(&(stem.to_string(), kind.to_string()))
+    }
+
     fn index(&mut self) {
+        self.dep_stems = self.deps.keys().map(|(stem, _)| stem.clone()).collect();
         for (k, sub) in &self.deps {
             for (i, e) in sub.entries.iter().enumerate().filter(|(_, e)| e.meta.kind == FileKind::Symlink) {
                 self.dep_links.entry(e.name.clone()).or_default().push((k.clone(), i));

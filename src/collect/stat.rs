@@ -38,17 +38,23 @@ pub fn lstat(root: &Root, path: &str) -> Option<FileMeta> {
 pub fn record_chain(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMeta>) -> Vec<String> {
     let mut chain = Vec::new();
     let mut cur = root::normalize(path);
+    // Only this function fills `paths`, always up to `/`, and an existing path's parents
+    // exist: once a path is there, so are its parents (no lookup for them).
+    let mut known = false;
     loop {
-        if !paths.contains_key(&cur)
-            && let Some(m) = lstat(root, &cur)
-        {
-            paths.insert(cur.clone(), m);
+        if !known {
+            if paths.contains_key(&cur) {
+                known = true;
+            } else if let Some(m) = lstat(root, &cur) {
+                paths.insert(cur.clone(), m);
+            }
         }
-        chain.push(cur.clone());
-        if cur == "/" {
-            break;
+        let next = (cur != "/").then(|| root::parent(&cur).to_string());
+        chain.push(cur);
+        match next {
+            Some(n) => cur = n,
+            None => break,
         }
-        cur = root::parent(&cur).to_string();
     }
     chain
 }
