@@ -54,18 +54,37 @@ pub struct ScopeOut {
 pub struct UserBase {
     units: FastMap<String, Arc<Unit>>,
     deps: FastMap<String, (String, bool, Vec<activation::Dep>)>,
-    /// The drop-in directory stems of every name above (S10), worked out once.
-    stems: FastMap<String, Vec<String>>,
+    /// For every name above: what a user's directories must name to touch it (its type
+    /// and the drop-in directory stems of each of its unit's names, S10), worked out once.
+    keys: FastMap<String, Vec<String>>,
 }
 
 impl UserBase {
     fn new(units: FastMap<String, Arc<Unit>>, deps: FastMap<String, (String, bool, Vec<activation::Dep>)>) -> Self {
-        let mut stems = FastMap::default();
-        for n in units.values().flat_map(|u| u.names.iter()).chain(units.keys()).chain(deps.keys()) {
-            stems.entry(n.clone()).or_insert_with(|| super::dropins::dir_stems(n));
+        let mut keys = FastMap::default();
+        for n in units.keys().chain(deps.keys()) {
+            if keys.contains_key(n) {
+                continue;
+            }
+            let names = units.get(n).map(|u| u.names.as_slice()).unwrap_or_default();
+            keys.insert(n.clone(), touch_keys(std::iter::once(n.as_str()).chain(names.iter().map(String::as_str))));
         }
-        UserBase { units, deps, stems }
+        UserBase { units, deps, keys }
     }
+}
+
+/// The names whose presence in a user's directories changes how any of `names` resolves:
+/// each one's type (a type-level drop-in such as `timer.d`) and drop-in stems.
+fn touch_keys<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for n in names {
+        for k in std::iter::once(names::unit_type(n).to_string()).chain(super::dropins::dir_stems(n)) {
+            if !v.contains(&k) {
+                v.push(k);
+            }
+        }
+    }
+    v
 }
 
 /// The names a user's own directories touch: units, alias sources and targets, the
@@ -100,14 +119,10 @@ impl Touched {
         if self.names.is_empty() {
             return false;
         }
-        let hit = |n: &str| {
-            self.names.contains(names::unit_type(n))
-                || match base.stems.get(n) {
-                    Some(st) => st.iter().any(|s| self.names.contains(s)),
-                    None => super::dropins::dir_stems(n).iter().any(|s| self.names.contains(s)),
-                }
-        };
-        hit(name) || base.units.get(name).is_some_and(|u| u.names.iter().any(|n| hit(n)))
+        match base.keys.get(name) {
+            Some(k) => k.iter().any(|s| self.names.contains(s)),
+            None => touch_keys(std::iter::once(name)).iter().any(|s| self.names.contains(s)),
+        }
     }
 }
 
