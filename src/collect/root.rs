@@ -64,6 +64,16 @@ impl StatCache {
         if let Some(code) = self.missing_ancestor(dir) {
             return Err(io::Error::from_raw_os_error(code));
         }
+        // Already stat'ed as missing or as a file: opening it fails the same way.
+        match self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(dir) {
+            Some(Err(code @ (libc_codes::ENOENT | libc_codes::ENOTDIR))) => {
+                return Err(io::Error::from_raw_os_error(*code));
+            }
+            Some(Ok(st)) if !st.is_dir() && !st.is_symlink() => {
+                return Err(io::Error::from_raw_os_error(libc_codes::ENOTDIR));
+            }
+            _ => {}
+        }
         let fd = match rootfd::open_dir_path(root, dir) {
             Ok(fd) => Arc::new(fd),
             Err(e) => {
@@ -483,6 +493,26 @@ mod tests {
         r.forget("/run/user/1000");
         assert!(r.lstat("/run/user/1000/systemd/user").unwrap().is_dir());
         assert!(r.lstat("/run/user/1000/systemd").unwrap().is_dir());
+    }
+
+    #[test]
+    fn below_a_path_stated_missing_or_a_file_the_answer_is_the_same_as_opening() {
+        let (d, r) = root();
+        std::fs::create_dir_all(d.path().join("home/u")).unwrap();
+        std::fs::write(d.path().join("home/u/f"), "").unwrap();
+        let code = |p: &str| r.lstat(p).err().and_then(|e| e.raw_os_error());
+        // Top down, as record_chain asks: the parent's stat decides for the child.
+        assert_eq!(code("/home/u/.local"), Some(2));
+        assert_eq!(code("/home/u/.local/share"), Some(2));
+        assert_eq!(code("/home/u/f"), None);
+        assert_eq!(code("/home/u/f/x"), Some(20));
+        // A link as parent is not a file: opening it says why (a loop error, not ENOTDIR).
+        std::os::unix::fs::symlink("/etc", d.path().join("home/u/l")).unwrap();
+        assert!(r.lstat("/home/u/l").unwrap().is_symlink());
+        assert_ne!(code("/home/u/l/x"), Some(20));
+        std::fs::create_dir_all(d.path().join("home/u/.local/share")).unwrap();
+        r.forget("/home/u/.local");
+        assert!(r.lstat("/home/u/.local/share").unwrap().is_dir());
     }
 
     #[test]

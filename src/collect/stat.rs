@@ -36,24 +36,17 @@ pub fn lstat(root: &Root, path: &str) -> Option<FileMeta> {
 /// Records the metadata of `path` and every parent up to `/` into `paths`, and returns
 /// the chain (path first). Missing components are skipped in the map but kept in the chain.
 pub fn record_chain(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMeta>) -> Vec<String> {
-    let mut chain = Vec::new();
-    let mut cur = root::normalize(path);
+    let mut chain = vec![root::normalize(path)];
+    while let Some(p) = chain.last().filter(|p| *p != "/") {
+        chain.push(root::parent(p).to_string());
+    }
     // Only this function fills `paths`, always up to `/`, and an existing path's parents
-    // exist: once a path is there, so are its parents (no lookup for them).
-    let mut known = false;
-    loop {
-        if !known {
-            if paths.contains_key(&cur) {
-                known = true;
-            } else if let Some(m) = lstat(root, &cur) {
-                paths.insert(cur.clone(), m);
-            }
-        }
-        let next = (cur != "/").then(|| root::parent(&cur).to_string());
-        chain.push(cur);
-        match next {
-            Some(n) => cur = n,
-            None => break,
+    // exist: once a path is there, so are its parents. The rest is looked at from the
+    // top down, so that below a missing directory nothing is tried (the stat cache knows).
+    let known = chain.iter().position(|p| paths.contains_key(p)).unwrap_or(chain.len());
+    for p in chain[..known].iter().rev() {
+        if let Some(m) = lstat(root, p) {
+            paths.insert(p.clone(), m);
         }
     }
     chain
