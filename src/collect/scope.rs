@@ -225,12 +225,12 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     });
     // Graph targets are names as written (aliases, instances): key them by unit id.
     let mut into: BTreeMap<String, Vec<ActivationReason>> = BTreeMap::new();
-    for (target, reasons) in &graph.into {
-        let u = r.load(target);
+    for (target, reasons) in graph.into {
+        let u = r.load(&target);
         if !per_user_only && u.unit_type == "timer" {
             ids.entry(u.name.clone()).or_insert_with(|| Arc::clone(&u));
         }
-        into.entry(u.name.clone()).or_default().extend(reasons.iter().cloned());
+        into.entry(u.name.clone()).or_default().extend(reasons);
     }
     let mut units = Vec::new();
     let mut timers = Vec::new();
