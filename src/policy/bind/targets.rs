@@ -190,7 +190,7 @@ pub fn host_subjects(hv: &Arc<HostView>, target: &str) -> Vec<Subject> {
 /// holds (inside their home or their `/run/user/UID`). Built scope by scope, so user
 /// scopes can be streamed and their contributions merged.
 #[derive(Default, Clone)]
-pub struct Chains(HashMap<String, (bool, Vec<Owner>)>);
+pub struct Chains(crate::collect::FastMap<String, (bool, Vec<Owner>)>);
 
 impl Chains {
     /// One scope's contribution.
