@@ -61,7 +61,7 @@ pub struct SnapUnit {
 
 fn settings_of(u: &Unit) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
-    for (sec, keys) in &u.settings {
+    for (sec, keys) in u.settings.iter() {
         for (k, v) in keys {
             let trigger = sec == "Timer" && (k.starts_with("On") || k == "Persistent");
             if security_relevant(sec, k) || trigger {

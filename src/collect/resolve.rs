@@ -238,7 +238,7 @@ impl<'a> Resolver<'a> {
             load_error: None,
             fragment: None,
             dropins: Vec::new(),
-            settings: SettingMap::new(),
+            settings: Default::default(),
             file_state: None,
             hidden: names::hidden_or_backup(name),
         };
@@ -312,7 +312,7 @@ impl<'a> Resolver<'a> {
         for (path, loaded) in &content {
             self.push_file_warnings(path, loaded);
         }
-        unit.settings = merge_settings(&content);
+        unit.settings = Arc::new(merge_settings(&content));
         if unit.load_state == LoadState::Loaded && unit_type == "timer" && !has_trigger(&unit.settings) {
             unit.load_state = LoadState::BadSetting;
             unit.load_error = Some("timer unit lacks value setting (no trigger), refused (S34)".into());

@@ -127,7 +127,9 @@ pub struct Unit {
     pub fragment: Option<FileRef>,
     /// Every drop-in in application order (S11); suppressed ones carry `null: true`.
     pub dropins: Vec<FileRef>,
-    pub settings: SettingMap,
+    /// Shared: a unit is copied per scope to set its `file_state`, and its settings are
+    /// the largest part of it.
+    pub settings: std::sync::Arc<SettingMap>,
     /// `is-enabled` answer (S18). `None` for instances (systemctl asks the template).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_state: Option<UnitFileState>,
