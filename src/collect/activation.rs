@@ -7,6 +7,7 @@
 //! which every real distribution pulls in from it; they are assumed so that a fixture
 //! root without target units still answers like a booted system.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 
 use super::FastSet;
@@ -127,26 +128,43 @@ pub struct Graph {
     pub into: BTreeMap<String, Vec<ActivationReason>>,
 }
 
-/// Walks the graph from the boot roots; `deps` yields a unit's id, whether it has a
-/// fragment, and its edges. Without a `default.target` file (fixture roots),
-/// `multi-user.target` is taken as the default, as on a server.
-pub fn walk(mut deps: impl FnMut(&str) -> Option<(String, bool, Vec<Dep>)>) -> Graph {
+/// One unit's place in the graph: its id, whether it has a fragment, its edges.
+pub type Node = (String, bool, Vec<Dep>);
+
+/// Walks the graph from the boot roots; `deps` yields a unit's node (borrowed when a user
+/// scope reuses the shared directories': no copy of their edges per user). Without a
+/// `default.target` file (fixture roots), `multi-user.target` is taken as the default,
+/// as on a server.
+pub fn walk<'a>(mut deps: impl FnMut(&str) -> Option<Cow<'a, Node>>) -> Graph {
     let mut g = Graph::default();
     let mut queue: VecDeque<String> = BOOT_ROOTS.iter().map(|s| s.to_string()).collect();
-    if deps("default.target").is_none_or(|(_, found, _)| !found) {
+    if deps("default.target").is_none_or(|n| !n.1) {
         queue.push_back("multi-user.target".into());
     }
     while let Some(name) = queue.pop_front() {
-        let Some((id, _, edges)) = deps(&name) else { continue };
-        if !g.reached.insert(id) {
+        let Some(node) = deps(&name) else { continue };
+        if g.reached.contains(&node.0) {
             continue;
         }
-        for d in edges {
-            queue.push_back(d.target.clone());
-            g.into.entry(d.target).or_default().push(set_boot(d.reason, true));
+        match node {
+            Cow::Owned((id, _, edges)) => {
+                g.reached.insert(id);
+                edges.into_iter().for_each(|d| g.edge(&mut queue, d.target, d.reason));
+            }
+            Cow::Borrowed((id, _, edges)) => {
+                g.reached.insert(id.clone());
+                edges.iter().for_each(|d| g.edge(&mut queue, d.target.clone(), d.reason.clone()));
+            }
         }
     }
     g
+}
+
+impl Graph {
+    fn edge(&mut self, queue: &mut VecDeque<String>, target: String, reason: ActivationReason) {
+        queue.push_back(target.clone());
+        self.into.entry(target).or_default().push(set_boot(reason, true));
+    }
 }
 
 fn set_boot(mut r: ActivationReason, b: bool) -> ActivationReason {

@@ -2,6 +2,7 @@
 //! de-duplicates directories that resolve to the same place (S1), resolves units, builds
 //! the boot dependency graph and the timer facts.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -53,14 +54,14 @@ pub struct ScopeOut {
 #[derive(Default)]
 pub struct UserBase {
     units: FastMap<String, Arc<Unit>>,
-    deps: FastMap<String, (String, bool, Vec<activation::Dep>)>,
+    deps: FastMap<String, activation::Node>,
     /// For every name above: what a user's directories must name to touch it (its type
     /// and the drop-in directory stems of each of its unit's names, S10), worked out once.
     keys: FastMap<String, Vec<String>>,
 }
 
 impl UserBase {
-    fn new(units: FastMap<String, Arc<Unit>>, deps: FastMap<String, (String, bool, Vec<activation::Dep>)>) -> Self {
+    fn new(units: FastMap<String, Arc<Unit>>, deps: FastMap<String, activation::Node>) -> Self {
         let mut keys = FastMap::default();
         for n in units.keys().chain(deps.keys()) {
             if keys.contains_key(n) {
@@ -207,13 +208,13 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         ids.entry(u.name.clone()).or_insert(u);
     }
     let keep_base = m.kind == ScopeKind::Global;
-    let mut walked: FastMap<String, (String, bool, Vec<activation::Dep>)> = FastMap::default();
+    let mut walked: FastMap<String, activation::Node> = FastMap::default();
     let graph = activation::walk(|name| {
         if let (Some(b), Some(t)) = (base, &touched)
             && !t.touches(name, b)
             && let Some(d) = b.deps.get(name)
         {
-            return Some(d.clone());
+            return Some(Cow::Borrowed(d));
         }
         let u = r.load(name);
         let deps = if u.load_state == LoadState::Masked { Vec::new() } else { activation::deps_of(&mut r, &u) };
@@ -221,7 +222,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         if keep_base {
             walked.insert(name.to_string(), out.clone());
         }
-        Some(out)
+        Some(Cow::Owned(out))
     });
     // Graph targets are names as written (aliases, instances): key them by unit id.
     let mut into: BTreeMap<String, Vec<ActivationReason>> = BTreeMap::new();
