@@ -5,11 +5,17 @@
 
 use std::collections::BTreeMap;
 
+use crate::collect::FastMap;
 use crate::model::User;
 
 /// Each account's areas (home, runtime directory), by path: account indexes into the
-/// host's users.
-pub struct Areas(BTreeMap<String, Vec<usize>>);
+/// host's users (sorted, for what lies below a path), and hashed with whether another
+/// account's area lies below (every parent of every path of 10,000 users is looked up
+/// here: a sorted map's string comparisons were 2% of `check`).
+pub struct Areas {
+    sorted: BTreeMap<String, Vec<usize>>,
+    exact: FastMap<String, (Vec<usize>, bool)>,
+}
 
 impl Areas {
     pub fn new(users: &[User]) -> Areas {
@@ -23,7 +29,14 @@ impl Areas {
             }
             m.entry(format!("/run/user/{}", u.uid)).or_default().push(i);
         }
-        Areas(m)
+        let exact = m
+            .iter()
+            .map(|(k, v)| {
+                let foreign = below(&m, k).any(|(_, w)| w.iter().any(|i| !v.contains(i)));
+                (k.clone(), (v.clone(), foreign))
+            })
+            .collect();
+        Areas { sorted: m, exact }
     }
 
     /// The one account (index) whose areas hold `p`, when every area at, above or below
@@ -31,13 +44,18 @@ impl Areas {
     /// make the paths there nobody's alone.
     pub fn sole_owner(&self, p: &str) -> Option<usize> {
         let mut owner = None;
+        // Whether the deepest area at or above `p` has another account's area below it.
+        let mut foreign_below = None;
         let mut q = p;
         loop {
-            for &i in self.0.get(q).map(Vec::as_slice).unwrap_or(&[]) {
-                match owner {
-                    Some(o) if o != i => return None,
-                    _ => owner = Some(i),
+            if let Some((v, foreign)) = self.exact.get(q) {
+                for &i in v {
+                    match owner {
+                        Some(o) if o != i => return None,
+                        _ => owner = Some(i),
+                    }
                 }
+                foreign_below.get_or_insert(*foreign);
             }
             match q.rfind('/') {
                 Some(i) if i > 0 => q = &q[..i],
@@ -45,15 +63,23 @@ impl Areas {
             }
         }
         let o = owner?;
-        let below = format!("{}/", p.trim_end_matches('/'));
-        let others = self.0.range(below.clone()..).take_while(|(k, _)| k.starts_with(&below));
-        for (_, v) in others {
+        // Below `p` lies only what lies below that area: none of it is another's.
+        if foreign_below == Some(false) {
+            return Some(o);
+        }
+        for (_, v) in below(&self.sorted, p) {
             if v.iter().any(|&i| i != o) {
                 return None;
             }
         }
         Some(o)
     }
+}
+
+/// The areas strictly below `p`.
+fn below<'a>(m: &'a BTreeMap<String, Vec<usize>>, p: &str) -> impl Iterator<Item = (&'a String, &'a Vec<usize>)> {
+    let below = format!("{}/", p.trim_end_matches('/'));
+    m.range(below.clone()..).take_while(move |(k, _)| k.starts_with(&below))
 }
 
 #[cfg(test)]
