@@ -2,9 +2,93 @@
 
 use std::io::{self, Write};
 
+use rayon::prelude::*;
+
 use super::Report;
 
+/// Findings rendered per parallel batch: a batch's text is held at once (about 0.5 MB).
+const BATCH: usize = 1024;
+
 pub fn render(r: &Report, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, r).map_err(io::Error::from)?;
+    if r.findings.len() <= BATCH {
+        serde_json::to_writer_pretty(&mut *out, r).map_err(io::Error::from)?;
+        return writeln!(out);
+    }
+    // 30,000 findings are most of a 17 MB report, rendered on one thread after the
+    // check: render the rest around an empty list, and the findings in parallel batches
+    // into its place. A finding rendered alone and indented by two levels is exactly
+    // what the whole report's pretty printer writes (strings never hold a raw newline).
+    let shell = Report {
+        schema: r.schema.clone(),
+        version: r.version.clone(),
+        summary: r.summary.clone(),
+        hosts: r.hosts.clone(),
+        baseline: r.baseline.clone(),
+        fleet: r.fleet,
+        findings: Vec::new(),
+        errors: r.errors.clone(),
+        policies: r.policies.clone(),
+    };
+    let text = serde_json::to_string_pretty(&shell).map_err(io::Error::from)?;
+    const EMPTY: &str = "\n  \"findings\": [],\n";
+    let Some(at) = text.find(EMPTY) else {
+        serde_json::to_writer_pretty(&mut *out, r).map_err(io::Error::from)?;
+        return writeln!(out);
+    };
+    out.write_all(&text.as_bytes()[..at])?;
+    out.write_all(b"\n  \"findings\": [")?;
+    for (n, batch) in r.findings.chunks(BATCH).enumerate() {
+        let parts: Vec<String> = batch
+            .par_iter()
+            .map(|f| serde_json::to_string_pretty(f).map(|s| s.replace('\n', "\n    ")))
+            .collect::<Result<_, _>>()
+            .map_err(io::Error::from)?;
+        for (i, p) in parts.iter().enumerate() {
+            out.write_all(if n == 0 && i == 0 { b"\n    " } else { b",\n    " })?;
+            out.write_all(p.as_bytes())?;
+        }
+    }
+    out.write_all(b"\n  ],\n")?;
+    out.write_all(&text.as_bytes()[at + EMPTY.len()..])?;
     writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::finding::{Finding, Fix, Severity};
+
+    /// The batched rendering writes the same bytes as the pretty printer on the whole:
+    /// several batches, a partial last one, nested objects, escapes and empty lists.
+    #[test]
+    fn batched_rendering_is_the_pretty_printers_bytes() {
+        let findings: Vec<Finding> = (0..super::BATCH * 2 + 7)
+            .map(|i| Finding {
+                policy: "TG202".into(),
+                name: "user-timer-not-allowed".into(),
+                rule: "not-allowed".into(),
+                severity: Severity::Medium,
+                message: format!("u{i} has \"quoted\"\nlines and a tab\t"),
+                mitigations: if i % 2 == 0 { vec!["M1018".into()] } else { Vec::new() },
+                scope: Some(format!("user:u{i}")),
+                subject: format!("t{i}.timer"),
+                path: (i % 3 == 0).then(|| format!("/home/u{i}/.config/systemd/user/t.timer")),
+                line: (i % 3 == 0).then_some(4),
+                fix: Some(Fix::All {
+                    fixes: vec![Fix::DisableTimer { scope: format!("user:u{i}"), unit: "t.timer".into() }],
+                }),
+                fix_note: None,
+                waiver: None,
+                baselined: i % 5 == 0,
+                host: None,
+            })
+            .collect();
+        let label = super::super::HostLabel { name: "h".into(), root: Some("/r".into()), warnings: 2 };
+        let r = super::Report::new(findings, Vec::new(), Vec::new(), Severity::High, label);
+        let mut batched = Vec::new();
+        super::render(&r, &mut batched).unwrap();
+        let mut whole = serde_json::to_vec_pretty(&r).unwrap();
+        whole.push(b'\n');
+        assert!(r.findings.len() > super::BATCH, "the batched path is the one tested");
+        assert_eq!(String::from_utf8(batched).unwrap(), String::from_utf8(whole).unwrap());
+    }
 }
