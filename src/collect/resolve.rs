@@ -249,10 +249,11 @@ impl<'a> Resolver<'a> {
         let inst = names::instance(name).map(str::to_string);
         let mut set = BTreeSet::new();
         self.add_names(kind, inst.as_deref(), None, &mut set, name);
-        let mut frag = self.ids_get(name).ok().map(|(l, e)| (l, e.clone()));
+        let mut frag = self.ids_get(name).ok();
         if frag.is_none() && kind == NameKind::Instance {
-            frag = names::template_of(name).and_then(|t| self.ids_get(&t).ok().map(|(l, e)| (l, e.clone())));
+            frag = names::template_of(name).and_then(|t| self.ids_get(&t).ok());
         }
+        let frag = frag.map(|(l, e)| (l, e.clone())); // the loading below needs `&mut self`
         let mut main = name.to_string();
         if let Some((_, e)) = &frag {
             if e.name != name {
