@@ -10,14 +10,22 @@ use super::Report;
 const BATCH: usize = 1024;
 
 pub fn render(r: &Report, out: &mut dyn Write) -> io::Result<()> {
-    if r.findings.len() <= BATCH {
-        serde_json::to_writer_pretty(&mut *out, r).map_err(io::Error::from)?;
-        return writeln!(out);
+    match around_findings(r)? {
+        Some((text, at)) => batched(r, &text, at, out)?,
+        None => serde_json::to_writer_pretty(&mut *out, r).map_err(io::Error::from)?,
     }
-    // 30,000 findings are most of a 17 MB report, rendered on one thread after the
-    // check: render the rest around an empty list, and the findings in parallel batches
-    // into its place. A finding rendered alone and indented by two levels is exactly
-    // what the whole report's pretty printer writes (strings never hold a raw newline).
+    writeln!(out)
+}
+
+/// The empty findings list in a report rendered without its findings.
+const EMPTY: &str = "\n  \"findings\": [],\n";
+
+/// For a report with more than a batch of findings: the rest of it rendered around an
+/// empty findings list, and where that list is (`None`: render the report whole).
+fn around_findings(r: &Report) -> io::Result<Option<(String, usize)>> {
+    if r.findings.len() <= BATCH {
+        return Ok(None);
+    }
     let shell = Report {
         schema: r.schema.clone(),
         version: r.version.clone(),
@@ -30,11 +38,14 @@ pub fn render(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         policies: r.policies.clone(),
     };
     let text = serde_json::to_string_pretty(&shell).map_err(io::Error::from)?;
-    const EMPTY: &str = "\n  \"findings\": [],\n";
-    let Some(at) = text.find(EMPTY) else {
-        serde_json::to_writer_pretty(&mut *out, r).map_err(io::Error::from)?;
-        return writeln!(out);
-    };
+    Ok(text.find(EMPTY).map(|at| (text, at)))
+}
+
+/// 30,000 findings are most of a 17 MB report, rendered on one thread after the check:
+/// the findings are rendered in parallel batches into the place of the empty list. A
+/// finding rendered alone and indented by two levels is exactly what the whole report's
+/// pretty printer writes (strings never hold a raw newline).
+fn batched(r: &Report, text: &str, at: usize, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(&text.as_bytes()[..at])?;
     out.write_all(b"\n  \"findings\": [")?;
     for (n, batch) in r.findings.chunks(BATCH).enumerate() {
@@ -49,8 +60,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     out.write_all(b"\n  ],\n")?;
-    out.write_all(&text.as_bytes()[at + EMPTY.len()..])?;
-    writeln!(out)
+    out.write_all(&text.as_bytes()[at + EMPTY.len()..])
 }
 
 #[cfg(test)]
