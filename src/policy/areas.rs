@@ -3,40 +3,47 @@
 //! those `path` subjects itself and lets them go, instead of keeping 100,000 paths of
 //! 10,000 users (and what their chains say of them) for one pass at the end.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use crate::collect::FastMap;
 use crate::model::User;
 
-/// Each account's areas (home, runtime directory), by path: account indexes into the
-/// host's users (sorted, for what lies below a path), and hashed with whether another
-/// account's area lies below (every parent of every path of 10,000 users is looked up
+/// Each account's areas (home, runtime directory): their paths sorted (for what lies
+/// below a path), and by path the account indexes into the host's users with whether
+/// another account's area lies below (every parent of every path of 10,000 users is looked up
 /// here: a sorted map's string comparisons were 2% of `check`).
 pub struct Areas {
-    sorted: BTreeMap<String, Vec<usize>>,
+    sorted: BTreeSet<String>,
     exact: FastMap<String, (Vec<usize>, bool)>,
 }
 
 impl Areas {
     pub fn new(users: &[User]) -> Areas {
-        let mut m: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut exact: FastMap<String, (Vec<usize>, bool)> = FastMap::default();
         for (i, u) in users.iter().enumerate() {
             // The same test as the chains' owners (`Chains::add`): a home of "/" or ""
             // holds no one's paths alone.
             let home = u.home.trim_end_matches('/');
             if !home.is_empty() {
-                m.entry(home.to_string()).or_default().push(i);
+                exact.entry(home.to_string()).or_default().0.push(i);
             }
-            m.entry(format!("/run/user/{}", u.uid)).or_default().push(i);
+            exact.entry(format!("/run/user/{}", u.uid)).or_default().0.push(i);
         }
-        let exact = m
+        let sorted: BTreeSet<String> = exact.keys().cloned().collect();
+        let foreign: Vec<(String, bool)> = sorted
             .iter()
-            .map(|(k, v)| {
-                let foreign = below(&m, k).any(|(_, w)| w.iter().any(|i| !v.contains(i)));
-                (k.clone(), (v.clone(), foreign))
+            .map(|k| {
+                let own = &exact[k].0;
+                let foreign = below(&sorted, k).any(|b| exact[b].0.iter().any(|i| !own.contains(i)));
+                (k.clone(), foreign)
             })
             .collect();
-        Areas { sorted: m, exact }
+        for (k, f) in foreign {
+            if let Some(e) = exact.get_mut(&k) {
+                e.1 = f;
+            }
+        }
+        Areas { sorted, exact }
     }
 
     /// The one account (index) whose areas hold `p`, when every area at, above or below
@@ -67,8 +74,8 @@ impl Areas {
         if foreign_below == Some(false) {
             return Some(o);
         }
-        for (_, v) in below(&self.sorted, p) {
-            if v.iter().any(|&i| i != o) {
+        for b in below(&self.sorted, p) {
+            if self.exact[b].0.iter().any(|&i| i != o) {
                 return None;
             }
         }
@@ -77,9 +84,9 @@ impl Areas {
 }
 
 /// The areas strictly below `p`.
-fn below<'a>(m: &'a BTreeMap<String, Vec<usize>>, p: &str) -> impl Iterator<Item = (&'a String, &'a Vec<usize>)> {
+fn below<'a>(m: &'a BTreeSet<String>, p: &str) -> impl Iterator<Item = &'a String> {
     let below = format!("{}/", p.trim_end_matches('/'));
-    m.range(below.clone()..).take_while(move |(k, _)| k.starts_with(&below))
+    m.range(below.clone()..).take_while(move |k| k.starts_with(&below))
 }
 
 #[cfg(test)]
