@@ -69,18 +69,8 @@ impl StatCache {
         if let Some(fd) = lock().get(dir) {
             return Ok(Arc::clone(fd));
         }
-        if let Some(code) = self.missing_ancestor(dir) {
+        if let Some(code) = self.unopenable(dir) {
             return Err(io::Error::from_raw_os_error(code));
-        }
-        // Already stat'ed as missing or as a file: opening it fails the same way.
-        match self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(dir).map(|k| &k.st) {
-            Some(Err(code @ (libc_codes::ENOENT | libc_codes::ENOTDIR))) => {
-                return Err(io::Error::from_raw_os_error(*code));
-            }
-            Some(Ok(st)) if !st.is_dir() && !st.is_symlink() => {
-                return Err(io::Error::from_raw_os_error(libc_codes::ENOTDIR));
-            }
-            _ => {}
         }
         let fd = match rootfd::open_dir_path(root, dir) {
             Ok(fd) => Arc::new(fd),
@@ -105,16 +95,22 @@ impl StatCache {
         Ok(fd)
     }
 
-    /// The error of `dir` or its nearest remembered missing ancestor.
-    fn missing_ancestor(&self, dir: &str) -> Option<i32> {
-        let m = self.missing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if m.is_empty() {
-            return None;
-        }
+    /// Why `dir` cannot be opened, when the run already knows: it or an ancestor failed
+    /// to open as missing or not a directory, or was stat'ed missing or as a file
+    /// (parent chains are stat'ed from the top down, so below a missing `~/.local`
+    /// nothing is tried). A link is left to the open, which says why itself.
+    fn unopenable(&self, dir: &str) -> Option<i32> {
+        let missing = self.missing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let stats = self.stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut d = dir;
         loop {
-            if let Some(code) = m.get(d) {
+            if let Some(code) = missing.get(d) {
                 return Some(*code);
+            }
+            match stats.get(d).map(|k| &k.st) {
+                Some(Err(code @ (libc_codes::ENOENT | libc_codes::ENOTDIR))) => return Some(*code),
+                Some(Ok(st)) if !st.is_dir() && !st.is_symlink() => return Some(libc_codes::ENOTDIR),
+                _ => {}
             }
             d = &d[..d.rfind('/').filter(|&i| i > 0)?];
         }
@@ -502,6 +498,7 @@ mod tests {
         // Top down, as record_chain asks: the parent's stat decides for the child.
         assert_eq!(code("/home/u/.local"), Some(2));
         assert_eq!(code("/home/u/.local/share"), Some(2));
+        assert_eq!(code("/home/u/.local/share/systemd/user"), Some(2), "an ancestor's stat answers too");
         assert_eq!(code("/home/u/f"), None);
         assert_eq!(code("/home/u/f/x"), Some(20));
         // A link as parent is not a file: opening it says why (a loop error, not ENOTDIR).
