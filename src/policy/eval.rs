@@ -438,19 +438,9 @@ pub fn evaluate_streaming(
         let mut contributions = targets::Chains::of(&hv, &sv);
         let mut paths = sv.scope.paths.clone();
         if let Some(me) = sv.owner {
-            // The chains and the paths name mostly the same directories: each is asked once.
-            let memo = std::cell::RefCell::new(crate::collect::FastMap::<String, bool>::default());
-            let mine = |p: &str| {
-                if let Some(&b) = memo.borrow().get(p) {
-                    return b;
-                }
-                let b = alone(p) == Some(me);
-                memo.borrow_mut().insert(p.to_string(), b);
-                b
-            };
-            let mine_chains = contributions.split_off(mine);
+            let mine_chains = contributions.split_off(|p| alone(p) == Some(me));
             let (mine, rest): (BTreeMap<_, _>, BTreeMap<_, _>) =
-                std::mem::take(&mut paths).into_iter().partition(|(p, _)| mine(p));
+                std::mem::take(&mut paths).into_iter().partition(|(p, _)| alone(p) == Some(me));
             paths = rest;
             for s in &targets::path_subjects(&mine, &mine_chains) {
                 for &i in &path_runs {
