@@ -410,12 +410,18 @@ pub fn evaluate_streaming(
     limits: &Limits,
 ) -> Streamed {
     let (shared, hv, runs) = shared_runs(set, policies, session, params, limits);
-    // The shared scopes' subjects, and the host's (but paths: those need every scope).
-    for r in &runs {
-        for t in r.targets(|t| t != "path") {
-            subjects_of(&hv, t).par_iter().for_each(|s| r.call("check", s.fact.clone(), s));
+    // The shared scopes' subjects, and the host's (but paths: those need every scope),
+    // each target's built once for every policy that takes it. Checked alongside the user
+    // scopes (below), not before them: a policy's findings are sorted at the end.
+    let check_shared = || {
+        let mut built: HashMap<&str, Vec<Subject>> = HashMap::new();
+        for r in &runs {
+            for t in r.targets(|t| t != "path") {
+                let subs = built.entry(t).or_insert_with(|| subjects_of(&hv, t));
+                subs.par_iter().for_each(|s| r.call("check", s.fact.clone(), s));
+            }
         }
-    }
+    };
     let mut shared_chains = targets::Chains::default();
     for sv in &hv.scopes {
         shared_chains.add(&hv, sv);
@@ -428,32 +434,35 @@ pub fn evaluate_streaming(
     let alone =
         |p: &str| (!shared.paths.contains_key(p) && !shared_chains.contains(p)).then(|| areas.sole_owner(p)).flatten();
     // Each user scope: read, checked, and only its paths and warnings kept.
-    let per_user = session.for_each_user(|out| {
-        let (sv, warnings) = check_user_scope(&hv, &runs, out);
-        let mut mine_found: Vec<(String, usize, Vec<Finding>)> = Vec::new();
-        if path_runs.is_empty() {
-            // No policy looks at paths: nothing of them needs keeping.
-            return (BTreeMap::new(), targets::Chains::default(), warnings, mine_found);
-        }
-        let mut contributions = targets::Chains::of(&hv, &sv);
-        let mut paths = sv.scope.paths.clone();
-        if let Some(me) = sv.owner {
-            let mine_chains = contributions.split_off(|p| alone(p) == Some(me));
-            let (mine, rest): (BTreeMap<_, _>, BTreeMap<_, _>) =
-                std::mem::take(&mut paths).into_iter().partition(|(p, _)| alone(p) == Some(me));
-            paths = rest;
-            for s in &targets::path_subjects(&mine, &mine_chains) {
-                for &i in &path_runs {
-                    let mut f = Vec::new();
-                    runs[i].call_to("check", s.fact.clone(), s, Some(&mut f));
-                    if !f.is_empty() {
-                        mine_found.push((s.label.clone(), i, f));
+    let check_users = || {
+        session.for_each_user(|out| {
+            let (sv, warnings) = check_user_scope(&hv, &runs, out);
+            let mut mine_found: Vec<(String, usize, Vec<Finding>)> = Vec::new();
+            if path_runs.is_empty() {
+                // No policy looks at paths: nothing of them needs keeping.
+                return (BTreeMap::new(), targets::Chains::default(), warnings, mine_found);
+            }
+            let mut contributions = targets::Chains::of(&hv, &sv);
+            let mut paths = sv.scope.paths.clone();
+            if let Some(me) = sv.owner {
+                let mine_chains = contributions.split_off(|p| alone(p) == Some(me));
+                let (mine, rest): (BTreeMap<_, _>, BTreeMap<_, _>) =
+                    std::mem::take(&mut paths).into_iter().partition(|(p, _)| alone(p) == Some(me));
+                paths = rest;
+                for s in &targets::path_subjects(&mine, &mine_chains) {
+                    for &i in &path_runs {
+                        let mut f = Vec::new();
+                        runs[i].call_to("check", s.fact.clone(), s, Some(&mut f));
+                        if !f.is_empty() {
+                            mine_found.push((s.label.clone(), i, f));
+                        }
                     }
                 }
             }
-        }
-        (paths, contributions, warnings, mine_found)
-    });
+            (paths, contributions, warnings, mine_found)
+        })
+    };
+    let ((), per_user) = rayon::join(check_shared, check_users);
     let mut all_paths = shared.paths.clone();
     let mut chains = shared_chains.clone();
     let mut warnings = Vec::new();
