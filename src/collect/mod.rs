@@ -165,8 +165,11 @@ impl Session {
             live_print: None,
             warnings,
         };
-        let system = collect_scope(&s.shared(), paths::system_paths(), &s.mgr(ScopeKind::System, None), first_boot);
-        let mut global = collect_scope(&s.shared(), paths::user_paths(None), &s.mgr(ScopeKind::Global, None), false);
+        // Independent of each other (their caches are shared and thread-safe).
+        let (system, mut global) = rayon::join(
+            || collect_scope(&s.shared(), paths::system_paths(), &s.mgr(ScopeKind::System, None), first_boot),
+            || collect_scope(&s.shared(), paths::user_paths(None), &s.mgr(ScopeKind::Global, None), false),
+        );
         s.base = global.as_mut().and_then(|g| g.base.take());
         for mut o in system.into_iter().chain(global) {
             s.paths.extend(std::mem::take(&mut o.paths));

@@ -195,6 +195,9 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         return None;
     }
     let entries = super::entries::inventory(&layers, per_user_only);
+    if !per_user_only {
+        prefetch_fragments(sh, &layers);
+    }
     let mut r = Resolver::new(sh.root, layers, sh.files);
     let base = sh.user_base.filter(|_| per_user_only);
     let touched = base.map(|b| Arc::new(Touched::of(&r, b)));
@@ -270,6 +273,32 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     };
     let base = keep_base.then(|| UserBase::new(r.take_units(), walked));
     Some(ScopeOut { scope, paths, warnings, base })
+}
+
+/// Reads and parses, in parallel, the files the resolver is about to read one by one for
+/// a shared scope: every unit name's first entry on the search path when it is a regular,
+/// non-empty file (the fragment `load` reads for that name, with that name's type). The
+/// system scope of a host is a thousand files read before any user scope can start.
+/// Drop-ins and links are left to the resolver: which of them are read depends on what
+/// else the path holds.
+fn prefetch_fragments(sh: &Shared<'_>, layers: &[Layer]) {
+    use rayon::prelude::*;
+    let mut first: FastSet<&str> = FastSet::default();
+    let mut todo: Vec<(&str, &str)> = Vec::new();
+    for l in layers {
+        for (n, e) in &l.scan.units {
+            if first.insert(n.as_str())
+                && names::classify(n).is_some()
+                && e.meta.kind == crate::model::FileKind::File
+                && !e.null
+            {
+                todo.push((e.path.as_str(), names::unit_type(n)));
+            }
+        }
+    }
+    todo.par_iter().for_each(|(path, ty)| {
+        sh.files.load(sh.root, path, ty);
+    });
 }
 
 /// `list-unit-files`: visible unit-named entries of every directory, first one wins.
