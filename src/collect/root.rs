@@ -282,8 +282,17 @@ impl Root {
         }
         let listing = rootfd::list(self.fd(), dir)?;
         let base = if dir.ends_with('/') { dir.to_string() } else { format!("{dir}/") };
-        let entries: Vec<(String, Stat)> =
-            listing.0.iter().map(|e| (format!("{base}{}", String::from_utf8_lossy(&e.name)), e.stat)).collect();
+        let entries: Vec<(String, Stat)> = listing
+            .0
+            .iter()
+            .map(|e| {
+                let name = String::from_utf8_lossy(&e.name);
+                let mut p = String::with_capacity(base.len() + name.len());
+                p.push_str(&base);
+                p.push_str(&name);
+                (p, e.stat)
+            })
+            .collect();
         if let Some(s) = &self.seen {
             for (p, st) in &entries {
                 s.saw(p, Some(Ok(*st)));
@@ -342,7 +351,11 @@ impl Root {
                         if c == ".." {
                             clamped |= !pop(&mut rest);
                         } else {
-                            rest = join(&rest, &c);
+                            // `join` in place: no string per component.
+                            if !rest.ends_with('/') {
+                                rest.push('/');
+                            }
+                            rest.push_str(&c);
                         }
                     }
                     return Ok(Chased { path: rest, exists: false, clamped });

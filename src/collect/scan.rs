@@ -119,7 +119,7 @@ pub fn scan_dir(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> DirScan 
             out.dropins.insert(stem.to_string(), sub);
         } else {
             for kind in ["wants", "requires", "upholds"] {
-                if let Some(stem) = e.name.strip_suffix(&format!(".{kind}")) {
+                if let Some(stem) = e.name.strip_suffix(kind).and_then(|s| s.strip_suffix('.')) {
                     let sub = read_sub(root, &e, warnings, |c| {
                         !c.hidden && matches!(c.meta.kind, FileKind::File | FileKind::Symlink)
                     });
