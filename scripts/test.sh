@@ -93,7 +93,7 @@ build_root() {
 }
 
 # The three roots are built at the same time, and the tests compiled meanwhile: each is
-# mostly waiting on the network or the disk (a third of CI's time when done in turn).
+# mostly waiting on the network or the disk.
 echo "[test.sh $(date +%T)] roots and test build" >&2
 deb="$PWD/target/debian-root"
 srv="$PWD/target/server-root"

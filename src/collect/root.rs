@@ -281,18 +281,8 @@ impl Root {
             s.listed(dir);
         }
         let listing = rootfd::list(self.fd(), dir)?;
-        let base = if dir.ends_with('/') { dir.to_string() } else { format!("{dir}/") };
-        let entries: Vec<(String, Stat)> = listing
-            .0
-            .iter()
-            .map(|e| {
-                let name = String::from_utf8_lossy(&e.name);
-                let mut p = String::with_capacity(base.len() + name.len());
-                p.push_str(&base);
-                p.push_str(&name);
-                (p, e.stat)
-            })
-            .collect();
+        let entries: Vec<(String, Stat)> =
+            listing.0.iter().map(|e| (join(dir, &String::from_utf8_lossy(&e.name)), e.stat)).collect();
         if let Some(s) = &self.seen {
             for (p, st) in &entries {
                 s.saw(p, Some(Ok(*st)));
@@ -301,7 +291,7 @@ impl Root {
                 // A listing cut short (no name) cannot be seen again the same way: -1.
                 let (p, code) = match name.is_empty() {
                     true => (dir.to_string(), -1),
-                    false => (format!("{base}{}", String::from_utf8_lossy(name)), e.raw_os_error().unwrap_or(-1)),
+                    false => (join(dir, &String::from_utf8_lossy(name)), e.raw_os_error().unwrap_or(-1)),
                 };
                 s.saw(&p, Some(Err(code)));
             }
@@ -346,19 +336,25 @@ impl Root {
             let st = match self.lstat(&cur) {
                 Ok(st) => st,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    let mut rest = cur;
+                    // The rest is lexical: grown and climbed like `cur` above, the missing
+                    // component included.
+                    marks.push(mark);
                     while let Some(c) = todo.pop() {
                         if c == ".." {
-                            clamped |= !pop(&mut rest);
-                        } else {
-                            // `join` in place: no string per component.
-                            if !rest.ends_with('/') {
-                                rest.push('/');
+                            match marks.pop() {
+                                Some(m) => cur.truncate(m),
+                                None => clamped = true,
                             }
-                            rest.push_str(&c);
+                        } else {
+                            marks.push(cur.len());
+                            cur.push('/');
+                            cur.push_str(&c);
                         }
                     }
-                    return Ok(Chased { path: rest, exists: false, clamped });
+                    if cur.is_empty() {
+                        cur.push('/');
+                    }
+                    return Ok(Chased { path: cur, exists: false, clamped });
                 }
                 Err(e) => return Err(io_err(&cur, &e)),
             };
@@ -429,9 +425,16 @@ fn pop(p: &mut String) -> bool {
     true
 }
 
-/// Joins an in-image directory and a name.
+/// Joins an in-image directory and a name, in one allocation of the exact size (every
+/// listed entry's path is made here).
 pub fn join(dir: &str, name: &str) -> String {
-    if dir.ends_with('/') { format!("{dir}{name}") } else { format!("{dir}/{name}") }
+    let mut p = String::with_capacity(dir.len() + 1 + name.len());
+    p.push_str(dir);
+    if !dir.ends_with('/') {
+        p.push('/');
+    }
+    p.push_str(name);
+    p
 }
 
 /// The parent of an in-image path (`/` for `/x`).
@@ -546,6 +549,21 @@ mod tests {
         assert_eq!(c.path, "/etc/shadow");
         assert!(c.clamped);
         assert!(!c.exists);
+    }
+
+    #[test]
+    fn a_missing_tail_is_normalised_lexically() {
+        let (d, r) = root();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        let c = r.chase("/etc/missing/a/../b", true).unwrap();
+        assert_eq!((c.path.as_str(), c.exists, c.clamped), ("/etc/missing/b", false, false));
+        let c = r.chase("/etc/missing/../../..", true).unwrap();
+        assert_eq!((c.path.as_str(), c.exists, c.clamped), ("/", false, true));
+        let c = r.chase("/missing/..", true).unwrap();
+        assert_eq!((c.path.as_str(), c.exists, c.clamped), ("/", false, false));
+        // Climbing out of the missing part into what exists still names it lexically.
+        let c = r.chase("/etc/missing/../x", true).unwrap();
+        assert_eq!((c.path.as_str(), c.exists, c.clamped), ("/etc/x", false, false));
     }
 
     #[test]
