@@ -25,7 +25,7 @@ pub fn changed<P: AsRef<str> + Sync>(root: BorrowedFd<'_>, recs: &[Record<P>]) -
         return Some("/".into());
     }
     let stop = AtomicBool::new(false);
-    under(root, 1, *listed, &recs[1..], &stop)
+    under(root, 1, got == *want, &recs[1..], &stop)
 }
 
 /// Whether `got` is what was recorded. A directory only looked through is the same while
@@ -41,17 +41,23 @@ fn same(got: &Outcome, want: &Outcome, listed: bool) -> bool {
 }
 
 /// Checks `recs`, everything recorded under a directory whose path is `prefix` bytes
-/// long with its slash, against the directory open at `dir`.
+/// long with its slash, against the directory open at `dir`. `settled`: the directory's
+/// stat is the recorded one in every field, times included.
 fn under<P: AsRef<str> + Sync>(
     dir: BorrowedFd<'_>,
     prefix: usize,
-    listed: bool,
+    settled: bool,
     recs: &[Record<P>],
     stop: &AtomicBool,
 ) -> Option<String> {
-    // In a listed directory whose stat is unchanged no entry came or went (that moves
-    // its mtime): what was missing there still is, and needs no syscall.
-    let groups: Vec<_> = groups(recs).into_iter().filter(|g| !(listed && g[0].1 == Err(ENOENT))).collect();
+    // In a directory whose stat is unchanged to the nanosecond no entry came or went
+    // (that moves its mtime, and its ctime, which no one can put back): what was missing
+    // there still is, and needs no syscall. This holds for a directory only looked
+    // through (a home) as for a listed one; when its times moved, each missing name is
+    // looked up again. Sound because no cache is written when anything it recorded
+    // changed during or just before the run (`store`): a recorded stat is never older
+    // than a lookup made under it.
+    let groups: Vec<_> = groups(recs).into_iter().filter(|g| !(settled && g[0].1 == Err(ENOENT))).collect();
     let one = |g: &&[Record<P>]| {
         if stop.load(Ordering::Relaxed) {
             return Some(String::new());
@@ -90,10 +96,11 @@ fn entry<P: AsRef<str> + Sync>(
     // Below a path that is (still, identically) missing, a link or a file, everything
     // fails the way it failed before: only directories are descended.
     let sub = &g[1..];
-    let needed = sub.iter().any(|(_, o, _)| !(*listed && *o == Err(ENOENT)));
+    let settled = got == *want;
+    let needed = sub.iter().any(|(_, o, _)| !(settled && *o == Err(ENOENT)));
     match want {
         Ok(st) if st.is_dir() && needed => match rootfd::open_child_dir(dir, name) {
-            Ok(fd) => under(fd.as_fd(), path.len() + 1, *listed, sub, stop),
+            Ok(fd) => under(fd.as_fd(), path.len() + 1, settled, sub, stop),
             Err(_) => Some(path.to_string()),
         },
         _ => None,

@@ -141,6 +141,19 @@ fn every_kind_of_change_in_the_root_makes_the_next_check_fresh() {
     let r = ids(&fresh_then_reused(&fx, &cache, &[], "new directory"));
     assert!(r.iter().any(|f| f.contains("late.timer")), "{r:?}");
 
+    // One appears where a directory only looked through (not listed) had it missing, and
+    // that directory's mtime is put back: its ctime still moved, so the missing name is
+    // looked up again (a directory whose times are unchanged has its missing names
+    // trusted without a lookup).
+    let sysd = fx.host_path("/home/alice/.config/systemd");
+    let mtime = std::fs::metadata(&sysd).unwrap().modified().unwrap();
+    fx.file("/home/alice/.config/systemd/user.control/ctl.timer", &timer("weekly"));
+    std::fs::File::open(&sysd).unwrap().set_modified(mtime).unwrap();
+    assert_eq!(std::fs::metadata(&sysd).unwrap().modified().unwrap(), mtime);
+    stale("/home/alice/.config/systemd/user.control", "mtime put back");
+    let r = ids(&fresh_then_reused(&fx, &cache, &[], "mtime put back"));
+    assert!(r.iter().any(|f| f.contains("ctl.timer")), "{r:?}");
+
     // An account added.
     let passwd = std::fs::read_to_string(fx.host_path("/etc/passwd")).unwrap();
     fx.file("/etc/passwd", &format!("{passwd}bob:x:1001:1001::/home/bob:/bin/bash\n"));
