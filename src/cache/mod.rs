@@ -115,20 +115,29 @@ fn check(parts: &file::Parts, root: &Root, now_usec: i64) -> Result<Option<Strin
     if let Some((p, ..)) = host.iter().find(|(p, o, _)| crate::collect::seen::host_stat(Path::new(p.as_ref())) != *o) {
         return Ok(Some(format!("host file {p} changed")));
     }
-    if let Some(p) = tree::changed(root.fd(), &paths) {
-        return Ok(Some(format!("{p} changed")));
+    // The calendars and the live view are worked out while the tree is walked (17 ms of
+    // a 10,000-user warm check, on one thread); a changed path still comes first.
+    let (moved, then) = rayon::join(|| tree::changed(root.fd(), &paths), || elapsed_or_live(parts, root, now_usec));
+    match moved {
+        Some(p) => Ok(Some(format!("{p} changed"))),
+        None => Ok(then),
     }
+}
+
+/// Why the calendar facts or the live view differ now from the cache's (`None`: they
+/// do not).
+fn elapsed_or_live(parts: &file::Parts, root: &Root, now_usec: i64) -> Option<String> {
     let zones = crate::collect::zones_of(root);
     let local = crate::schedule::ZoneSource::local(&zones);
     for (expr, want) in &parts.header.calendars {
         if format!("{:?}", crate::collect::calendar_facts(expr, &zones, &local, now_usec)) != *want {
-            return Ok(Some(format!("OnCalendar={expr} elapses differently now")));
+            return Some(format!("OnCalendar={expr} elapses differently now"));
         }
     }
     if crate::collect::live_fingerprint(root) != parts.header.live {
-        return Ok(Some("the running managers' view changed".into()));
+        return Some("the running managers' view changed".into());
     }
-    Ok(None)
+    None
 }
 
 /// Writes the cache for a fresh check that started at `start_usec`; the error says
