@@ -385,31 +385,76 @@ enum CacheStep<'a> {
     Fresh(Option<(&'a std::path::Path, String)>, String),
 }
 
-#[allow(clippy::too_many_arguments)]
-fn cache_step<'a>(
-    cli: &Cli,
-    set: &PolicySet,
-    selected: &[&crate::policy::Policy],
-    selection: &crate::cli::Selection,
+/// What a cache lookup is made from.
+struct CacheQuery<'a> {
+    cli: &'a Cli,
+    selection: &'a crate::cli::Selection,
     fail_on: crate::finding::Severity,
-    host_name: Option<&str>,
-    root: &collect::Root,
-    path: &'a std::path::Path,
+    host_name: Option<&'a str>,
+    root: &'a collect::Root,
     now: i64,
-) -> CacheStep<'a> {
-    let key = match crate::cache::key_of(cli, set, selected, selection, fail_on, host_name) {
+}
+
+/// The cache step of a check with `selected`: not used when one of them reads the clock.
+fn cache_step<'p>(q: &CacheQuery<'_>, selected: &[&crate::policy::Policy], path: &'p std::path::Path) -> CacheStep<'p> {
+    match crate::cache::clock_in(selected) {
+        Some(why) => CacheStep::Fresh(None, format!("cache: not used: {why}")),
+        None => lookup_step(q, path),
+    }
+}
+
+fn lookup_step<'p>(q: &CacheQuery<'_>, path: &'p std::path::Path) -> CacheStep<'p> {
+    let key = match crate::cache::key_of(q.cli, q.selection, q.fail_on, q.host_name) {
         Ok(k) => k,
         Err(why) => return CacheStep::Fresh(None, format!("cache: not used: {why}")),
     };
-    match crate::cache::lookup(path, &key, root, now) {
+    match crate::cache::lookup(path, &key, q.root, q.now) {
         crate::cache::Lookup::Fresh(hit) => {
-            let age = now.saturating_sub(hit.header.made_usec) / 1_000_000;
+            let age = q.now.saturating_sub(hit.header.made_usec) / 1_000_000;
             let said = format!("cache: nothing changed; reusing the report of {age} s ago ({})", path.display());
             CacheStep::Reuse(hit, said)
         }
         crate::cache::Lookup::Stale(why) => {
             CacheStep::Fresh(Some((path, key)), format!("cache: {why}; checking afresh"))
         }
+    }
+}
+
+/// `--cache` looked up before any policy is compiled (a quarter of a small host's warm
+/// check was compiling the built-in pack): the key is made from the sources and options as
+/// given, so the same key means the same policies, selection and outcome as the run that
+/// kept the report. `None` whenever that run's own path must decide: a config or root that
+/// fails (its error comes from the ordinary path, in its order), a policy that may read
+/// the clock, streaming switched off. The step found is the ordinary path's, which takes
+/// it as is (the lookup is not done twice).
+fn early_step<'a>(
+    cli: &Cli,
+    selection: &crate::cli::Selection,
+    sources: &crate::cli::Sources,
+    fail_on: Option<crate::finding::Severity>,
+    path: &'a std::path::Path,
+    now: i64,
+) -> Option<CacheStep<'a>> {
+    if !sources.facts.is_empty() || sources.trusted.is_some() || std::env::var_os("TIMERGUARD_NO_STREAM").is_some() {
+        return None;
+    }
+    if !cli.no_builtin
+        && crate::policy::builtin::POLICIES.iter().any(|(_, src)| crate::cache::reads_clock(src).is_some())
+    {
+        return None;
+    }
+    let config = match &cli.config {
+        Some(p) => Config::load(p).ok()?,
+        None => Config::default(),
+    };
+    let fail_on = fail_on.or(config.fail_on).unwrap_or(crate::finding::Severity::High);
+    let root = open_root(cli).ok()?;
+    check_root(cli, &root).ok()?;
+    let q = CacheQuery { cli, selection, fail_on, host_name: sources.host_name.as_deref(), root: &root, now };
+    match lookup_step(&q, path) {
+        // A module that reads the clock: the ordinary path says which policy, if selected.
+        CacheStep::Fresh(None, _) => None,
+        step => Some(step),
     }
 }
 
@@ -438,6 +483,15 @@ fn evaluate(
     term: Terminal,
     err: &mut dyn Write,
 ) -> Result<Evaluated, AppError> {
+    let now = collect::now_usec();
+    let early = match cache.and_then(|path| early_step(cli, selection, sources, fail_on, path, now)) {
+        Some(CacheStep::Reuse(hit, said)) => {
+            err.write_all(hit.header.notes.as_bytes())?;
+            writeln!(err, "{said}")?;
+            return Ok(Evaluated::Cached(hit));
+        }
+        other => other,
+    };
     let (config, set, log) = load_policies(cli)?;
     let selected = select(cli, &config, &set, selection)?;
     let fail_on = fail_on.or(config.fail_on).unwrap_or(crate::finding::Severity::High);
@@ -465,10 +519,10 @@ fn evaluate(
     if sources.facts.is_empty() && trusted.is_none() && streaming(&selected) {
         let root = open_root(cli)?;
         check_root(cli, &root)?;
-        let now = collect::now_usec();
-        let host_name = sources.host_name.as_deref();
-        let step = |path| cache_step(cli, &set, &selected, selection, fail_on, host_name, &root, path, now);
-        let cache = match cache.map(step) {
+        let q = CacheQuery { cli, selection, fail_on, host_name: sources.host_name.as_deref(), root: &root, now };
+        let step = |path| cache_step(&q, &selected, path);
+        // A step found early stands: no policy that could be selected reads the clock.
+        let cache = match early.or_else(|| cache.map(step)) {
             Some(CacheStep::Reuse(hit, said)) => {
                 err.write_all(hit.header.notes.as_bytes())?;
                 writeln!(err, "{said}")?;

@@ -5,37 +5,45 @@ use std::path::Path;
 
 use crate::cli::{Cli, Selection};
 use crate::finding::Severity;
-use crate::policy::{Policy, PolicySet};
+use crate::policy::Policy;
 
 /// What a selected policy must not name for its report to be kept: Rhai's `timestamp()`
 /// and the live next/last elapse change with no file changing.
 const CLOCK: [&str; 3] = ["timestamp", "next_usec", "last_usec"];
 
-/// The key of a `check` over `cli.root` with these options and the loaded policies; or
-/// why no cache can stand for them: a selected policy, or a file in a policy directory
-/// (a module it imports), reads the clock.
-pub fn key(
-    cli: &Cli,
-    set: &PolicySet,
-    selected: &[&Policy],
-    selection: &Selection,
-    fail_on: Severity,
-    host_name: Option<&str>,
-) -> Result<String, String> {
-    let clock = |text: &str| CLOCK.iter().find(|w| text.contains(**w)).copied();
-    if let Some((id, w)) = selected.iter().find_map(|p| clock(&p.source).map(|w| (&p.meta.id, w))) {
-        return Err(format!("policy {id} reads `{w}`, which changes with the clock"));
-    }
+/// Why no cache can stand for a check with these policies selected: one of them reads
+/// the clock.
+pub fn clock_in(selected: &[&Policy]) -> Option<String> {
+    selected
+        .iter()
+        .find_map(|p| reads_clock(&p.source).map(|w| (&p.meta.id, w)))
+        .map(|(id, w)| format!("policy {id} reads `{w}`, which changes with the clock"))
+}
+
+/// The clock word `text` names, if any.
+pub fn reads_clock(text: &str) -> Option<&'static str> {
+    CLOCK.iter().find(|w| text.contains(**w)).copied()
+}
+
+/// The key of a `check` over `cli.root` with these options, from the inputs as given —
+/// the built-in sources, every file of each policy directory, the config file — so that
+/// a fresh cache is found before any policy is compiled (the same sources and options
+/// compile and select the same way); or why no cache can stand for them: a file in a
+/// policy directory (a policy or a module it imports) reads the clock.
+pub fn key(cli: &Cli, selection: &Selection, fail_on: Severity, host_name: Option<&str>) -> Result<String, String> {
+    let clock = |text: &str| reads_clock(text);
     let exe = std::env::current_exe()
         .and_then(std::fs::metadata)
         .map(|m| format!("{} {} {} {} {}", m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
         .unwrap_or_default();
     let config = cli.config.as_deref().map(file_sum).unwrap_or_default();
-    let policies: String = set
-        .policies
-        .iter()
-        .map(|p| format!("{} {}\n", p.meta.id, crate::digest::sha256(p.source.as_bytes())))
-        .collect();
+    let policies: String = match cli.no_builtin {
+        true => String::new(),
+        false => crate::policy::builtin::POLICIES
+            .iter()
+            .map(|(name, src)| format!("{name} {}\n", crate::digest::sha256(src.as_bytes())))
+            .collect(),
+    };
     // Modules a policy imports are read from its directory at run time: every file counts.
     let mut dirs = String::new();
     for d in &cli.policies {

@@ -15,7 +15,7 @@ mod file;
 mod inputs;
 mod tree;
 
-pub use inputs::key as key_of;
+pub use inputs::{clock_in, key as key_of, reads_clock};
 
 use std::path::Path;
 

@@ -4,7 +4,7 @@
 mod api;
 mod areas;
 pub mod bind;
-mod builtin;
+pub(crate) mod builtin;
 pub mod engine;
 pub mod eval;
 pub mod meta;

@@ -233,6 +233,52 @@ fn other_options_config_or_policies_make_another_key() {
     assert!(!ids(&r).iter().any(|f| f.contains("XX100")), "the module's new value is used");
 }
 
+/// A fresh cache is found before any policy is compiled; whatever the ordinary path
+/// would refuse (a policy that no longer compiles, a broken config, a root that is not a
+/// Linux root) is still refused, with its own error, however fresh the cache.
+#[test]
+fn errors_come_before_a_fresh_cache() {
+    let fx = planted();
+    let (d, cache) = cache_path();
+    let pol = tempfile::tempdir().unwrap();
+    let src = format!("{}fn check(t, ctx) {{ violation(\"seen\", \"x\") }}\n", header("XX400"));
+    std::fs::write(pol.path().join("XX400.rhai"), &src).unwrap();
+    let cfg = d.path().join("tg.yaml");
+    std::fs::write(&cfg, "params:\n  TG202: { allowed_users: [alice] }\n").unwrap();
+    let (p, c) = (pol.path().display().to_string(), cfg.display().to_string());
+    let args = ["--policies", p.as_str(), "--config", c.as_str()];
+    fresh_then_reused(&fx, &cache, &args, "start");
+
+    // The policy broken: a compile error (exit 2), not the cached report; mended, and with
+    // its mtime put back, the same source gives the same key, so the cache is reused.
+    let file = pol.path().join("XX400.rhai");
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    std::fs::write(&file, src.replace("fn check(t, ctx) {", "fn check(t, ctx) { let = ;")).unwrap();
+    let r = check(&fx, Some(&cache), &args);
+    assert_eq!(r.code, 2, "{}", r.err);
+    assert!(!r.err.contains("cache:"), "no cache step before the compile error: {}", r.err);
+    std::fs::write(&file, &src).unwrap();
+    std::fs::File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
+    let r = check(&fx, Some(&cache), &args);
+    assert!(r.err.contains("cache: nothing changed"), "the mended policy: {}", r.err);
+
+    // A config that does not parse, then one naming a policy that does not exist.
+    for (text, label) in [("params: [", "unparsable"), ("params:\n  XX999: { a: 1 }\n", "unknown policy")] {
+        std::fs::write(&cfg, text).unwrap();
+        let r = check(&fx, Some(&cache), &args);
+        assert_eq!(r.code, 2, "{label}: {}", r.err);
+    }
+    std::fs::write(&cfg, "params:\n  TG202: { allowed_users: [alice] }\n").unwrap();
+    let r = check(&fx, Some(&cache), &args);
+    assert!(r.err.contains("cache: nothing changed"), "the config restored: {}", r.err);
+
+    // Not a Linux root any more (no /etc): refused, as without a cache.
+    std::fs::rename(fx.host_path("/etc"), fx.host_path("/etc.moved")).unwrap();
+    let r = check(&fx, Some(&cache), &args);
+    assert_eq!(r.code, 2, "{}", r.err);
+    assert_eq!(r.code, check(&fx, None, &args).code);
+}
+
 #[test]
 fn a_cache_others_could_write_or_a_damaged_one_is_never_trusted() {
     use std::os::unix::fs::PermissionsExt;
