@@ -31,7 +31,6 @@ pub fn reads_clock(text: &str) -> Option<&'static str> {
 /// compile and select the same way); or why no cache can stand for them: a file in a
 /// policy directory (a policy or a module it imports) reads the clock.
 pub fn key(cli: &Cli, selection: &Selection, fail_on: Severity, host_name: Option<&str>) -> Result<String, String> {
-    let clock = |text: &str| reads_clock(text);
     let exe = std::env::current_exe()
         .and_then(std::fs::metadata)
         .map(|m| format!("{} {} {} {} {}", m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
@@ -47,7 +46,7 @@ pub fn key(cli: &Cli, selection: &Selection, fail_on: Severity, host_name: Optio
     // Modules a policy imports are read from its directory at run time: every file counts.
     let mut dirs = String::new();
     for d in &cli.policies {
-        dirs.push_str(&format!("{} {}\n", d.display(), dir_sum(d, &clock)?));
+        dirs.push_str(&format!("{} {}\n", d.display(), dir_sum(d)?));
     }
     let env = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(super::sum(&[
@@ -77,14 +76,14 @@ fn file_sum(p: &Path) -> String {
 
 /// Names and contents of every file under a policy directory (links not followed), each
 /// read once; `Err` when one names the clock.
-fn dir_sum(d: &Path, clock: &dyn Fn(&str) -> Option<&'static str>) -> Result<String, String> {
+fn dir_sum(d: &Path) -> Result<String, String> {
     let mut text = String::new();
     for e in walkdir::WalkDir::new(d).max_depth(8).sort_by_file_name() {
         match e {
             Ok(e) if e.file_type().is_file() => {
                 let sum = match std::fs::read(e.path()) {
                     Ok(b) => {
-                        if let Some(w) = clock(&String::from_utf8_lossy(&b)) {
+                        if let Some(w) = reads_clock(&String::from_utf8_lossy(&b)) {
                             return Err(format!("{} reads `{w}`, which changes with the clock", e.path().display()));
                         }
                         crate::digest::sha256(&b)

@@ -54,9 +54,10 @@ fn under<P: AsRef<str> + Sync>(
     // (that moves its mtime, and its ctime, which no one can put back): what was missing
     // there still is, and needs no syscall. This holds for a directory only looked
     // through (a home) as for a listed one; when its times moved, each missing name is
-    // looked up again. Sound because no cache is written when anything it recorded
-    // changed during or just before the run (`store`): a recorded stat is never older
-    // than a lookup made under it.
+    // looked up again. Sound whatever the order the run took them in: a name that came
+    // after the directory's recorded stat moved its times since, and one that came
+    // before that stat but after the lookup made the stat recent, and no cache is
+    // written with a stat that recent (`store`).
     let groups: Vec<_> = groups(recs).into_iter().filter(|g| !(settled && g[0].1 == Err(ENOENT))).collect();
     let one = |g: &&[Record<P>]| {
         if stop.load(Ordering::Relaxed) {
