@@ -435,7 +435,8 @@ fn early_step<'a>(
     path: &'a std::path::Path,
     now: i64,
 ) -> Option<CacheStep<'a>> {
-    if !sources.facts.is_empty() || sources.trusted.is_some() || std::env::var_os("TIMERGUARD_NO_STREAM").is_some() {
+    // `--cache` cannot come with `--facts` or `--trusted` (clap refuses them together).
+    if std::env::var_os("TIMERGUARD_NO_STREAM").is_some() {
         return None;
     }
     if !cli.no_builtin
@@ -447,7 +448,7 @@ fn early_step<'a>(
         Some(p) => Config::load(p).ok()?,
         None => Config::default(),
     };
-    let fail_on = fail_on.or(config.fail_on).unwrap_or(crate::finding::Severity::High);
+    let fail_on = fail_on_of(fail_on, &config);
     let root = open_root(cli).ok()?;
     check_root(cli, &root).ok()?;
     let q = CacheQuery { cli, selection, fail_on, host_name: sources.host_name.as_deref(), root: &root, now };
@@ -456,6 +457,18 @@ fn early_step<'a>(
         CacheStep::Fresh(None, _) => None,
         step => Some(step),
     }
+}
+
+/// A reused report: the notes its check wrote to stderr, then why it is reused.
+fn reused(hit: Box<crate::cache::Hit>, said: &str, err: &mut dyn Write) -> Result<Evaluated, AppError> {
+    err.write_all(hit.header.notes.as_bytes())?;
+    writeln!(err, "{said}")?;
+    Ok(Evaluated::Cached(hit))
+}
+
+/// The severity a check fails on: `--fail-on`, else the config's, else high.
+fn fail_on_of(given: Option<crate::finding::Severity>, config: &Config) -> crate::finding::Severity {
+    given.or(config.fail_on).unwrap_or(crate::finding::Severity::High)
 }
 
 /// A check's report: made now, or reused from `--cache`.
@@ -485,16 +498,12 @@ fn evaluate(
 ) -> Result<Evaluated, AppError> {
     let now = collect::now_usec();
     let early = match cache.and_then(|path| early_step(cli, selection, sources, fail_on, path, now)) {
-        Some(CacheStep::Reuse(hit, said)) => {
-            err.write_all(hit.header.notes.as_bytes())?;
-            writeln!(err, "{said}")?;
-            return Ok(Evaluated::Cached(hit));
-        }
+        Some(CacheStep::Reuse(hit, said)) => return reused(hit, &said, err),
         other => other,
     };
     let (config, set, log) = load_policies(cli)?;
     let selected = select(cli, &config, &set, selection)?;
-    let fail_on = fail_on.or(config.fail_on).unwrap_or(crate::finding::Severity::High);
+    let fail_on = fail_on_of(fail_on, &config);
     let trusted = match &sources.trusted {
         Some(p) => {
             Some(crate::jsonfile::load::<crate::trusted::Snapshot>(p, "snapshot", crate::trusted::SNAPSHOT_SCHEMA)?)
@@ -523,11 +532,7 @@ fn evaluate(
         let step = |path| cache_step(&q, &selected, path);
         // A step found early stands: no policy that could be selected reads the clock.
         let cache = match early.or_else(|| cache.map(step)) {
-            Some(CacheStep::Reuse(hit, said)) => {
-                err.write_all(hit.header.notes.as_bytes())?;
-                writeln!(err, "{said}")?;
-                return Ok(Evaluated::Cached(hit));
-            }
+            Some(CacheStep::Reuse(hit, said)) => return reused(hit, &said, err),
             Some(CacheStep::Fresh(keep, said)) => {
                 writeln!(err, "{said}")?;
                 keep

@@ -223,14 +223,14 @@ impl Parts {
             // Where each record starts, and where the next line does (not sized by the
             // count a damaged file could inflate).
             let mut starts = vec![body];
+            let mut end = body;
             for _ in 0..count {
-                let at = *starts.last().unwrap_or(&body);
-                let (_, next) = next_line(text, at).ok_or_else(|| format!("ends before its {count} records"))?;
-                starts.push(next);
+                (_, end) = next_line(text, end).ok_or_else(|| format!("ends before its {count} records"))?;
+                starts.push(end);
             }
             let v = parse_all(text, &starts, n.saturating_add(1))?;
             at += 1 + count;
-            pos = *starts.last().unwrap_or(&body);
+            pos = end;
             Ok(v)
         };
         let paths = part("paths")?;

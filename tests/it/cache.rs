@@ -249,16 +249,14 @@ fn errors_come_before_a_fresh_cache() {
     let args = ["--policies", p.as_str(), "--config", c.as_str()];
     fresh_then_reused(&fx, &cache, &args, "start");
 
-    // The policy broken: a compile error (exit 2), not the cached report; mended, and with
-    // its mtime put back, the same source gives the same key, so the cache is reused.
+    // The policy broken: a compile error (exit 2), not the cached report; mended, the same
+    // source gives the same key (contents count, not times), so the cache is reused.
     let file = pol.path().join("XX400.rhai");
-    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
     std::fs::write(&file, src.replace("fn check(t, ctx) {", "fn check(t, ctx) { let = ;")).unwrap();
     let r = check(&fx, Some(&cache), &args);
     assert_eq!(r.code, 2, "{}", r.err);
     assert!(!r.err.contains("cache:"), "no cache step before the compile error: {}", r.err);
     std::fs::write(&file, &src).unwrap();
-    std::fs::File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
     let r = check(&fx, Some(&cache), &args);
     assert!(r.err.contains("cache: nothing changed"), "the mended policy: {}", r.err);
 
@@ -271,6 +269,25 @@ fn errors_come_before_a_fresh_cache() {
     std::fs::write(&cfg, "params:\n  TG202: { allowed_users: [alice] }\n").unwrap();
     let r = check(&fx, Some(&cache), &args);
     assert!(r.err.contains("cache: nothing changed"), "the config restored: {}", r.err);
+
+    // Streaming switched off: the cache is not used (the run reads the whole host), though
+    // the key is the same; and `--cache` with `--facts` is refused before anything is read.
+    let c = cache.display().to_string();
+    let root = fx.path().display().to_string();
+    let mut whole = vec!["--root", root.as_str(), "check", "--format", "json", "--fail-on", "info", "--cache", &c];
+    whole.extend(args);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_timerguard"))
+        .args(&whole)
+        .env("TIMERGUARD_NO_STREAM", "1")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(said.contains("cache: not used:") && said.contains("TIMERGUARD_NO_STREAM"), "{said}");
+    assert!(o.stdout == check(&fx, None, &args).out, "the report of a check without the cache");
+    let r = check(&fx, Some(&cache), &["--facts", &c]);
+    assert_eq!(r.code, 2, "{}", r.err);
+    let r = check(&fx, Some(&cache), &args);
+    assert!(r.err.contains("cache: nothing changed"), "kept for the streaming run: {}", r.err);
 
     // Not a Linux root any more (no /etc): refused, as without a cache.
     std::fs::rename(fx.host_path("/etc"), fx.host_path("/etc.moved")).unwrap();
