@@ -136,8 +136,10 @@ impl<'a> Resolver<'a> {
             return path_id;
         };
         let dir = &self.layers[li].scan.dir;
-        let abs = if link.starts_with('/') { link.to_string() } else { root::join(dir, link) };
-        let simplified = match self.root.chase(&abs, false) {
+        // A relative link is chased from its (canonical, listed) directory.
+        let chased =
+            if link.starts_with('/') { self.root.chase(link, false) } else { self.root.chase_in(dir, link, false) };
+        let simplified = match chased {
             Ok(c) => c.path,
             Err(err) => {
                 self.warn(&e.path, format!("cannot resolve symlink to {link}: {err}, ignoring"));

@@ -6,6 +6,7 @@
 //! This is what `chase_symlinks(…, root, …)` does in systemd and what `systemctl --root`
 //! relies on; resolving against the host instead would read the wrong files.
 
+use std::borrow::Cow;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -313,12 +314,35 @@ impl Root {
     /// component ends the walk: the rest is normalised lexically and `exists` is false.
     /// Every directory on the way is canonical, so its stats come from the run's cache.
     pub fn chase(&self, path: &str, follow_last: bool) -> Result<Chased, ChaseError> {
-        let mut todo: Vec<String> = Vec::new();
+        let mut todo: Vec<Cow<'_, str>> = Vec::new();
         push_components(&mut todo, path);
-        // The canonical path reached so far ("" for `/`), grown in place, and where each
-        // directory on it starts (for `..`): no string per component.
-        let mut cur = String::with_capacity(path.len() + 16);
-        let mut marks: Vec<usize> = Vec::new();
+        self.chase_from(String::with_capacity(path.len() + 16), Vec::new(), todo, follow_last)
+    }
+
+    /// `chase(dir/name)` for `dir` a canonical directory this run has already resolved
+    /// (one it listed): its components are not walked again. Every symlink a listing
+    /// finds is chased, and each walk from `/` was a stat-cache lookup per component.
+    pub fn chase_in(&self, dir: &str, name: &str, follow_last: bool) -> Result<Chased, ChaseError> {
+        let cur = if dir == "/" { String::new() } else { dir.to_string() };
+        // Where each directory on `cur` starts, as the walk would have marked them.
+        let marks: Vec<usize> = cur.match_indices('/').map(|(i, _)| i).collect();
+        let mut todo: Vec<Cow<'_, str>> = Vec::new();
+        push_components(&mut todo, name);
+        if todo.is_empty() {
+            return self.chase(dir, follow_last);
+        }
+        self.chase_from(cur, marks, todo, follow_last)
+    }
+
+    /// The walk of `chase`: from `cur` (a canonical directory, "" for `/`, with `marks`
+    /// where each of its directories starts) through the components left in `todo`.
+    fn chase_from(
+        &self,
+        mut cur: String,
+        mut marks: Vec<usize>,
+        mut todo: Vec<Cow<'_, str>>,
+        follow_last: bool,
+    ) -> Result<Chased, ChaseError> {
         let mut hops = 0;
         let mut clamped = false;
         while let Some(comp) = todo.pop() {
@@ -364,13 +388,15 @@ impl Root {
                     return Err(ChaseError::Loop);
                 }
                 let target = self.readlink_raw(&cur).map_err(|e| io_err(&cur, &e))?;
-                let target = String::from_utf8_lossy(&target);
+                let target = String::from_utf8_lossy(&target).into_owned();
                 cur.truncate(mark);
                 if target.starts_with('/') {
                     cur.clear();
                     marks.clear();
                 }
-                push_components(&mut todo, &target);
+                let at = todo.len();
+                todo.extend(components(&target).map(|c| Cow::Owned(c.to_string())));
+                todo[at..].reverse();
                 continue;
             }
             if is_last {
@@ -404,12 +430,16 @@ impl Root {
     }
 }
 
-/// Pushes the components of `p` onto a stack so they pop in path order (`.` and empty
-/// components dropped, as `Path::components` does for a Unix path).
-fn push_components(todo: &mut Vec<String>, p: &str) {
-    let at = todo.len();
-    todo.extend(p.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::to_string));
-    todo[at..].reverse();
+/// The components of `p` (`.` and empty components dropped, as `Path::components` does
+/// for a Unix path).
+fn components(p: &str) -> impl DoubleEndedIterator<Item = &str> {
+    p.split('/').filter(|c| !c.is_empty() && *c != ".")
+}
+
+/// Pushes the components of `p` onto a stack so they pop in path order, borrowed: a
+/// string per component was an allocation per stat-cache lookup.
+fn push_components<'p>(todo: &mut Vec<Cow<'p, str>>, p: &'p str) {
+    todo.extend(components(p).rev().map(Cow::Borrowed));
 }
 
 /// Removes the last component; false when already at `/`.
@@ -538,6 +568,50 @@ mod tests {
         assert!(c.exists);
         let c = r.chase("/lib/systemd/system", true).unwrap();
         assert_eq!(c.path, "/usr/lib/systemd/system");
+    }
+
+    /// S16: chasing a listed entry from its (canonical) directory answers what the walk
+    /// from `/` answers, for every kind of link target: relative, `..` (climbing past the
+    /// root), absolute, through a linked directory, dangling, looping, a file as directory.
+    #[test]
+    fn s16_a_chase_from_a_listed_directory_is_the_chase_from_the_root() {
+        let (d, r) = root();
+        let p = d.path();
+        std::fs::create_dir_all(p.join("usr/lib/systemd/user")).unwrap();
+        std::fs::create_dir_all(p.join("home/u/.config/systemd/user/timers.target.wants")).unwrap();
+        std::fs::write(p.join("usr/lib/systemd/user/v.timer"), "").unwrap();
+        std::fs::write(p.join("home/u/.config/systemd/user/a.timer"), "").unwrap();
+        symlink("usr/lib", p.join("lib")).unwrap();
+        let wants = p.join("home/u/.config/systemd/user/timers.target.wants");
+        let targets = [
+            "../a.timer",
+            "../../../../../../../../../usr/lib/systemd/user/v.timer",
+            "/lib/systemd/user/v.timer",
+            "/home/u/.config/systemd/user/a.timer",
+            "../missing/../a.timer",
+            "../nothing.timer",
+            "loop1",
+            "../a.timer/x",
+            "./../a.timer",
+            "/",
+            "..",
+        ];
+        for (i, t) in targets.iter().enumerate() {
+            symlink(t, wants.join(format!("l{i}.timer"))).unwrap();
+        }
+        symlink("loop2", wants.join("loop1")).unwrap();
+        symlink("loop1", wants.join("loop2")).unwrap();
+        let dir = "/home/u/.config/systemd/user/timers.target.wants";
+        for (i, t) in targets.iter().enumerate() {
+            let name = format!("l{i}.timer");
+            for follow in [true, false] {
+                let walked = r.chase(&join(dir, &name), follow);
+                assert_eq!(r.chase_in(dir, &name, follow), walked, "{name} -> {t}, follow {follow}");
+            }
+        }
+        assert_eq!(r.chase_in("/", "lib", true), r.chase("/lib", true));
+        assert_eq!(r.chase_in(dir, ".", true), r.chase(dir, true));
+        assert_eq!(r.chase_in(dir, "l0.timer", true).unwrap().path, "/home/u/.config/systemd/user/a.timer");
     }
 
     #[test]

@@ -179,7 +179,8 @@ fn read_entries(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> Vec<Entr
         }
         let link = de.link.as_deref().map(|l| String::from_utf8_lossy(l).into_owned());
         let meta = meta_from(&de.stat, link);
-        let target = (meta.kind == FileKind::Symlink).then(|| root.chase(&path, true));
+        // `dir` is canonical (resolved, or a directory listed in one): chased from there.
+        let target = (meta.kind == FileKind::Symlink).then(|| root.chase_in(dir, &name, true));
         let null = is_null(root, &meta, target.as_ref());
         v.push(Entry { hidden: names::hidden_or_backup(&name), name, path, meta, null, target });
     }
