@@ -7,6 +7,9 @@ use super::root::{self, Root};
 use super::rootfd::Stat;
 use crate::model::{FileKind, FileMeta, Mode, PathFact};
 
+const ENOENT: i32 = nix::errno::Errno::ENOENT as i32;
+const ENOTDIR: i32 = nix::errno::Errno::ENOTDIR as i32;
+
 /// Converts an `lstat` into a `FileMeta`; `link` is the raw link text.
 pub fn meta_from(st: &Stat, link: Option<String>) -> FileMeta {
     let kind = if st.is_symlink() {
@@ -45,8 +48,20 @@ pub fn record_chain(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMe
     // top down, so that below a missing directory nothing is tried (the stat cache knows).
     let known = chain.iter().position(|p| paths.contains_key(p)).unwrap_or(chain.len());
     for p in chain[..known].iter().rev() {
-        if let Some(m) = lstat(root, p) {
-            paths.insert(p.clone(), m);
+        match root.lstat(p) {
+            Ok(st) => {
+                let link = st.is_symlink().then(|| root.readlink(p).ok()).flatten();
+                paths.insert(p.clone(), meta_from(&st, link));
+                if !st.is_dir() && !st.is_symlink() {
+                    break; // below a file: ENOTDIR, as below a missing directory
+                }
+            }
+            // Below a missing directory (or a file) every path fails the same way, and a
+            // run that records what it saw drops what is under a failed path (`seen.rs`):
+            // 10,000 users without `/run/user/UID` asked for each of its five
+            // subdirectories, component by component.
+            Err(e) if matches!(e.raw_os_error(), Some(c) if c == ENOENT || c == ENOTDIR) => break,
+            Err(_) => {}
         }
     }
     chain
@@ -85,5 +100,39 @@ pub fn path_fact(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMeta>
             parents: Vec::new(),
             error: Some(e.to_string()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// S1: a search directory's parent chain records every existing component and no
+    /// other, whether or not the walk stops at the first missing one (or a file).
+    #[test]
+    fn s1_a_chain_records_exactly_the_components_that_exist() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        std::fs::create_dir_all(p.join("home/u/.config/systemd")).unwrap();
+        std::fs::write(p.join("home/f"), "").unwrap();
+        std::os::unix::fs::symlink("u/.config", p.join("home/l")).unwrap();
+        let root = Root::open(p).unwrap();
+        for path in [
+            "/home/u/.config/systemd/user",
+            "/home/u/.local/share/systemd/user",
+            "/home/f/x/y",
+            "/home/l/systemd/user",
+            "/run/user/1000/systemd/transient",
+        ] {
+            let mut paths = BTreeMap::new();
+            let chain = record_chain(&root, path, &mut paths);
+            assert_eq!(chain.first().map(String::as_str), Some(path));
+            assert_eq!(chain.last().map(String::as_str), Some("/"));
+            for c in &chain {
+                // Asked one by one, as a fresh root would answer.
+                let fresh = Root::open(p).unwrap();
+                assert_eq!(paths.get(c), lstat(&fresh, c).as_ref(), "{path}: {c}");
+            }
+        }
     }
 }
