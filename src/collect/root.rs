@@ -316,7 +316,7 @@ impl Root {
     pub fn chase(&self, path: &str, follow_last: bool) -> Result<Chased, ChaseError> {
         let mut todo: Vec<Cow<'_, str>> = Vec::new();
         push_components(&mut todo, path);
-        self.chase_from(String::with_capacity(path.len() + 16), Vec::new(), todo, follow_last)
+        self.chase_from(String::with_capacity(path.len() + 16), Vec::new(), todo, follow_last, "")
     }
 
     /// `chase(dir/name)` for `dir` a canonical directory this run has already resolved
@@ -331,17 +331,21 @@ impl Root {
         if todo.is_empty() {
             return self.chase(dir, follow_last);
         }
-        self.chase_from(cur, marks, todo, follow_last)
+        self.chase_from(cur, marks, todo, follow_last, dir)
     }
 
     /// The walk of `chase`: from `cur` (a canonical directory, "" for `/`, with `marks`
     /// where each of its directories starts) through the components left in `todo`.
+    /// `canon` is a canonical directory ("" for none): an absolute link target restarts
+    /// at the deepest of its ancestors the target goes through, not at `/` (`systemctl
+    /// enable` writes absolute links, and every user has three).
     fn chase_from(
         &self,
         mut cur: String,
         mut marks: Vec<usize>,
         mut todo: Vec<Cow<'_, str>>,
         follow_last: bool,
+        canon: &str,
     ) -> Result<Chased, ChaseError> {
         let mut hops = 0;
         let mut clamped = false;
@@ -390,12 +394,24 @@ impl Root {
                 let target = self.readlink_raw(&cur).map_err(|e| io_err(&cur, &e))?;
                 let target = String::from_utf8_lossy(&target).into_owned();
                 cur.truncate(mark);
+                let mut rest = components(&target).peekable();
                 if target.starts_with('/') {
                     cur.clear();
                     marks.clear();
+                    // Each ancestor of a canonical directory is one: taken as the walk
+                    // would have found it, component by component.
+                    for c in components(canon) {
+                        if rest.peek() != Some(&c) || c == ".." {
+                            break;
+                        }
+                        rest.next();
+                        marks.push(cur.len());
+                        cur.push('/');
+                        cur.push_str(c);
+                    }
                 }
                 let at = todo.len();
-                todo.extend(components(&target).map(|c| Cow::Owned(c.to_string())));
+                todo.extend(rest.map(|c| Cow::Owned(c.to_string())));
                 todo[at..].reverse();
                 continue;
             }
@@ -595,6 +611,15 @@ mod tests {
             "./../a.timer",
             "/",
             "..",
+            "/home/u/.config/systemd/user/timers.target.wants/l0.timer",
+            "/home/u/../u/.config/systemd/user/a.timer",
+            "/home/u/.config/systemd/user/timers.target.wants/../a.timer",
+            "/home/u/.config/systemd/user/timers.target.wants/loop1",
+            "//home/./u/.config/systemd/user/a.timer",
+            "/home/u/.config/systemd/user/timers.target.wants",
+            "/home/u/.config/systemd/user/timers.target.wants/../../../../../../../../lib",
+            "/home/u/.config/systemd/user/a.timer/x",
+            "/home/uu/.config",
         ];
         for (i, t) in targets.iter().enumerate() {
             symlink(t, wants.join(format!("l{i}.timer"))).unwrap();
