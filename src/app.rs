@@ -502,6 +502,7 @@ fn evaluate(
         other => other,
     };
     let (config, set, log) = load_policies(cli)?;
+    crate::profile::phase("policies compiled");
     let selected = select(cli, &config, &set, selection)?;
     let fail_on = fail_on_of(fail_on, &config);
     let trusted = match &sources.trusted {
@@ -542,6 +543,7 @@ fn evaluate(
         let (streamed, recorded) = {
             let _p = term.stderr.then(|| crate::progress::Progress::start(format!("checking {}", cli.root.display())));
             let session = collect::Session::open_with(&cli.root, now, cache.is_some())?;
+            crate::profile::phase("shared scopes read");
             let st = crate::policy::evaluate_streaming(
                 &set,
                 &selected,
@@ -551,6 +553,7 @@ fn evaluate(
             );
             (st, cache.is_some().then(|| crate::cache::Recorded::of(&session)))
         };
+        crate::profile::phase("user scopes read and checked");
         // What goes to stderr is kept too: a reused report repeats it.
         let mut notes = Vec::new();
         collection_notes(cli, &streamed.warnings, streamed.live, &mut notes)?;
@@ -607,6 +610,7 @@ fn write_report(
             std::fs::File::create(path).map_err(|e| AppError::Usage(format!("--report {}: {e}", path.display())))?;
         crate::report::render(report, *f, false, &mut file)?;
     }
+    crate::profile::phase("report written");
     Ok(())
 }
 

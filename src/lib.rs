@@ -17,6 +17,7 @@ pub mod jsonfile;
 pub mod live;
 pub mod model;
 pub mod policy;
+pub mod profile;
 pub mod progress;
 pub mod remedy;
 pub mod report;

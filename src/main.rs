@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     // 150-156 to 117-125 MiB, a little less system time, the same wall time). The prctl
     // covers THP set to `always` too; an old kernel without it keeps going as is.
     let _ = nix::sys::prctl::set_thp_disable(true);
+    timerguard::profile::start();
     let cli = Cli::parse();
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();

@@ -129,6 +129,7 @@ impl Session {
         let mut warnings = Vec::new();
         let groups = accounts::groups(&root, &mut warnings);
         let mut users = accounts::users(&root, &groups, &mut warnings);
+        crate::profile::phase("accounts read");
         let linger = linger::collect(&root, &mut users, &mut warnings);
         let hostname = small_file(&root, "/etc/hostname");
         let machine_id = small_file(&root, "/etc/machine-id");
@@ -170,6 +171,7 @@ impl Session {
             || collect_scope(&s.shared(), paths::system_paths(), &s.mgr(ScopeKind::System, None), first_boot),
             || collect_scope(&s.shared(), paths::user_paths(None), &s.mgr(ScopeKind::Global, None), false),
         );
+        crate::profile::phase("system and global scopes collected");
         s.base = global.as_mut().and_then(|g| g.base.take());
         for mut o in system.into_iter().chain(global) {
             s.paths.extend(std::mem::take(&mut o.paths));
@@ -182,6 +184,7 @@ impl Session {
             stat::record_chain(&s.root, dir, &mut s.paths);
         }
         (s.packages, s.provenance) = provenance::collect(&s.root, &s.scopes, &s.generators, &s.files, &mut s.warnings);
+        crate::profile::phase("generators and provenance");
         if s.live() && std::env::var_os("TIMERGUARD_NO_LIVE").is_none() {
             let mut a = crate::live::query(&s.users);
             s.live_print = Some(live_print(&a));

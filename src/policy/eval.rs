@@ -462,6 +462,10 @@ pub fn evaluate_streaming(
             (paths, contributions, warnings, mine_found)
         })
     };
+    let check_shared = || {
+        check_shared();
+        crate::profile::phase("shared scopes checked");
+    };
     let ((), per_user) = rayon::join(check_shared, check_users);
     let mut all_paths = shared.paths.clone();
     let mut chains = shared_chains.clone();

@@ -223,3 +223,47 @@ fn timer_pre_filters_keep_every_finding() {
         );
     }
 }
+
+/// `TIMERGUARD_PROFILE=1` says where the time goes on stderr, phase by phase in the
+/// order they run, and changes nothing of the report.
+#[test]
+fn the_profile_names_each_phase_in_order_and_changes_no_report() {
+    let fx = planted();
+    let plain = report_with(fx.path(), &[]);
+    let o = Command::new(env!("CARGO_BIN_EXE_timerguard"))
+        .arg("--root")
+        .arg(fx.path())
+        .args(["check", "--format", "json", "--fail-on", "info"])
+        .env("TIMERGUARD_PROFILE", "1")
+        .output()
+        .unwrap();
+    assert_eq!((o.status.code().unwrap(), o.stdout), plain, "the profile changed the report");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let phases: Vec<(f64, &str)> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("profile phase "))
+        .map(|l| {
+            let (ms, what) = l.split_once(" ms  ").unwrap();
+            (ms.trim().parse().unwrap(), what)
+        })
+        .collect();
+    let names: Vec<&str> = phases.iter().map(|p| p.1).collect();
+    let want = [
+        "policies compiled",
+        "accounts read",
+        "system and global scopes collected",
+        "generators and provenance",
+        "shared scopes read",
+        "user scopes read and checked",
+        "report written",
+    ];
+    // The shared scopes' check runs beside the user scopes: anywhere after they are read.
+    let ordered: Vec<&str> = names.iter().copied().filter(|n| *n != "shared scopes checked").collect();
+    assert_eq!(ordered, want, "{err}");
+    assert!(names.contains(&"shared scopes checked"), "{err}");
+    assert!(phases.windows(2).all(|w| w[0].0 <= w[1].0), "times only grow: {err}");
+    assert!(err.lines().any(|l| l.starts_with("profile TG")), "each policy's calls follow: {err}");
+    let quiet =
+        Command::new(env!("CARGO_BIN_EXE_timerguard")).arg("--root").arg(fx.path()).arg("list").output().unwrap();
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("profile"), "off unless asked");
+}
