@@ -21,6 +21,12 @@ mod libc_codes {
     pub const ENOTDIR: i32 = nix::errno::Errno::ENOTDIR as i32;
 }
 
+/// "Nothing there" (missing, or a file where a directory should be): every path below
+/// fails the same way. A loop, an escape or a permission error says nothing of below.
+pub fn nothing_below(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc_codes::ENOENT | libc_codes::ENOTDIR))
+}
+
 /// systemd's `CHASE_SYMLINKS_MAX`: more hops than this is a loop.
 const MAX_HOPS: usize = 32;
 
@@ -76,9 +82,8 @@ impl StatCache {
         let fd = match rootfd::open_dir_path(root, dir) {
             Ok(fd) => Arc::new(fd),
             Err(e) => {
-                // Only "nothing there": anything below fails the same way. A loop, an
-                // escape or a permission error is not remembered (it is reported).
-                if let Some(code @ (libc_codes::ENOENT | libc_codes::ENOTDIR)) = e.raw_os_error() {
+                // Only "nothing there" is remembered; anything else is reported.
+                if let Some(code) = e.raw_os_error().filter(|_| nothing_below(&e)) {
                     let mut m = self.missing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     if m.len() >= Self::MAX_STATS {
                         m.clear();
@@ -392,7 +397,7 @@ impl Root {
                     return Err(ChaseError::Loop);
                 }
                 let target = self.readlink_raw(&cur).map_err(|e| io_err(&cur, &e))?;
-                let target = String::from_utf8_lossy(&target).into_owned();
+                let target = String::from_utf8_lossy(&target);
                 cur.truncate(mark);
                 let mut rest = components(&target).peekable();
                 if target.starts_with('/') {

@@ -7,9 +7,6 @@ use super::root::{self, Root};
 use super::rootfd::Stat;
 use crate::model::{FileKind, FileMeta, Mode, PathFact};
 
-const ENOENT: i32 = nix::errno::Errno::ENOENT as i32;
-const ENOTDIR: i32 = nix::errno::Errno::ENOTDIR as i32;
-
 /// Converts an `lstat` into a `FileMeta`; `link` is the raw link text.
 pub fn meta_from(st: &Stat, link: Option<String>) -> FileMeta {
     let kind = if st.is_symlink() {
@@ -28,12 +25,16 @@ pub fn meta_from(st: &Stat, link: Option<String>) -> FileMeta {
     FileMeta { kind, mode: Mode(st.mode & 0o7777), uid: st.uid, gid: st.gid, size, link }
 }
 
-/// `lstat` of a canonical in-image path with the link text for symlinks; `None` when
-/// missing or unreadable.
-pub fn lstat(root: &Root, path: &str) -> Option<FileMeta> {
-    let st = root.lstat(path).ok()?;
+/// `lstat` of a canonical in-image path with the link text for symlinks.
+fn lstat_meta(root: &Root, path: &str) -> std::io::Result<FileMeta> {
+    let st = root.lstat(path)?;
     let link = st.is_symlink().then(|| root.readlink(path).ok()).flatten();
-    Some(meta_from(&st, link))
+    Ok(meta_from(&st, link))
+}
+
+/// `lstat_meta`, `None` when missing or unreadable.
+pub fn lstat(root: &Root, path: &str) -> Option<FileMeta> {
+    lstat_meta(root, path).ok()
 }
 
 /// Records the metadata of `path` and every parent up to `/` into `paths`, and returns
@@ -48,19 +49,19 @@ pub fn record_chain(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMe
     // top down, so that below a missing directory nothing is tried (the stat cache knows).
     let known = chain.iter().position(|p| paths.contains_key(p)).unwrap_or(chain.len());
     for p in chain[..known].iter().rev() {
-        match root.lstat(p) {
-            Ok(st) => {
-                let link = st.is_symlink().then(|| root.readlink(p).ok()).flatten();
-                paths.insert(p.clone(), meta_from(&st, link));
-                if !st.is_dir() && !st.is_symlink() {
-                    break; // below a file: ENOTDIR, as below a missing directory
+        // Below a missing directory (or a file) every path fails the same way, and a run
+        // that records what it saw drops what is under a failed path (`seen.rs`): 10,000
+        // users without `/run/user/UID` asked for each of its five subdirectories,
+        // component by component.
+        match lstat_meta(root, p) {
+            Ok(m) => {
+                let file = !matches!(m.kind, FileKind::Dir | FileKind::Symlink);
+                paths.insert(p.clone(), m);
+                if file {
+                    break;
                 }
             }
-            // Below a missing directory (or a file) every path fails the same way, and a
-            // run that records what it saw drops what is under a failed path (`seen.rs`):
-            // 10,000 users without `/run/user/UID` asked for each of its five
-            // subdirectories, component by component.
-            Err(e) if matches!(e.raw_os_error(), Some(c) if c == ENOENT || c == ENOTDIR) => break,
+            Err(e) if root::nothing_below(&e) => break,
             Err(_) => {}
         }
     }

@@ -263,7 +263,12 @@ fn the_profile_names_each_phase_in_order_and_changes_no_report() {
     assert!(names.contains(&"shared scopes checked"), "{err}");
     assert!(phases.windows(2).all(|w| w[0].0 <= w[1].0), "times only grow: {err}");
     assert!(err.lines().any(|l| l.starts_with("profile TG")), "each policy's calls follow: {err}");
-    let quiet =
-        Command::new(env!("CARGO_BIN_EXE_timerguard")).arg("--root").arg(fx.path()).arg("list").output().unwrap();
+    let quiet = Command::new(env!("CARGO_BIN_EXE_timerguard"))
+        .arg("--root")
+        .arg(fx.path())
+        .arg("list")
+        .env_remove("TIMERGUARD_PROFILE")
+        .output()
+        .unwrap();
     assert!(!String::from_utf8_lossy(&quiet.stderr).contains("profile"), "off unless asked");
 }
