@@ -477,3 +477,42 @@ fn runs_as_is_one_answer_in_list_facts_and_policies() {
     assert_eq!(subjects, ["mandb.timer"], "TG301 agrees with list: only the elevated one runs as root");
     assert!(r["findings"][0]["message"].as_str().unwrap().contains("man (ExecStart as root)"));
 }
+
+/// `starts_with_any` answers as the Rhai loop it replaces, for each list and name, and a
+/// list with a non-string item is an error naming it, not a silent `false`.
+#[test]
+fn starts_with_any_answers_as_the_loop_and_refuses_a_non_string() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("p.rhai"),
+        r#"const POLICY = #{ id: "SWA001", name: "prefixes", title: "t", severity: "low", targets: ["timer"] };
+fn check(t, ctx) {
+    let lists = [[], [""], ["a"], ["a.timer"], ["a.timer.x"], ["b", "c", "a."], ["B", "A"], ["ä"]];
+    let seen = [];
+    for l in lists {
+        let want = false;
+        for p in l { if t.name.starts_with(p) { want = true; } }
+        if t.name.starts_with_any(l) != want { return violation("differs", `${l}`); }
+        seen.push(want);
+    }
+    if t.name == "a.timer" { return violation("answers", `${seen}`); }
+    starts_with_any(t.name, ["a", 1])
+}
+"#,
+    )
+    .unwrap();
+    let fx = one_timer();
+    fx.file("/etc/systemd/system/b.timer", &timer("daily"));
+    let (code, out, err) =
+        run(&fx, &["--no-builtin", "--policies", d.path().to_str().unwrap(), "check", "--format", "json"]);
+    let r: Value = serde_json::from_str(&out).unwrap();
+    let f: Vec<(&str, &str)> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["rule"].as_str().unwrap(), f["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(f, [("answers", "[false, true, true, true, false, true, false, false]")], "{err}");
+    assert_eq!(code, 3, "the second timer's bad list is a policy error: {err}");
+    assert!(err.contains("starts_with_any: item 1 is i64, not a string"), "{err}");
+}
