@@ -59,6 +59,12 @@ pub struct FileCache {
 }
 
 impl FileCache {
+    /// What `load` has read for this path and type already, if anything.
+    pub fn peek(&self, path: &str, unit_type: &str) -> Option<Arc<Loaded>> {
+        let key = (path.to_string(), unit_type.to_string());
+        self.map.lock().unwrap_or_else(PoisonError::into_inner).get(&key).cloned()
+    }
+
     pub fn load(&self, root: &Root, path: &str, unit_type: &str) -> Arc<Loaded> {
         let key = (path.to_string(), unit_type.to_string());
         if let Some(l) = self.map.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {

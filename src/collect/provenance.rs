@@ -62,8 +62,10 @@ pub fn security_relevant(section: &str, key: &str) -> bool {
 }
 
 /// A file to describe, before provenance is known.
-struct Candidate {
+struct Candidate<'a> {
     path: String,
+    /// The type a unit file or drop-in was parsed as: its digest may be known already.
+    unit_type: Option<&'a str>,
     role: &'static str,
     scope: &'static str,
     dir_role: Option<DirRole>,
@@ -77,8 +79,8 @@ fn real_path(path: &str, target: Option<&PathFact>) -> Option<String> {
     }
 }
 
-fn candidates(scopes: &[Arc<Scope>], generators: &[PathFact]) -> Vec<Candidate> {
-    let mut out: Vec<Candidate> = Vec::new();
+fn candidates<'a>(scopes: &'a [Arc<Scope>], generators: &[PathFact]) -> Vec<Candidate<'a>> {
+    let mut out: Vec<Candidate<'a>> = Vec::new();
     for s in scopes.iter().filter(|s| s.kind != ScopeKind::User) {
         let scope = if s.kind == ScopeKind::System { "system" } else { "global" };
         // The first shadowed vendor/local unit file of each name, indexed once: looking
@@ -102,11 +104,25 @@ fn candidates(scopes: &[Arc<Scope>], generators: &[PathFact]) -> Vec<Candidate> 
                     .then(|| hidden(root::basename(&f.path)))
                     .flatten()
                     .map(|e| (e.path.clone(), u.unit_type.clone()));
-                out.push(Candidate { path, role: "unit", scope, dir_role: Some(f.role), shadows });
+                out.push(Candidate {
+                    path,
+                    unit_type: Some(&u.unit_type),
+                    role: "unit",
+                    scope,
+                    dir_role: Some(f.role),
+                    shadows,
+                });
             }
             for d in u.dropins.iter().filter(|d| !d.null) {
                 if let Some(path) = real_path(&d.path, d.target.as_ref()) {
-                    out.push(Candidate { path, role: "dropin", scope, dir_role: Some(d.role), shadows: None });
+                    out.push(Candidate {
+                        path,
+                        unit_type: Some(&u.unit_type),
+                        role: "dropin",
+                        scope,
+                        dir_role: Some(d.role),
+                        shadows: None,
+                    });
                 }
             }
         }
@@ -117,6 +133,7 @@ fn candidates(scopes: &[Arc<Scope>], generators: &[PathFact]) -> Vec<Candidate> 
                 {
                     out.push(Candidate {
                         path: p.clone(),
+                        unit_type: None,
                         role: f.role.as_str(),
                         scope,
                         dir_role: None,
@@ -131,7 +148,14 @@ fn candidates(scopes: &[Arc<Scope>], generators: &[PathFact]) -> Vec<Candidate> 
             && m.kind == FileKind::File
         {
             let scope = if g.path.contains("/user-generators/") { "global" } else { "system" };
-            out.push(Candidate { path: p.clone(), role: "generator", scope, dir_role: None, shadows: None });
+            out.push(Candidate {
+                path: p.clone(),
+                unit_type: None,
+                role: "generator",
+                scope,
+                dir_role: None,
+                shadows: None,
+            });
         }
     }
     let mut seen = HashSet::new();
@@ -139,9 +163,17 @@ fn candidates(scopes: &[Arc<Scope>], generators: &[PathFact]) -> Vec<Candidate> 
     out
 }
 
-/// Hashes a file: SHA-256, and the package's digest algorithm's when it differs.
-fn hash(root: &Root, path: &str, algo: Option<Algo>) -> Option<(String, Option<String>)> {
-    let bytes = root.read_capped(path, MAX_HASHED).ok()?;
+/// Hashes a file: SHA-256, and the package's digest algorithm's when it differs. A unit
+/// file or drop-in the scopes have read already is not read again when SHA-256 is all
+/// that is asked: a thousand files of the system scope, most of them owned by no package.
+fn hash(root: &Root, files: &FileCache, c: &Candidate<'_>, algo: Option<Algo>) -> Option<(String, Option<String>)> {
+    if matches!(algo, None | Some(Algo::Sha256))
+        && let Some(sha) = c.unit_type.and_then(|t| files.peek(&c.path, t)).and_then(|l| l.sha256().cloned())
+    {
+        let pkg = algo.map(|_| sha.clone());
+        return Some((sha, pkg));
+    }
+    let bytes = root.read_capped(&c.path, MAX_HASHED).ok()?;
     let sha256 = crate::digest::sha256(&bytes);
     let pkg = match algo {
         Some(Algo::Md5) => Some(crate::digest::hex(&md5::Md5::digest(&bytes))),
@@ -204,7 +236,8 @@ pub fn collect(
         .into_par_iter()
         .map(|c| {
             let own = owner(&c.path);
-            let (digest, sha256) = match hash(root, &c.path, own.and_then(|o| o.digest.as_ref().map(|d| d.0))) {
+            let algo = own.and_then(|o| o.digest.as_ref().map(|d| d.0));
+            let (digest, sha256) = match hash(root, files, &c, algo) {
                 None => (DigestState::Unreadable, None),
                 Some((sha, pkg)) => {
                     let state = match (own.and_then(|o| o.digest.as_ref()), pkg) {

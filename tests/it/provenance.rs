@@ -293,3 +293,46 @@ fn trusted_snapshot_reports_exactly_what_changed() {
         msg("fstrim.timer (system)")
     );
 }
+
+/// The digest of every shared unit file, drop-in, linked fragment, shadowed copy and
+/// generator is the SHA-256 of the bytes on disk, whether the scopes had read the file
+/// already (and its digest is reused) or not; and each is there once.
+#[test]
+fn each_provenance_digest_is_the_digest_of_the_file_on_disk() {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file("/etc/systemd/system/a.service", &service("/usr/bin/a"))
+        .file("/etc/systemd/system/a.service.d/x.conf", "[Service]\nNice=5\n")
+        .file("/etc/systemd/system/service.d/all.conf", "[Service]\nNice=1\n")
+        .file("/opt/units/b.service", &service("/usr/bin/b"))
+        .link("/etc/systemd/system/b.service", "/opt/units/b.service")
+        .file("/usr/lib/systemd/system/c.timer", &timer("daily"))
+        .file("/etc/systemd/system/c.timer", &timer("weekly"))
+        .file("/usr/lib/systemd/system/c.service", &service("/usr/bin/c"))
+        .file("/usr/lib/systemd/user/d.timer", &timer("hourly"))
+        .file("/usr/lib/systemd/system-generators/gen", "#!/bin/sh\n")
+        .file("/usr/bin/c", "#!/bin/sh\necho c\n")
+        .mode("/usr/bin/c", 0o755);
+    let h = fx.collect();
+    let mut seen: Vec<&str> = h.provenance.iter().map(|p| p.path.as_str()).collect();
+    for p in &h.provenance {
+        let bytes = std::fs::read(fx.host_path(&p.path)).unwrap();
+        assert_eq!(p.sha256.as_deref(), Some(timerguard::digest::sha256(&bytes).as_str()), "{}", p.path);
+    }
+    seen.sort_unstable();
+    let n = seen.len();
+    seen.dedup();
+    assert_eq!(seen.len(), n, "each file once");
+    for want in [
+        "/etc/systemd/system/a.service",
+        "/etc/systemd/system/a.service.d/x.conf",
+        "/etc/systemd/system/service.d/all.conf",
+        "/opt/units/b.service",
+        "/etc/systemd/system/c.timer",
+        "/usr/lib/systemd/system/c.service",
+        "/usr/lib/systemd/user/d.timer",
+        "/usr/lib/systemd/system-generators/gen",
+    ] {
+        assert!(seen.contains(&want), "{want} in {seen:?}");
+    }
+}
