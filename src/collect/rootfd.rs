@@ -251,26 +251,41 @@ pub fn list(root: BorrowedFd<'_>, p: &str) -> io::Result<Listing> {
         }
     }
     let dfd = dir.fd().map_err(io::Error::from)?;
-    let mut out = Vec::with_capacity(names.len());
-    for name in names {
+    let one = |name: Vec<u8>| -> Option<Result<DirEntry, (Vec<u8>, io::Error)>> {
         let stat = match fstatat(dfd, OsStr::from_bytes(&name), AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) => Stat::from_raw(&st),
-            Err(nix::Error::ENOENT) => continue,
-            Err(err) => {
-                errs.push((name, errno(err)));
-                continue;
-            }
+            Err(nix::Error::ENOENT) => return None,
+            Err(err) => return Some(Err((name, errno(err)))),
         };
         let link = if stat.is_symlink() {
             nix::fcntl::readlinkat(dfd, OsStr::from_bytes(&name)).ok().map(|s| s.as_bytes().to_vec())
         } else {
             None
         };
-        out.push(DirEntry { name, stat, link });
+        Some(Ok(DirEntry { name, stat, link }))
+    };
+    let stated: Vec<_> = if names.len() >= PARALLEL_LISTING {
+        use rayon::prelude::*;
+        names.into_par_iter().filter_map(one).collect()
+    } else {
+        names.into_iter().filter_map(one).collect()
+    };
+    let mut out = Vec::with_capacity(stated.len());
+    for r in stated {
+        match r {
+            Ok(e) => out.push(e),
+            Err(e) => errs.push(e),
+        }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((out, errs))
 }
+
+/// A directory this large has its entries stat'ed (and, in `scan`, described) on every
+/// thread: a host's `/etc/systemd/system` or `/usr/lib/systemd/system` (hundreds of
+/// entries) is read before any user scope starts, while the other core waits. Smaller
+/// ones, a user's own directories among them, are not worth a task each.
+pub const PARALLEL_LISTING: usize = 128;
 
 /// Opens the next directory down from `dir` without following a link (for chasing).
 pub fn open_child_dir(dir: BorrowedFd<'_>, name: &str) -> io::Result<OwnedFd> {
@@ -330,5 +345,42 @@ mod tests {
             }
         }
         assert_eq!(walk(dir, "a/../a", OFlag::O_RDONLY, Mode::empty()).map(|_| ()), Err(nix::Error::EXDEV));
+    }
+
+    /// A listing stat'ed on every thread (a directory of `PARALLEL_LISTING` entries or
+    /// more) and one stat'ed in turn say what `symlink_metadata` and `read_link` say of
+    /// each entry, sorted by name; a name that is not UTF-8 is listed too.
+    #[test]
+    fn a_large_listing_is_each_entry_lstat_ed_and_sorted() {
+        use std::os::unix::fs::MetadataExt;
+        let t = tempfile::tempdir().unwrap();
+        for (dir, n) in [("big", PARALLEL_LISTING * 3 + 7), ("small", PARALLEL_LISTING / 4)] {
+            let d = t.path().join(dir);
+            std::fs::create_dir(&d).unwrap();
+            for i in 0..n {
+                match i % 4 {
+                    0 => std::fs::write(d.join(format!("u{i}.timer")), "x".repeat(i)).unwrap(),
+                    1 => symlink(format!("u{}.timer", i - 1), d.join(format!("l{i}.timer"))).unwrap(),
+                    2 => std::fs::create_dir(d.join(format!("u{i}.service.d"))).unwrap(),
+                    _ => symlink("/dev/null", d.join(format!("m{i}.service"))).unwrap(),
+                }
+            }
+            std::fs::write(d.join(OsStr::from_bytes(b"bad-\xff.timer")), "").unwrap();
+            let root = std::fs::File::open(t.path()).unwrap();
+            let (got, errs) = list(root.as_fd(), dir).unwrap();
+            assert!(errs.is_empty(), "{errs:?}");
+            let mut want: Vec<Vec<u8>> =
+                std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().as_bytes().to_vec()).collect();
+            want.sort();
+            assert_eq!(got.iter().map(|e| e.name.clone()).collect::<Vec<_>>(), want, "{dir}");
+            for e in &got {
+                let p = d.join(OsStr::from_bytes(&e.name));
+                let m = std::fs::symlink_metadata(&p).unwrap();
+                let st = (e.stat.mode, e.stat.ino, e.stat.size, e.stat.uid, e.stat.nlink);
+                assert_eq!(st, (m.mode(), m.ino(), m.size(), m.uid(), m.nlink()), "{p:?}");
+                let link = std::fs::read_link(&p).ok().map(|l| l.as_os_str().as_bytes().to_vec());
+                assert_eq!(e.link, link, "{p:?}");
+            }
+        }
     }
 }

@@ -169,20 +169,26 @@ fn read_entries(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> Vec<Entr
         let path = root::join(dir, &String::from_utf8_lossy(&name));
         warnings.push(Warning { path, line: None, message: format!("cannot stat: {e}") });
     }
-    let mut v = Vec::with_capacity(list.len());
-    for de in list {
-        ENTRIES_READ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ENTRIES_READ.fetch_add(list.len(), std::sync::atomic::Ordering::Relaxed);
+    let one = |de: super::rootfd::DirEntry| {
         let name = String::from_utf8_lossy(&de.name).into_owned();
         let path = root::join(dir, &name);
-        if std::str::from_utf8(&de.name).is_err() {
-            warnings.push(Warning { path: path.clone(), line: None, message: "file name is not valid UTF-8".into() });
-        }
+        let bad_name = std::str::from_utf8(&de.name).is_err();
         let link = de.link.as_deref().map(|l| String::from_utf8_lossy(l).into_owned());
         let meta = meta_from(&de.stat, link);
         // `dir` is canonical (resolved, or a directory listed in one): chased from there.
         let target = (meta.kind == FileKind::Symlink).then(|| root.chase_in(dir, &name, true));
         let null = is_null(root, &meta, target.as_ref());
-        v.push(Entry { hidden: names::hidden_or_backup(&name), name, path, meta, null, target });
+        (Entry { hidden: names::hidden_or_backup(&name), name, path, meta, null, target }, bad_name)
+    };
+    let v: Vec<(Entry, bool)> = if list.len() >= super::rootfd::PARALLEL_LISTING {
+        use rayon::prelude::*;
+        list.into_par_iter().map(one).collect()
+    } else {
+        list.into_iter().map(one).collect()
+    };
+    for (e, _) in v.iter().filter(|(_, bad)| *bad) {
+        warnings.push(Warning { path: e.path.clone(), line: None, message: "file name is not valid UTF-8".into() });
     }
-    v
+    v.into_iter().map(|(e, _)| e).collect()
 }
