@@ -34,7 +34,15 @@ enum Id {
 }
 
 /// A unit as another scope already resolved it, when it resolves the same here.
-pub type Reuse<'a> = Box<dyn Fn(&str) -> Option<Arc<Unit>> + 'a>;
+pub type Reuse<'a> = Box<dyn Fn(&str) -> Option<Arc<Unit>> + Send + Sync + 'a>;
+
+/// What loading a unit notes besides the unit: its files' warnings and the metadata of
+/// the link targets it followed. Kept apart so that units can be loaded on every thread.
+#[derive(Default)]
+struct Notes {
+    warnings: Vec<Warning>,
+    paths: BTreeMap<String, FileMeta>,
+}
 
 /// Resolves and memoises units of one scope.
 pub struct Resolver<'a> {
@@ -222,15 +230,42 @@ impl<'a> Resolver<'a> {
         if let Some(u) = self.units.get(name) {
             return Arc::clone(u);
         }
-        let u = match self.reuse.as_ref().and_then(|f| f(name)) {
-            Some(u) => u,
-            None => Arc::new(self.load_uncached(name)),
-        };
-        self.units.insert(name.to_string(), Arc::clone(&u));
+        let (u, notes) = self.load_new(name);
+        self.keep(name, &u, notes);
         u
     }
 
-    fn load_uncached(&mut self, name: &str) -> Unit {
+    /// Loads, in parallel, each of `names` not loaded yet: what `load` would do for each
+    /// in turn, with the same result. A system scope resolves a thousand units before
+    /// any user scope starts, on one thread while the other waits.
+    pub fn preload(&mut self, names: &[&str]) {
+        use rayon::prelude::*;
+        let todo: Vec<&str> = names.iter().copied().filter(|n| !self.units.contains_key(*n)).collect();
+        let this = &*self;
+        let done: Vec<(Arc<Unit>, Notes)> = todo.par_iter().map(|n| this.load_new(n)).collect();
+        for (n, (u, notes)) in todo.into_iter().zip(done) {
+            if !self.units.contains_key(n) {
+                self.keep(n, &u, notes); // a name given twice is kept once, as `load` would
+            }
+        }
+    }
+
+    fn load_new(&self, name: &str) -> (Arc<Unit>, Notes) {
+        let mut notes = Notes::default();
+        let u = match self.reuse.as_ref().and_then(|f| f(name)) {
+            Some(u) => u,
+            None => Arc::new(self.load_uncached(name, &mut notes)),
+        };
+        (u, notes)
+    }
+
+    fn keep(&mut self, name: &str, u: &Arc<Unit>, mut notes: Notes) {
+        self.units.insert(name.to_string(), Arc::clone(u));
+        self.warnings.append(&mut notes.warnings);
+        self.paths.extend(notes.paths); // not `append`: that rebuilds the whole map each time
+    }
+
+    fn load_uncached(&self, name: &str, notes: &mut Notes) -> Unit {
         let unit_type = names::unit_type(name).to_string();
         let mut unit = Unit {
             name: name.to_string(),
@@ -276,7 +311,7 @@ impl<'a> Resolver<'a> {
 
         let mut content: Vec<(String, Arc<Loaded>)> = Vec::new();
         if let Some((li, e)) = frag {
-            let fref = self.file_ref(li, &e);
+            let fref = self.file_ref_to(li, &e, &mut notes.paths);
             let null = fref.null;
             let read_from = fref.target.as_ref().and_then(|t| t.resolved.clone()).unwrap_or_else(|| e.path.clone());
             unit.hidden |= e.hidden;
@@ -292,7 +327,7 @@ impl<'a> Resolver<'a> {
             if let Some(err) = loaded.fatal() {
                 unit.load_state = LoadState::Error;
                 unit.load_error = Some(err.clone());
-                self.push_file_warnings(&e.path, &loaded);
+                file_warnings(&mut notes.warnings, &e.path, &loaded);
                 return unit;
             }
             unit.load_state = LoadState::Loaded;
@@ -303,7 +338,7 @@ impl<'a> Resolver<'a> {
         let merged: Vec<(usize, Entry)> = dropins::merge(&dirs).into_iter().map(|(l, e)| (l, e.clone())).collect();
         drop(scans);
         for (li, e) in merged {
-            let mut fref = self.file_ref(li, &e);
+            let mut fref = self.file_ref_to(li, &e, &mut notes.paths);
             if !fref.null {
                 let read_from = fref.target.as_ref().and_then(|t| t.resolved.clone()).unwrap_or_else(|| e.path.clone());
                 let loaded = self.cache(Some(li)).load(self.root, &read_from, &unit_type);
@@ -313,7 +348,7 @@ impl<'a> Resolver<'a> {
             unit.dropins.push(fref);
         }
         for (path, loaded) in &content {
-            self.push_file_warnings(path, loaded);
+            file_warnings(&mut notes.warnings, path, loaded);
         }
         unit.settings = Arc::new(merge_settings(&content));
         if unit.load_state == LoadState::Loaded && unit_type == "timer" && !has_trigger(&unit.settings) {
@@ -323,16 +358,11 @@ impl<'a> Resolver<'a> {
         unit
     }
 
-    fn push_file_warnings(&mut self, path: &str, loaded: &Loaded) {
-        for (line, msg) in loaded.warnings() {
-            self.warnings.push(Warning { path: path.to_string(), line: Some(line), message: msg });
-        }
-    }
-
-    /// Describes a fragment or drop-in entry; follows a symlink chroot-style.
-    pub fn file_ref(&mut self, li: usize, e: &Entry) -> FileRef {
+    /// Describes a fragment or drop-in entry; follows a symlink chroot-style, noting the
+    /// metadata of what it passes in `paths`.
+    fn file_ref_to(&self, li: usize, e: &Entry, paths: &mut BTreeMap<String, FileMeta>) -> FileRef {
         let layer = &self.layers[li];
-        let target = (e.meta.kind == FileKind::Symlink).then(|| stat::path_fact(self.root, &e.path, &mut self.paths));
+        let target = (e.meta.kind == FileKind::Symlink).then(|| stat::path_fact(self.root, &e.path, paths));
         FileRef {
             path: e.path.clone(),
             dir: layer.spec.path.clone(),
@@ -370,6 +400,12 @@ impl<'a> Resolver<'a> {
     /// The search-directory index of the layer that holds a path, if any.
     pub fn layer_of(&self, path: &str) -> Option<usize> {
         self.layers.iter().position(|l| root::parent(path) == l.scan.dir)
+    }
+}
+
+fn file_warnings(out: &mut Vec<Warning>, path: &str, loaded: &Loaded) {
+    for (line, msg) in loaded.warnings() {
+        out.push(Warning { path: path.to_string(), line: Some(line), message: msg });
     }
 }
 
@@ -423,4 +459,97 @@ pub(super) fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
 
 fn has_trigger(s: &SettingMap) -> bool {
     s.get("Timer").is_some_and(|t| super::schema::TRIGGER_KEYS.iter().any(|k| t.get(*k).is_some_and(|v| !v.is_empty())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn resolver<'a>(root: &'a Root, files: &'a FileCache) -> Resolver<'a> {
+        let mut w = Vec::new();
+        let layers = super::super::paths::system_paths()
+            .into_iter()
+            .filter_map(|spec| {
+                let dir = super::super::scope::resolve_dir(root, &spec.path)?;
+                Some(Layer { spec, scan: Arc::new(super::super::scan::scan_dir(root, &dir, &mut w)) })
+            })
+            .collect();
+        Resolver::new(root, layers, files)
+    }
+
+    /// S4–S14: units loaded on every thread (`preload`) are the units `load` gives one
+    /// at a time, with the same warnings and link-target metadata: aliases, alias
+    /// chains, templates and instances, masks, linked and dangling fragments, drop-ins,
+    /// a shadowed vendor file, a file with bad lines, names without a file.
+    #[test]
+    fn s5_units_preloaded_in_parallel_are_the_units_loaded_one_by_one() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        let (etc, lib) = (p.join("etc/systemd/system"), p.join("usr/lib/systemd/system"));
+        for dir in [&etc, &lib, &etc.join("a.service.d"), &etc.join("service.d"), &p.join("opt")] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        let w = |dir: &std::path::Path, f: &str, s: &str| std::fs::write(dir.join(f), s).unwrap();
+        w(&etc, "a.timer", "[Timer]\nOnCalendar=daily\n");
+        w(&lib, "a.timer", "[Timer]\nOnCalendar=weekly\n");
+        w(&etc, "a.service", "[Service]\nExecStart=/bin/a\n");
+        w(&etc.join("a.service.d"), "x.conf", "[Service]\nNice=5\nExecStart=\nExecStart=/bin/b\n");
+        w(&etc.join("service.d"), "top.conf", "[Service]\nNice=1\n");
+        w(&p.join("opt"), "c.service", "[Service]\nExecStart=/bin/c\n");
+        w(&lib, "t@.service", "[Service]\nExecStart=/bin/t %i\n");
+        w(&lib, "g.timer", "[Timer]\nOnBootSec=5\n");
+        w(&etc, "bad.service", "[Service]\nExecStart=/bin/x\nthis is not a line\n[Nope]\nK=v\n");
+        w(&etc, "notrigger.timer", "[Timer]\nPersistent=yes\n");
+        for (from, to) in [
+            ("b.timer", "a.timer"),
+            ("b2.timer", "b.timer"),
+            ("c.service", "/opt/c.service"),
+            ("d.service", "/dev/null"),
+            ("t@x.service", "t@.service"),
+            ("f.service", "/nope/f.service"),
+            ("loop1.service", "loop2.service"),
+            ("loop2.service", "loop1.service"),
+        ] {
+            symlink(to, etc.join(from)).unwrap();
+        }
+        let root = Root::open(p).unwrap();
+        let names = [
+            "a.timer",
+            "b.timer",
+            "b2.timer",
+            "a.service",
+            "c.service",
+            "d.service",
+            "t@.service",
+            "t@x.service",
+            "t@y.service",
+            "f.service",
+            "loop1.service",
+            "g.timer",
+            "bad.service",
+            "notrigger.timer",
+            "missing.service",
+            "not a name",
+            "a.timer",
+        ];
+        let (f1, f2) = (FileCache::default(), FileCache::default());
+        let (mut one, mut all) = (resolver(&root, &f1), resolver(&root, &f2));
+        all.preload(&names);
+        for n in names {
+            let (a, b) = (one.load(n), all.load(n));
+            assert_eq!(serde_json::to_string(&*a).unwrap(), serde_json::to_string(&*b).unwrap(), "{n}");
+        }
+        let (mut w1, mut w2) = (one.warnings.clone(), all.warnings.clone());
+        w1.sort();
+        w2.sort();
+        assert_eq!(w1, w2);
+        assert!(w1.iter().any(|w| w.path.ends_with("bad.service")), "{w1:?}");
+        assert_eq!(one.paths, all.paths);
+        assert!(one.paths.contains_key("/opt"), "a linked fragment's target chain: {:?}", one.paths.keys());
+        assert_eq!(
+            one.load("t@x.service").fragment.as_ref().map(|f| f.path.as_str()),
+            Some("/usr/lib/systemd/system/t@.service")
+        );
+    }
 }

@@ -231,6 +231,9 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     }
     let wanted = if per_user_only { user_names(&r) } else { all_names(&r) };
     let mut ids: BTreeMap<String, Arc<Unit>> = BTreeMap::new();
+    if !per_user_only {
+        r.preload(&wanted.iter().map(String::as_str).collect::<Vec<_>>());
+    }
     for n in &wanted {
         let u = r.load(n);
         ids.entry(u.name.clone()).or_insert(u);
