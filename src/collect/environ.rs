@@ -4,7 +4,7 @@
 //! for a root service — although no `Exec*=` line names them.
 
 use super::exec::split_words;
-use super::resolve::Resolver;
+use super::resolve::{Notes, Resolver};
 use super::stat::path_fact;
 use crate::model::{FileKind, FileRole, PathFact, Unit, UsedFile, Warning};
 
@@ -13,7 +13,13 @@ const ENV_FILE_MAX: u64 = 1 << 20;
 
 /// The preloaded libraries of `svc`, from its `Environment=` settings and the contents
 /// of its environment files (already resolved in `env_files`).
-pub fn preloads(r: &mut Resolver<'_>, svc: &Unit, env_files: &[PathFact], privileged: bool) -> Vec<UsedFile> {
+pub fn preloads(
+    r: &Resolver<'_>,
+    svc: &Unit,
+    env_files: &[PathFact],
+    privileged: bool,
+    notes: &mut Notes,
+) -> Vec<UsedFile> {
     let mut found: Vec<(String, String, u32, &'static str)> = Vec::new();
     for s in svc.get("Service", "Environment") {
         // Each word is one assignment, quoted as in command lines.
@@ -34,7 +40,7 @@ pub fn preloads(r: &mut Resolver<'_>, svc: &Unit, env_files: &[PathFact], privil
                     found.extend(libraries(&v).map(|l| (l, res.clone(), line, "LD_PRELOAD")));
                 }
             }
-            Err(e) => r.warnings.push(Warning {
+            Err(e) => notes.warnings.push(Warning {
                 path: res.clone(),
                 line: None,
                 message: format!("environment file not read: {e}"),
@@ -45,7 +51,7 @@ pub fn preloads(r: &mut Resolver<'_>, svc: &Unit, env_files: &[PathFact], privil
         .into_iter()
         .map(|(lib, file, line, key)| UsedFile {
             role: FileRole::Preload,
-            target: path_fact(r.root, &lib, &mut r.paths),
+            target: path_fact(r.root, &lib, &mut notes.paths),
             key: key.into(),
             file,
             line,

@@ -39,9 +39,9 @@ pub type Reuse<'a> = Box<dyn Fn(&str) -> Option<Arc<Unit>> + Send + Sync + 'a>;
 /// What loading a unit notes besides the unit: its files' warnings and the metadata of
 /// the link targets it followed. Kept apart so that units can be loaded on every thread.
 #[derive(Default)]
-struct Notes {
-    warnings: Vec<Warning>,
-    paths: BTreeMap<String, FileMeta>,
+pub struct Notes {
+    pub warnings: Vec<Warning>,
+    pub paths: BTreeMap<String, FileMeta>,
 }
 
 /// Resolves and memoises units of one scope.
@@ -259,10 +259,27 @@ impl<'a> Resolver<'a> {
         (u, notes)
     }
 
-    fn keep(&mut self, name: &str, u: &Arc<Unit>, mut notes: Notes) {
+    fn keep(&mut self, name: &str, u: &Arc<Unit>, notes: Notes) {
         self.units.insert(name.to_string(), Arc::clone(u));
+        self.note(notes);
+    }
+
+    /// Takes in what a unit's loading, or a timer's building, noted on another thread.
+    pub fn note(&mut self, mut notes: Notes) {
         self.warnings.append(&mut notes.warnings);
         self.paths.extend(notes.paths); // not `append`: that rebuilds the whole map each time
+    }
+
+    /// `load` for a caller on any thread: a unit not loaded yet is loaded for it (its
+    /// notes in `notes`) and not kept.
+    pub fn load_shared(&self, name: &str, notes: &mut Notes) -> Arc<Unit> {
+        if let Some(u) = self.units.get(name) {
+            return Arc::clone(u);
+        }
+        let (u, mut n) = self.load_new(name);
+        notes.warnings.append(&mut n.warnings);
+        notes.paths.extend(n.paths);
+        u
     }
 
     fn load_uncached(&self, name: &str, notes: &mut Notes) -> Unit {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::exec;
 use super::names;
-use super::resolve::Resolver;
+use super::resolve::{Notes, Resolver};
 use super::schema::TRIGGER_KEYS;
 use super::specifier::{SpecCtx, expand};
 use crate::model::{Activation, ScopeKind};
@@ -152,8 +152,9 @@ impl Manager<'_> {
     }
 }
 
-/// Builds the timer fact (activation is filled in by the caller from the graph).
-pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
+/// Builds the timer fact (activation is filled in by the caller from the graph); what
+/// it notes on the way (warnings, metadata of the files it runs) goes to `notes`.
+pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) -> Timer {
     let ctx = m.ctx(&unit.name);
     let mut warn = Vec::new();
     let unit_setting = unit.last("Timer", "Unit").cloned().filter(|s| !s.value.is_empty());
@@ -180,7 +181,7 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
     let never_elapses = !triggers.is_empty() && triggers.iter().all(|t| t.never_elapses);
     let min_interval_usec = triggers.iter().filter_map(|t| t.interval_usec).min();
     let persistent = unit.last("Timer", "Persistent").and_then(|s| parse_bool(&s.value)).unwrap_or(false);
-    let svc: Arc<Unit> = r.load(&service);
+    let svc: Arc<Unit> = r.load_shared(&service, notes);
     let mut runs_as = runs_as(m, &svc, &ctx);
     let mut cmds = Vec::new();
     for key in EXEC_KEYS {
@@ -199,8 +200,8 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
             match exec::parse_commands(&value) {
                 Ok(cs) => {
                     for c in cs {
-                        let executable = exec::resolve_executable(r.root, &c.argv[0], &mut r.paths);
-                        let scripts = exec::scripts(r.root, &c.argv, &mut r.paths);
+                        let executable = exec::resolve_executable(r.root, &c.argv[0], &mut notes.paths);
+                        let scripts = exec::scripts(r.root, &c.argv, &mut notes.paths);
                         let elevated = m.kind == ScopeKind::System && exec::elevates(&c.prefixes);
                         if elevated && !runs_as.elevated.iter().any(|k| k == key) {
                             runs_as.elevated.push(key.into());
@@ -246,7 +247,7 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
         };
         let p = v.trim_start_matches('-');
         if p.starts_with('/') {
-            let f = super::stat::path_fact(r.root, p, &mut r.paths);
+            let f = super::stat::path_fact(r.root, p, &mut notes.paths);
             files.push(UsedFile {
                 role: FileRole::EnvironmentFile,
                 target: f.clone(),
@@ -258,8 +259,8 @@ pub fn build(r: &mut Resolver<'_>, m: &Manager<'_>, unit: &Unit) -> Timer {
             env_files.push(f);
         }
     }
-    files.extend(super::environ::preloads(r, &svc, &env_files, runs_as.privileged));
-    r.warnings.extend(warn);
+    files.extend(super::environ::preloads(r, &svc, &env_files, runs_as.privileged, notes));
+    notes.warnings.extend(warn);
     Timer {
         name: unit.name.clone(),
         source: unit.fragment.as_ref().map(|f| f.path.clone()),
