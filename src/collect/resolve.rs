@@ -44,6 +44,13 @@ pub struct Notes {
     pub paths: BTreeMap<String, FileMeta>,
 }
 
+impl Notes {
+    fn take_in(&mut self, mut other: Notes) {
+        self.warnings.append(&mut other.warnings);
+        self.paths.extend(other.paths); // not `append`: that rebuilds the whole map each time
+    }
+}
+
 /// Resolves and memoises units of one scope.
 pub struct Resolver<'a> {
     pub root: &'a Root,
@@ -276,9 +283,8 @@ impl<'a> Resolver<'a> {
         if let Some(u) = self.units.get(name) {
             return Arc::clone(u);
         }
-        let (u, mut n) = self.load_new(name);
-        notes.warnings.append(&mut n.warnings);
-        notes.paths.extend(n.paths);
+        let (u, n) = self.load_new(name);
+        notes.take_in(n);
         u
     }
 
