@@ -80,7 +80,6 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
                     let session = collect::Session::open(&cli.root, collect::now_usec())?;
                     let live = session.live();
                     let (l, w) = inventory::Listing::stream(&session);
-                    session.release();
                     (l, (w, live))
                 };
                 collection_notes(cli, &warnings.0, warnings.1, err)?;
@@ -552,9 +551,7 @@ fn evaluate(
                 &|p| config.params_for(p),
                 &engine::Limits::default(),
             );
-            let recorded = cache.is_some().then(|| crate::cache::Recorded::of(&session));
-            session.release();
-            (st, recorded)
+            (st, cache.is_some().then(|| crate::cache::Recorded::of(&session)))
         };
         crate::profile::phase("user scopes read and checked");
         // What goes to stderr is kept too: a reused report repeats it.

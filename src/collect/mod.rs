@@ -255,17 +255,6 @@ impl Session {
         &self.local_zone
     }
 
-    /// Frees the session on a thread of its own, for a caller that has what it needs
-    /// from it: a thousand units' settings, scans and parsed files are tens of
-    /// thousands of small allocations (3 ms of a 50 ms `list` on the 10-user corpus,
-    /// measured with perf), which the report need not wait for, and a process that
-    /// exits first does not wait for at all.
-    pub fn release(self) {
-        let keep = std::thread::Builder::new().name("release".into()).spawn(move || drop(self));
-        // No thread to be had: free it here (the error hands the closure back dropped).
-        drop(keep);
-    }
-
     /// The root is `/` of this system and systemd is its PID 1.
     pub fn live(&self) -> bool {
         self.root.is_slash() && systemd_is_pid1()
