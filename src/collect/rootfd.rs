@@ -264,18 +264,18 @@ pub fn list(root: BorrowedFd<'_>, p: &str) -> io::Result<Listing> {
         };
         Some(Ok(DirEntry { name, stat, link }))
     };
-    let stated: Vec<_> = if names.len() >= PARALLEL_LISTING {
-        use rayon::prelude::*;
-        names.into_par_iter().filter_map(one).collect()
-    } else {
-        names.into_iter().filter_map(one).collect()
+    let mut out = Vec::with_capacity(names.len());
+    let take = |r| match r {
+        Ok(e) => out.push(e),
+        Err(e) => errs.push(e),
     };
-    let mut out = Vec::with_capacity(stated.len());
-    for r in stated {
-        match r {
-            Ok(e) => out.push(e),
-            Err(e) => errs.push(e),
-        }
+    if names.len() >= PARALLEL_LISTING {
+        use rayon::prelude::*;
+        let stated: Vec<_> = names.into_par_iter().filter_map(one).collect();
+        stated.into_iter().for_each(take);
+    } else {
+        // No list in between: a user's few entries go straight where they belong.
+        names.into_iter().filter_map(one).for_each(take);
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((out, errs))

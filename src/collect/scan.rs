@@ -181,14 +181,19 @@ fn read_entries(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> Vec<Entr
         let null = is_null(root, &meta, target.as_ref());
         (Entry { hidden: names::hidden_or_backup(&name), name, path, meta, null, target }, bad_name)
     };
-    let v: Vec<(Entry, bool)> = if list.len() >= super::rootfd::PARALLEL_LISTING {
-        use rayon::prelude::*;
-        list.into_par_iter().map(one).collect()
-    } else {
-        list.into_iter().map(one).collect()
+    let mut v = Vec::with_capacity(list.len());
+    let take = |(e, bad): (Entry, bool)| {
+        if bad {
+            warnings.push(Warning { path: e.path.clone(), line: None, message: "file name is not valid UTF-8".into() });
+        }
+        v.push(e);
     };
-    for (e, _) in v.iter().filter(|(_, bad)| *bad) {
-        warnings.push(Warning { path: e.path.clone(), line: None, message: "file name is not valid UTF-8".into() });
+    if list.len() >= super::rootfd::PARALLEL_LISTING {
+        use rayon::prelude::*;
+        let described: Vec<(Entry, bool)> = list.into_par_iter().map(one).collect();
+        described.into_iter().for_each(take);
+    } else {
+        list.into_iter().map(one).for_each(take);
     }
-    v.into_iter().map(|(e, _)| e).collect()
+    v
 }

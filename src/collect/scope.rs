@@ -267,18 +267,18 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     // Each unit's facts, and each timer's, on every thread for a shared scope (a
     // thousand units, before any user scope starts); what they note is taken in, and
     // each timer's service kept as `load` keeps it, in order afterwards.
-    let one = |(id, u): (&String, &Arc<Unit>)| {
+    let one = |r: &Resolver<'_>, (id, u): (&String, &Arc<Unit>)| {
         let mut notes = Notes::default();
         let mut unit = (**u).clone();
-        unit.file_state = install_state::file_state(&r, &unit, id);
+        unit.file_state = install_state::file_state(r, &unit, id);
         let mut timer = None;
         if unit.unit_type == "timer" && names::classify(id) != Some(NameKind::Template) {
-            let mut t = timer::build(&r, m, &unit, &mut notes);
+            let mut t = timer::build(r, m, &unit, &mut notes);
             if t.triggers.is_empty() && unit.load_state == LoadState::Loaded {
                 unit.load_state = LoadState::BadSetting; // S34: every trigger line was invalid
                 unit.load_error = Some("timer unit lacks a valid trigger, refused (S34)".into());
             }
-            t.activation = activation_of(&r, &unit, &into, &t, first_boot);
+            t.activation = activation_of(r, &unit, &into, &t, first_boot);
             let svc = r.load_shared(&t.service, &mut notes);
             t.service_activation = into.get(&svc.name).cloned().unwrap_or_default();
             activation::mark_injected_links(&mut t.service_activation, &svc);
@@ -286,21 +286,28 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         }
         (Arc::new(unit), timer, notes)
     };
-    let built: Vec<(Arc<Unit>, Option<crate::model::Timer>, Notes)> = if per_user_only {
-        ids.iter().map(one).collect()
-    } else {
-        use rayon::prelude::*;
-        ids.par_iter().map(one).collect()
-    };
-    let mut units = Vec::with_capacity(built.len());
+    let mut units = Vec::with_capacity(ids.len());
     let mut timers = Vec::new();
-    for (unit, timer, notes) in built {
+    let mut take = |r: &mut Resolver<'_>, (unit, timer, notes): (Arc<Unit>, Option<crate::model::Timer>, Notes)| {
         r.note(notes);
         if let Some(t) = timer {
             r.load(&t.service);
             timers.push(t);
         }
         units.push(unit);
+    };
+    if per_user_only {
+        // A user's few units one by one, with no list of them in between.
+        for kv in &ids {
+            let built = one(&r, kv);
+            take(&mut r, built);
+        }
+    } else {
+        use rayon::prelude::*;
+        let built: Vec<_> = ids.par_iter().map(|kv| one(&r, kv)).collect();
+        for b in built {
+            take(&mut r, b);
+        }
     }
     let unit_files = if per_user_only { BTreeMap::new() } else { unit_files(&mut r) };
     let mut warnings = std::mem::take(&mut r.warnings);
