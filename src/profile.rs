@@ -11,6 +11,11 @@ fn clock() -> Option<Instant> {
     *START.get_or_init(|| std::env::var_os("TIMERGUARD_PROFILE").is_some().then(Instant::now))
 }
 
+/// Whether `TIMERGUARD_PROFILE` is set (the per-policy lines ask too).
+pub fn on() -> bool {
+    clock().is_some()
+}
+
 /// Starts the clock (called first thing in `main`).
 pub fn start() {
     let _ = clock();

@@ -66,9 +66,8 @@ impl FileCache {
     }
 
     pub fn load(&self, root: &Root, path: &str, unit_type: &str) -> Arc<Loaded> {
-        let key = (path.to_string(), unit_type.to_string());
-        if let Some(l) = self.map.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
-            return Arc::clone(l);
+        if let Some(l) = self.peek(path, unit_type) {
+            return l;
         }
         let loaded = Arc::new(match root.read_capped(path, MAX_UNIT_FILE) {
             Ok(bytes) => {
@@ -76,6 +75,7 @@ impl FileCache {
             }
             Err(e) => Loaded(Err(format!("cannot read {path}: {e}")), None),
         });
+        let key = (path.to_string(), unit_type.to_string());
         self.map.lock().unwrap_or_else(PoisonError::into_inner).insert(key, Arc::clone(&loaded));
         loaded
     }

@@ -250,7 +250,7 @@ impl<'a> Run<'a> {
 
 fn finish(runs: Vec<Run<'_>>) -> Evaluation {
     let mut out = Evaluation::default();
-    if std::env::var_os("TIMERGUARD_PROFILE").is_some() {
+    if crate::profile::on() {
         // Where a check's time goes, per policy: for policy authors and the benchmark doc.
         let mut lines: Vec<String> = runs
             .iter()
