@@ -245,9 +245,9 @@ impl<'a> Resolver<'a> {
     /// Loads, in parallel, each of `names` not loaded yet: what `load` would do for each
     /// in turn, with the same result. A system scope resolves a thousand units before
     /// any user scope starts, on one thread while the other waits.
-    pub fn preload(&mut self, names: &[&str]) {
+    pub fn preload<'n>(&mut self, names: impl IntoIterator<Item = &'n str>) {
         use rayon::prelude::*;
-        let todo: Vec<&str> = names.iter().copied().filter(|n| !self.units.contains_key(*n)).collect();
+        let todo: Vec<&str> = names.into_iter().filter(|n| !self.units.contains_key(*n)).collect();
         let this = &*self;
         let done: Vec<(Arc<Unit>, Notes)> = todo.par_iter().map(|n| this.load_new(n)).collect();
         for (n, (u, notes)) in todo.into_iter().zip(done) {
@@ -275,6 +275,14 @@ impl<'a> Resolver<'a> {
     pub fn note(&mut self, mut notes: Notes) {
         self.warnings.append(&mut notes.warnings);
         self.paths.extend(notes.paths); // not `append`: that rebuilds the whole map each time
+    }
+
+    /// Keeps a unit `load_shared` loaded under `name` (its notes taken in with `note`),
+    /// as `load` would have: the first one loaded under a name stays.
+    pub fn remember(&mut self, name: &str, u: Arc<Unit>) {
+        if !self.units.contains_key(name) {
+            self.units.insert(name.to_string(), u);
+        }
     }
 
     /// `load` for a caller on any thread: a unit not loaded yet is loaded for it (its
@@ -558,7 +566,7 @@ mod tests {
         ];
         let (f1, f2) = (FileCache::default(), FileCache::default());
         let (mut one, mut all) = (resolver(&root, &f1), resolver(&root, &f2));
-        all.preload(&names);
+        all.preload(names);
         for n in names {
             let (a, b) = (one.load(n), all.load(n));
             assert_eq!(serde_json::to_string(&*a).unwrap(), serde_json::to_string(&*b).unwrap(), "{n}");

@@ -232,7 +232,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     let wanted = if per_user_only { user_names(&r) } else { all_names(&r) };
     let mut ids: BTreeMap<String, Arc<Unit>> = BTreeMap::new();
     if !per_user_only {
-        r.preload(&wanted.iter().map(String::as_str).collect::<Vec<_>>());
+        r.preload(wanted.iter().map(String::as_str));
     }
     for n in &wanted {
         let u = r.load(n);
@@ -266,32 +266,32 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     }
     // Each unit's facts, and each timer's, on every thread for a shared scope (a
     // thousand units, before any user scope starts); what they note is taken in, and
-    // each timer's service kept as `load` keeps it, in order afterwards.
+    // each timer's service kept as `load` would keep it, in order afterwards.
     let one = |r: &Resolver<'_>, (id, u): (&String, &Arc<Unit>)| {
         let mut notes = Notes::default();
         let mut unit = (**u).clone();
         unit.file_state = install_state::file_state(r, &unit, id);
         let mut timer = None;
         if unit.unit_type == "timer" && names::classify(id) != Some(NameKind::Template) {
-            let mut t = timer::build(r, m, &unit, &mut notes);
+            let (mut t, svc) = timer::build(r, m, &unit, &mut notes);
             if t.triggers.is_empty() && unit.load_state == LoadState::Loaded {
                 unit.load_state = LoadState::BadSetting; // S34: every trigger line was invalid
                 unit.load_error = Some("timer unit lacks a valid trigger, refused (S34)".into());
             }
             t.activation = activation_of(r, &unit, &into, &t, first_boot);
-            let svc = r.load_shared(&t.service, &mut notes);
             t.service_activation = into.get(&svc.name).cloned().unwrap_or_default();
             activation::mark_injected_links(&mut t.service_activation, &svc);
-            timer = Some(t);
+            timer = Some((t, svc));
         }
         (Arc::new(unit), timer, notes)
     };
     let mut units = Vec::with_capacity(ids.len());
     let mut timers = Vec::new();
-    let mut take = |r: &mut Resolver<'_>, (unit, timer, notes): (Arc<Unit>, Option<crate::model::Timer>, Notes)| {
+    type Built = (Arc<Unit>, Option<(crate::model::Timer, Arc<Unit>)>, Notes);
+    let mut take = |r: &mut Resolver<'_>, (unit, timer, notes): Built| {
         r.note(notes);
-        if let Some(t) = timer {
-            r.load(&t.service);
+        if let Some((t, svc)) = timer {
+            r.remember(&t.service, svc);
             timers.push(t);
         }
         units.push(unit);

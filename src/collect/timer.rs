@@ -152,9 +152,10 @@ impl Manager<'_> {
     }
 }
 
-/// Builds the timer fact (activation is filled in by the caller from the graph); what
-/// it notes on the way (warnings, metadata of the files it runs) goes to `notes`.
-pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) -> Timer {
+/// Builds the timer fact (activation is filled in by the caller from the graph), with
+/// the service it triggers as loaded for it; what it notes on the way (warnings,
+/// metadata of the files it runs) goes to `notes`.
+pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) -> (Timer, Arc<Unit>) {
     let ctx = m.ctx(&unit.name);
     let mut warn = Vec::new();
     let unit_setting = unit.last("Timer", "Unit").cloned().filter(|s| !s.value.is_empty());
@@ -261,7 +262,7 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
     }
     files.extend(super::environ::preloads(r, &svc, &env_files, runs_as.privileged, notes));
     notes.warnings.extend(warn);
-    Timer {
+    let t = Timer {
         name: unit.name.clone(),
         source: unit.fragment.as_ref().map(|f| f.path.clone()),
         file_state: unit.file_state,
@@ -282,7 +283,8 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
         files,
         service_activation: Vec::new(),
         linger: m.user.map(|u| u.linger),
-    }
+    };
+    (t, svc)
 }
 
 /// How many upcoming elapses the shortest calendar interval is taken over.
