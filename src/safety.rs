@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::collect::root::parent;
 use crate::finding::Fix;
-use crate::model::{FileKind, Host, ScopeKind};
+use crate::model::{FileKind, Host, ScopeKind, User};
 
 /// Directories that may be an account's home in passwd without being anyone's home
 /// (`sync` → `/bin`, `nobody` → `/nonexistent`, …).
@@ -61,13 +61,32 @@ fn under(p: &str, dir: &str) -> bool {
     p == dir || (p.starts_with(dir) && (dir == "/" || p.as_bytes().get(dir.len()) == Some(&b'/')))
 }
 
+/// Account by home (see `Safety::homes`) and home by account.
+fn homes(users: &[User]) -> (HashMap<String, String>, HashMap<String, String>) {
+    let real: Vec<(String, String)> = users
+        .iter()
+        .filter(|u| u.uid != 0)
+        .map(|u| (crate::collect::root::normalize(&u.home), u.name.clone()))
+        .filter(|(h, _)| !NOT_HOMES.contains(&h.as_str()))
+        .collect();
+    let home_by_user = real.iter().map(|(h, u)| (u.clone(), h.clone())).collect();
+    // In passwd order: on a shared home the later account replaces the earlier.
+    let mut homes: HashMap<String, String> = real.into_iter().collect();
+    homes.insert("/home".into(), String::new());
+    homes.insert("/var/home".into(), String::new());
+    (homes, home_by_user)
+}
+
 /// The index a run builds once from its facts.
 #[derive(Debug, Default)]
 pub struct Safety {
     /// Recorded directories that are sticky or world-writable.
     open_dirs: HashSet<String>,
-    /// (home, account) of every account whose home is a real home.
-    homes: Vec<(String, String)>,
+    /// Account by home, for every account whose home is a real home (when two share one,
+    /// the last in passwd), and `/home`, `/var/home` as nobody's. A map, not a list: every
+    /// fix a policy proposes asks whose home its path is in, and 10,000 homes scanned per
+    /// question made a 10,000-user check quadratic.
+    homes: HashMap<String, String>,
     /// Unit directories, their entries, linked units' real files, state directories.
     systemd: HashSet<String>,
     /// Homes by account name (for the user's own unit directories).
@@ -78,16 +97,7 @@ pub struct Safety {
 
 impl Safety {
     pub fn new(host: &Host) -> Safety {
-        let mut homes: Vec<(String, String)> = host
-            .users
-            .iter()
-            .filter(|u| u.uid != 0)
-            .map(|u| (crate::collect::root::normalize(&u.home), u.name.clone()))
-            .filter(|(h, _)| !NOT_HOMES.contains(&h.as_str()))
-            .collect();
-        let home_by_user = homes.iter().map(|(h, u)| (u.clone(), h.clone())).collect();
-        homes.push(("/home".into(), String::new()));
-        homes.push(("/var/home".into(), String::new()));
+        let (homes, home_by_user) = homes(&host.users);
         let open_dirs = host
             .paths
             .iter()
@@ -136,7 +146,13 @@ impl Safety {
 
     /// The account whose home `p` is in (empty for an unowned `/home/…`).
     pub fn home_of(&self, p: &str) -> Option<&str> {
-        self.homes.iter().filter(|(h, _)| under(p, h)).max_by_key(|(h, _)| h.len()).map(|(_, u)| u.as_str())
+        // Homes are normal absolute paths other than `/`: the ones `p` is `under` are `p`
+        // itself and its prefixes that end before a `/`. Looked up longest first, the first
+        // found is the deepest.
+        let cuts = p.match_indices('/').map(|(i, _)| i).filter(|&i| i > 0);
+        let mut cuts: Vec<usize> = cuts.collect();
+        cuts.push(p.len());
+        cuts.into_iter().rev().find_map(|i| self.homes.get(&p[..i]).map(String::as_str))
     }
 
     /// `p` is a shared scratch directory or inside one: listed by name, or an ancestor
@@ -208,5 +224,93 @@ impl Safety {
             Fix::All { fixes } => fixes.iter().find_map(|f| self.refuse(f, is_dir)),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str, uid: u32, home: &str) -> User {
+        User {
+            name: name.into(),
+            uid,
+            gid: uid,
+            home: home.into(),
+            shell: "/bin/sh".into(),
+            groups: Vec::new(),
+            login_shell: true,
+            system: false,
+            linger: false,
+            home_exists: true,
+            line: 0,
+        }
+    }
+
+    /// The definition `home_of` answers by lookups: of every home `p` is `under`, the
+    /// longest, the last account in passwd order on a tie (as the list it replaced did).
+    fn linear<'a>(users: &'a [User], p: &str) -> Option<&'a str> {
+        let mut homes: Vec<(String, &str)> = users
+            .iter()
+            .filter(|u| u.uid != 0)
+            .map(|u| (crate::collect::root::normalize(&u.home), u.name.as_str()))
+            .filter(|(h, _)| !NOT_HOMES.contains(&h.as_str()))
+            .collect();
+        homes.push(("/home".into(), ""));
+        homes.push(("/var/home".into(), ""));
+        homes.iter().filter(|(h, _)| under(p, h)).max_by_key(|(h, _)| h.len()).map(|(_, u)| *u)
+    }
+
+    #[test]
+    fn home_of_is_the_deepest_home_a_path_is_under() {
+        let users = vec![
+            user("root", 0, "/root"),
+            user("alice", 1000, "/home/alice"),
+            user("bob", 1001, "/home/alice/bob"),
+            user("carol", 1002, "/srv/shared/"),
+            user("dave", 1003, "/srv//shared"),
+            user("eve", 1004, "/var/home/eve"),
+            user("sync", 4, "/bin"),
+            user("nobody", 65534, "/nonexistent"),
+            user("odd", 1005, "/home/a.b/../odd"),
+            user("top", 1006, "/"),
+        ];
+        let (homes, _) = homes(&users);
+        let s = Safety { homes, ..Safety::default() };
+        let paths = [
+            "/home/alice",
+            "/home/alice/",
+            "/home/alice/.config/systemd/user/x.timer",
+            "/home/alicex/file",
+            "/home/alice/bob",
+            "/home/alice/bob/.config",
+            "/home/alice/bobby",
+            "/home",
+            "/home/",
+            "/home/nobody-here/x",
+            "/srv/shared",
+            "/srv/shared/x",
+            "/srv",
+            "/var/home/eve/x",
+            "/var/home/zed",
+            "/var/homes/x",
+            "/bin/sh",
+            "/root/x",
+            "/home/odd/y",
+            "/home//alice/x",
+            "/",
+            "",
+            "relative/home/alice",
+            "/nonexistent",
+        ];
+        for p in paths {
+            assert_eq!(s.home_of(p), linear(&users, p), "home_of({p:?})");
+        }
+        // The cases the comparison is there for, spelled out.
+        assert_eq!(s.home_of("/home/alice/bob/x"), Some("bob"));
+        assert_eq!(s.home_of("/home/alice/x"), Some("alice"));
+        assert_eq!(s.home_of("/srv/shared/x"), Some("dave"));
+        assert_eq!(s.home_of("/home/zed"), Some(""));
+        assert_eq!(s.home_of("/bin/sh"), None);
     }
 }
