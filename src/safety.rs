@@ -231,20 +231,10 @@ impl Safety {
 mod tests {
     use super::*;
 
+    use crate::model::User;
+
     fn user(name: &str, uid: u32, home: &str) -> User {
-        User {
-            name: name.into(),
-            uid,
-            gid: uid,
-            home: home.into(),
-            shell: "/bin/sh".into(),
-            groups: Vec::new(),
-            login_shell: true,
-            system: false,
-            linger: false,
-            home_exists: true,
-            line: 0,
-        }
+        User::for_tests(name, uid, home)
     }
 
     /// The definition `home_of` answers by lookups: of every home `p` is `under`, the

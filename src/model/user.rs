@@ -27,6 +27,26 @@ pub struct User {
     pub line: u32,
 }
 
+#[cfg(test)]
+impl User {
+    /// An ordinary login account (uid as gid) with `home`, for unit tests.
+    pub fn for_tests(name: &str, uid: u32, home: &str) -> User {
+        User {
+            name: name.into(),
+            uid,
+            gid: uid,
+            home: home.into(),
+            shell: "/bin/sh".into(),
+            groups: Vec::new(),
+            login_shell: true,
+            system: false,
+            linger: false,
+            home_exists: true,
+            line: 0,
+        }
+    }
+}
+
 /// One `/etc/group` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {

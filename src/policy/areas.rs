@@ -93,20 +93,10 @@ fn below<'a>(m: &'a BTreeSet<String>, p: &str) -> impl Iterator<Item = &'a Strin
 mod tests {
     use super::*;
 
+    use crate::model::User;
+
     fn user(name: &str, uid: u32, home: &str) -> User {
-        User {
-            name: name.into(),
-            uid,
-            gid: uid,
-            home: home.into(),
-            shell: "/bin/sh".into(),
-            groups: Vec::new(),
-            login_shell: true,
-            system: false,
-            linger: false,
-            home_exists: true,
-            line: 0,
-        }
+        User::for_tests(name, uid, home)
     }
 
     #[test]
