@@ -13,6 +13,11 @@ fn main() -> ExitCode {
     // covers THP set to `always` too; an old kernel without it keeps going as is.
     let _ = nix::sys::prctl::set_thp_disable(true);
     timerguard::profile::start();
+    // This thread is one of the pool's (rayon's own default keeps it out and starts one
+    // per core besides): each pool thread compiles every policy for itself on first use,
+    // and the main thread, which waits on the others, is where the policies were
+    // compiled first. A pool that cannot be built leaves rayon's default.
+    let _ = rayon::ThreadPoolBuilder::new().use_current_thread().build_global();
     let cli = Cli::parse();
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();

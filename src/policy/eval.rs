@@ -72,8 +72,8 @@ thread_local! {
 
 #[derive(Default)]
 struct Local {
-    engines: HashMap<(usize, Option<std::path::PathBuf>), std::rc::Rc<rhai::Engine>>,
-    runs: HashMap<usize, (std::rc::Rc<rhai::Engine>, rhai::AST, Dynamic)>,
+    engines: HashMap<(usize, Option<std::path::PathBuf>), Arc<rhai::Engine>>,
+    runs: HashMap<usize, (Arc<rhai::Engine>, rhai::AST, Dynamic)>,
 }
 
 /// One policy's run: its context, the budget it has spent, its findings and first error.
@@ -183,14 +183,23 @@ impl<'a> Run<'a> {
                     l.engines.clear();
                 }
                 let key = (self.set.id, PolicySet::dir_of(p));
-                let engine = l
-                    .engines
-                    .entry(key.clone())
-                    .or_insert_with(|| {
-                        std::rc::Rc::new(super::new_engine(&self.set.limits, key.1.clone(), &self.set.log))
-                    })
-                    .clone();
-                let (ast, ctx) = self.local_copy(&engine);
+                let (engine, ast) = if std::thread::current().id() == self.set.home {
+                    // The thread that compiled the set: its engine and script are this
+                    // thread's own already (one compilation of the pack less per run).
+                    let e = self.set.engines.iter().find(|(d, _)| *d == key.1).map(|(_, e)| Arc::clone(e));
+                    let e = e
+                        .unwrap_or_else(|| Arc::new(super::new_engine(&self.set.limits, key.1.clone(), &self.set.log)));
+                    (e, p.call_ast.clone())
+                } else {
+                    let engine = l
+                        .engines
+                        .entry(key.clone())
+                        .or_insert_with(|| Arc::new(super::new_engine(&self.set.limits, key.1.clone(), &self.set.log)))
+                        .clone();
+                    let ast = self.local_ast(&engine);
+                    (engine, ast)
+                };
+                let ctx = Dynamic::from(Ctx { params: Params::new(&self.p.meta.id, &self.params) });
                 l.runs.insert(self.id, (engine, ast, ctx));
             }
             let (engine, ast, ctx) = &l.runs[&self.id];
@@ -232,15 +241,13 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// This thread's own compilation of the policy and its own `ctx`.
-    fn local_copy(&self, engine: &rhai::Engine) -> (rhai::AST, Dynamic) {
-        let ctx = Dynamic::from(Ctx { params: Params::new(&self.p.meta.id, &self.params) });
-        let ast = match engine.compile(self.p.source.as_ref()) {
+    /// This thread's own compilation of the policy.
+    fn local_ast(&self, engine: &rhai::Engine) -> rhai::AST {
+        match engine.compile(self.p.source.as_ref()) {
             Ok(a) if self.p.imports => a,
             Ok(a) => a.clone_functions_only(),
             Err(_) => self.p.call_ast.clone(), // compiled once already; not reached
-        };
-        (ast, ctx)
+        }
     }
 
     fn targets(&self, pick: impl Fn(&str) -> bool) -> impl Iterator<Item = &str> {

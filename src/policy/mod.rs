@@ -92,6 +92,9 @@ pub struct PolicySet {
     pub log: engine::Log,
     /// Unique per load: evaluating threads key their own engines by it.
     pub id: usize,
+    /// The thread that compiled the set: it evaluates with `engines` and each policy's
+    /// `call_ast` (other threads compile their own; see `eval.rs`).
+    pub home: std::thread::ThreadId,
 }
 
 static SET_IDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -157,6 +160,7 @@ impl PolicySet {
             limits: limits.clone(),
             log: Arc::clone(log),
             id: SET_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            home: std::thread::current().id(),
         };
         if builtin {
             let e = Arc::new(new_engine(limits, None, log));
