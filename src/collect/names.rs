@@ -19,36 +19,56 @@ pub enum NameKind {
     Instance,
 }
 
-fn valid_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_' | '.' | '\\')
-}
-
-/// Classifies a unit name, or `None` when systemd would reject it (S6).
+/// Classifies a unit name, or `None` when systemd would reject it (S6). One pass over
+/// the bytes: it is asked of every name a search directory holds, every alias and every
+/// drop-in stem, for every user (string searches here were 3% of a 10,000-user `list`).
 pub fn classify(name: &str) -> Option<NameKind> {
-    if name.is_empty() || name.len() > NAME_MAX {
+    let b = name.as_bytes();
+    if b.is_empty() || b.len() > NAME_MAX {
         return None;
     }
-    let dot = name.rfind('.')?;
-    let (stem, suffix) = (&name[..dot], &name[dot + 1..]);
-    if !UNIT_TYPES.contains(&suffix) || stem.is_empty() {
+    let dot = b.iter().rposition(|&c| c == b'.')?;
+    let stem = &b[..dot];
+    if stem.is_empty() || !is_unit_type(&name[dot + 1..]) {
         return None;
     }
-    match stem.find('@') {
-        None => stem.chars().all(valid_char).then_some(NameKind::Plain),
-        Some(at) => {
-            let (prefix, inst) = (&stem[..at], &stem[at + 1..]);
-            if prefix.is_empty() || !prefix.chars().all(valid_char) {
-                return None;
-            }
-            if inst.is_empty() {
-                Some(NameKind::Template)
-            } else if inst.chars().all(valid_char) {
-                Some(NameKind::Instance)
-            } else {
-                None
-            }
+    // The first `@` splits prefix and instance; any other byte not valid (a second `@`,
+    // anything not ASCII) makes the name invalid.
+    let mut at = None;
+    for (i, &c) in stem.iter().enumerate() {
+        if c == b'@' && at.is_none() {
+            at = Some(i);
+        } else if !valid_byte(c) {
+            return None;
         }
     }
+    match at {
+        None => Some(NameKind::Plain),
+        Some(0) => None,
+        Some(i) if i + 1 == stem.len() => Some(NameKind::Template),
+        Some(_) => Some(NameKind::Instance),
+    }
+}
+
+fn valid_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b':' | b'-' | b'_' | b'.' | b'\\')
+}
+
+fn is_unit_type(s: &str) -> bool {
+    matches!(
+        s,
+        "service"
+            | "socket"
+            | "device"
+            | "mount"
+            | "automount"
+            | "swap"
+            | "target"
+            | "path"
+            | "timer"
+            | "slice"
+            | "scope"
+    )
 }
 
 /// The type suffix of a name (`timer` for `a.timer`).
@@ -136,6 +156,65 @@ pub fn hidden_or_backup(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn valid_char(c: char) -> bool {
+        c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_' | '.' | '\\')
+    }
+
+    /// `classify` as string searches over chars, as it was written first.
+    fn classify_by_chars(name: &str) -> Option<NameKind> {
+        if name.is_empty() || name.len() > NAME_MAX {
+            return None;
+        }
+        let dot = name.rfind('.')?;
+        let (stem, suffix) = (&name[..dot], &name[dot + 1..]);
+        if !UNIT_TYPES.contains(&suffix) || stem.is_empty() {
+            return None;
+        }
+        match stem.find('@') {
+            None => stem.chars().all(valid_char).then_some(NameKind::Plain),
+            Some(at) => {
+                let (prefix, inst) = (&stem[..at], &stem[at + 1..]);
+                if prefix.is_empty() || !prefix.chars().all(valid_char) {
+                    return None;
+                }
+                if inst.is_empty() {
+                    Some(NameKind::Template)
+                } else if inst.chars().all(valid_char) {
+                    Some(NameKind::Instance)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// S6: every name of up to four characters from an alphabet of the characters that
+    /// matter, before each unit type and some that are not one, classified as the char
+    /// searches classify it.
+    #[test]
+    fn s6_classify_agrees_with_the_char_searches() {
+        let alphabet = ["a", "Z", "0", "@", ".", "-", "_", ":", "\\", " ", "ü", "/", "~"];
+        let mut stems = vec![String::new()];
+        let mut all = Vec::new();
+        for _ in 0..4 {
+            stems = stems.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+            all.extend(stems.iter().cloned());
+        }
+        let mut n = 0;
+        for stem in &all {
+            for t in UNIT_TYPES.iter().chain(&["timers", "", "Timer", "t"]) {
+                let name = format!("{stem}.{t}");
+                assert_eq!(classify(&name), classify_by_chars(&name), "{name:?}");
+                n += 1;
+            }
+            assert_eq!(classify(stem), classify_by_chars(stem), "{stem:?}");
+        }
+        let long = format!("{}.timer", "a".repeat(NAME_MAX - 6));
+        assert_eq!(classify(&long), Some(NameKind::Plain));
+        assert_eq!(classify(&format!("a{long}")), None);
+        assert!(n > 400_000, "{n} names");
+    }
 
     #[test]
     fn s6_names_are_classified() {
