@@ -124,6 +124,9 @@ impl Touched {
         }
         match base.keys.get(name) {
             Some(k) => k.iter().any(|s| self.names.contains(s)),
+            // A name of the user's own (most names asked here are) is one of its own keys:
+            // no list of them is built for it.
+            None if self.names.contains(name) || self.names.contains(names::unit_type(name)) => true,
             None => touch_keys(std::iter::once(name)).iter().any(|s| self.names.contains(s)),
         }
     }
