@@ -47,6 +47,23 @@ pub type FastMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 /// See `FastMap`.
 pub type FastSet<K> = std::collections::HashSet<K, ahash::RandomState>;
 use scope::{ScanCache, Shared, collect_scope};
+
+/// `f` of each of `items`, handed to `take` in order: mapped on every thread when
+/// `parallel` (a host's large directories), else one by one with no list in between (a
+/// user's few entries, where a list per directory cost more than it saved).
+pub(crate) fn map_in_order<I, T, U>(items: I, parallel: bool, f: impl Fn(T) -> U + Sync + Send, take: impl FnMut(U))
+where
+    I: IntoIterator<Item = T> + IntoParallelIterator<Item = T>,
+    T: Send,
+    U: Send,
+{
+    if parallel {
+        let mapped: Vec<U> = items.into_par_iter().map(f).collect();
+        mapped.into_iter().for_each(take);
+    } else {
+        items.into_iter().map(f).for_each(take);
+    }
+}
 use timer::Manager;
 pub use timer::{calendar_facts, parse_bool};
 

@@ -45,9 +45,13 @@ pub struct Notes {
 }
 
 impl Notes {
-    fn take_in(&mut self, mut other: Notes) {
-        self.warnings.append(&mut other.warnings);
-        self.paths.extend(other.paths); // not `append`: that rebuilds the whole map each time
+    fn take_in(&mut self, other: Notes) {
+        other.move_into(&mut self.warnings, &mut self.paths);
+    }
+
+    fn move_into(mut self, warnings: &mut Vec<Warning>, paths: &mut BTreeMap<String, FileMeta>) {
+        warnings.append(&mut self.warnings);
+        paths.extend(self.paths); // not `append`: that rebuilds the whole map each time
     }
 }
 
@@ -272,9 +276,8 @@ impl<'a> Resolver<'a> {
     }
 
     /// Takes in what a unit's loading, or a timer's building, noted on another thread.
-    pub fn note(&mut self, mut notes: Notes) {
-        self.warnings.append(&mut notes.warnings);
-        self.paths.extend(notes.paths); // not `append`: that rebuilds the whole map each time
+    pub fn note(&mut self, notes: Notes) {
+        notes.move_into(&mut self.warnings, &mut self.paths);
     }
 
     /// Keeps a unit `load_shared` loaded under `name` (its notes taken in with `note`),

@@ -297,18 +297,14 @@ pub fn list(root: BorrowedFd<'_>, p: &str) -> io::Result<Listing> {
         Some(Ok(DirEntry { name, stat, link }))
     };
     let mut out = Vec::with_capacity(names.len());
+    // An entry that vanished while listing (`None`) is skipped.
     let take = |r| match r {
-        Ok(e) => out.push(e),
-        Err(e) => errs.push(e),
+        Some(Ok(e)) => out.push(e),
+        Some(Err(e)) => errs.push(e),
+        None => {}
     };
-    if names.len() >= PARALLEL_LISTING {
-        use rayon::prelude::*;
-        let stated: Vec<_> = names.into_par_iter().filter_map(one).collect();
-        stated.into_iter().for_each(take);
-    } else {
-        // No list in between: a user's few entries go straight where they belong.
-        names.into_iter().filter_map(one).for_each(take);
-    }
+    let parallel = names.len() >= PARALLEL_LISTING;
+    super::map_in_order(names, parallel, one, take);
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((out, errs))
 }

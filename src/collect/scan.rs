@@ -188,12 +188,7 @@ fn read_entries(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> Vec<Entr
         }
         v.push(e);
     };
-    if list.len() >= super::rootfd::PARALLEL_LISTING {
-        use rayon::prelude::*;
-        let described: Vec<(Entry, bool)> = list.into_par_iter().map(one).collect();
-        described.into_iter().for_each(take);
-    } else {
-        list.into_iter().map(one).for_each(take);
-    }
+    let parallel = list.len() >= super::rootfd::PARALLEL_LISTING;
+    super::map_in_order(list, parallel, one, take);
     v
 }

@@ -186,10 +186,7 @@ impl<'a> Run<'a> {
                 let (engine, ast) = if std::thread::current().id() == self.set.home {
                     // The thread that compiled the set: its engine and script are this
                     // thread's own already (one compilation of the pack less per run).
-                    let e = self.set.engines.iter().find(|(d, _)| *d == key.1).map(|(_, e)| Arc::clone(e));
-                    let e = e
-                        .unwrap_or_else(|| Arc::new(super::new_engine(&self.set.limits, key.1.clone(), &self.set.log)));
-                    (e, p.call_ast.clone())
+                    (Arc::clone(self.set.engine_for(p)), p.call_ast.clone())
                 } else {
                     let engine = l
                         .engines

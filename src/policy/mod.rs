@@ -206,9 +206,9 @@ impl PolicySet {
     }
 
     /// The engine that compiled a policy.
-    pub fn engine_for(&self, p: &Policy) -> &Engine {
+    pub fn engine_for(&self, p: &Policy) -> &Arc<Engine> {
         let dir = Self::dir_of(p);
-        self.engines.iter().find(|(d, _)| *d == dir).map_or_else(|| &*self.engines[0].1, |(_, e)| &**e)
+        self.engines.iter().find(|(d, _)| *d == dir).map_or_else(|| &self.engines[0].1, |(_, e)| e)
     }
 
     /// A policy by exact id or name (what the config file must use).
