@@ -366,6 +366,27 @@ mod tests {
         }
     }
 
+    /// A file read against its earlier `lstat`: one that grew past the cap since is
+    /// refused, one that grew within it is read whole, and one swapped for another file
+    /// (another inode) is refused.
+    #[test]
+    fn a_read_is_refused_when_the_file_grew_over_the_cap_or_was_swapped() {
+        use std::io::Write;
+        let t = tempfile::tempdir().unwrap();
+        let root = std::fs::File::open(t.path()).unwrap();
+        let f = t.path().join("f.service");
+        std::fs::write(&f, "0123456789").unwrap();
+        let before = lstat(root.as_fd(), "/f.service").unwrap();
+        std::fs::OpenOptions::new().append(true).open(&f).unwrap().write_all(&[b'x'; 90]).unwrap();
+        let e = read_capped(root.as_fd(), "/f.service", 50, before).unwrap_err();
+        assert!(e.to_string().contains("grew over the 50-byte limit"), "{e}");
+        assert_eq!(read_capped(root.as_fd(), "/f.service", 200, before).unwrap().len(), 100);
+        std::fs::rename(t.path().join("f.service"), t.path().join("old")).unwrap();
+        std::fs::write(&f, "0123456789").unwrap();
+        let e = read_capped(root.as_fd(), "/f.service", 200, before).unwrap_err();
+        assert!(e.to_string().contains("changed while it was being opened"), "{e}");
+    }
+
     /// The walk refuses and allows exactly what openat2 does, on the same tree.
     #[test]
     fn walk_agrees_with_openat2() {

@@ -471,6 +471,39 @@ fn activation_of(
 mod tests {
     use super::*;
 
+    /// S10: whether a user's directories touch a name is whether they hold any of its
+    /// keys (its type, its drop-in stems), also for names the shared directories do not
+    /// have, where a user's own name (or type) answers without its keys being built.
+    #[test]
+    fn s10_a_name_is_touched_when_a_users_directories_hold_one_of_its_keys() {
+        let held = ["sync-notes.timer", "backup-.service", "job@.timer", "path", "x-y.service"];
+        let touched = Touched { names: held.iter().map(|s| s.to_string()).collect() };
+        let base = UserBase::default();
+        let by_keys = |n: &str| touch_keys(std::iter::once(n)).iter().any(|k| touched.names.contains(k));
+        let names = [
+            "sync-notes.timer",
+            "sync-notes.service",
+            "backup-daily.service",
+            "backup-daily.timer",
+            "job@a.timer",
+            "job@a.service",
+            "home.path",
+            "x-y.service",
+            "x-y-z.service",
+            "other.target",
+        ];
+        for n in names {
+            assert_eq!(touched.touches(n, &base), by_keys(n), "{n}");
+        }
+        let yes: Vec<&str> = names.into_iter().filter(|n| touched.touches(n, &base)).collect();
+        assert_eq!(
+            yes,
+            // `x-y-z.service`'s stems are `x-y-.service` and `x-.service`, not `x-y.service`.
+            ["sync-notes.timer", "backup-daily.service", "job@a.timer", "home.path", "x-y.service"]
+        );
+        assert!(!Touched { names: FastSet::default() }.touches("sync-notes.timer", &base));
+    }
+
     /// S1/S16: a search directory answered from its parent chain resolves as the walk
     /// does; a link on the way is left to the walk.
     #[test]
