@@ -87,7 +87,7 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
             };
             match format {
                 ListFormat::Text => inventory::render_text(&listing, out)?,
-                ListFormat::Json => json(out, &inventory::rows_json(listing), true)?,
+                ListFormat::Json => inventory::write_json(&listing, out)?,
             }
             ExitCode::SUCCESS
         }

@@ -85,15 +85,20 @@ impl Listing {
     /// collection's warnings too.
     pub fn stream(session: &crate::collect::Session) -> (Listing, Vec<crate::model::Warning>) {
         let shared = session.host(Vec::new());
-        let mut rows: Vec<Row> = shared.scopes.iter().flat_map(|s| scope_rows(s)).collect();
-        let per_user = session.for_each_user(|out| (scope_rows(&out.scope), out.warnings));
+        let sorted = |s: &crate::model::Scope| {
+            let mut r = scope_rows(s);
+            sort(&mut r);
+            r
+        };
+        let mut groups: Vec<Vec<Row>> = shared.scopes.iter().map(|s| sorted(s)).collect();
+        let per_user = session.for_each_user(|out| (sorted(&out.scope), out.warnings));
         let mut warnings = Vec::new();
         let scopes = shared.scopes.len() + per_user.len();
-        for (mut r, mut w) in per_user {
-            rows.append(&mut r);
+        for (r, mut w) in per_user {
+            groups.push(r);
             warnings.append(&mut w);
         }
-        sort(&mut rows);
+        let rows = sort_groups(groups);
         let warnings = session.warnings_with(warnings);
         let mut l = Listing { rows, scopes, warnings: warnings.len(), live: false };
         if shared.live {
@@ -202,6 +207,27 @@ fn sort(v: &mut [Row]) {
     v.sort_by(|a, b| (scope_rank(&a.scope), &a.scope, &a.timer).cmp(&(scope_rank(&b.scope), &b.scope, &b.timer)));
 }
 
+/// `sort` of the rows of scopes, each scope's rows given as one group already sorted
+/// (user scopes sort their own on their thread): the groups are put in order, not every
+/// row. 30,000 rows of 10,000 users took 20 ms to sort on one thread at the end of a run.
+/// The same order as `sort` of all rows (a stable sort): one scope's rows all carry its
+/// label, and when two groups carry the same one every row is sorted after all.
+fn sort_groups(mut groups: Vec<Vec<Row>>) -> Vec<Row> {
+    groups.retain(|g| !g.is_empty());
+    let key = |g: &Vec<Row>| (scope_rank(&g[0].scope), g[0].scope.clone());
+    groups.sort_by_cached_key(key);
+    let mut rows: Vec<Row> = Vec::with_capacity(groups.iter().map(Vec::len).sum());
+    let mut unique = true;
+    for g in groups {
+        unique &= g.iter().all(|r| r.scope == g[0].scope) && rows.last().is_none_or(|l| l.scope != g[0].scope);
+        rows.extend(g);
+    }
+    if !unique {
+        sort(&mut rows);
+    }
+    rows
+}
+
 /// One scope's rows.
 fn scope_rows(s: &crate::model::Scope) -> Vec<Row> {
     let mut v = Vec::new();
@@ -250,6 +276,52 @@ pub struct ListJson {
 
 pub fn rows_json(l: Listing) -> ListJson {
     ListJson { schema: LIST_SCHEMA, timers: l.rows }
+}
+
+/// Writes `rows_json(l)` as `serde_json::to_writer_pretty` does, byte for byte, with
+/// the rows serialised in parallel: 30,000 rows of 10,000 users were 27 ms on one thread
+/// at the end of a run. A row sits two levels deep, so each of its lines after the first
+/// is indented by four more spaces; JSON escapes newlines inside strings, so every
+/// newline in a row's text is one between its lines.
+pub fn write_json(l: &Listing, out: &mut dyn Write) -> io::Result<()> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 512;
+    let parts: Vec<io::Result<Vec<u8>>> = l
+        .rows
+        .par_chunks(CHUNK)
+        .map(|rows| {
+            let mut buf = Vec::new();
+            let mut one = Vec::new();
+            for r in rows {
+                one.clear();
+                serde_json::to_writer_pretty(&mut one, r)?;
+                if !buf.is_empty() {
+                    buf.extend_from_slice(b",\n");
+                }
+                buf.extend_from_slice(b"    ");
+                for (i, line) in one.split(|&b| b == b'\n').enumerate() {
+                    if i > 0 {
+                        buf.extend_from_slice(b"\n    ");
+                    }
+                    buf.extend_from_slice(line);
+                }
+            }
+            Ok(buf)
+        })
+        .collect();
+    write!(out, "{{\n  \"schema\": {},\n  \"timers\": [", serde_json::to_string(LIST_SCHEMA)?)?;
+    if l.rows.is_empty() {
+        out.write_all(b"]\n}\n")?;
+        return Ok(());
+    }
+    out.write_all(b"\n")?;
+    for (i, p) in parts.into_iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",\n")?;
+        }
+        out.write_all(&p?)?;
+    }
+    out.write_all(b"\n  ]\n}\n")
 }
 
 fn cut(s: &str, max: usize) -> String {
@@ -329,4 +401,105 @@ pub fn render_text(l: &Listing, out: &mut dyn Write) -> io::Result<()> {
         l.scopes,
         l.warnings
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn row(scope: &str, timer: &str, service: &str) -> Row {
+        Row {
+            scope: scope.into(),
+            timer: timer.into(),
+            activation: "enabled".into(),
+            will_run: true,
+            file_state: Some("enabled".into()),
+            schedule: "OnCalendar=daily".into(),
+            service: service.into(),
+            runs_as: "root".into(),
+            privileged: false,
+            exec: None,
+            source: Some("/etc/systemd/system/x.timer".into()),
+            linger: None,
+            live: None,
+        }
+    }
+
+    fn pretty(rows: &[Row]) -> Vec<u8> {
+        let mut want = Vec::new();
+        serde_json::to_writer_pretty(&mut want, &ListJson { schema: LIST_SCHEMA, timers: rows.to_vec() }).unwrap();
+        want.push(b'\n');
+        want
+    }
+
+    fn written(rows: Vec<Row>) -> Vec<u8> {
+        let mut got = Vec::new();
+        write_json(&Listing { rows, scopes: 1, warnings: 0, live: false }, &mut got).unwrap();
+        got
+    }
+
+    /// The list JSON written in parallel parts is serde_json's pretty document byte for
+    /// byte: no rows, one, and across part boundaries; strings with newlines, quotes,
+    /// tabs and non-ASCII text; the live fields (flattened, some left out) on some rows.
+    #[test]
+    fn the_list_json_is_serde_jsons_pretty_document_byte_for_byte() {
+        let mut rows = Vec::new();
+        for i in 0..1100 {
+            let mut r = row(&format!("user:u{i}"), &format!("t{i}.timer"), "a\nb \"c\"\t\u{e9}\u{1f600}");
+            r.exec = (i % 3 == 0).then(|| format!("/home/u{i}/bin/x\ny"));
+            r.linger = (i % 2 == 0).then_some(i % 4 == 0);
+            if i % 5 == 0 {
+                r.live = Some(LiveRow {
+                    manager: "loaded",
+                    active_state: Some("active".into()),
+                    next_usec: Some(i),
+                    left_usec: None,
+                    last_usec: (i % 2 == 0).then_some(7),
+                    passed_usec: None,
+                    need_daemon_reload: i % 10 == 0,
+                    text: ["-".into(), "in 3h".into(), "x\ny".into(), "-".into()],
+                });
+            }
+            rows.push(r);
+        }
+        for n in [0, 1, 2, 511, 512, 513, 1024, 1100] {
+            let got = written(rows[..n].to_vec());
+            let want = pretty(&rows[..n]);
+            assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap(), "{n} rows");
+        }
+    }
+
+    proptest! {
+        /// Putting sorted per-scope groups in order is the stable sort of all their rows,
+        /// also when two groups carry the same label or a group is empty; ties (same
+        /// scope and timer, told apart by their service) keep their order.
+        #[test]
+        fn grouped_rows_come_out_as_the_sort_of_all_rows(
+            groups in prop::collection::vec(
+                (prop::sample::select(vec!["system", "global", "user:a", "user:b", "user:a1", "user:B", "user:"]),
+                 prop::collection::vec(0u8..4, 0..6)),
+                0..8),
+        ) {
+            let groups: Vec<Vec<Row>> = groups
+                .iter()
+                .enumerate()
+                .map(|(g, (scope, rs))| {
+                    rs.iter().enumerate().map(|(i, t)| row(scope, &format!("t{t}.timer"), &format!("{g}.{i}"))).collect()
+                })
+                .collect();
+            let mut want: Vec<Row> = groups.iter().flatten().cloned().collect();
+            sort(&mut want);
+            let sorted: Vec<Vec<Row>> = groups
+                .into_iter()
+                .map(|mut g| {
+                    sort(&mut g);
+                    g
+                })
+                .collect();
+            let got = sort_groups(sorted);
+            let key = |r: &Row| (r.scope.clone(), r.timer.clone(), r.service.clone());
+            prop_assert_eq!(got.iter().map(key).collect::<Vec<_>>(), want.iter().map(key).collect::<Vec<_>>());
+        }
+    }
 }
