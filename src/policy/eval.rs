@@ -278,7 +278,9 @@ fn finish(runs: Vec<Run<'_>>) -> Evaluation {
         out.findings.extend(r.found.into_inner().unwrap_or_else(PoisonError::into_inner));
         out.errors.extend(r.first_err.into_inner().unwrap_or_else(PoisonError::into_inner));
     }
-    out.findings.sort_by(|a, b| {
+    // In parallel: 33,000 findings of 10,000 users took 25 ms on one thread at the end of a
+    // run. Stable like `sort_by`: the same order.
+    out.findings.par_sort_by(|a, b| {
         (b.severity, &a.policy, &a.scope, &a.subject, &a.rule, &a.path, a.line)
             .cmp(&(a.severity, &b.policy, &b.scope, &b.subject, &b.rule, &b.path, b.line))
     });

@@ -2,7 +2,7 @@
 //! deterministic (sorted, no timestamps); paths are in-image.
 
 mod github;
-mod json;
+pub mod json;
 mod jsonl;
 mod junit;
 mod sarif;
