@@ -57,8 +57,8 @@ fn batched(r: &Report, text: &str, at: usize, out: &mut dyn Write) -> io::Result
 /// text is held at once). An item rendered alone and indented by two levels is exactly
 /// what the pretty printer writes for it in place: JSON strings never hold a raw newline.
 pub fn write_items<T: serde::Serialize + Sync>(items: &[T], out: &mut dyn Write) -> io::Result<()> {
-    /// Items rendered into one buffer by one task: a string per item cost 2% of a
-    /// 10,000-user `list`.
+    /// Items rendered into one buffer by one task: a string per item made a 10,000-user
+    /// `list` 19 ms slower (948 against 930 ms, means of 21).
     const PART: usize = 128;
     for (n, batch) in items.chunks(BATCH).enumerate() {
         let parts: Vec<Vec<u8>> = batch
