@@ -47,6 +47,8 @@ pub type FastMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 /// See `FastMap`.
 pub type FastSet<K> = std::collections::HashSet<K, ahash::RandomState>;
 use scope::{ScanCache, Shared, collect_scope};
+use timer::Manager;
+pub use timer::{calendar_facts, parse_bool};
 
 /// `f` of each of `items`, handed to `take` in order: mapped on every thread when
 /// `parallel` (a host's large directories), else one by one with no list in between (a
@@ -64,8 +66,6 @@ where
         items.into_iter().map(f).for_each(take);
     }
 }
-use timer::Manager;
-pub use timer::{calendar_facts, parse_bool};
 
 /// Why a collection could not even start.
 #[derive(Debug, thiserror::Error)]

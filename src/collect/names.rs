@@ -1,9 +1,19 @@
 //! Unit names (S6): validity, templates and instances, dash prefixes for drop-in lookup
 //! (S10), and systemd's hidden/backup file names (S8). Pure functions over strings.
 
-/// The 11 unit types systemd 252 knows.
-pub const UNIT_TYPES: [&str; 11] =
-    ["service", "socket", "device", "mount", "automount", "swap", "target", "path", "timer", "slice", "scope"];
+/// The unit types, written once: the list, and the match `classify` asks (one compare
+/// of length and bytes, where the list is eleven string compares).
+macro_rules! unit_types {
+    ($($t:literal),+) => {
+        /// The 11 unit types systemd 252 knows.
+        pub const UNIT_TYPES: [&str; 11] = [$($t),+];
+
+        fn is_unit_type(s: &str) -> bool {
+            matches!(s, $($t)|+)
+        }
+    };
+}
+unit_types!("service", "socket", "device", "mount", "automount", "swap", "target", "path", "timer", "slice", "scope");
 
 /// `UNIT_NAME_MAX`.
 const NAME_MAX: usize = 255;
@@ -52,23 +62,6 @@ pub fn classify(name: &str) -> Option<NameKind> {
 
 fn valid_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b':' | b'-' | b'_' | b'.' | b'\\')
-}
-
-fn is_unit_type(s: &str) -> bool {
-    matches!(
-        s,
-        "service"
-            | "socket"
-            | "device"
-            | "mount"
-            | "automount"
-            | "swap"
-            | "target"
-            | "path"
-            | "timer"
-            | "slice"
-            | "scope"
-    )
 }
 
 /// The type suffix of a name (`timer` for `a.timer`).
