@@ -133,3 +133,43 @@ fn completions_load_in_bash_and_the_man_page_lists_every_command() {
     let help = String::from_utf8(Command::new(bin).arg("--help").output().unwrap().stdout).unwrap();
     insta::assert_snapshot!("help", help);
 }
+
+/// A reader that stops early (`timerguard list --format json | head`) is not a failure
+/// (`no_silent_pass::a_closed_pipe_ends_quietly`), also for JSON written in parallel
+/// parts (the list's rows, the report's findings in batches): nothing on stderr, and the
+/// exit code of the whole run (`check` still gates: 1 on its findings). 1,500 timers
+/// make each document larger than a pipe's buffer and the findings more than a batch.
+#[test]
+fn a_closed_pipe_ends_a_large_json_document_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let fx = Fx::new();
+    fx.debian_layout().file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n").file("/etc/group", "root:x:0:\n");
+    for i in 0..1500 {
+        fx.file(&format!("/etc/systemd/system/job{i}.timer"), &timer("daily"))
+            .file(&format!("/etc/systemd/system/job{i}.service"), &service("/tmp/job"))
+            .link(&format!("/etc/systemd/system/timers.target.wants/job{i}.timer"), &format!("../job{i}.timer"));
+    }
+    for args in [&["list", "--format", "json"][..], &["check", "--format", "json"]] {
+        let whole = fx.cli(args);
+        assert!(whole.stdout.len() > 1 << 17, "{args:?}: {} bytes", whole.stdout.len());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_timerguard"))
+            .arg("--root")
+            .arg(fx.path())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut head = [0u8; 100];
+        child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+        // The read end is closed here: every write after the pipe's buffer fills fails.
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(head, whole.stdout[..100], "{args:?}");
+        assert_eq!(status.code(), whole.status.code(), "{args:?}: stderr {err}");
+        assert_eq!(whole.status.code(), Some(i32::from(args[0] == "check")), "{args:?}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+}

@@ -86,8 +86,13 @@ fn a_closed_pipe_ends_quietly() {
     let fx = planted();
     let bin = env!("CARGO_BIN_EXE_timerguard");
     // `true` reads nothing and exits at once; `head` after ten bytes.
-    let cases =
-        [("facts --pretty", "true"), ("list", "true"), ("check --format json", "true"), ("facts", "head -c 10")];
+    let cases = [
+        ("facts --pretty", "true"),
+        ("list", "true"),
+        ("list --format json", "true"),
+        ("check --format json", "true"),
+        ("facts", "head -c 10"),
+    ];
     for (cmd, reader) in cases {
         let line = format!("{bin} --root {} {cmd} | {reader} >/dev/null", fx.path().display());
         let o = Command::new("bash").args(["-o", "pipefail", "-c", &line]).output().unwrap();
