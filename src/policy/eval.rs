@@ -568,7 +568,7 @@ fn collect(v: Dynamic, p: &Policy, s: &Subject) -> Result<Vec<Finding>, EvalAltR
     items
         .into_iter()
         .map(|x| {
-            let type_name = x.type_name().to_string();
+            let type_name = x.type_name(); // a static name: nothing allocated unless it is needed
             let sf = x.try_cast::<ScriptFinding>().ok_or_else(|| {
                 EvalAltResult::ErrorRuntime(
                     format!("check must return violation(…), an array of them, or (); got {type_name}").into(),
