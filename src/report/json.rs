@@ -6,26 +6,15 @@ use rayon::prelude::*;
 
 use super::Report;
 
-/// Findings rendered per parallel batch: a batch's text is held at once (about 0.5 MB).
+/// Items rendered per parallel batch: a batch's text is held at once (about 0.5 MB of findings).
 const BATCH: usize = 1024;
 
 pub fn render(r: &Report, out: &mut dyn Write) -> io::Result<()> {
-    match around_findings(r)? {
-        Some((text, at)) => batched(r, &text, at, out)?,
-        None => serde_json::to_writer_pretty(&mut *out, r).map_err(io::Error::from)?,
-    }
-    writeln!(out)
-}
-
-/// The empty findings list in a report rendered without its findings.
-const EMPTY: &str = "\n  \"findings\": [],\n";
-
-/// For a report with more than a batch of findings: the rest of it rendered around an
-/// empty findings list, and where that list is (`None`: render the report whole).
-fn around_findings(r: &Report) -> io::Result<Option<(String, usize)>> {
     if r.findings.len() <= BATCH {
-        return Ok(None);
+        serde_json::to_writer_pretty(&mut *out, r).map_err(io::Error::from)?;
+        return writeln!(out);
     }
+    // 30,000 findings are most of a 17 MB report, rendered on one thread after the check.
     let shell = Report {
         schema: r.schema.clone(),
         version: r.version.clone(),
@@ -37,18 +26,32 @@ fn around_findings(r: &Report) -> io::Result<Option<(String, usize)>> {
         errors: r.errors.clone(),
         policies: r.policies.clone(),
     };
-    let text = serde_json::to_string_pretty(&shell).map_err(io::Error::from)?;
-    Ok(text.find(EMPTY).map(|at| (text, at)))
+    write_around(&shell, "findings", &r.findings, out, &|out| serde_json::to_writer_pretty(out, r))
 }
 
-/// 30,000 findings are most of a 17 MB report, rendered on one thread after the check:
-/// the findings are rendered in parallel batches into the place of the empty list.
-fn batched(r: &Report, text: &str, at: usize, out: &mut dyn Write) -> io::Result<()> {
-    out.write_all(&text.as_bytes()[..at])?;
-    out.write_all(b"\n  \"findings\": [")?;
-    write_items(&r.findings, out)?;
-    out.write_all(b"\n  ],\n")?;
-    out.write_all(&text.as_bytes()[at + EMPTY.len()..])
+/// Writes a document as `serde_json::to_writer_pretty` does (and a newline), byte for
+/// byte, with a long list rendered in parallel: `shell` is the document with the list
+/// (the top-level field `field`) empty, and `items` go in its place. `whole` writes the
+/// document in one piece, for when the empty list is not found where it should be.
+pub fn write_around<S: serde::Serialize, T: serde::Serialize + Sync>(
+    shell: &S,
+    field: &str,
+    items: &[T],
+    out: &mut dyn Write,
+    whole: &dyn Fn(&mut dyn Write) -> serde_json::Result<()>,
+) -> io::Result<()> {
+    let text = serde_json::to_string_pretty(shell).map_err(io::Error::from)?;
+    let empty = format!("\n  {}: []", serde_json::to_string(field).map_err(io::Error::from)?);
+    match text.find(&empty) {
+        Some(at) if !items.is_empty() => {
+            out.write_all(&text.as_bytes()[..at + empty.len() - 1])?;
+            write_items(items, out)?;
+            out.write_all(b"\n  ")?;
+            out.write_all(&text.as_bytes()[at + empty.len() - 1..])?;
+        }
+        _ => whole(&mut *out).map_err(io::Error::from)?,
+    }
+    writeln!(out)
 }
 
 /// Writes the items of a list two levels deep in a pretty-printed document (a field of
@@ -92,6 +95,26 @@ pub fn write_items<T: serde::Serialize + Sync>(items: &[T], out: &mut dyn Write)
 #[cfg(test)]
 mod tests {
     use crate::finding::{Finding, Fix, Severity};
+
+    /// A shell without the named list (a caller's mistake) is not spliced into: the
+    /// document is written whole, and so is one whose list is empty.
+    #[test]
+    fn a_list_not_in_the_shell_or_empty_is_written_whole() {
+        #[derive(serde::Serialize)]
+        struct Doc<'a> {
+            name: &'a str,
+            items: &'a [u32],
+        }
+        let items = [1, 2, 3];
+        let whole = |out: &mut dyn std::io::Write| serde_json::to_writer_pretty(out, &Doc { name: "w", items: &items });
+        for (field, items) in [("other", &items[..]), ("items", &[][..])] {
+            let mut got = Vec::new();
+            super::write_around(&Doc { name: "s", items: &[] }, field, items, &mut got, &whole).unwrap();
+            let mut want = serde_json::to_vec_pretty(&Doc { name: "w", items: &[1, 2, 3] }).unwrap();
+            want.push(b'\n');
+            assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap(), "{field}");
+        }
+    }
 
     /// The batched rendering writes the same bytes as the pretty printer on the whole:
     /// several batches, a partial last one, nested objects, escapes and empty lists.
