@@ -59,7 +59,7 @@ pub fn write_around<S: serde::Serialize, T: serde::Serialize + Sync>(
 /// `serde_json`'s pretty printer writes them: rendered in parallel batches (a batch's
 /// text is held at once). An item rendered alone and indented by two levels is exactly
 /// what the pretty printer writes for it in place: JSON strings never hold a raw newline.
-pub fn write_items<T: serde::Serialize + Sync>(items: &[T], out: &mut dyn Write) -> io::Result<()> {
+fn write_items<T: serde::Serialize + Sync>(items: &[T], out: &mut dyn Write) -> io::Result<()> {
     /// Items rendered into one buffer by one task: a string per item made a 10,000-user
     /// `list` 19 ms slower (948 against 930 ms, means of 21).
     const PART: usize = 128;
