@@ -7,9 +7,10 @@ use crate::cli::{Cli, Selection};
 use crate::finding::Severity;
 use crate::policy::Policy;
 
-/// What a selected policy must not name for its report to be kept: Rhai's `timestamp()`
-/// and the live next/last elapse change with no file changing.
-const CLOCK: [&str; 3] = ["timestamp", "next_usec", "last_usec"];
+/// What a selected policy must not name for its report to be kept: Rhai's `timestamp()`,
+/// the live next/last elapse and a live timer's sub-state (`waiting`, `running` while its
+/// service runs, `elapsed`) change with the clock, no file changing.
+const CLOCK: [&str; 4] = ["timestamp", "next_usec", "last_usec", "sub_state"];
 
 /// Why no cache can stand for a check with these policies selected: one of them reads
 /// the clock.

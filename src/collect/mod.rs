@@ -368,11 +368,17 @@ fn small_file(root: &Root, path: &str) -> Option<String> {
 }
 
 /// A sum of what the running managers answered, leaving out the next and last elapse
-/// (they move every minute; no built-in policy reads them, and `check --cache` is not
-/// used when a selected policy's source names them).
+/// and the sub-state (they move with the clock: a timer firing turns `waiting` into
+/// `running` for as long as its service runs; no built-in policy reads them, and
+/// `check --cache` is not used when a selected policy's source names them).
 fn live_print(a: &crate::live::Answer) -> String {
-    let loaded: Vec<_> =
-        a.loaded.iter().map(|l| crate::model::LoadedTimer { next_usec: None, last_usec: None, ..l.clone() }).collect();
+    let steady = |l: &crate::model::LoadedTimer| crate::model::LoadedTimer {
+        next_usec: None,
+        last_usec: None,
+        sub_state: String::new(),
+        ..l.clone()
+    };
+    let loaded: Vec<_> = a.loaded.iter().map(steady).collect();
     let text = serde_json::to_string(&(loaded, &a.managers, &a.warnings)).unwrap_or_default();
     crate::digest::sha256(text.as_bytes())
 }

@@ -364,6 +364,19 @@ fn nothing_is_kept_while_files_change_or_when_a_policy_reads_the_clock() {
     assert!(r.err.contains("cache: not used: policy XX200 reads `timestamp`"), "{}", r.err);
     assert!(!cache.exists());
 
+    // A live timer's sub-state moves with the clock too (`running` while its service runs).
+    std::fs::write(
+        pol.path().join("XX200.rhai"),
+        format!(
+            "{}fn check(l, ctx) {{ if l.sub_state == \"running\" {{ violation(\"busy\", l.unit) }} }}\n",
+            header("XX200").replace("\"timer\"", "\"loaded\"")
+        ),
+    )
+    .unwrap();
+    let r = check(&fx, Some(&cache), &["--policies", &p]);
+    assert!(r.err.contains("cache: not used: policy XX200 reads `sub_state`"), "{}", r.err);
+    assert!(!cache.exists());
+
     // A module of the policy directory reading the clock counts as much.
     std::fs::write(
         pol.path().join("XX200.rhai"),
