@@ -183,7 +183,7 @@ for i in $(seq 60); do
   [ "$(systemctl is-active user@1000.service)" = active ] && [ -S /run/user/1000/systemd/private ] && break
   sleep 1
 done
-systemd-run --unit=tg-cal --on-calendar='*-*-* 04:00:00' /bin/true > run.log 2>&1
+systemd-run --unit=tg-cal --on-calendar='@CAL@' /bin/true > run.log 2>&1
 systemd-run --unit=tg-mono --on-active=2h /bin/true >> run.log 2>&1
 echo '# edited after load' >> /etc/systemd/system/stale.timer
 rm -f /etc/systemd/system/gone.timer /etc/systemd/system/timers.target.wants/gone.timer
@@ -196,6 +196,13 @@ echo "check rc=$?" >> tg.err
 echo done > e2e.out
 systemctl poweroff
 "#;
+
+/// A daily calendar `hours` hours from now (UTC, the root's zone): a timer of the test
+/// never fires between systemctl's snapshot and ours, which would move its last elapse.
+fn far_hour(hours: u64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    format!("*-*-* {:02}:00:00", (now / 3600 + hours) % 24)
+}
 
 /// `systemctl list-timers --all --output=json` rows, keyed by unit: (next, last).
 fn systemctl_rows(text: &str) -> std::collections::BTreeMap<String, (Option<u64>, Option<u64>)> {
@@ -216,16 +223,16 @@ fn systemctl_rows(text: &str) -> std::collections::BTreeMap<String, (Option<u64>
 #[test]
 fn live_view_matches_systemctl_list_timers() {
     let Some(base) = e2e_base() else { return };
-    let b = prepare(&base, VIEW_SCRIPT);
+    let b = prepare(&base, &VIEW_SCRIPT.replace("@CAL@", &far_hour(10)));
     let root = &b.root;
     for name in ["stale", "gone"] {
-        timer_unit(root, "/etc/systemd/system", name, "*-*-* 05:00:00");
+        timer_unit(root, "/etc/systemd/system", name, &far_hour(11));
     }
     let user_dir = "/home/alice/.config/systemd/user";
-    timer_unit(root, user_dir, "ut", "*-*-* 06:00:00");
+    timer_unit(root, user_dir, "ut", &far_hour(12));
     give_alice_her_home(root);
     // A shared user timer, enabled for every user (`systemctl --global enable`).
-    timer_unit(root, "/etc/systemd/user", "team", "*-*-* 07:00:00");
+    timer_unit(root, "/etc/systemd/user", "team", &far_hour(13));
     // bob neither lingers nor logs in: his manager does not run.
     append(root, "/etc/passwd", "bob:x:1001:1001::/home/bob:/bin/sh\n");
     append(root, "/etc/group", "bob:x:1001:\n");
