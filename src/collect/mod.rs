@@ -406,3 +406,45 @@ pub fn root_is_slash(dir: &Path) -> bool {
 fn systemd_is_pid1() -> bool {
     std::fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::LoadedTimer;
+
+    fn timer(sub_state: &str, next: u64, last: u64) -> LoadedTimer {
+        LoadedTimer {
+            manager: "user:alice".into(),
+            unit: "sync.timer".into(),
+            load_state: "loaded".into(),
+            active_state: "active".into(),
+            sub_state: sub_state.into(),
+            fragment_path: Some("/home/alice/.config/systemd/user/sync.timer".into()),
+            fragment_exists: true,
+            transient: false,
+            need_daemon_reload: false,
+            service: Some("sync.service".into()),
+            service_need_daemon_reload: false,
+            next_usec: Some(next),
+            last_usec: Some(last),
+        }
+    }
+
+    fn print(t: LoadedTimer) -> String {
+        let managers = vec!["system".into(), "user:alice".into()];
+        live_print(&crate::live::Answer { loaded: vec![t], managers, warnings: Vec::new() })
+    }
+
+    /// The live view's sum (what `check --cache` compares) moves with what a policy can
+    /// read without reading the clock, and not with a timer firing: its service running,
+    /// its next and last elapse moved.
+    #[test]
+    fn the_live_sum_ignores_a_timer_firing_but_not_a_change() {
+        let waiting = print(timer("waiting", 3_600_000_000, 0));
+        assert_eq!(print(timer("running", 7_200_000_000, 3_600_000_000)), waiting);
+        let stopped = LoadedTimer { active_state: "inactive".into(), ..timer("dead", 0, 0) };
+        assert_ne!(print(stopped), waiting);
+        let stale = LoadedTimer { need_daemon_reload: true, ..timer("waiting", 3_600_000_000, 0) };
+        assert_ne!(print(stale), waiting);
+    }
+}
