@@ -451,7 +451,8 @@ fn an_ordinary_booted_host_raises_nothing() {
     let why = || format!("checks: {errs:#?}\n{}", states.join("\n"));
     assert!(read("rc.txt").contains("cache1 rc=0") && read("rc.txt").contains("cache2 rc=0"), "{}", diag());
     assert!(errs[0].contains("checking afresh") && !errs[0].contains("not written"), "{}", why());
-    let reused = if errs[1].contains("the running managers' view changed") { 3 } else { 2 };
+    // The script runs the third only after a second that saw the view move.
+    let reused = if errs[2].is_empty() { 2 } else { 3 };
     assert!(read("rc.txt").contains(&format!("cache{reused} rc=0")), "{}", diag());
     assert!(errs[reused - 1].contains("cache: nothing changed"), "{}", why());
     assert_eq!(read(&format!("c/{reused}.json")), read("check.json"));
