@@ -77,7 +77,7 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
                     let _p = term
                         .stderr
                         .then(|| crate::progress::Progress::start(format!("reading {}", cli.root.display())));
-                    let session = collect::Session::open(&cli.root, collect::now_usec())?;
+                    let session = collect::Session::open_inventory(&cli.root, collect::now_usec())?;
                     let live = session.live();
                     let (l, w) = inventory::Listing::stream(&session);
                     (l, (w, live))

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::root::Root;
-use super::stat::path_fact;
+use super::stat::{locate, path_fact};
 use crate::model::{FileKind, FileMeta, PathFact};
 
 /// The fixed search path for non-absolute executables (Debian's split-usr build of 252).
@@ -107,9 +107,15 @@ pub fn split_words(s: &str) -> Result<Vec<(String, bool)>, String> {
 }
 
 /// Resolves argv[0] inside the root: absolute as is, a bare name through `EXEC_PATH`.
-pub fn resolve_executable(root: &Root, exe: &str, paths: &mut BTreeMap<String, FileMeta>) -> PathFact {
+/// With `paths`, a full `path_fact` (its parents' metadata go there); without, only where
+/// it resolves (`stat::locate`).
+pub fn resolve_executable(root: &Root, exe: &str, paths: Option<&mut BTreeMap<String, FileMeta>>) -> PathFact {
+    let fact = |p: &str| match paths {
+        Some(paths) => path_fact(root, p, paths),
+        None => locate(root, p),
+    };
     if exe.starts_with('/') {
-        return path_fact(root, exe, paths);
+        return fact(exe);
     }
     for dir in EXEC_PATH {
         let cand = format!("{dir}/{exe}");
@@ -117,7 +123,7 @@ pub fn resolve_executable(root: &Root, exe: &str, paths: &mut BTreeMap<String, F
             && c.exists
             && root.lstat(&c.path).is_ok_and(|m| m.is_file())
         {
-            return path_fact(root, &cand, paths);
+            return fact(&cand);
         }
     }
     PathFact {

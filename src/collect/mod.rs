@@ -67,6 +67,19 @@ where
     }
 }
 
+/// How much of the facts a session's caller reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything policies read.
+    Full,
+    /// What `list` shows: the timers, their schedules, activation and services, and where
+    /// each command's executable resolves. Not the metadata of the files a service runs
+    /// (nor their parent directories), the arguments that name scripts, the generators,
+    /// the directories' entry inventory or the package provenance: a tenth of a
+    /// 10,000-user `list`, and the package database is most of it on a Debian host.
+    Inventory,
+}
+
 /// Why a collection could not even start.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
@@ -128,6 +141,7 @@ pub struct Session {
     /// What the running managers said, as `live_fingerprint` sums it (live view only).
     live_print: Option<String>,
     warnings: Vec<crate::model::Warning>,
+    detail: Detail,
 }
 
 impl Session {
@@ -138,6 +152,16 @@ impl Session {
     /// Like `open`; with `record`, the root notes every path looked at and the calendar
     /// facts computed from "now" (`seen`, `calendars_seen`: what `check --cache` keeps).
     pub fn open_with(root_dir: &Path, now_usec: i64, record: bool) -> Result<Session, CollectError> {
+        Session::open_as(root_dir, now_usec, record, Detail::Full)
+    }
+
+    /// Like `open`, collecting only what `list` shows (`Detail::Inventory`): its `host`
+    /// is not one for policies.
+    pub fn open_inventory(root_dir: &Path, now_usec: i64) -> Result<Session, CollectError> {
+        Session::open_as(root_dir, now_usec, false, Detail::Inventory)
+    }
+
+    fn open_as(root_dir: &Path, now_usec: i64, record: bool, detail: Detail) -> Result<Session, CollectError> {
         let mut root =
             Root::open(root_dir).map_err(|source| CollectError::Root { path: root_dir.to_path_buf(), source })?;
         if record {
@@ -182,6 +206,7 @@ impl Session {
             managers: Vec::new(),
             live_print: None,
             warnings,
+            detail,
         };
         // Independent of each other (their caches are shared and thread-safe).
         let (system, mut global) = rayon::join(
@@ -195,13 +220,16 @@ impl Session {
             s.warnings.append(&mut o.warnings);
             s.scopes.push(std::sync::Arc::new(o.scope));
         }
-        s.generators = generators(&s.root, &mut s.paths);
-        // State directories whose write access means forging timer runs or linger (S35, S42).
-        for dir in ["/var/lib/systemd/timers", linger::LINGER_DIR] {
-            stat::record_chain(&s.root, dir, &mut s.paths);
+        if detail == Detail::Full {
+            s.generators = generators(&s.root, &mut s.paths);
+            // State directories whose write access means forging timer runs or linger (S35, S42).
+            for dir in ["/var/lib/systemd/timers", linger::LINGER_DIR] {
+                stat::record_chain(&s.root, dir, &mut s.paths);
+            }
+            (s.packages, s.provenance) =
+                provenance::collect(&s.root, &s.scopes, &s.generators, &s.files, &mut s.warnings);
+            crate::profile::phase("generators and provenance");
         }
-        (s.packages, s.provenance) = provenance::collect(&s.root, &s.scopes, &s.generators, &s.files, &mut s.warnings);
-        crate::profile::phase("generators and provenance");
         if s.live() && std::env::var_os("TIMERGUARD_NO_LIVE").is_none() {
             let mut a = crate::live::query(&s.users);
             s.live_print = Some(live_print(&a));
@@ -234,6 +262,7 @@ impl Session {
             local_zone: &self.local_zone,
             now: self.now,
             calendars: &self.calendars,
+            detail: self.detail,
         }
     }
 

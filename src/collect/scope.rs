@@ -222,7 +222,10 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     if per_user_only && !layers.iter().any(|l| l.spec.per_user) {
         return None;
     }
-    let entries = super::entries::inventory(&layers, per_user_only);
+    let entries = match m.detail {
+        super::Detail::Full => super::entries::inventory(&layers, per_user_only),
+        super::Detail::Inventory => Vec::new(),
+    };
     if !per_user_only {
         prefetch_fragments(sh, &layers);
     }

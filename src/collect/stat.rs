@@ -71,6 +71,23 @@ pub fn record_chain(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMe
 /// Resolves a configured path (executable, `EnvironmentFile=`, link target) inside the
 /// root and describes it. `paths` receives the metadata of every parent.
 pub fn path_fact(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMeta>) -> PathFact {
+    let (mut fact, found) = locate_as(root, path);
+    if let Some(c) = found {
+        fact.meta = if c.exists { lstat(root, &c.path) } else { None };
+        fact.parents = record_chain(root, root::parent(&c.path), paths);
+    }
+    fact
+}
+
+/// Where a configured path resolves, as `path_fact` says (its path, resolution, final
+/// link and error), without the metadata of what it reaches or of its parents: what
+/// `list` shows of an executable.
+pub fn locate(root: &Root, path: &str) -> PathFact {
+    locate_as(root, path).0
+}
+
+/// `locate`, with the chase that resolved the path (`None` when it failed).
+fn locate_as(root: &Root, path: &str) -> (PathFact, Option<root::Chased>) {
     let nofollow = root.chase(path, false);
     let link_meta = nofollow
         .as_ref()
@@ -80,27 +97,20 @@ pub fn path_fact(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMeta>
         .filter(|m| m.kind == FileKind::Symlink);
     // Without a link at the end, following it resolves the same way: chase once.
     let chased = if link_meta.is_some() { root.chase(path, true) } else { nofollow };
+    let fact =
+        PathFact { path: path.to_string(), resolved: None, meta: None, link_meta, parents: Vec::new(), error: None };
     match chased {
         Ok(c) => {
-            let meta = if c.exists { lstat(root, &c.path) } else { None };
-            let parents = record_chain(root, root::parent(&c.path), paths);
-            let mut error = None;
-            if !c.exists {
-                error = Some("does not exist".to_string());
-            }
-            if c.clamped {
-                error = Some("a '..' climbs above the root (held at /)".to_string());
-            }
-            PathFact { path: path.to_string(), resolved: Some(c.path), meta, link_meta, parents, error }
+            let error = if c.clamped {
+                Some("a '..' climbs above the root (held at /)".to_string())
+            } else if !c.exists {
+                Some("does not exist".to_string())
+            } else {
+                None
+            };
+            (PathFact { resolved: Some(c.path.clone()), error, ..fact }, Some(c))
         }
-        Err(e) => PathFact {
-            path: path.to_string(),
-            resolved: None,
-            meta: None,
-            link_meta,
-            parents: Vec::new(),
-            error: Some(e.to_string()),
-        },
+        Err(e) => (PathFact { error: Some(e.to_string()), ..fact }, None),
     }
 }
 
@@ -135,5 +145,47 @@ mod tests {
                 assert_eq!(paths.get(c), lstat(&fresh, c).as_ref(), "{path}: {c}");
             }
         }
+    }
+
+    /// What `list` keeps of a path (`locate`) is what `path_fact` says of it, less the
+    /// metadata: for files, links (relative, absolute, dangling, looping, through a
+    /// directory link), a `..` above the root, a path through a file and a missing one.
+    #[test]
+    fn s16_locate_is_path_fact_without_the_metadata() {
+        use std::os::unix::fs::symlink;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        std::fs::create_dir_all(p.join("usr/bin")).unwrap();
+        std::fs::write(p.join("usr/bin/tool"), "#!/bin/sh\n").unwrap();
+        symlink("usr/bin", p.join("bin")).unwrap();
+        symlink("tool", p.join("usr/bin/rel")).unwrap();
+        symlink("/usr/bin/tool", p.join("usr/bin/abs")).unwrap();
+        symlink("/usr/bin/gone", p.join("usr/bin/dangling")).unwrap();
+        symlink("loop2", p.join("usr/bin/loop1")).unwrap();
+        symlink("loop1", p.join("usr/bin/loop2")).unwrap();
+        symlink("../../../../../usr/bin/tool", p.join("usr/bin/climb")).unwrap();
+        let root = Root::open(p).unwrap();
+        let cases = [
+            "/usr/bin/tool",
+            "/bin/tool",
+            "/usr/bin/rel",
+            "/usr/bin/abs",
+            "/usr/bin/dangling",
+            "/usr/bin/loop1",
+            "/usr/bin/climb",
+            "/usr/../../usr/bin/tool",
+            "/usr/bin/tool/x",
+            "/opt/missing",
+        ];
+        let (mut linked, mut failed, mut erred) = (0, 0, 0);
+        for path in cases {
+            let full = path_fact(&root, path, &mut BTreeMap::new());
+            let want = PathFact { meta: None, parents: Vec::new(), ..full.clone() };
+            assert_eq!(locate(&root, path), want, "{path}");
+            linked += usize::from(full.link_meta.is_some());
+            failed += usize::from(full.resolved.is_none());
+            erred += usize::from(full.error.is_some());
+        }
+        assert!(linked >= 4 && failed >= 1 && erred >= 4, "{linked} {failed} {erred}: the cases cover each branch");
     }
 }

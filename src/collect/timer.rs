@@ -32,6 +32,8 @@ pub struct Manager<'a> {
     pub now: i64,
     /// Calendar expressions already parsed and stepped in this run.
     pub calendars: &'a Calendars,
+    /// What the caller reads (`list` does not read the metadata of what a service runs).
+    pub detail: super::Detail,
 }
 
 /// A calendar expression as a trigger needs it: normal form, whether it never elapses,
@@ -201,8 +203,15 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
             match exec::parse_commands(&value) {
                 Ok(cs) => {
                     for c in cs {
-                        let executable = exec::resolve_executable(r.root, &c.argv[0], &mut notes.paths);
-                        let scripts = exec::scripts(r.root, &c.argv, &mut notes.paths);
+                        let (executable, scripts) = match m.detail {
+                            super::Detail::Full => (
+                                exec::resolve_executable(r.root, &c.argv[0], Some(&mut notes.paths)),
+                                exec::scripts(r.root, &c.argv, &mut notes.paths),
+                            ),
+                            super::Detail::Inventory => {
+                                (exec::resolve_executable(r.root, &c.argv[0], None), Vec::new())
+                            }
+                        };
                         let elevated = m.kind == ScopeKind::System && exec::elevates(&c.prefixes);
                         if elevated && !runs_as.elevated.iter().any(|k| k == key) {
                             runs_as.elevated.push(key.into());

@@ -118,6 +118,41 @@ fn streamed_and_whole_host_reports_are_identical_on_planted_fixtures() {
     assert!(!seen("/home/alice/bin chain=false dir=false owners=[]"), "{v:#}");
 }
 
+/// `list` collects only what it shows (no package provenance, generators, entry
+/// inventory or metadata of what services run); on real Debian roots, with their package
+/// databases, it lists what the whole host's facts list, warnings included.
+#[test]
+fn list_reads_only_what_it_shows_and_shows_the_same_on_real_roots() {
+    let roots: Vec<String> =
+        ["TIMERGUARD_DEBIAN_ROOT", "TIMERGUARD_SERVER_ROOT"].iter().filter_map(|v| std::env::var(v).ok()).collect();
+    if roots.is_empty() {
+        skip("neither TIMERGUARD_DEBIAN_ROOT nor TIMERGUARD_SERVER_ROOT is set (scripts/test.sh builds them)");
+        return;
+    }
+    for root in &roots {
+        for f in ["json", "text"] {
+            let run = |whole: bool| {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_timerguard"));
+                c.args(["--root", root, "list", "--format", f]);
+                if whole {
+                    c.env("TIMERGUARD_NO_STREAM", "1");
+                }
+                let o = c.output().unwrap();
+                (o.status.code(), o.stdout, o.stderr)
+            };
+            let (a, b) = (run(false), run(true));
+            assert!(
+                a == b,
+                "{root}: list --format {f} differs:\n{}\n---\n{}",
+                String::from_utf8_lossy(&a.1),
+                String::from_utf8_lossy(&b.1)
+            );
+            assert_eq!(a.0, Some(0), "{root}: {}", String::from_utf8_lossy(&a.2));
+            assert!(String::from_utf8_lossy(&a.1).contains("apt-daily.timer"), "{root}: Debian's timers are listed");
+        }
+    }
+}
+
 #[test]
 fn streamed_and_whole_host_reports_are_identical_on_a_corpus() {
     if !is_root() {
