@@ -75,8 +75,8 @@ pub enum Detail {
     /// What `list` shows: the timers, their schedules, activation and services, and where
     /// each command's executable resolves. Not the metadata of the files a service runs
     /// (nor their parent directories), the arguments that name scripts, the generators,
-    /// the directories' entry inventory or the package provenance: a tenth of a
-    /// 10,000-user `list`, and the package database is most of it on a Debian host.
+    /// the directories' entry inventory or the package provenance: 5% of a 10,000-user
+    /// `list`, and about half of a Debian host's (most of that the package database).
     Inventory,
 }
 
