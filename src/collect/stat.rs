@@ -151,7 +151,7 @@ mod tests {
     /// metadata: for files, links (relative, absolute, dangling, looping, through a
     /// directory link), a `..` above the root, a path through a file and a missing one.
     #[test]
-    fn s16_locate_is_path_fact_without_the_metadata() {
+    fn locate_is_path_fact_without_the_metadata() {
         use std::os::unix::fs::symlink;
         let d = tempfile::tempdir().unwrap();
         let p = d.path();
