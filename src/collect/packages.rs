@@ -17,6 +17,8 @@ use crate::model::Warning;
 
 /// The most a database file is read (an rpmdb of 3,000 packages is ~100 MiB).
 pub const MAX_DB: u64 = 512 * 1024 * 1024;
+/// dpkg's directory of per-package lists and digests.
+const DPKG_INFO: &str = "/var/lib/dpkg/info";
 /// The most a dpkg list, md5sums or status file is read.
 const MAX_LIST: u64 = 64 * 1024 * 1024;
 
@@ -130,12 +132,16 @@ fn dpkg(
             }
         }
     }
-    let info = "/var/lib/dpkg/info";
+    let info = DPKG_INFO;
     let Ok((entries, _)) = root.list(info) else {
         warnings.push(Warning { path: info.into(), line: None, message: "package database: cannot list".into() });
         return db;
     };
+    // Every installed package's list is read and matched on every thread (3,000 lists
+    // are most of what `check` reads of a Debian host); what each owns is taken in, in
+    // the directory's order, as one pass would (the first package listing a path owns it).
     let mut packages = HashSet::new();
+    let mut todo: Vec<(String, String)> = Vec::new();
     for e in entries {
         let file = String::from_utf8_lossy(&e.name).into_owned();
         let Some(pkg) = file.strip_suffix(".list") else { continue };
@@ -144,33 +150,60 @@ fn dpkg(
             continue; // a leftover list of a removed package
         }
         packages.insert(base.clone());
-        let Some(list) = read_text(root, &root::join(info, &file), warnings) else { continue };
-        let mut mine: Vec<String> = Vec::new();
-        for l in list.lines().filter(|l| names.contains(root::basename(l))) {
-            let p = canon.path(l);
-            if wanted.contains(&p) {
-                mine.push(p);
-            }
-        }
-        if mine.is_empty() {
-            continue;
-        }
-        let mut sums: HashMap<String, String> = HashMap::new();
-        if let Some(md5) = read_text(root, &root::join(info, &format!("{pkg}.md5sums")), &mut Vec::new()) {
-            for l in md5.lines() {
-                if let Some((sum, p)) = l.split_once("  ")
-                    && names.contains(root::basename(p))
-                {
-                    sums.insert(canon.path(&format!("/{p}")), sum.trim().to_string());
-                }
-            }
-        }
-        for p in mine {
+        todo.push((pkg.to_string(), base));
+    }
+    let owned: Vec<Listed> = {
+        use rayon::prelude::*;
+        todo.par_iter().map(|(pkg, _)| owned_by(root, wanted, names, pkg)).collect()
+    };
+    for ((_, base), (mine, mut w)) in todo.into_iter().zip(owned) {
+        warnings.append(&mut w);
+        for (p, sum) in mine {
             let conf = conf_digests.get(&p);
-            let digest = sums.get(&p).or(conf).map(|s| (Algo::Md5, s.to_ascii_lowercase()));
+            let digest = sum.as_ref().or(conf).map(|s| (Algo::Md5, s.to_ascii_lowercase()));
             db.owned.entry(p).or_insert(Owned { package: base.clone(), digest, conffile: conf.is_some() });
         }
     }
     db.packages = packages.len();
     db
+}
+
+/// What one package's list gives: the wanted paths it names, each with its md5sums
+/// digest, and the warnings of reading it.
+type Listed = (Vec<(String, Option<String>)>, Vec<Warning>);
+
+/// The wanted paths package `pkg`'s list names, each with the digest its md5sums gives
+/// (canonical in-image paths), and the warnings of reading its list.
+fn owned_by(root: &Root, wanted: &HashSet<String>, names: &HashSet<&str>, pkg: &str) -> Listed {
+    let info = DPKG_INFO;
+    let mut warnings = Vec::new();
+    let Some(list) = read_text(root, &root::join(info, &format!("{pkg}.list")), &mut warnings) else {
+        return (Vec::new(), warnings);
+    };
+    let mut canon = Canon { root, dirs: HashMap::new() };
+    let mut mine: Vec<String> = Vec::new();
+    for l in list.lines().filter(|l| names.contains(root::basename(l))) {
+        let p = canon.path(l);
+        if wanted.contains(&p) {
+            mine.push(p);
+        }
+    }
+    if mine.is_empty() {
+        return (Vec::new(), warnings);
+    }
+    let mut sums: HashMap<String, String> = HashMap::new();
+    if let Some(md5) = read_text(root, &root::join(info, &format!("{pkg}.md5sums")), &mut Vec::new()) {
+        for l in md5.lines() {
+            if let Some((sum, p)) = l.split_once("  ")
+                && names.contains(root::basename(p))
+            {
+                sums.insert(canon.path(&format!("/{p}")), sum.trim().to_string());
+            }
+        }
+    }
+    let mine = mine.into_iter().map(|p| {
+        let sum = sums.get(&p).cloned();
+        (p, sum)
+    });
+    (mine.collect(), warnings)
 }

@@ -336,3 +336,63 @@ fn each_provenance_digest_is_the_digest_of_the_file_on_disk() {
         assert!(seen.contains(&want), "{want} in {seen:?}");
     }
 }
+
+/// The dpkg lists are read on every thread and taken in the directory's order: on a
+/// hand-made database of many packages each unit is owned by the package whose list names
+/// it, with the digest of that package's md5sums; a removed package's leftover list owns
+/// nothing; an unreadable list is a warning naming it, and the other lists still count.
+#[test]
+fn dpkg_lists_read_in_parallel_own_exactly_their_units() {
+    let fx = Fx::new();
+    fx.file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n");
+    let mut status = String::new();
+    let unit = |i: usize| format!("/usr/lib/systemd/system/job{i:03}.timer");
+    for i in 0..120 {
+        let (name, text) = (format!("pkg{i:03}"), timer(&format!("*-*-* {:02}:00", i % 24)));
+        let state = if i % 10 == 9 { "deinstall ok config-files" } else { "install ok installed" };
+        status.push_str(&format!("Package: {name}\nStatus: {state}\nArchitecture: amd64\n\n"));
+        fx.file(&unit(i), &text);
+        if i % 7 == 3 {
+            fx.dir(&format!("/var/lib/dpkg/info/{name}.list")); // not readable as a file
+            continue;
+        }
+        fx.file(
+            &format!("/var/lib/dpkg/info/{name}.list"),
+            &format!("/.\n/usr\n/usr/lib/systemd/system\n{}\n", unit(i)),
+        );
+        if i % 2 == 0 {
+            let sum = if i % 4 == 0 {
+                {
+                    use md5::Digest;
+                    md5::Md5::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+                }
+            } else {
+                "0".repeat(32)
+            };
+            fx.file(&format!("/var/lib/dpkg/info/{name}.md5sums"), &format!("{sum}  {}\n", &unit(i)[1..]));
+        }
+    }
+    fx.file("/var/lib/dpkg/status", &status);
+    let o = Command::new(env!("CARGO_BIN_EXE_timerguard")).arg("--root").arg(fx.path()).arg("facts").output().unwrap();
+    let facts: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(facts["packages"]["packages"], 108, "the installed packages (a removed one's list is left out)");
+    let prov = facts["provenance"].as_array().unwrap();
+    let warned: Vec<&str> = facts["warnings"].as_array().unwrap().iter().filter_map(|w| w["path"].as_str()).collect();
+    for i in 0..120 {
+        let f = prov.iter().find(|f| f["path"] == unit(i).as_str()).unwrap_or_else(|| panic!("{}", unit(i)));
+        let list = format!("/var/lib/dpkg/info/pkg{i:03}.list");
+        let (package, digest) = if i % 10 == 9 || i % 7 == 3 {
+            (None, "unknown")
+        } else if i % 4 == 0 {
+            (Some(format!("pkg{i:03}")), "match")
+        } else if i % 2 == 0 {
+            (Some(format!("pkg{i:03}")), "differs")
+        } else {
+            (Some(format!("pkg{i:03}")), "unknown")
+        };
+        assert_eq!(f["package"].as_str().map(str::to_string), package, "{f}");
+        assert_eq!(f["digest"], digest, "{f}");
+        let unreadable = i % 7 == 3 && i % 10 != 9;
+        assert_eq!(warned.contains(&list.as_str()), unreadable, "{list}: {warned:?}");
+    }
+}
