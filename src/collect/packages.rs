@@ -86,7 +86,9 @@ pub fn load(root: &Root, wanted: &HashSet<String>, warnings: &mut Vec<Warning>) 
 
 fn read_text(root: &Root, p: &str, warnings: &mut Vec<Warning>) -> Option<String> {
     match root.read_capped(p, MAX_LIST) {
-        Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        // Valid UTF-8 (every dpkg file in practice) is taken as it is: the lossy copy was a
+        // tenth of reading 2,800 of them.
+        Ok(b) => Some(String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
         Err(e) => {
             warnings.push(Warning { path: p.into(), line: None, message: format!("package database: {e}") });
             None

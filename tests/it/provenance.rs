@@ -340,7 +340,8 @@ fn each_provenance_digest_is_the_digest_of_the_file_on_disk() {
 /// The dpkg lists are read on every thread and taken in the directory's order: on a
 /// hand-made database of many packages each unit is owned by the package whose list names
 /// it, with the digest of that package's md5sums; a removed package's leftover list owns
-/// nothing; an unreadable list is a warning naming it, and the other lists still count.
+/// nothing; an unreadable list is a warning naming it, and the other lists still count;
+/// a list with a path that is not UTF-8 still owns its units.
 #[test]
 fn dpkg_lists_read_in_parallel_own_exactly_their_units() {
     let fx = Fx::new();
@@ -356,10 +357,11 @@ fn dpkg_lists_read_in_parallel_own_exactly_their_units() {
             fx.dir(&format!("/var/lib/dpkg/info/{name}.list")); // not readable as a file
             continue;
         }
-        fx.file(
-            &format!("/var/lib/dpkg/info/{name}.list"),
-            &format!("/.\n/usr\n/usr/lib/systemd/system\n{}\n", unit(i)),
-        );
+        // Some lists hold a path that is not UTF-8 (read as lossy text, as before).
+        let odd: &[u8] = if i % 5 == 0 { b"/usr/share/doc/caf\xe9\n" } else { b"" };
+        let list =
+            [b"/.\n/usr\n".as_slice(), odd, format!("/usr/lib/systemd/system\n{}\n", unit(i)).as_bytes()].concat();
+        fx.bytes(&format!("/var/lib/dpkg/info/{name}.list"), &list);
         if i % 2 == 0 {
             let sum = if i % 4 == 0 {
                 {
