@@ -148,8 +148,9 @@ mod tests {
     }
 
     /// What `list` keeps of a path (`locate`) is what `path_fact` says of it, less the
-    /// metadata: for files, links (relative, absolute, dangling, looping, through a
-    /// directory link), a `..` above the root, a path through a file and a missing one.
+    /// metadata, and both resolve as the chase does: for files, links (relative,
+    /// absolute, dangling, looping, through a directory link), a `..` above the root, a
+    /// path through a file and a missing one.
     #[test]
     fn locate_is_path_fact_without_the_metadata() {
         use std::os::unix::fs::symlink;
@@ -165,21 +166,29 @@ mod tests {
         symlink("loop1", p.join("usr/bin/loop2")).unwrap();
         symlink("../../../../../usr/bin/tool", p.join("usr/bin/climb")).unwrap();
         let root = Root::open(p).unwrap();
+        // (path, where it resolves, its error's start), as the chase answers.
+        let clamp = "a '..' climbs above the root";
         let cases = [
-            "/usr/bin/tool",
-            "/bin/tool",
-            "/usr/bin/rel",
-            "/usr/bin/abs",
-            "/usr/bin/dangling",
-            "/usr/bin/loop1",
-            "/usr/bin/climb",
-            "/usr/../../usr/bin/tool",
-            "/usr/bin/tool/x",
-            "/opt/missing",
+            ("/usr/bin/tool", Some("/usr/bin/tool"), None),
+            ("/bin/tool", Some("/usr/bin/tool"), None),
+            ("/usr/bin/rel", Some("/usr/bin/tool"), None),
+            ("/usr/bin/abs", Some("/usr/bin/tool"), None),
+            ("/usr/bin/dangling", Some("/usr/bin/gone"), Some("does not exist")),
+            ("/usr/bin/loop1", None, Some("")),
+            ("/usr/bin/climb", Some("/usr/bin/tool"), Some(clamp)),
+            ("/usr/../../usr/bin/tool", Some("/usr/bin/tool"), Some(clamp)),
+            ("/usr/bin/tool/x", None, Some("")),
+            ("/opt/missing", Some("/opt/missing"), Some("does not exist")),
         ];
         let (mut linked, mut failed, mut erred) = (0, 0, 0);
-        for path in cases {
+        for (path, resolved, error) in cases {
             let full = path_fact(&root, path, &mut BTreeMap::new());
+            assert_eq!(full.resolved.as_deref(), resolved, "{path}: {full:?}");
+            assert_eq!(full.error.is_some(), error.is_some(), "{path}: {full:?}");
+            assert!(
+                full.error.as_deref().unwrap_or_default().starts_with(error.unwrap_or_default()),
+                "{path}: {full:?}"
+            );
             let want = PathFact { meta: None, parents: Vec::new(), ..full.clone() };
             assert_eq!(locate(&root, path), want, "{path}");
             linked += usize::from(full.link_meta.is_some());
