@@ -85,10 +85,20 @@ pub fn load(root: &Root, wanted: &HashSet<String>, warnings: &mut Vec<Warning>) 
 }
 
 fn read_text(root: &Root, p: &str, warnings: &mut Vec<Warning>) -> Option<String> {
+    read_text_as(root, p, false, warnings)
+}
+
+/// Like `read_text`, but a file that is not there is no warning.
+fn read_text_if_there(root: &Root, p: &str, warnings: &mut Vec<Warning>) -> Option<String> {
+    read_text_as(root, p, true, warnings)
+}
+
+fn read_text_as(root: &Root, p: &str, optional: bool, warnings: &mut Vec<Warning>) -> Option<String> {
     match root.read_capped(p, MAX_LIST) {
         // Valid UTF-8 (every dpkg file in practice) is taken as it is: the lossy copy and
         // scan were a quarter of reading 2,800 of them.
         Ok(b) => Some(String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
+        Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             warnings.push(Warning { path: p.into(), line: None, message: format!("package database: {e}") });
             None
@@ -175,7 +185,7 @@ fn dpkg(
 type Listed = (Vec<(String, Option<String>)>, Vec<Warning>);
 
 /// The wanted paths package `pkg`'s list names, each with the digest its md5sums gives
-/// (canonical in-image paths), and the warnings of reading its list.
+/// (canonical in-image paths), and the warnings of reading its list and md5sums.
 fn owned_by(root: &Root, wanted: &HashSet<String>, names: &HashSet<&str>, pkg: &str) -> Listed {
     let info = DPKG_INFO;
     let mut warnings = Vec::new();
@@ -194,7 +204,9 @@ fn owned_by(root: &Root, wanted: &HashSet<String>, names: &HashSet<&str>, pkg: &
         return (Vec::new(), warnings);
     }
     let mut sums: HashMap<String, String> = HashMap::new();
-    if let Some(md5) = read_text(root, &root::join(info, &format!("{pkg}.md5sums")), &mut Vec::new()) {
+    // Many packages ship no md5sums: only one that is there and cannot be read is said
+    // (its units' digests are then unknown, as if it were missing).
+    if let Some(md5) = read_text_if_there(root, &root::join(info, &format!("{pkg}.md5sums")), &mut warnings) {
         for l in md5.lines() {
             if let Some((sum, p)) = l.split_once("  ")
                 && names.contains(root::basename(p))

@@ -372,6 +372,8 @@ fn dpkg_lists_read_in_parallel_own_exactly_their_units() {
                 "0".repeat(32)
             };
             fx.file(&format!("/var/lib/dpkg/info/{name}.md5sums"), &format!("{sum}  {}\n", &unit(i)[1..]));
+        } else if i % 3 == 1 {
+            fx.dir(&format!("/var/lib/dpkg/info/{name}.md5sums")); // there, not readable
         }
     }
     fx.file("/var/lib/dpkg/status", &status);
@@ -396,5 +398,10 @@ fn dpkg_lists_read_in_parallel_own_exactly_their_units() {
         assert_eq!(f["digest"], digest, "{f}");
         let unreadable = i % 7 == 3 && i % 10 != 9;
         assert_eq!(warned.contains(&list.as_str()), unreadable, "{list}: {warned:?}");
+        // A missing md5sums is common and not said; one that is there but unreadable is
+        // (only a package whose list was read and owns a unit looks at its md5sums).
+        let md5sums = format!("/var/lib/dpkg/info/pkg{i:03}.md5sums");
+        let bad_sums = i % 2 == 1 && i % 3 == 1 && !unreadable && i % 10 != 9;
+        assert_eq!(warned.contains(&md5sums.as_str()), bad_sums, "{md5sums}: {warned:?}");
     }
 }
