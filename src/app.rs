@@ -19,10 +19,14 @@ pub struct Terminal {
     pub color: bool,
     /// Show progress (stderr is a terminal).
     pub stderr: bool,
+    /// The `out` that `run` is given is this process's standard output (fd 1), so a
+    /// cached report can be sent to it by the kernel.
+    pub stdout: bool,
 }
 
 impl Terminal {
-    /// Decides from the streams, `--color` and `NO_COLOR` (no-color.org: set and non-empty).
+    /// Decides from the streams, `--color` and `NO_COLOR` (no-color.org: set and non-empty),
+    /// for a `run` that writes to this process's own stdout and stderr.
     pub fn detect(choice: crate::cli::Color) -> Terminal {
         use std::io::IsTerminal;
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
@@ -31,7 +35,7 @@ impl Terminal {
             crate::cli::Color::Never => false,
             crate::cli::Color::Auto => !no_color && std::io::stdout().is_terminal(),
         };
-        Terminal { color, stderr: std::io::stderr().is_terminal() }
+        Terminal { color, stderr: std::io::stderr().is_terminal(), stdout: true }
     }
 }
 
@@ -111,7 +115,8 @@ pub fn run(cli: &Cli, term: Terminal, out: &mut dyn Write, err: &mut dyn Write) 
                         && output.format == crate::report::Format::Json
                         && output.reports.is_empty() =>
                 {
-                    quiet_pipe(hit.write_json(out).map_err(AppError::from))?;
+                    let sent = if term.stdout { hit.write_json_to_stdout(out) } else { hit.write_json(out) };
+                    quiet_pipe(sent.map_err(AppError::from))?;
                     return Ok(ExitCode::from(hit.header.exit_code));
                 }
                 Evaluated::Cached(hit) => hit.report().map_err(AppError::Usage)?,

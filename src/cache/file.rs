@@ -185,6 +185,46 @@ pub fn report_bytes(f: &std::fs::File, at: &std::ops::Range<u64>) -> std::io::Re
     Ok(v)
 }
 
+/// Sends the report from the file to this process's standard output with `sendfile`
+/// (the kernel moves the bytes; nothing is read into memory), growing stdout's pipe so
+/// that the reader drains it in fewer, larger gulps. `Ok(false)` when stdout takes no
+/// `sendfile` (a terminal, a socket of some kinds) and nothing was sent: copy it then.
+pub fn send_report_to_stdout(f: &std::fs::File, at: &std::ops::Range<u64>) -> std::io::Result<bool> {
+    use std::os::fd::AsFd;
+    let stdout = std::io::stdout();
+    let out = stdout.as_fd();
+    if rustix::fs::fstat(out)
+        .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Fifo)
+    {
+        // As big as an unprivileged process may make it (`/proc/sys/fs/pipe-max-size`,
+        // 1 MiB by default); a refusal leaves the pipe as it was.
+        let _ = rustix::pipe::fcntl_setpipe_size(out, 1 << 20);
+    }
+    let mut pos = at.start;
+    while pos < at.end {
+        let want = usize::try_from(at.end - pos).unwrap_or(usize::MAX);
+        let mut off = pos;
+        match rustix::fs::sendfile(out, f, Some(&mut off), want) {
+            Ok(0) => return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the cache file shrank")),
+            Ok(n) => pos += n as u64,
+            Err(rustix::io::Errno::INTR) => {}
+            // A non-blocking pipe that is full: wait until its reader makes room.
+            Err(rustix::io::Errno::AGAIN) => {
+                use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+                match poll(&mut [PollFd::new(out, PollFlags::POLLOUT)], PollTimeout::NONE) {
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::BADF) if pos == at.start => {
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(true)
+}
+
 /// Copies the report out of the file (positioned reads: the file is not moved).
 pub fn copy_report(f: &std::fs::File, at: &std::ops::Range<u64>, out: &mut dyn Write) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;

@@ -76,6 +76,16 @@ impl Hit {
         file::copy_report(&self.file, &self.report_at, out)
     }
 
+    /// Like `write_json`, when `out` is this process's standard output: flushed, then
+    /// the report sent to it by the kernel where it can be.
+    pub fn write_json_to_stdout(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        out.flush()?;
+        if file::send_report_to_stdout(&self.file, &self.report_at)? {
+            return Ok(());
+        }
+        self.write_json(out)
+    }
+
     pub fn report(&self) -> Result<Report, String> {
         let bytes = file::report_bytes(&self.file, &self.report_at).map_err(|e| format!("the cached report: {e}"))?;
         serde_json::from_slice(&bytes).map_err(|e| format!("the cached report: {e}"))

@@ -465,3 +465,68 @@ fn a_calendar_is_checked_against_now() {
         timerguard::cache::Lookup::Fresh(_) => panic!("reused a report whose calendar facts moved on"),
     }
 }
+
+/// A reused JSON report is sent by the kernel (`sendfile`) where stdout takes it, else
+/// copied: it comes out whole and the same, larger than a pipe holds at its biggest
+/// (1 MiB), to a pipe, to a non-blocking pipe read only after it filled, to a file, and to
+/// a file opened for appending (which `sendfile` refuses), after what that file held.
+#[test]
+fn a_reused_json_report_goes_out_whole_to_any_kind_of_stdout() {
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+    use std::process::{Command, Stdio};
+    let fx = planted();
+    for i in 0..1200 {
+        fx.file(&format!("/etc/systemd/system/bulk{i:04}.timer"), &timer("hourly"))
+            .file(&format!("/etc/systemd/system/bulk{i:04}.service"), &service("/usr/bin/true"));
+    }
+    let pol = tempfile::tempdir().unwrap();
+    let pad = "x".repeat(1000);
+    let src = format!("{}fn check(t, ctx) {{ violation(\"big\", t.name + \" {pad}\") }}\n", header("XX200"));
+    std::fs::write(pol.path().join("XX200.rhai"), src).unwrap();
+    let p = pol.path().display().to_string();
+    let (d, cache) = cache_path();
+    let r = fresh_then_reused(&fx, &cache, &["--policies", &p], "bulk");
+    assert!(r.out.len() > 1 << 20, "the report outgrows a pipe: {} bytes", r.out.len());
+    let plain = r.out;
+    let cmd = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_timerguard"));
+        c.arg("--root").arg(fx.path()).args(["check", "--format", "json", "--fail-on", "info", "--policies", &p]);
+        c.arg("--cache").arg(&cache).stderr(Stdio::piped());
+        c
+    };
+    let reused = |o: &std::process::Output, label: &str| {
+        let said = String::from_utf8_lossy(&o.stderr);
+        assert!(said.contains("cache: nothing changed"), "{label}: {said}");
+        assert_eq!(o.status.code(), Some(1), "{label}");
+    };
+    // A file, and a file opened for appending that already holds a line.
+    for append in [false, true] {
+        let path = d.path().join(format!("out-{append}.json"));
+        std::fs::write(&path, if append { "before\n" } else { "" }).unwrap();
+        let f = std::fs::OpenOptions::new().write(true).append(append).open(&path).unwrap();
+        let o = cmd().stdout(f).output().unwrap();
+        reused(&o, &format!("append {append}"));
+        let want = [if append { b"before\n".as_slice() } else { b"" }, &plain].concat();
+        assert!(std::fs::read(&path).unwrap() == want, "append {append}: the file holds another report");
+    }
+    // A non-blocking pipe, read only once the child had time to fill it.
+    let (rd, wr): (OwnedFd, OwnedFd) = nix::unistd::pipe().unwrap();
+    let fl = nix::fcntl::fcntl(&wr, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+    let nb = nix::fcntl::OFlag::from_bits_truncate(fl) | nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&wr, nix::fcntl::FcntlArg::F_SETFL(nb)).unwrap();
+    let mut child = cmd().stdout(Stdio::from(wr)).spawn().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let errs = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        se.read_to_end(&mut v).unwrap();
+        v
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let mut got = Vec::new();
+    std::fs::File::from(rd).read_to_end(&mut got).unwrap();
+    let status = child.wait().unwrap();
+    let o = std::process::Output { status, stdout: Vec::new(), stderr: errs.join().unwrap() };
+    reused(&o, "non-blocking pipe");
+    assert!(got == plain, "non-blocking pipe: {} bytes of {}", got.len(), plain.len());
+}
