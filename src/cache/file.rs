@@ -185,6 +185,9 @@ pub fn report_bytes(f: &std::fs::File, at: &std::ops::Range<u64>) -> std::io::Re
     Ok(v)
 }
 
+/// What stdout's pipe is grown to for a reused report.
+const PIPE_SIZE: usize = 1 << 20;
+
 /// Sends the report from the file to this process's standard output with `sendfile`
 /// (the kernel moves the bytes; nothing is read into memory), growing stdout's pipe so
 /// that the reader drains it in fewer, larger gulps. `Ok(false)` when stdout takes no
@@ -197,8 +200,10 @@ pub fn send_report_to_stdout(f: &std::fs::File, at: &std::ops::Range<u64>) -> st
         .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Fifo)
     {
         // As big as an unprivileged process may make it (`/proc/sys/fs/pipe-max-size`,
-        // 1 MiB by default); a refusal leaves the pipe as it was.
-        let _ = rustix::pipe::fcntl_setpipe_size(out, 1 << 20);
+        // 1 MiB by default), never smaller than it was; a refusal leaves it as it was.
+        if rustix::pipe::fcntl_getpipe_size(out).is_ok_and(|n| n < PIPE_SIZE) {
+            let _ = rustix::pipe::fcntl_setpipe_size(out, PIPE_SIZE);
+        }
     }
     let mut pos = at.start;
     while pos < at.end {

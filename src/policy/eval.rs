@@ -358,7 +358,6 @@ fn subjects_of(hv: &Arc<HostView>, target: &str) -> Vec<Subject> {
     per_scope.into_iter().flatten().collect()
 }
 
-/// The shared scopes read once, their view, and one run per policy over it.
 /// One run for each policy, all keeping their findings in one list.
 fn runs_of<'a>(
     set: &'a PolicySet,
@@ -371,6 +370,7 @@ fn runs_of<'a>(
     policies.iter().map(|p| Run::new(set, p, hv, &params(p), limits, &found)).collect()
 }
 
+/// The shared scopes read once, their view, and one run per policy over it.
 fn shared_runs<'a>(
     set: &'a PolicySet,
     policies: &[&'a Policy],

@@ -510,23 +510,41 @@ fn a_reused_json_report_goes_out_whole_to_any_kind_of_stdout() {
         let want = [if append { b"before\n".as_slice() } else { b"" }, &plain].concat();
         assert!(std::fs::read(&path).unwrap() == want, "append {append}: the file holds another report");
     }
-    // A non-blocking pipe, read only once the child had time to fill it.
-    let (rd, wr): (OwnedFd, OwnedFd) = nix::unistd::pipe().unwrap();
-    let fl = nix::fcntl::fcntl(&wr, nix::fcntl::FcntlArg::F_GETFL).unwrap();
-    let nb = nix::fcntl::OFlag::from_bits_truncate(fl) | nix::fcntl::OFlag::O_NONBLOCK;
-    nix::fcntl::fcntl(&wr, nix::fcntl::FcntlArg::F_SETFL(nb)).unwrap();
-    let mut child = cmd().stdout(Stdio::from(wr)).spawn().unwrap();
-    let mut se = child.stderr.take().unwrap();
-    let errs = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        se.read_to_end(&mut v).unwrap();
-        v
-    });
-    std::thread::sleep(Duration::from_millis(500));
-    let mut got = Vec::new();
-    std::fs::File::from(rd).read_to_end(&mut got).unwrap();
-    let status = child.wait().unwrap();
-    let o = std::process::Output { status, stdout: Vec::new(), stderr: errs.join().unwrap() };
-    reused(&o, "non-blocking pipe");
-    assert!(got == plain, "non-blocking pipe: {} bytes of {}", got.len(), plain.len());
+    // Through a pipe of `size` bytes (the kernel's default when `None`), non-blocking or
+    // not, read only once the child had time to fill it: what came and the pipe's size after.
+    let through_pipe = |nonblocking: bool, size: Option<i32>, label: &str| {
+        use nix::fcntl::{FcntlArg, OFlag, fcntl};
+        let (rd, wr): (OwnedFd, OwnedFd) = nix::unistd::pipe().unwrap();
+        if let Some(n) = size
+            && fcntl(&wr, FcntlArg::F_SETPIPE_SZ(n)).is_err()
+        {
+            return None; // over pipe-max-size without CAP_SYS_RESOURCE
+        }
+        if nonblocking {
+            let fl = OFlag::from_bits_truncate(fcntl(&wr, FcntlArg::F_GETFL).unwrap());
+            fcntl(&wr, FcntlArg::F_SETFL(fl | OFlag::O_NONBLOCK)).unwrap();
+        }
+        let mut child = cmd().stdout(Stdio::from(wr)).spawn().unwrap();
+        let mut se = child.stderr.take().unwrap();
+        let errs = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            se.read_to_end(&mut v).unwrap();
+            v
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let mut rd = std::fs::File::from(rd);
+        let mut got = Vec::new();
+        rd.read_to_end(&mut got).unwrap();
+        let status = child.wait().unwrap();
+        let o = std::process::Output { status, stdout: Vec::new(), stderr: errs.join().unwrap() };
+        reused(&o, label);
+        assert!(got == plain, "{label}: {} bytes of {}", got.len(), plain.len());
+        Some(fcntl(&rd, FcntlArg::F_GETPIPE_SZ).unwrap())
+    };
+    // A default pipe is grown to 1 MiB for the report; a bigger one (where this process
+    // may make one: CAP_SYS_RESOURCE, or a raised pipe-max-size) is not made smaller.
+    assert_eq!(through_pipe(true, None, "non-blocking pipe"), Some(1 << 20));
+    if let Some(size) = through_pipe(false, Some(4 << 20), "a 4 MiB pipe") {
+        assert_eq!(size, 4 << 20, "a bigger pipe was made smaller");
+    }
 }
