@@ -25,3 +25,4 @@ pub mod safety;
 pub mod schedule;
 pub mod timecmd;
 pub mod trusted;
+pub mod waiting;

@@ -26,7 +26,8 @@ fn main() -> ExitCode {
     }
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    // A non-blocking stdout that fills is waited on, not an error (`waiting.rs`).
+    let mut out = std::io::BufWriter::new(timerguard::waiting::Waiting(stdout.lock()));
     // Not locked: the progress thread writes to stderr too.
     let mut err = stderr;
     match app::run(&cli, app::Terminal::detect(cli.color), &mut out, &mut err) {

@@ -214,13 +214,7 @@ pub fn send_report_to_stdout(f: &std::fs::File, at: &std::ops::Range<u64>) -> st
             Ok(n) => pos += n as u64,
             Err(rustix::io::Errno::INTR) => {}
             // A non-blocking pipe that is full: wait until its reader makes room.
-            Err(rustix::io::Errno::AGAIN) => {
-                use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-                match poll(&mut [PollFd::new(out, PollFlags::POLLOUT)], PollTimeout::NONE) {
-                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            Err(rustix::io::Errno::AGAIN) => crate::waiting::wait_writable(&out)?,
             Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::BADF) if pos == at.start => {
                 return Ok(false);
             }

@@ -469,7 +469,8 @@ fn a_calendar_is_checked_against_now() {
 /// A reused JSON report is sent by the kernel (`sendfile`) where stdout takes it, else
 /// copied: it comes out whole and the same, larger than a pipe holds at its biggest
 /// (1 MiB), to a pipe, to a non-blocking pipe read only after it filled, to a file, and to
-/// a file opened for appending (which `sendfile` refuses), after what that file held.
+/// a file opened for appending (which `sendfile` refuses), after what that file held. A
+/// fresh report gets through a full non-blocking pipe whole as well.
 #[test]
 fn a_reused_json_report_goes_out_whole_to_any_kind_of_stdout() {
     use std::io::Read;
@@ -489,15 +490,20 @@ fn a_reused_json_report_goes_out_whole_to_any_kind_of_stdout() {
     let r = fresh_then_reused(&fx, &cache, &["--policies", &p], "bulk");
     assert!(r.out.len() > 1 << 20, "the report outgrows a pipe: {} bytes", r.out.len());
     let plain = r.out;
-    let cmd = || {
+    let cmd_as = |cached: bool| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_timerguard"));
         c.arg("--root").arg(fx.path()).args(["check", "--format", "json", "--fail-on", "info", "--policies", &p]);
-        c.arg("--cache").arg(&cache).stderr(Stdio::piped());
+        if cached {
+            c.arg("--cache").arg(&cache);
+        }
+        c.stderr(Stdio::piped());
         c
     };
+    let cmd = || cmd_as(true);
     let reused = |o: &std::process::Output, label: &str| {
         let said = String::from_utf8_lossy(&o.stderr);
-        assert!(said.contains("cache: nothing changed"), "{label}: {said}");
+        assert!(said.contains("cache: nothing changed") || label.starts_with("fresh"), "{label}: {said}");
+        assert!(said.lines().all(|l| !l.starts_with("error")), "{label}: {said}");
         assert_eq!(o.status.code(), Some(1), "{label}");
     };
     // A file, and a file opened for appending that already holds a line.
@@ -513,6 +519,7 @@ fn a_reused_json_report_goes_out_whole_to_any_kind_of_stdout() {
     // Through a pipe of `size` bytes (the kernel's default when `None`), non-blocking or
     // not, read only once the child had time to fill it: what came and the pipe's size after.
     let through_pipe = |nonblocking: bool, size: Option<i32>, label: &str| {
+        let cached = !label.starts_with("fresh");
         use nix::fcntl::{FcntlArg, OFlag, fcntl};
         let (rd, wr): (OwnedFd, OwnedFd) = nix::unistd::pipe().unwrap();
         if let Some(n) = size
@@ -524,7 +531,7 @@ fn a_reused_json_report_goes_out_whole_to_any_kind_of_stdout() {
             let fl = OFlag::from_bits_truncate(fcntl(&wr, FcntlArg::F_GETFL).unwrap());
             fcntl(&wr, FcntlArg::F_SETFL(fl | OFlag::O_NONBLOCK)).unwrap();
         }
-        let mut child = cmd().stdout(Stdio::from(wr)).spawn().unwrap();
+        let mut child = cmd_as(cached).stdout(Stdio::from(wr)).spawn().unwrap();
         let mut se = child.stderr.take().unwrap();
         let errs = std::thread::spawn(move || {
             let mut v = Vec::new();
@@ -544,6 +551,9 @@ fn a_reused_json_report_goes_out_whole_to_any_kind_of_stdout() {
     // A default pipe is grown to 1 MiB for the report; a bigger one (where this process
     // may make one: CAP_SYS_RESOURCE, or a raised pipe-max-size) is not made smaller.
     assert_eq!(through_pipe(true, None, "non-blocking pipe"), Some(1 << 20));
+    // A fresh report is written through the same kind of pipe whole too (waited on, not
+    // "Resource temporarily unavailable").
+    through_pipe(true, None, "fresh, non-blocking pipe");
     if let Some(size) = through_pipe(false, Some(4 << 20), "a 4 MiB pipe") {
         assert_eq!(size, 4 << 20, "a bigger pipe was made smaller");
     }
