@@ -191,7 +191,8 @@ const PIPE_SIZE: usize = 1 << 20;
 /// Sends the report from the file to this process's standard output with `sendfile`
 /// (the kernel moves the bytes; nothing is read into memory), growing stdout's pipe so
 /// that the reader drains it in fewer, larger gulps. `Ok(false)` when stdout takes no
-/// `sendfile` (a terminal, a socket of some kinds) and nothing was sent: copy it then.
+/// `sendfile` and nothing was sent (a file opened with `O_APPEND`, some terminals, an fd
+/// open only for reading, which std's stdout ignores): copy it then.
 pub fn send_report_to_stdout(f: &std::fs::File, at: &std::ops::Range<u64>) -> std::io::Result<bool> {
     use std::os::fd::AsFd;
     let stdout = std::io::stdout();

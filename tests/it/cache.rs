@@ -516,6 +516,12 @@ fn a_reused_json_report_goes_out_whole_to_any_kind_of_stdout() {
         let want = [if append { b"before\n".as_slice() } else { b"" }, &plain].concat();
         assert!(std::fs::read(&path).unwrap() == want, "append {append}: the file holds another report");
     }
+    // A stdout open only for reading takes nothing (EBADF): as with a fresh report, which
+    // std's stdout drops without an error, the run ends with its own code, unchanged.
+    let path = d.path().join("out-false.json");
+    let o = cmd().stdout(std::fs::File::open(&path).unwrap()).output().unwrap();
+    reused(&o, "read-only stdout");
+    assert!(std::fs::read(&path).unwrap() == plain, "read-only stdout: the file was written");
     // Through a pipe of `size` bytes (the kernel's default when `None`), non-blocking or
     // not, read only once the child had time to fill it: what came and the pipe's size after.
     let through_pipe = |nonblocking: bool, size: Option<i32>, label: &str| {
