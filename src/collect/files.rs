@@ -52,17 +52,21 @@ impl Loaded {
     }
 }
 
-/// Parsed files by (in-image path, unit type): the type decides the known sections.
+/// Parsed files by in-image path, then unit type (the type decides the known sections;
+/// a path is nearly always read as one type). Keyed so that a lookup copies nothing.
 #[derive(Default)]
 pub struct FileCache {
-    map: Mutex<super::FastMap<(String, String), Arc<Loaded>>>,
+    map: Mutex<super::FastMap<String, ByType>>,
 }
+
+/// What one path was read as, by unit type.
+type ByType = Vec<(Box<str>, Arc<Loaded>)>;
 
 impl FileCache {
     /// What `load` has read for this path and type already, if anything.
     pub fn peek(&self, path: &str, unit_type: &str) -> Option<Arc<Loaded>> {
-        let key = (path.to_string(), unit_type.to_string());
-        self.map.lock().unwrap_or_else(PoisonError::into_inner).get(&key).cloned()
+        let m = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        m.get(path)?.iter().find(|(t, _)| &**t == unit_type).map(|(_, l)| Arc::clone(l))
     }
 
     pub fn load(&self, root: &Root, path: &str, unit_type: &str) -> Arc<Loaded> {
@@ -75,8 +79,15 @@ impl FileCache {
             }
             Err(e) => Loaded(Err(format!("cannot read {path}: {e}")), None),
         });
-        let key = (path.to_string(), unit_type.to_string());
-        self.map.lock().unwrap_or_else(PoisonError::into_inner).insert(key, Arc::clone(&loaded));
-        loaded
+        let mut m = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let types = m.entry(path.to_string()).or_default();
+        // Another thread may have read it meanwhile: the first one read stays.
+        match types.iter().find(|(t, _)| &**t == unit_type) {
+            Some((_, l)) => Arc::clone(l),
+            None => {
+                types.push((unit_type.into(), Arc::clone(&loaded)));
+                loaded
+            }
+        }
     }
 }

@@ -468,9 +468,14 @@ pub(super) fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
     let mut map = SettingMap::new();
     for (path, loaded) in content {
         for a in loaded.assignments() {
-            let sec = map.entry(a.section.clone()).or_default();
+            // Sections and keys are looked up before they are copied: most lines go to a
+            // section that is there already.
+            if !map.contains_key(a.section) {
+                map.insert(a.section.to_string(), BTreeMap::new());
+            }
+            let Some(sec) = map.get_mut(a.section) else { continue };
             let s = Setting { value: a.value.clone(), file: path.clone(), line: a.line };
-            if super::schema::is_list(&a.section, &a.key) {
+            if super::schema::is_list(a.section, &a.key) {
                 if a.value.is_empty() {
                     if a.section == "Timer" {
                         for k in super::schema::TRIGGER_KEYS {
@@ -479,9 +484,15 @@ pub(super) fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
                     } else {
                         sec.remove(&a.key);
                     }
+                } else if let Some(v) = sec.get_mut(&a.key) {
+                    v.push(s);
                 } else {
-                    sec.entry(a.key.clone()).or_default().push(s);
+                    sec.insert(a.key.clone(), vec![s]);
                 }
+            } else if let Some(v) = sec.get_mut(&a.key) {
+                // A later single value replaces the earlier one (S28).
+                v.clear();
+                v.push(s);
             } else {
                 sec.insert(a.key.clone(), vec![s]);
             }

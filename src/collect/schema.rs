@@ -183,7 +183,7 @@ static TIMER_SCHEMA: [(&str, Option<&[&str]>); 3] =
     [("Unit", Some(UNIT_KEYS)), ("Install", Some(INSTALL_KEYS)), ("Timer", Some(TIMER_KEYS))];
 
 /// The parser schema for a unit type.
-pub fn schema_for(unit_type: &str) -> Schema<'static> {
+pub fn schema_for(unit_type: &str) -> Schema {
     if unit_type == "timer" {
         return Schema { sections: &TIMER_SCHEMA };
     }

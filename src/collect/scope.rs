@@ -268,7 +268,12 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         if !per_user_only && u.unit_type == "timer" {
             ids.entry(u.name.clone()).or_insert_with(|| Arc::clone(&u));
         }
-        into.entry(u.name.clone()).or_default().extend(reasons);
+        match into.get_mut(&u.name) {
+            Some(v) => v.extend(reasons),
+            None => {
+                into.insert(u.name.clone(), reasons);
+            }
+        }
     }
     // Each unit's facts, and each timer's, on every thread for a shared scope (a
     // thousand units, before any user scope starts); what they note is taken in, and

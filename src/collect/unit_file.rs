@@ -18,7 +18,8 @@ pub const LONG_LINE_MAX: usize = 1024 * 1024;
 /// One `Key=value` line as written (value stripped, not unquoted, not expanded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assignment {
-    pub section: String,
+    /// One of the schema's sections (a static name: no copy per line).
+    pub section: &'static str,
     pub key: String,
     pub value: String,
     /// 1-based line of the last physical line of the assignment (systemd's convention).
@@ -45,14 +46,14 @@ pub enum ParseError {
 
 /// What the parser accepts: the sections of this unit type and, per section, the known
 /// keys (`None` = do not warn about unknown keys in that section).
-pub struct Schema<'a> {
-    pub sections: &'a [(&'a str, Option<&'a [&'a str]>)],
+pub struct Schema {
+    pub sections: &'static [(&'static str, Option<&'static [&'static str]>)],
 }
 
 const WS: &[char] = &[' ', '\t', '\n', '\r'];
 
 /// Parses a unit file or drop-in. Never fails: a fatal problem is `Parsed::error`.
-pub fn parse(bytes: &[u8], schema: &Schema<'_>) -> Parsed {
+pub fn parse(bytes: &[u8], schema: &Schema) -> Parsed {
     let mut out = Parsed::default();
     if let Err(e) = parse_into(bytes, schema, &mut out) {
         out.error = Some(e);
@@ -60,8 +61,8 @@ pub fn parse(bytes: &[u8], schema: &Schema<'_>) -> Parsed {
     out
 }
 
-fn parse_into(bytes: &[u8], schema: &Schema<'_>, out: &mut Parsed) -> Result<(), ParseError> {
-    let mut section: Option<String> = None;
+fn parse_into(bytes: &[u8], schema: &Schema, out: &mut Parsed) -> Result<(), ParseError> {
+    let mut section: Option<&'static str> = None;
     let mut section_ignored = false;
     let mut continuation: Option<Vec<u8>> = None;
     let mut bytes = bytes;
@@ -77,17 +78,19 @@ fn parse_into(bytes: &[u8], schema: &Schema<'_>, out: &mut Parsed) -> Result<(),
         if matches!(trimmed.first(), Some(b'#' | b';')) {
             continue;
         }
-        let mut joined = match continuation.take() {
+        // Most lines are whole: parsed where they lie, copied only to be joined.
+        let joined: std::borrow::Cow<'_, [u8]> = match continuation.take() {
             Some(mut c) => {
                 if c.len() + raw.len() > LONG_LINE_MAX {
                     return Err(ParseError::LineTooLong(line));
                 }
                 c.extend_from_slice(raw);
-                c
+                c.into()
             }
-            None => raw.to_vec(),
+            None => raw.into(),
         };
         if ends_with_escape(&joined) {
+            let mut joined = joined.into_owned();
             let n = joined.len();
             joined[n - 1] = b' ';
             continuation = Some(joined);
@@ -116,8 +119,8 @@ fn parse_into(bytes: &[u8], schema: &Schema<'_>, out: &mut Parsed) -> Result<(),
 fn parse_line(
     l: &str,
     line: u32,
-    schema: &Schema<'_>,
-    section: &mut Option<String>,
+    schema: &Schema,
+    section: &mut Option<&'static str>,
     section_ignored: &mut bool,
     out: &mut Parsed,
 ) -> Result<(), ParseError> {
@@ -128,8 +131,8 @@ fn parse_line(
         let Some(name) = rest.strip_suffix(']') else {
             return Err(ParseError::BadSection { line, text: l.chars().take(80).collect() });
         };
-        if schema.sections.iter().any(|(s, _)| *s == name) {
-            *section = Some(name.to_string());
+        if let Some((s, _)) = schema.sections.iter().find(|(s, _)| *s == name) {
+            *section = Some(s);
             *section_ignored = false;
         } else {
             if !name.starts_with("X-") {
@@ -140,7 +143,7 @@ fn parse_line(
         }
         return Ok(());
     }
-    let Some(sec) = section.as_deref() else {
+    let Some(sec) = *section else {
         if !*section_ignored {
             out.warnings.push((line, "assignment outside of section, ignoring".into()));
         }
@@ -171,7 +174,7 @@ fn parse_line(
         }
     }
     out.assignments.push(Assignment {
-        section: sec.to_string(),
+        section: sec,
         key: key.to_string(),
         value: v.trim_matches(WS).to_string(),
         line,

@@ -91,8 +91,17 @@ impl Zone {
         }
     }
 
+    /// UTC offset (seconds) at `t`: `at` without its designation (no string to make;
+    /// every timer's next elapse asks this many times).
+    pub fn offset(&self, t: i64) -> i64 {
+        match self {
+            Zone::Utc => 0,
+            Zone::Tz { tz, .. } => tz.find_local_time_type(t).map_or(0, |l| i64::from(l.ut_offset())),
+        }
+    }
+
     pub fn localtime(&self, t: i64) -> Tm {
-        gmtime(t + self.at(t).0)
+        gmtime(t + self.offset(t))
     }
 
     /// `mktime` with `tm_isdst = -1`: normalises `tm` in place and returns the time.
@@ -108,19 +117,20 @@ impl Zone {
 
     /// The UTC time for a local wall-clock time (see the module doc for gaps/overlaps).
     fn resolve(&self, local: i64) -> i64 {
-        let mut found: Vec<i64> = Vec::new();
+        // The earliest of the times that read back as `local` (the first of an overlap).
+        let mut earliest: Option<i64> = None;
         for probe in [local - 86_400, local, local + 86_400] {
-            let off = self.at(probe).0;
+            let off = self.offset(probe);
             let t = local - off;
-            if self.at(t).0 == off && !found.contains(&t) {
-                found.push(t);
+            if self.offset(t) == off {
+                earliest = Some(earliest.map_or(t, |e| e.min(t)));
             }
         }
-        if let Some(t) = found.iter().min() {
-            return *t;
+        if let Some(t) = earliest {
+            return t;
         }
         // In a gap: use the offset in force just before it.
-        let before = self.at(local - 86_400).0;
+        let before = self.offset(local - 86_400);
         local - before
     }
 }
