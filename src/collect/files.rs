@@ -91,3 +91,33 @@ impl FileCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A path is parsed once per unit type (the type decides the sections, S26), and a
+    /// second load of the same path and type is the first one, not a new read.
+    #[test]
+    fn s26_one_path_read_as_two_types_keeps_both_parses() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("x.conf"), "[Timer]\nOnCalendar=daily\n[Service]\nNice=5\n").unwrap();
+        let root = Root::open(d.path()).unwrap();
+        let cache = FileCache::default();
+        assert!(cache.peek("/x.conf", "timer").is_none());
+        let as_timer = cache.load(&root, "/x.conf", "timer");
+        let as_service = cache.load(&root, "/x.conf", "service");
+        let sections = |l: &Loaded| l.assignments().map(|a| a.section).collect::<Vec<_>>();
+        assert_eq!(sections(&as_timer), ["Timer"]);
+        assert_eq!(sections(&as_service), ["Service"]);
+        assert!(as_timer.warnings().iter().any(|(line, w)| *line == 3 && w.contains("unknown section 'Service'")));
+        assert!(as_service.warnings().iter().any(|(line, w)| *line == 1 && w.contains("unknown section 'Timer'")));
+        // Changed on disk: the run's parse stays (one snapshot per run).
+        std::fs::write(d.path().join("x.conf"), "[Timer]\nOnCalendar=weekly\n").unwrap();
+        for (ty, first) in [("timer", &as_timer), ("service", &as_service)] {
+            assert!(Arc::ptr_eq(&cache.peek("/x.conf", ty).unwrap(), first));
+            assert!(Arc::ptr_eq(&cache.load(&root, "/x.conf", ty), first));
+        }
+        assert!(cache.peek("/x.conf", "socket").is_none());
+    }
+}
