@@ -468,33 +468,34 @@ pub(super) fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
     let mut map = SettingMap::new();
     for (path, loaded) in content {
         for a in loaded.assignments() {
-            // Sections and keys are looked up before they are copied: most lines go to a
-            // section that is there already.
-            if !map.contains_key(a.section) {
-                map.insert(a.section.to_string(), BTreeMap::new());
-            }
-            let Some(sec) = map.get_mut(a.section) else { continue };
-            let s = Setting { value: a.value.clone(), file: path.clone(), line: a.line };
-            if super::schema::is_list(a.section, &a.key) {
-                if a.value.is_empty() {
-                    if a.section == "Timer" {
-                        for k in super::schema::TRIGGER_KEYS {
-                            sec.remove(*k);
-                        }
-                    } else {
-                        sec.remove(&a.key);
+            // Looked up before copied: most lines go to a section that is there already.
+            let sec = match map.get_mut(a.section) {
+                Some(sec) => sec,
+                None => map.entry(a.section.to_string()).or_default(),
+            };
+            let list = super::schema::is_list(a.section, &a.key);
+            if list && a.value.is_empty() {
+                if a.section == "Timer" {
+                    for k in super::schema::TRIGGER_KEYS {
+                        sec.remove(*k);
                     }
-                } else if let Some(v) = sec.get_mut(&a.key) {
-                    v.push(s);
                 } else {
+                    sec.remove(&a.key);
+                }
+                continue;
+            }
+            let s = Setting { value: a.value.clone(), file: path.clone(), line: a.line };
+            match sec.get_mut(&a.key) {
+                Some(v) => {
+                    // A later single value replaces the earlier one (S28).
+                    if !list {
+                        v.clear();
+                    }
+                    v.push(s);
+                }
+                None => {
                     sec.insert(a.key.clone(), vec![s]);
                 }
-            } else if let Some(v) = sec.get_mut(&a.key) {
-                // A later single value replaces the earlier one (S28).
-                v.clear();
-                v.push(s);
-            } else {
-                sec.insert(a.key.clone(), vec![s]);
             }
         }
     }
@@ -596,5 +597,41 @@ mod tests {
             one.load("t@x.service").fragment.as_ref().map(|f| f.path.as_str()),
             Some("/usr/lib/systemd/system/t@.service")
         );
+    }
+
+    /// S28: in file order across the fragment and its drop-ins, a single-valued key keeps
+    /// only its last assignment, a list key accumulates, an empty list assignment resets
+    /// that key, and an empty trigger resets every trigger of the timer.
+    #[test]
+    fn s28_merge_replaces_single_values_and_accumulates_lists() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("a.timer"),
+            "[Unit]\nDescription=one\nDescription=two\n[Timer]\nOnCalendar=daily\nOnBootSec=5\nPersistent=yes\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("x.conf"),
+            "[Timer]\nPersistent=no\nOnCalendar=\nOnCalendar=weekly\nOnCalendar=hourly\n[Unit]\nAfter=b.service\nAfter=\nAfter=c.service\n",
+        )
+        .unwrap();
+        let root = Root::open(d.path()).unwrap();
+        let files = FileCache::default();
+        let content: Vec<(String, Arc<Loaded>)> =
+            ["/a.timer", "/x.conf"].iter().map(|p| (p.to_string(), files.load(&root, p, "timer"))).collect();
+        let map = merge_settings(&content);
+        let got = |sec: &str, key: &str| -> Vec<(String, String, u32)> {
+            map.get(sec)
+                .and_then(|s| s.get(key))
+                .map(|v| v.iter().map(|s| (s.value.clone(), s.file.clone(), s.line)).collect())
+                .unwrap_or_default()
+        };
+        let at = |v: &str, f: &str, l: u32| (v.to_string(), f.to_string(), l);
+        assert_eq!(got("Unit", "Description"), [at("two", "/a.timer", 3)]);
+        assert_eq!(got("Timer", "Persistent"), [at("no", "/x.conf", 2)]);
+        assert_eq!(got("Timer", "OnCalendar"), [at("weekly", "/x.conf", 4), at("hourly", "/x.conf", 5)]);
+        assert_eq!(got("Timer", "OnBootSec"), [], "the empty OnCalendar= reset every trigger");
+        assert_eq!(got("Unit", "After"), [at("c.service", "/x.conf", 9)]);
+        assert_eq!(map.get("Timer").map(|t| t.len()), Some(2), "{map:?}");
     }
 }
