@@ -10,23 +10,25 @@ use std::os::fd::AsFd;
 /// `W`, with each write that would block retried once `W`'s fd can take more.
 pub struct Waiting<W>(pub W);
 
-impl<W: Write + AsFd> Write for Waiting<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+impl<W: Write + AsFd> Waiting<W> {
+    /// Runs `op` on `W` until it does not report that it would block.
+    fn retry<T>(&mut self, mut op: impl FnMut(&mut W) -> io::Result<T>) -> io::Result<T> {
         loop {
-            match self.0.write(buf) {
+            match op(&mut self.0) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_writable(&self.0)?,
                 other => return other,
             }
         }
     }
+}
+
+impl<W: Write + AsFd> Write for Waiting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.retry(|w| w.write(buf))
+    }
 
     fn flush(&mut self) -> io::Result<()> {
-        loop {
-            match self.0.flush() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_writable(&self.0)?,
-                other => return other,
-            }
-        }
+        self.retry(Write::flush)
     }
 }
 
