@@ -195,8 +195,15 @@ const PIPE_SIZE: usize = 1 << 20;
 /// open only for reading, which std's stdout ignores): copy it then.
 pub fn send_report_to_stdout(f: &std::fs::File, at: &std::ops::Range<u64>) -> std::io::Result<bool> {
     use std::os::fd::AsFd;
-    let stdout = std::io::stdout();
-    let out = stdout.as_fd();
+    send_report(f, at, std::io::stdout().as_fd())
+}
+
+/// `send_report_to_stdout`, to `out`.
+fn send_report(
+    f: &std::fs::File,
+    at: &std::ops::Range<u64>,
+    out: std::os::fd::BorrowedFd<'_>,
+) -> std::io::Result<bool> {
     if rustix::fs::fstat(out)
         .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Fifo)
     {
@@ -502,5 +509,37 @@ mod tests {
         assert!(decode(huge.as_bytes()).is_err(), "no overflow");
         let short = text.replace("end\n", "");
         assert!(decode(short.as_bytes()).err().unwrap().ends_with("expected `end`"));
+    }
+
+    use std::os::fd::AsFd;
+
+    /// `sendfile` moves exactly the report's range into a pipe (grown to 1 MiB); a range
+    /// that runs past the end of the file (it shrank since its header was read) is an
+    /// error after what there was, never a loop; a stdout that refuses `sendfile` at the
+    /// start (an `O_APPEND` file, an fd open only for reading) gets nothing and the
+    /// caller copies instead.
+    #[test]
+    fn a_report_is_sent_whole_cut_short_loudly_or_left_to_the_copy() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"0123456789").unwrap();
+        let (rd, wr) = rustix::pipe::pipe().unwrap();
+        assert!(rustix::pipe::fcntl_getpipe_size(&wr).unwrap() < super::PIPE_SIZE);
+        assert!(super::send_report(&f, &(2..8), wr.as_fd()).unwrap());
+        assert_eq!(rustix::pipe::fcntl_getpipe_size(&wr).unwrap(), super::PIPE_SIZE);
+        let err = super::send_report(&f, &(5..20), wr.as_fd()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
+        drop(wr);
+        let mut got = String::new();
+        std::fs::File::from(rd).read_to_string(&mut got).unwrap();
+        assert_eq!(got, "23456756789");
+
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("out");
+        std::fs::write(&path, "before\n").unwrap();
+        let appending = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        assert!(!super::send_report(&f, &(0..10), appending.as_fd()).unwrap(), "O_APPEND");
+        let reading = std::fs::File::open(&path).unwrap();
+        assert!(!super::send_report(&f, &(0..10), reading.as_fd()).unwrap(), "read-only");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "before\n");
     }
 }
