@@ -16,7 +16,7 @@ const YEAR: u64 = 31_557_600 * SEC;
 /// A timestamp (µs since the epoch) in `zone`.
 pub fn timestamp(usec: i64, zone: &Zone) -> String {
     let t = usec.div_euclid(1_000_000);
-    let (_, abbr) = zone.at(t);
+    let abbr = zone.designation(t);
     let tm = zone.localtime(t);
     format!(
         "{} {:04}-{:02}-{:02} {:02}:{:02}:{:02} {}",

@@ -80,19 +80,18 @@ impl Zone {
         matches!(self, Zone::Utc)
     }
 
-    /// UTC offset (seconds) and designation at `t`.
-    pub fn at(&self, t: i64) -> (i64, String) {
+    /// The designation in force at `t` (`CET`, `UTC`), as timestamps are shown.
+    pub fn designation(&self, t: i64) -> String {
         match self {
-            Zone::Utc => (0, "UTC".into()),
-            Zone::Tz { tz, .. } => match tz.find_local_time_type(t) {
-                Ok(l) => (i64::from(l.ut_offset()), l.time_zone_designation().to_string()),
-                Err(_) => (0, "UTC".into()),
-            },
+            Zone::Tz { tz, .. } => {
+                tz.find_local_time_type(t).map_or_else(|_| "UTC".into(), |l| l.time_zone_designation().to_string())
+            }
+            Zone::Utc => "UTC".into(),
         }
     }
 
-    /// UTC offset (seconds) at `t`: `at` without its designation (no string to make;
-    /// every timer's next elapse asks this many times).
+    /// UTC offset (seconds) at `t`: no string made (every timer's next elapse asks this
+    /// many times).
     pub fn offset(&self, t: i64) -> i64 {
         match self {
             Zone::Utc => 0,
