@@ -15,22 +15,14 @@ use super::scan::{DirScan, Entry};
 use super::stat;
 use crate::model::{FileKind, FileMeta, FileRef, LoadState, Setting, SettingMap, Unit, Warning};
 
-/// systemd's `FOLLOW_MAX` for alias chains.
-const FOLLOW_MAX: usize = 8;
+mod name_map;
+pub use name_map::BaseNames;
+use name_map::{Id, Overlay};
 
 /// One existing, de-duplicated directory of a scope's search path.
 pub struct Layer {
     pub spec: PathSpec,
     pub scan: Arc<DirScan>,
-}
-
-/// What a name maps to in a scope.
-#[derive(Debug, Clone)]
-enum Id {
-    /// A unit file (or linked file, or mask) at this entry.
-    Path { layer: usize, name: String },
-    /// A symlink inside the search path: an alias to another name (S5, S9).
-    Alias(String),
 }
 
 /// A unit as another scope already resolved it, when it resolves the same here.
@@ -63,8 +55,13 @@ pub struct Resolver<'a> {
     /// Files of the scope's own (per-user) directories: parsed for this scope only.
     local: FileCache,
     ids: FastMap<String, Id>,
-    /// main name → names that point to it (aliases), including itself when it has a file.
+    /// main name → names that point to it (aliases), including itself when it has a file
+    /// (not a shared entry's own name: `reverse_of`).
     reverse: FastMap<String, Vec<String>>,
+    /// For user scopes: the shared directories' part of the name map (`BaseNames`).
+    base: Option<Overlay<'a>>,
+    /// Where the links taken as linked files point (`BaseNames::linked`).
+    linked: Vec<String>,
     units: FastMap<String, Arc<Unit>>,
     /// Installed `[Install]` of fragments, by fragment path (install.c reads only those).
     pub paths: BTreeMap<String, FileMeta>,
@@ -76,6 +73,11 @@ pub struct Resolver<'a> {
 
 impl<'a> Resolver<'a> {
     pub fn new(root: &'a Root, layers: Vec<Layer>, files: &'a FileCache) -> Self {
+        Self::over(root, layers, files, None)
+    }
+
+    /// `new`, for a user scope on the shared directories' name map where that is exact.
+    pub fn over(root: &'a Root, layers: Vec<Layer>, files: &'a FileCache, base: Option<&'a BaseNames>) -> Self {
         let mut r = Resolver {
             root,
             layers,
@@ -83,126 +85,20 @@ impl<'a> Resolver<'a> {
             local: FileCache::default(),
             ids: FastMap::default(),
             reverse: FastMap::default(),
+            base: None,
+            linked: Vec::new(),
             units: FastMap::default(),
             paths: BTreeMap::new(),
             warnings: Vec::new(),
             reuse: None,
         };
+        r.base = base.and_then(|b| r.overlay(b));
         r.build_name_map();
         r
     }
 
     pub fn scans(&self) -> Vec<&DirScan> {
         self.layers.iter().map(|l| l.scan.as_ref()).collect()
-    }
-
-    /// Every name that has an entry on the search path.
-    pub fn known_names(&self) -> impl Iterator<Item = &String> {
-        self.ids.keys()
-    }
-
-    fn warn(&mut self, path: &str, message: String) {
-        self.warnings.push(Warning { path: path.to_string(), line: None, message });
-    }
-
-    /// True when an in-image path lies in one of the search directories.
-    fn in_search_path(&self, p: &str) -> bool {
-        self.layers.iter().any(|l| {
-            [l.spec.path.as_str(), l.scan.dir.as_str()]
-                .iter()
-                .any(|d| p.strip_prefix(d).is_some_and(|t| t.starts_with('/')))
-        })
-    }
-
-    fn build_name_map(&mut self) {
-        for li in 0..self.layers.len() {
-            let scan = Arc::clone(&self.layers[li].scan);
-            for (name, e) in &scan.units {
-                if self.ids.contains_key(name) {
-                    continue; // shadowed by a higher directory (S4)
-                }
-                if let Some(id) = self.classify_entry(li, e) {
-                    self.ids.insert(name.clone(), id);
-                }
-            }
-        }
-        let mut pairs = Vec::with_capacity(self.ids.len());
-        for src in self.ids.keys() {
-            let Ok((_, e)) = self.ids_get(src) else { continue };
-            if e.null {
-                continue;
-            }
-            let mut dst = e.name.clone();
-            if names::classify(&dst) == Some(NameKind::Template)
-                && let Some(inst) = names::instance(src)
-            {
-                dst = names::with_instance(&dst, inst);
-            }
-            pairs.push((dst, src.clone()));
-        }
-        for (dst, src) in pairs {
-            self.reverse.entry(dst).or_default().push(src);
-        }
-        for v in self.reverse.values_mut() {
-            v.sort();
-        }
-    }
-
-    /// A unit-named entry: alias, linked file, mask or plain file (S5).
-    fn classify_entry(&mut self, li: usize, e: &Entry) -> Option<Id> {
-        let path_id = Some(Id::Path { layer: li, name: e.name.clone() });
-        let Some(link) = e.meta.link.as_deref().filter(|_| e.meta.kind == FileKind::Symlink) else {
-            return path_id;
-        };
-        let dir = &self.layers[li].scan.dir;
-        // A relative link is chased from its (canonical, listed) directory.
-        let chased =
-            if link.starts_with('/') { self.root.chase(link, false) } else { self.root.chase_in(dir, link, false) };
-        let simplified = match chased {
-            Ok(c) => c.path,
-            Err(err) => {
-                self.warn(&e.path, format!("cannot resolve symlink to {link}: {err}, ignoring"));
-                return None;
-            }
-        };
-        if !self.in_search_path(&simplified) {
-            return path_id; // linked unit file, or a mask
-        }
-        let dst = root::basename(&simplified).to_string();
-        if dst == e.name {
-            return None; // self-alias: no effect; a lower directory may supply the file
-        }
-        if let Err(why) = valid_alias(&e.name, &dst) {
-            self.warn(&e.path, format!("alias symlink to {link} rejected: {why}"));
-            return None;
-        }
-        Some(Id::Alias(dst))
-    }
-
-    /// `unit_ids_map_get`: follows aliases (with the template fallback) to an entry.
-    fn ids_get(&self, name: &str) -> Result<(usize, &Entry), &'static str> {
-        let mut id: Option<String> = None;
-        for _ in 0..FOLLOW_MAX {
-            let key = id.as_deref().unwrap_or(name);
-            let t = match self.ids.get(key) {
-                Some(t) => t,
-                None => {
-                    let Some(cur) = id.as_deref() else {
-                        return Err("not found");
-                    };
-                    let tmpl = names::template_of(cur).ok_or("alias target not found")?;
-                    self.ids.get(&tmpl).ok_or("alias target not found")?
-                }
-            };
-            match t {
-                Id::Path { layer, name } => {
-                    let e = self.layers[*layer].scan.units.get(name).ok_or("vanished")?;
-                    return Ok((*layer, e));
-                }
-                Id::Alias(n) => id = Some(n.clone()),
-            }
-        }
-        Err("too many levels of aliases")
     }
 
     /// The names of a unit (`add_names`).
@@ -217,7 +113,7 @@ impl<'a> Resolver<'a> {
         if kind != NameKind::Template && names::classify(name) != Some(NameKind::Template) {
             set.insert(name.to_string());
         }
-        for alias in self.reverse.get(name).into_iter().flatten() {
+        for alias in self.reverse_of(name) {
             match (kind, inst, names::classify(alias)) {
                 (NameKind::Instance, Some(i), Some(NameKind::Template)) => {
                     let n = names::with_instance(alias, i);
@@ -441,25 +337,6 @@ fn file_warnings(out: &mut Vec<Warning>, path: &str, loaded: &Loaded) {
     for (line, msg) in loaded.warnings() {
         out.push(Warning { path: path.to_string(), line: Some(line), message: msg });
     }
-}
-
-/// `unit_validate_alias_symlink_and_warn` (S9).
-fn valid_alias(src: &str, dst: &str) -> Result<(), &'static str> {
-    let s = names::classify(src).ok_or("not a valid unit name")?;
-    let d = names::classify(dst).ok_or("target is not a valid unit name")?;
-    if !matches!(names::unit_type(src), "service" | "socket" | "target" | "device" | "timer" | "path") {
-        return Err("units of this type cannot be aliased");
-    }
-    if names::unit_type(src) != names::unit_type(dst) {
-        return Err("target has an incompatible suffix");
-    }
-    if !(s == d || (s == NameKind::Instance && d == NameKind::Template)) {
-        return Err("target name type does not match");
-    }
-    if d == NameKind::Instance && names::instance(src) != names::instance(dst) {
-        return Err("instance names differ");
-    }
-    Ok(())
 }
 
 /// Applies assignments in order: lists accumulate and reset on empty; single values are

@@ -11,7 +11,7 @@ use super::files::FileCache;
 use super::install_state;
 use super::names::{self, NameKind};
 use super::paths::PathSpec;
-use super::resolve::{Layer, Notes, Resolver};
+use super::resolve::{BaseNames, Layer, Notes, Resolver};
 use super::root::Root;
 use super::scan::{DirScan, scan_dir};
 use super::stat::record_chain;
@@ -60,10 +60,12 @@ pub struct UserBase {
     /// For every name above: what a user's directories must name to touch it (its type
     /// and the drop-in directory stems of each of its unit's names, S10), worked out once.
     keys: FastMap<String, Vec<String>>,
+    /// The shared directories' name map.
+    names: BaseNames,
 }
 
 impl UserBase {
-    fn new(units: FastMap<String, Arc<Unit>>, deps: FastMap<String, activation::Node>) -> Self {
+    fn new(units: FastMap<String, Arc<Unit>>, deps: FastMap<String, activation::Node>, names: BaseNames) -> Self {
         let mut keys = FastMap::default();
         for n in units.keys().chain(deps.keys()) {
             if keys.contains_key(n) {
@@ -72,7 +74,7 @@ impl UserBase {
             let names = units.get(n).map(|u| u.names.as_slice()).unwrap_or_default();
             keys.insert(n.clone(), touch_keys(std::iter::once(n.as_str()).chain(names.iter().map(String::as_str))));
         }
-        UserBase { units, deps, keys }
+        UserBase { units, deps, keys, names }
     }
 }
 
@@ -229,8 +231,11 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     if !per_user_only {
         prefetch_fragments(sh, &layers);
     }
-    let mut r = Resolver::new(sh.root, layers, sh.files);
     let base = sh.user_base.filter(|_| per_user_only);
+    let mut r = Resolver::over(sh.root, layers, sh.files, base.map(|b| &b.names));
+    let keep_base = m.kind == ScopeKind::Global;
+    // Taken before any unit is loaded: the warnings are then the name map's own.
+    let base_names = keep_base.then(|| r.base_names());
     let touched = base.map(|b| Arc::new(Touched::of(&r, b)));
     if let (Some(b), Some(t)) = (base, touched.clone()) {
         r.reuse = Some(Box::new(move |name: &str| (!t.touches(name, b)).then(|| b.units.get(name).cloned()).flatten()));
@@ -244,7 +249,6 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         let u = r.load(n);
         ids.entry(u.name.clone()).or_insert(u);
     }
-    let keep_base = m.kind == ScopeKind::Global;
     let mut walked: FastMap<String, activation::Node> = FastMap::default();
     let graph = activation::walk(|name| {
         if let (Some(b), Some(t)) = (base, &touched)
@@ -336,7 +340,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         entries,
         paths: BTreeMap::new(),
     };
-    let base = keep_base.then(|| UserBase::new(r.take_units(), walked));
+    let base = base_names.map(|names| UserBase::new(r.take_units(), walked, names));
     Some(ScopeOut { scope, paths, warnings, base })
 }
 
