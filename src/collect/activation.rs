@@ -82,7 +82,7 @@ pub fn deps_of(r: &mut Resolver<'_>, unit: &Unit) -> Vec<Dep> {
     {
         let scans = r.scans();
         for kind in ["wants", "requires"] {
-            let dirs = dropins::applicable(&scans, &unit.name, &aliases, &unit.unit_type, |s, n| s.dep_dir(n, kind));
+            let dirs = dropins::applicable(&scans, &unit.name, &aliases, &unit.unit_type, dropins::Pick::Deps(kind));
             for (li, e) in dropins::merge(&dirs) {
                 if e.null {
                     continue; // a masked dependency

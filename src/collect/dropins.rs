@@ -39,29 +39,61 @@ pub struct Applied<'a> {
     pub dir: &'a SubDir,
 }
 
-/// Collects the applicable sub-directories for a unit. `pick` selects the map to look in
-/// (drop-ins or a dependency kind).
+/// Which sub-directories `applicable` collects.
+#[derive(Clone, Copy)]
+pub enum Pick<'k> {
+    /// `NAME.d/`.
+    DropIns,
+    /// `NAME.KIND/` (`wants`, `requires`, `upholds`).
+    Deps(&'k str),
+}
+
+impl Pick<'_> {
+    fn get<'a>(self, s: &'a DirScan, stem: &str) -> Option<&'a SubDir> {
+        match self {
+            Pick::DropIns => s.dropins.get(stem),
+            Pick::Deps(kind) => s.dep_dir(stem, kind),
+        }
+    }
+
+    /// True when `s` has no directory of this sort at all.
+    fn none_in(self, s: &DirScan) -> bool {
+        match self {
+            Pick::DropIns => s.dropins.is_empty(),
+            Pick::Deps(_) => s.deps.is_empty(),
+        }
+    }
+}
+
+/// Collects the applicable sub-directories for a unit, in the order above.
 pub fn applicable<'a>(
     layers: &'a [&'a DirScan],
     main: &str,
     aliases: &[String],
     unit_type: &str,
-    pick: impl Fn(&'a DirScan, &str) -> Option<&'a SubDir>,
+    pick: Pick<'_>,
 ) -> Vec<Applied<'a>> {
     let mut out = Vec::new();
+    // Most directories have no sub-directory of the sort (a user's ten shared ones,
+    // usually): they are skipped, and when all are, no stem is worked out.
+    let some: Vec<(usize, &DirScan)> =
+        layers.iter().map(|l| &**l).enumerate().filter(|(_, l)| !pick.none_in(l)).collect();
+    if some.is_empty() {
+        return out;
+    }
     for name in std::iter::once(main).chain(aliases.iter().map(String::as_str)) {
         let stems = dir_stems(name);
-        for (i, l) in layers.iter().enumerate() {
+        for (i, l) in &some {
             for s in &stems {
-                if let Some(d) = pick(l, s) {
-                    out.push(Applied { layer: i, dir: d });
+                if let Some(d) = pick.get(l, s) {
+                    out.push(Applied { layer: *i, dir: d });
                 }
             }
         }
     }
-    for (i, l) in layers.iter().enumerate() {
-        if let Some(d) = pick(l, unit_type) {
-            out.push(Applied { layer: i, dir: d });
+    for (i, l) in &some {
+        if let Some(d) = pick.get(l, unit_type) {
+            out.push(Applied { layer: *i, dir: d });
         }
     }
     out

@@ -264,7 +264,7 @@ impl<'a> Resolver<'a> {
             content.push((e.path.clone(), loaded));
         }
         let scans = self.scans();
-        let dirs = dropins::applicable(&scans, &main, &aliases, &unit_type, |s, n| s.dropins.get(n));
+        let dirs = dropins::applicable(&scans, &main, &aliases, &unit_type, dropins::Pick::DropIns);
         let merged: Vec<(usize, Entry)> = dropins::merge(&dirs).into_iter().map(|(l, e)| (l, e.clone())).collect();
         drop(scans);
         for (li, e) in merged {

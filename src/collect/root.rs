@@ -503,6 +503,11 @@ pub fn basename(p: &str) -> &str {
 
 /// Normalises an in-image path lexically (`.`/`..`/duplicate slashes), clamped at `/`.
 pub fn normalize(p: &str) -> String {
+    // Most paths asked for are in normal form already (every search directory and its
+    // parents): one copy, not a string grown component by component.
+    if p == "/" || p.strip_prefix('/').is_some_and(|t| t.split('/').all(|c| !matches!(c, "" | "." | ".."))) {
+        return p.to_string();
+    }
     let mut out = String::from("/");
     for c in p.split('/') {
         match c {
@@ -683,6 +688,22 @@ mod tests {
     fn normalize_is_lexical_and_clamped() {
         assert_eq!(normalize("/a/./b/../c//d"), "/a/c/d");
         assert_eq!(normalize("/../../x"), "/x");
+        // Already normal (returned as it is) and nearly so (walked).
+        let cases = [
+            ("/", "/"),
+            ("/a/b", "/a/b"),
+            ("/.a/..b/...", "/.a/..b/..."),
+            ("", "/"),
+            ("a/b", "/a/b"),
+            ("/a/", "/a"),
+            ("//a", "/a"),
+            ("/a/.", "/a"),
+            ("/a/..", "/"),
+            ("/./a", "/a"),
+        ];
+        for (p, want) in cases {
+            assert_eq!(normalize(p), want, "{p:?}");
+        }
         assert_eq!(parent("/a/b"), "/a");
         assert_eq!(parent("/a"), "/");
         assert_eq!(basename("/a/b.timer"), "b.timer");
