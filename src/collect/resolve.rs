@@ -60,8 +60,6 @@ pub struct Resolver<'a> {
     reverse: FastMap<String, Vec<String>>,
     /// For user scopes: the shared directories' part of the name map (`BaseNames`).
     base: Option<Overlay<'a>>,
-    /// Where the links taken as linked files point (`BaseNames::linked`).
-    linked: Vec<String>,
     units: FastMap<String, Arc<Unit>>,
     /// Installed `[Install]` of fragments, by fragment path (install.c reads only those).
     pub paths: BTreeMap<String, FileMeta>,
@@ -72,12 +70,9 @@ pub struct Resolver<'a> {
 }
 
 impl<'a> Resolver<'a> {
-    pub fn new(root: &'a Root, layers: Vec<Layer>, files: &'a FileCache) -> Self {
-        Self::over(root, layers, files, None)
-    }
-
-    /// `new`, for a user scope on the shared directories' name map where that is exact.
-    pub fn over(root: &'a Root, layers: Vec<Layer>, files: &'a FileCache, base: Option<&'a BaseNames>) -> Self {
+    /// A scope's resolver; a user scope passes the shared directories' name map, which it
+    /// uses where that is exact.
+    pub fn new(root: &'a Root, layers: Vec<Layer>, files: &'a FileCache, base: Option<&'a BaseNames>) -> Self {
         let mut r = Resolver {
             root,
             layers,
@@ -86,7 +81,6 @@ impl<'a> Resolver<'a> {
             ids: FastMap::default(),
             reverse: FastMap::default(),
             base: None,
-            linked: Vec::new(),
             units: FastMap::default(),
             paths: BTreeMap::new(),
             warnings: Vec::new(),
@@ -398,7 +392,7 @@ mod tests {
                 Some(Layer { spec, scan: Arc::new(super::super::scan::scan_dir(root, &dir, &mut w)) })
             })
             .collect();
-        Resolver::new(root, layers, files)
+        Resolver::new(root, layers, files, None)
     }
 
     /// S4–S14: units loaded on every thread (`preload`) are the units `load` gives one

@@ -232,7 +232,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         prefetch_fragments(sh, &layers);
     }
     let base = sh.user_base.filter(|_| per_user_only);
-    let mut r = Resolver::over(sh.root, layers, sh.files, base.map(|b| &b.names));
+    let mut r = Resolver::new(sh.root, layers, sh.files, base.map(|b| &b.names));
     let keep_base = m.kind == ScopeKind::Global;
     // Taken before any unit is loaded: the warnings are then the name map's own.
     let base_names = keep_base.then(|| r.base_names());

@@ -5,7 +5,7 @@
 use super::{Layer, Resolver};
 use crate::collect::FastMap;
 use crate::collect::names::{self, NameKind};
-use crate::collect::root;
+use crate::collect::root::{self, ChaseError};
 use crate::collect::scan::Entry;
 use crate::model::{FileKind, Warning};
 
@@ -55,10 +55,23 @@ impl<'a> Resolver<'a> {
     /// scope of shared directories only).
     pub fn base_names(&self) -> BaseNames {
         debug_assert!(self.base.is_none() && self.layers.iter().all(|l| !l.spec.per_user));
+        debug_assert!(self.units.is_empty(), "the warnings must be the name map's alone");
+        // A link kept as a plain entry is one whose target lies outside the search path.
+        let linked = self
+            .ids
+            .values()
+            .filter_map(|id| match id {
+                Id::Path { layer, name } => {
+                    let e = self.layers[*layer].scan.units.get(name)?;
+                    self.link_target(*layer, e)?.ok()
+                }
+                Id::Alias(_) => None,
+            })
+            .collect();
         BaseNames {
             ids: self.ids.clone(),
             dirs: self.layers.iter().map(|l| (l.spec.path.clone(), l.scan.dir.clone())).collect(),
-            linked: self.linked.clone(),
+            linked,
             aliases: self.ids.iter().filter(|(_, id)| matches!(id, Id::Alias(_))).map(|(n, _)| n.clone()).collect(),
             warnings: self.warnings.clone(),
         }
@@ -159,22 +172,18 @@ impl<'a> Resolver<'a> {
     /// A unit-named entry: alias, linked file, mask or plain file (S5).
     fn classify_entry(&mut self, li: usize, e: &Entry) -> Option<Id> {
         let path_id = Some(Id::Path { layer: li, name: e.name.clone() });
-        let Some(link) = e.meta.link.as_deref().filter(|_| e.meta.kind == FileKind::Symlink) else {
+        let Some(chased) = self.link_target(li, e) else {
             return path_id;
         };
-        let dir = &self.layers[li].scan.dir;
-        // A relative link is chased from its (canonical, listed) directory.
-        let chased =
-            if link.starts_with('/') { self.root.chase(link, false) } else { self.root.chase_in(dir, link, false) };
+        let link = e.meta.link.as_deref().unwrap_or_default();
         let simplified = match chased {
-            Ok(c) => c.path,
+            Ok(p) => p,
             Err(err) => {
                 self.warn(&e.path, format!("cannot resolve symlink to {link}: {err}, ignoring"));
                 return None;
             }
         };
         if !self.in_search_path(&simplified) {
-            self.linked.push(simplified);
             return path_id; // linked unit file, or a mask
         }
         let dst = root::basename(&simplified).to_string();
@@ -186,6 +195,19 @@ impl<'a> Resolver<'a> {
             return None;
         }
         Some(Id::Alias(dst))
+    }
+
+    /// Where a symlink entry of layer `li` points, its last component not followed
+    /// (`None`: not a symlink). A relative link is chased from its (canonical, listed)
+    /// directory.
+    fn link_target(&self, li: usize, e: &Entry) -> Option<Result<String, ChaseError>> {
+        let link = e.meta.link.as_deref().filter(|_| e.meta.kind == FileKind::Symlink)?;
+        let chased = if link.starts_with('/') {
+            self.root.chase(link, false)
+        } else {
+            self.root.chase_in(&self.layers[li].scan.dir, link, false)
+        };
+        Some(chased.map(|c| c.path))
     }
 
     /// What `name` maps to: this scope's own map, then the shared one (no name is in
@@ -304,20 +326,17 @@ mod tests {
 
         let root = Root::open(p).unwrap();
         let files = FileCache::default();
-        let global = Resolver::new(&root, layers(&root, None), &files);
+        let global = Resolver::new(&root, layers(&root, None), &files, None);
         let base = global.base_names();
         assert!(base.warnings.iter().any(|w| w.path.ends_with("/bad.socket")), "{:?}", base.warnings);
-        for (i, on_base) in [true, false, false, true].into_iter().enumerate() {
-            let user = format!("u{}", i + 1);
-            let home = format!("/home/{user}");
-            let l = || layers(&root, Some((&home, 1000 + i as u32)));
-            let mut full = Resolver::new(&root, l(), &files);
-            let mut over = Resolver::over(&root, l(), &files, Some(&base));
-            let used = over.base.is_some();
+        // Resolves every name both ways and compares; whether the shared map was used.
+        let same_as_full = |user: &str, l: &dyn Fn() -> Vec<Layer>| {
+            let mut full = Resolver::new(&root, l(), &files, None);
+            let mut over = Resolver::new(&root, l(), &files, Some(&base));
             let known = |r: &Resolver<'_>| r.known_names().cloned().collect::<BTreeSet<String>>();
             assert_eq!(known(&over), known(&full), "{user}");
             let mut asked = known(&full);
-            asked.extend(["t@z.service", "t@x.service", "x.service", "nope.service"].map(String::from));
+            asked.extend(["t@z.service", "t@x.service", "x.service", "c.service", "nope.service"].map(String::from));
             for n in &asked {
                 let rev = |r: &Resolver<'_>| r.reverse_of(n).cloned().collect::<BTreeSet<String>>();
                 assert_eq!(rev(&over), rev(&full), "{user}: {n}");
@@ -331,12 +350,26 @@ mod tests {
                 w
             };
             assert_eq!(sorted(&over), sorted(&full), "{user}");
+            over.base.is_some()
+        };
+        for (i, on_base) in [true, false, false, true].into_iter().enumerate() {
+            let user = format!("u{}", i + 1);
+            let home = format!("/home/{user}");
+            let used = same_as_full(&user, &|| layers(&root, Some((&home, 1000 + i as u32))));
             assert_eq!(used, on_base, "{user}");
         }
+        // A user scope whose shared directories are not the global scope's (one of them
+        // de-duplicated into a user's own directory, S1) builds its whole map.
+        let fewer = || {
+            let mut l = layers(&root, Some(("/home/u1", 1000)));
+            l.retain(|l| l.spec.path != "/etc/systemd/user");
+            l
+        };
+        assert!(!same_as_full("u1 without /etc/systemd/user", &fewer));
         // What the comparison rests on: a shared alias reaching a user's entry, and a
         // user's alias of a shared unit among its names.
         let l1 = layers(&root, Some(("/home/u1", 1000)));
-        let mut u1 = Resolver::over(&root, l1, &files, Some(&base));
+        let mut u1 = Resolver::new(&root, l1, &files, Some(&base));
         assert_eq!(u1.load("dang.service").name, "x.service");
         assert!(u1.load("x.service").names.contains(&"dang.service".to_string()));
         assert!(u1.load("a.service").names.contains(&"my.service".to_string()));
