@@ -66,10 +66,64 @@ impl Canon<'_> {
     }
 }
 
+/// The base names of the wanted paths, to match the lines of a package database against:
+/// a 3,000-package host lists a few hundred thousand paths, and a line's base name was
+/// found and hashed for every one. Most lines are turned away first by their last four
+/// bytes alone, looked up in a bit set of the names' last four bytes.
+pub struct Names<'a> {
+    set: super::FastSet<&'a str>,
+    tails: Box<[u64; TAIL_WORDS]>,
+}
+
+const TAIL_WORDS: usize = 1024; // 65,536 bits
+
+fn tail_bit(tail: [u8; 4]) -> usize {
+    // Fibonacci hashing of the four bytes down to 16 bits.
+    (u32::from_le_bytes(tail).wrapping_mul(0x9E37_79B1) >> 16) as usize
+}
+
+fn tail(s: &str) -> Option<[u8; 4]> {
+    s.as_bytes().last_chunk::<4>().copied()
+}
+
+impl<'a> Names<'a> {
+    pub fn new(wanted: impl Iterator<Item = &'a str>) -> Self {
+        let mut n = Names { set: super::FastSet::default(), tails: Box::new([0; TAIL_WORDS]) };
+        for name in wanted {
+            if let Some(t) = tail(name) {
+                let b = tail_bit(t);
+                n.tails[b / 64] |= 1 << (b % 64);
+            }
+            n.set.insert(name);
+        }
+        n
+    }
+
+    /// Whether `name` is one of the base names.
+    pub fn contains(&self, name: &str) -> bool {
+        self.set.contains(name)
+    }
+
+    /// Whether the base name of `path` is one of them.
+    pub fn has(&self, path: &str) -> bool {
+        // A path whose last four bytes hold no `/` has a base name of four bytes or more
+        // ending in them: unless some name of four bytes or more ends so, it is none.
+        if let Some(t) = tail(path)
+            && !t.contains(&b'/')
+        {
+            let b = tail_bit(t);
+            if self.tails[b / 64] & (1 << (b % 64)) == 0 {
+                return false;
+            }
+        }
+        self.set.contains(root::basename(path))
+    }
+}
+
 /// Reads the root's package database (dpkg, else RPM) for the `wanted` canonical paths.
 /// `None` when the root has neither; problems are warnings.
 pub fn load(root: &Root, wanted: &HashSet<String>, warnings: &mut Vec<Warning>) -> Option<Db> {
-    let names: HashSet<&str> = wanted.iter().map(|p| root::basename(p)).collect();
+    let names = Names::new(wanted.iter().map(|p| root::basename(p)));
     let mut canon = Canon { root, dirs: HashMap::new() };
     if root.lstat("/var/lib/dpkg/status").is_ok() {
         return Some(dpkg(root, wanted, &names, &mut canon, warnings));
@@ -109,7 +163,7 @@ fn read_text_as(root: &Root, p: &str, optional: bool, warnings: &mut Vec<Warning
 fn dpkg(
     root: &Root,
     wanted: &HashSet<String>,
-    names: &HashSet<&str>,
+    names: &Names<'_>,
     canon: &mut Canon<'_>,
     warnings: &mut Vec<Warning>,
 ) -> Db {
@@ -134,7 +188,7 @@ fn dpkg(
                 } else if in_conf && l.starts_with(' ') {
                     let mut it = l.split_whitespace();
                     if let (Some(p), Some(sum)) = (it.next(), it.next())
-                        && names.contains(root::basename(p))
+                        && names.has(p)
                     {
                         conf_digests.insert(canon.path(p), sum.to_string());
                     }
@@ -145,7 +199,8 @@ fn dpkg(
         }
     }
     let info = DPKG_INFO;
-    let Ok((entries, _)) = root.list(info) else {
+    // Names only: of its ~4 files a package, one or two are read (and `lstat`ed then).
+    let Ok(entries) = root.names(info) else {
         warnings.push(Warning { path: info.into(), line: None, message: "package database: cannot list".into() });
         return db;
     };
@@ -155,7 +210,7 @@ fn dpkg(
     let mut packages = HashSet::new();
     let mut todo: Vec<(String, String)> = Vec::new();
     for e in entries {
-        let file = String::from_utf8_lossy(&e.name).into_owned();
+        let file = String::from_utf8_lossy(&e).into_owned();
         let Some(pkg) = file.strip_suffix(".list") else { continue };
         let base = pkg.split(':').next().unwrap_or(pkg).to_string();
         if !installed.is_empty() && !installed.contains(pkg) && !installed.contains(&base) {
@@ -186,7 +241,7 @@ type Listed = (Vec<(String, Option<String>)>, Vec<Warning>);
 
 /// The wanted paths package `pkg`'s list names, each with the digest its md5sums gives
 /// (canonical in-image paths), and the warnings of reading its list and md5sums.
-fn owned_by(root: &Root, wanted: &HashSet<String>, names: &HashSet<&str>, pkg: &str) -> Listed {
+fn owned_by(root: &Root, wanted: &HashSet<String>, names: &Names<'_>, pkg: &str) -> Listed {
     let info = DPKG_INFO;
     let mut warnings = Vec::new();
     let Some(list) = read_text(root, &root::join(info, &format!("{pkg}.list")), &mut warnings) else {
@@ -194,7 +249,7 @@ fn owned_by(root: &Root, wanted: &HashSet<String>, names: &HashSet<&str>, pkg: &
     };
     let mut canon = Canon { root, dirs: HashMap::new() };
     let mut mine: Vec<String> = Vec::new();
-    for l in list.lines().filter(|l| names.contains(root::basename(l))) {
+    for l in list.lines().filter(|l| names.has(l)) {
         let p = canon.path(l);
         if wanted.contains(&p) {
             mine.push(p);
@@ -209,7 +264,7 @@ fn owned_by(root: &Root, wanted: &HashSet<String>, names: &HashSet<&str>, pkg: &
     if let Some(md5) = read_text_if_there(root, &root::join(info, &format!("{pkg}.md5sums")), &mut warnings) {
         for l in md5.lines() {
             if let Some((sum, p)) = l.split_once("  ")
-                && names.contains(root::basename(p))
+                && names.has(p)
             {
                 sums.insert(canon.path(&format!("/{p}")), sum.trim().to_string());
             }
@@ -220,4 +275,79 @@ fn owned_by(root: &Root, wanted: &HashSet<String>, names: &HashSet<&str>, pkg: &
         (p, sum)
     });
     (mine.collect(), warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The last-four-bytes screen turns away only paths whose base name is not wanted:
+    /// on every path here `has` answers as the plain base-name lookup does, names shorter
+    /// than four bytes, paths shorter than four, trailing slashes and names sharing their
+    /// last four bytes included.
+    #[test]
+    fn names_screened_by_their_tails_answer_as_the_plain_lookup() {
+        let wanted = ["cron.timer", "sh", "ls", "a", "gen", "x.service", "zz-d.conf", "anacron"];
+        let names = Names::new(wanted.iter().copied());
+        let mut paths: Vec<String> = [
+            "/",
+            "",
+            "a",
+            "/a",
+            "sh",
+            "/bin/sh",
+            "/bin/bash",
+            "/usr/bin/ls",
+            "/usr/bin/lsof",
+            "/x/gen",
+            "/x/agen",
+            "/x/gen/",
+            "/etc/cron.timer",
+            "/etc/cron.timer/",
+            "/etc/cron.timerx",
+            "/etc/acron.timer",
+            "/etc/xcron.timer",
+            "/lib/systemd/system/x.service",
+            "/lib/x.service.d/zz-d.conf",
+            "/usr/sbin/anacron",
+            "/usr/sbin/nacron",
+            "/a/b/c",
+            "///",
+            "/ab",
+            "/abc",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every name under a few directories, and every suffix and prefix of each path.
+        for w in wanted {
+            for d in ["", "/", "/usr/lib/", "/a/"] {
+                paths.push(format!("{d}{w}"));
+            }
+        }
+        let more: Vec<String> = paths
+            .iter()
+            .flat_map(|p| (0..=p.len()).filter(|&i| p.is_char_boundary(i)).map(|i| p[i..].to_string()))
+            .collect();
+        paths.extend(more);
+        let mut hits = 0;
+        for p in &paths {
+            let plain = wanted.contains(&root::basename(p));
+            assert_eq!(names.has(p), plain, "{p:?}");
+            hits += usize::from(plain);
+        }
+        assert!(hits > 30, "the wanted names are found too ({hits})");
+        // A set of many names, against many unwanted paths: none turned away wrongly,
+        // and most turned away by the screen (its bits are mostly clear).
+        let many: Vec<String> = (0..2000).map(|i| format!("unit{i}.timer")).collect();
+        let names = Names::new(many.iter().map(String::as_str));
+        for i in 0..4000 {
+            let p = format!("/usr/share/doc/pkg{i}/file{i}.gz");
+            assert!(!names.has(&p), "{p}");
+            let p = format!("/usr/lib/systemd/system/unit{i}.timer");
+            assert_eq!(names.has(&p), i < 2000, "{p}");
+        }
+        let set: u32 = names.tails.iter().map(|w| w.count_ones()).sum();
+        assert!(set < 65_536 / 4, "{set} bits set for 2,000 names");
+    }
 }

@@ -311,6 +311,18 @@ impl Root {
         Ok(listing)
     }
 
+    /// The names in a canonical directory, sorted, nothing of them `lstat`ed: for a
+    /// directory most of whose entries are never looked at (dpkg's 3,000-file `info`).
+    /// Recorded as listed; what is then read of it is recorded as it is read.
+    pub fn names(&self, dir: &str) -> io::Result<Vec<Vec<u8>>> {
+        if let Some(s) = &self.seen {
+            s.listed(dir);
+        }
+        let mut names = rootfd::names(self.fd(), dir)?;
+        names.sort();
+        Ok(names)
+    }
+
     /// Resolves `path` inside the root, like systemd's `chase()` with `CHASE_PREFIX_ROOT`:
     /// component by component, each `lstat`ed relative to its (confined) directory, so a
     /// link anywhere on the way is seen and resolved here (an absolute target restarts at

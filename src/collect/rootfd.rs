@@ -262,26 +262,7 @@ pub type Listing = (Vec<DirEntry>, Vec<(Vec<u8>, io::Error)>);
 /// open directory (never through a path). Entries that vanish while listing are skipped;
 /// other per-entry failures are returned with the entry's name.
 pub fn list(root: BorrowedFd<'_>, p: &str) -> io::Result<Listing> {
-    let fd = confined(root, p, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
-    // rustix reads with getdents64 on this very fd: no dup, no fdopendir flags, no
-    // rewind (five syscalls per directory that libc's DIR* adds, on 20,000 directories).
-    let mut dir = rustix::fs::Dir::new(fd).map_err(io::Error::from)?;
-    let mut names = Vec::new();
-    let mut errs = Vec::new();
-    while let Some(e) = dir.read() {
-        match e {
-            Ok(e) => {
-                let name = e.file_name().to_bytes();
-                if name != b"." && name != b".." {
-                    names.push(name.to_vec());
-                }
-            }
-            Err(e) => {
-                errs.push((Vec::new(), io::Error::from(e)));
-                break; // getdents failed: the rest of the listing is unknown
-            }
-        }
-    }
+    let (dir, names, mut errs) = read_names(root, p)?;
     let dfd = dir.fd().map_err(io::Error::from)?;
     let one = |name: Vec<u8>| -> Option<Result<DirEntry, (Vec<u8>, io::Error)>> {
         let stat = match fstatat(dfd, OsStr::from_bytes(&name), AtFlags::AT_SYMLINK_NOFOLLOW) {
@@ -307,6 +288,42 @@ pub fn list(root: BorrowedFd<'_>, p: &str) -> io::Result<Listing> {
     super::map_in_order(names, parallel, one, take);
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((out, errs))
+}
+
+/// The names in a canonical directory, unsorted, `.` and `..` left out. A listing cut
+/// short by `getdents` is an error here (not the part read, as `list` gives).
+pub fn names(root: BorrowedFd<'_>, p: &str) -> io::Result<Vec<Vec<u8>>> {
+    let (_, names, errs) = read_names(root, p)?;
+    match errs.into_iter().next() {
+        Some((_, e)) => Err(e),
+        None => Ok(names),
+    }
+}
+
+type Names = (rustix::fs::Dir, Vec<Vec<u8>>, Vec<(Vec<u8>, io::Error)>);
+
+fn read_names(root: BorrowedFd<'_>, p: &str) -> io::Result<Names> {
+    let fd = confined(root, p, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+    // rustix reads with getdents64 on this very fd: no dup, no fdopendir flags, no
+    // rewind (five syscalls per directory that libc's DIR* adds, on 20,000 directories).
+    let mut dir = rustix::fs::Dir::new(fd).map_err(io::Error::from)?;
+    let mut names = Vec::new();
+    let mut errs = Vec::new();
+    while let Some(e) = dir.read() {
+        match e {
+            Ok(e) => {
+                let name = e.file_name().to_bytes();
+                if name != b"." && name != b".." {
+                    names.push(name.to_vec());
+                }
+            }
+            Err(e) => {
+                errs.push((Vec::new(), io::Error::from(e)));
+                break; // getdents failed: the rest of the listing is unknown
+            }
+        }
+    }
+    Ok((dir, names, errs))
 }
 
 /// A directory this large has its entries stat'ed (and, in `scan`, described) on every

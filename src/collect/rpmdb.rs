@@ -71,7 +71,7 @@ pub fn read(
     root: &Root,
     path: &str,
     wanted: &HashSet<String>,
-    names: &HashSet<&str>,
+    names: &super::packages::Names<'_>,
     canon: &mut dyn FnMut(&str) -> String,
     warnings: &mut Vec<Warning>,
 ) -> Db {

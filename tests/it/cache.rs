@@ -185,6 +185,55 @@ fn every_kind_of_change_in_the_root_makes_the_next_check_fresh() {
     assert!(r.iter().any(|f| f.contains("/home/alice")), "a writable home is reported: {r:?}");
 }
 
+/// dpkg's database is looked at the way it is read: its status, its `info` directory
+/// as a list of names, and only the lists (and digests) read. A package's list changing,
+/// or a package appearing, makes the next check fresh; the files of `info` never read (a
+/// maintainer script, the digests of a package that owns nothing wanted) may change.
+#[test]
+fn the_package_database_is_seen_as_far_as_it_is_read() {
+    let fx = planted();
+    let status = |pkgs: &[&str]| {
+        pkgs.iter()
+            .map(|p| format!("Package: {p}\nStatus: install ok installed\nArchitecture: all\n\n"))
+            .collect::<String>()
+    };
+    fx.file("/var/lib/dpkg/status", &status(&["beacon", "other"]))
+        .file("/var/lib/dpkg/info/beacon.list", "/etc\n/etc/systemd/system\n/etc/systemd/system/beacon.timer\n")
+        .file("/var/lib/dpkg/info/other.list", "/usr\n/usr/share/doc/other\n")
+        .file("/var/lib/dpkg/info/other.postinst", "#!/bin/sh\n")
+        .file("/var/lib/dpkg/info/other.md5sums", "00000000000000000000000000000000  usr/share/doc/other\n");
+    let (_d, cache) = cache_path();
+    fresh_then_reused(&fx, &cache, &[], "start");
+    let stale = |what: &str, label: &str| {
+        let r = check(&fx, Some(&cache), &[]);
+        assert!(r.err.contains(&format!("cache: {what} changed; checking afresh")), "{label}: {}", r.err);
+    };
+    // Never read: a maintainer script, and the digests of a package owning nothing wanted.
+    fx.file("/var/lib/dpkg/info/other.postinst", "#!/bin/sh\nexit 0\n")
+        .file("/var/lib/dpkg/info/other.md5sums", "11111111111111111111111111111111  usr/share/doc/other\n");
+    settle();
+    let r = check(&fx, Some(&cache), &[]);
+    assert!(r.err.contains("cache: nothing changed"), "files of info never read: {}", r.err);
+    // A list that is read: `other` now ships the service too.
+    fx.file("/var/lib/dpkg/info/other.list", "/usr\n/usr/share/doc/other\n/etc/systemd/system/beacon.service\n");
+    stale("/var/lib/dpkg/info/other.list", "a list");
+    fresh_then_reused(&fx, &cache, &[], "a list");
+    // Its digests are read now that it owns a unit.
+    fx.file(
+        "/var/lib/dpkg/info/other.md5sums",
+        "22222222222222222222222222222222  etc/systemd/system/beacon.service\n",
+    );
+    stale("/var/lib/dpkg/info/other.md5sums", "digests of an owner");
+    fresh_then_reused(&fx, &cache, &[], "digests of an owner");
+    // A package appears: its list is a new name in `info`.
+    fx.file("/var/lib/dpkg/info/third.list", "/usr\n");
+    stale("/var/lib/dpkg/info", "a new list");
+    fresh_then_reused(&fx, &cache, &[], "a new list");
+    fx.file("/var/lib/dpkg/status", &status(&["beacon", "other", "third"]));
+    stale("/var/lib/dpkg/status", "status");
+    fresh_then_reused(&fx, &cache, &[], "status");
+}
+
 #[test]
 fn other_options_config_or_policies_make_another_key() {
     let fx = planted();
