@@ -24,9 +24,10 @@ pub fn start() {
 /// Notes that the run has reached `what`: its time since the start, in milliseconds.
 pub fn phase(what: &str) {
     if let Some(t0) = clock() {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("profile phase {:>9.1} ms  {what}", t0.elapsed().as_secs_f64() * 1e3);
-        }
+        use std::io::Write as _;
+        // The time is taken with stderr held: phases reached on two threads at once are
+        // printed in the order of their times.
+        let mut e = std::io::stderr().lock();
+        let _ = writeln!(e, "profile phase {:>9.1} ms  {what}", t0.elapsed().as_secs_f64() * 1e3);
     }
 }

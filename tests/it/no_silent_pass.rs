@@ -58,6 +58,32 @@ fn a_root_that_is_not_a_linux_root_is_refused() {
     assert_eq!(o.status.code(), Some(0), "allowed on purpose: {}", stderr(&o));
 }
 
+/// What is wrong with the policies or the selection is said first, and only that; a
+/// root that is no root is said once they are fine.
+#[test]
+fn the_policies_errors_come_before_the_roots() {
+    let empty = tempfile::tempdir().unwrap();
+    let pol = tempfile::tempdir().unwrap();
+    std::fs::write(pol.path().join("bad.rhai"), "const POLICY = #{ id: \"BAD001\" };\nfn check(t, ctx) { let = ; }\n")
+        .unwrap();
+    let tg = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_timerguard")).arg("--root").arg(empty.path()).args(args).output().unwrap()
+    };
+    let p = pol.path().to_str().unwrap();
+    for (args, want) in [
+        (&["--policies", p, "check"][..], "bad.rhai"),
+        (&["check", "--select", "TG99"], "matches no policy"),
+        (&["check"], "does not look like a Linux root"),
+    ] {
+        let o = tg(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let e = stderr(&o);
+        assert!(e.contains(want), "{args:?}: {e}");
+        let root_said = e.contains("does not look like a Linux root");
+        assert_eq!(root_said, want.contains("Linux root"), "{args:?}: only the first error: {e}");
+    }
+}
+
 #[test]
 fn a_mistyped_fact_field_is_a_located_error() {
     let fx = planted();
