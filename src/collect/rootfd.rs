@@ -300,9 +300,10 @@ pub fn names(root: BorrowedFd<'_>, p: &str) -> io::Result<Vec<Vec<u8>>> {
     }
 }
 
-type Names = (rustix::fs::Dir, Vec<Vec<u8>>, Vec<(Vec<u8>, io::Error)>);
+/// The open directory, its names, and the error that cut its listing short.
+type NamesRead = (rustix::fs::Dir, Vec<Vec<u8>>, Vec<(Vec<u8>, io::Error)>);
 
-fn read_names(root: BorrowedFd<'_>, p: &str) -> io::Result<Names> {
+fn read_names(root: BorrowedFd<'_>, p: &str) -> io::Result<NamesRead> {
     let fd = confined(root, p, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
     // rustix reads with getdents64 on this very fd: no dup, no fdopendir flags, no
     // rewind (five syscalls per directory that libc's DIR* adds, on 20,000 directories).

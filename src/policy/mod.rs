@@ -162,30 +162,24 @@ impl PolicySet {
             id: SET_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             home: std::thread::current().id(),
         };
-        // Compiled with Rhai's string interner off: interning every identifier and
-        // literal of the pack cost 3.9 M of the 25.5 M instructions `timerguard policies`
-        // takes (callgrind). It is turned back on for the calls, where turning it off
-        // cost more per user than it saves here (docs/perf/README.md).
         if builtin {
-            let mut e = new_engine(limits, None, log);
-            let interned = e.max_strings_interned();
-            e.set_max_strings_interned(0);
-            for (name, src) in builtin::POLICIES {
-                set.policies.push(compile(&e, Origin::Builtin(name), src)?);
-            }
-            e.set_max_strings_interned(interned);
+            let e = uninterned(new_engine(limits, None, log), |e| {
+                for (name, src) in builtin::POLICIES {
+                    set.policies.push(compile(e, Origin::Builtin(name), src)?);
+                }
+                Ok(())
+            })?;
             set.engines.push((None, Arc::new(e)));
         }
         for dir in dirs {
-            let mut e = new_engine(limits, Some(dir.clone()), log);
-            let interned = e.max_strings_interned();
-            e.set_max_strings_interned(0);
-            for path in rhai_files(dir)? {
-                let src =
-                    std::fs::read_to_string(&path).map_err(|source| PolicyError::Dir { path: path.clone(), source })?;
-                set.policies.push(compile(&e, Origin::File(path), &src)?);
-            }
-            e.set_max_strings_interned(interned);
+            let e = uninterned(new_engine(limits, Some(dir.clone()), log), |e| {
+                for path in rhai_files(dir)? {
+                    let src = std::fs::read_to_string(&path)
+                        .map_err(|source| PolicyError::Dir { path: path.clone(), source })?;
+                    set.policies.push(compile(e, Origin::File(path), &src)?);
+                }
+                Ok(())
+            })?;
             set.engines.push((Some(dir.clone()), Arc::new(e)));
         }
         let mut seen = std::collections::BTreeMap::new();
@@ -232,6 +226,18 @@ impl PolicySet {
     }
 }
 
+/// Runs `f` (compiling) on `e` with Rhai's string interner off, and gives the engine back
+/// with it on. Interning every identifier and literal of the pack cost 3.9 M of the
+/// 25.5 M instructions `timerguard policies` takes (callgrind); for the calls it stays on,
+/// where turning it off cost more per user than it saves here (docs/perf/README.md).
+fn uninterned(mut e: Engine, f: impl FnOnce(&Engine) -> Result<(), PolicyError>) -> Result<Engine, PolicyError> {
+    let interned = e.max_strings_interned();
+    e.set_max_strings_interned(0);
+    f(&e)?;
+    e.set_max_strings_interned(interned);
+    Ok(e)
+}
+
 /// The engine with the whole API registered.
 pub fn new_engine(limits: &engine::Limits, dir: Option<PathBuf>, log: &engine::Log) -> Engine {
     let mut e = engine::build(limits, dir, log);
@@ -254,4 +260,31 @@ fn rhai_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
         .collect();
     v.sort();
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pack compiles with the interner off and every engine evaluates with it on, as
+    /// a new engine has it (off for the calls, it costs more a user than it saved).
+    #[test]
+    fn engines_evaluate_with_the_interner_they_compiled_without() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("own.rhai"),
+            "const POLICY = #{ id: \"OWN001\", name: \"own\", title: \"t\", severity: \"low\", targets: [\"timer\"] };\nfn check(t, ctx) { () }\n",
+        )
+        .unwrap();
+        let log = engine::Log::default();
+        let limits = engine::Limits::default();
+        let set = PolicySet::load(true, &[dir.path().to_path_buf()], &limits, &log).unwrap();
+        let want = Engine::new().max_strings_interned();
+        assert!(want > 0);
+        assert_eq!(set.engines.len(), 2);
+        for (_, e) in &set.engines {
+            assert_eq!(e.max_strings_interned(), want);
+        }
+        assert!(set.get("OWN001").is_some() && set.get("TG202").is_some());
+    }
 }
