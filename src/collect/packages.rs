@@ -17,8 +17,9 @@ use crate::model::Warning;
 
 /// The most a database file is read (an rpmdb of 3,000 packages is ~100 MiB).
 pub const MAX_DB: u64 = 512 * 1024 * 1024;
-/// dpkg's directory of per-package lists and digests.
-const DPKG_INFO: &str = "/var/lib/dpkg/info";
+/// dpkg's administrative directory (resolved inside the root: it, or `/var`, may be a
+/// link).
+const DPKG_DIR: &str = "/var/lib/dpkg";
 /// The most a dpkg list, md5sums or status file is read.
 const MAX_LIST: u64 = 64 * 1024 * 1024;
 
@@ -125,8 +126,10 @@ impl<'a> Names<'a> {
 pub fn load(root: &Root, wanted: &HashSet<String>, warnings: &mut Vec<Warning>) -> Option<Db> {
     let names = Names::new(wanted.iter().map(|p| root::basename(p)));
     let mut canon = Canon { root, dirs: HashMap::new() };
-    if root.lstat("/var/lib/dpkg/status").is_ok() {
-        return Some(dpkg(root, wanted, &names, &mut canon, warnings));
+    if let Some(dir) = root.chase(DPKG_DIR, true).ok().filter(|c| c.exists).map(|c| c.path)
+        && root.lstat(&root::join(&dir, "status")).is_ok()
+    {
+        return Some(dpkg(root, &dir, wanted, &names, &mut canon, warnings));
     }
     for db in ["/var/lib/rpm/rpmdb.sqlite", "/usr/lib/sysimage/rpm/rpmdb.sqlite"] {
         if let Ok(c) = root.chase(db, true)
@@ -162,16 +165,17 @@ fn read_text_as(root: &Root, p: &str, optional: bool, warnings: &mut Vec<Warning
 
 fn dpkg(
     root: &Root,
+    dir: &str,
     wanted: &HashSet<String>,
     names: &Names<'_>,
     canon: &mut Canon<'_>,
     warnings: &mut Vec<Warning>,
 ) -> Db {
-    let mut db = Db { manager: "dpkg".into(), database: "/var/lib/dpkg".into(), ..Db::default() };
+    let mut db = Db { manager: "dpkg".into(), database: DPKG_DIR.into(), ..Db::default() };
     // status: installed packages, and the conffiles' digests (they are not in md5sums).
     let mut conf_digests: HashMap<String, String> = HashMap::new();
     let mut installed: HashSet<String> = HashSet::new();
-    if let Some(status) = read_text(root, "/var/lib/dpkg/status", warnings) {
+    if let Some(status) = read_text(root, &root::join(dir, "status"), warnings) {
         for stanza in status.split("\n\n") {
             let field = |k: &str| stanza.lines().find_map(|l| l.strip_prefix(k)).map(str::trim);
             let (Some(name), Some(st)) = (field("Package:"), field("Status:")) else { continue };
@@ -198,11 +202,19 @@ fn dpkg(
             }
         }
     }
-    let info = DPKG_INFO;
+    let named = root::join(dir, "info");
+    let info = match root.chase(&named, true) {
+        Ok(c) => c.path,
+        Err(_) => named.clone(), // a loop: said by the listing below
+    };
     // Names only: of its ~4 files a package, one or two are read (and `lstat`ed then).
-    let Ok(entries) = root.names(info) else {
-        warnings.push(Warning { path: info.into(), line: None, message: "package database: cannot list".into() });
-        return db;
+    let entries = match root.names(&info) {
+        Ok(e) => e,
+        Err(e) => {
+            let message = format!("package database: cannot list: {e}");
+            warnings.push(Warning { path: named, line: None, message });
+            return db;
+        }
     };
     // Every installed package's list is read and matched on every thread (3,000 lists
     // are most of what `check` reads of a Debian host); what each owns is taken in, in
@@ -221,7 +233,7 @@ fn dpkg(
     }
     let owned: Vec<Listed> = {
         use rayon::prelude::*;
-        todo.par_iter().map(|(pkg, _)| owned_by(root, wanted, names, pkg)).collect()
+        todo.par_iter().map(|(pkg, _)| owned_by(root, &info, wanted, names, pkg)).collect()
     };
     for ((_, base), (mine, mut w)) in todo.into_iter().zip(owned) {
         warnings.append(&mut w);
@@ -241,8 +253,7 @@ type Listed = (Vec<(String, Option<String>)>, Vec<Warning>);
 
 /// The wanted paths package `pkg`'s list names, each with the digest its md5sums gives
 /// (canonical in-image paths), and the warnings of reading its list and md5sums.
-fn owned_by(root: &Root, wanted: &HashSet<String>, names: &Names<'_>, pkg: &str) -> Listed {
-    let info = DPKG_INFO;
+fn owned_by(root: &Root, info: &str, wanted: &HashSet<String>, names: &Names<'_>, pkg: &str) -> Listed {
     let mut warnings = Vec::new();
     let Some(list) = read_text(root, &root::join(info, &format!("{pkg}.list")), &mut warnings) else {
         return (Vec::new(), warnings);

@@ -405,3 +405,60 @@ fn dpkg_lists_read_in_parallel_own_exactly_their_units() {
         assert_eq!(warned.contains(&md5sums.as_str()), bad_sums, "{md5sums}: {warned:?}");
     }
 }
+
+/// A dpkg database whose `info` is not a directory (a file, a loop of links, a link to
+/// nothing) is said once, naming `info` and why, and the rest of the run goes on: the
+/// unit is there, owned by no package. A `/var/lib/dpkg` or an `info` that is a link
+/// inside the root is followed, as dpkg follows it (a linked `info` was refused before,
+/// as "cannot list" with no cause).
+#[test]
+fn a_dpkg_info_that_cannot_be_listed_is_a_warning_naming_it_and_why() {
+    for linked in ["/var/lib/dpkg", "/var/lib/dpkg/info"] {
+        let fx = Fx::new();
+        fx.file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n")
+            .file("/usr/lib/systemd/system/job.timer", &timer("daily"))
+            .file("/var/lib/dpkg/status", "Package: p\nStatus: install ok installed\nArchitecture: all\n\n")
+            .file("/var/lib/dpkg/info/p.list", "/usr/lib/systemd/system\n/usr/lib/systemd/system/job.timer\n");
+        std::fs::rename(fx.host_path(linked), fx.host_path("/srv")).unwrap();
+        fx.link(linked, "/srv");
+        let o =
+            Command::new(env!("CARGO_BIN_EXE_timerguard")).arg("--root").arg(fx.path()).arg("facts").output().unwrap();
+        let facts: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let dpkg_said: Vec<&Value> =
+            facts["warnings"].as_array().unwrap().iter().filter(|w| w.to_string().contains("dpkg")).collect();
+        assert!(dpkg_said.is_empty(), "{linked} a link: {dpkg_said:?}");
+        let prov = facts["provenance"].as_array().unwrap();
+        let job = prov.iter().find(|f| f["path"] == "/usr/lib/systemd/system/job.timer").unwrap();
+        assert_eq!(job["package"], "p", "{linked} a link: {job}");
+    }
+    for (how, want) in [("file", "Not a directory"), ("loop", "symbolic links"), ("dangling", "No such file")] {
+        let fx = Fx::new();
+        fx.file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n")
+            .file("/usr/lib/systemd/system/job.timer", &timer("daily"))
+            .file("/var/lib/dpkg/status", "Package: p\nStatus: install ok installed\nArchitecture: all\n\n");
+        match how {
+            "file" => {
+                fx.file("/var/lib/dpkg/info", "not a directory\n");
+            }
+            "loop" => {
+                fx.link("/var/lib/dpkg/info", "/var/lib/dpkg/info2").link("/var/lib/dpkg/info2", "/var/lib/dpkg/info");
+            }
+            _ => {
+                fx.link("/var/lib/dpkg/info", "/nowhere");
+            }
+        }
+        let o =
+            Command::new(env!("CARGO_BIN_EXE_timerguard")).arg("--root").arg(fx.path()).arg("facts").output().unwrap();
+        assert!(o.status.success(), "{how}: {}", String::from_utf8_lossy(&o.stderr));
+        let facts: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let said: Vec<&Value> =
+            facts["warnings"].as_array().unwrap().iter().filter(|w| w["path"] == "/var/lib/dpkg/info").collect();
+        assert_eq!(said.len(), 1, "{how}: {said:?}");
+        let m = said[0]["message"].as_str().unwrap();
+        assert!(m.starts_with("package database: cannot list: ") && m.contains(want), "{how}: {m}");
+        let prov = facts["provenance"].as_array().unwrap();
+        let job = prov.iter().find(|f| f["path"] == "/usr/lib/systemd/system/job.timer").unwrap();
+        assert!(job["package"].is_null(), "{how}: {job}");
+        assert_eq!(facts["packages"]["manager"], "dpkg", "{how}");
+    }
+}
