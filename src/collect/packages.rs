@@ -205,7 +205,9 @@ fn dpkg(
     let named = root::join(dir, "info");
     let info = match root.chase(&named, true) {
         Ok(c) => c.path,
-        Err(_) => named.clone(), // a loop: said by the listing below
+        // A loop of links, or a directory on the way that cannot be read: the listing
+        // of the path as named fails too, and says why.
+        Err(_) => named.clone(),
     };
     // Names only: of its ~4 files a package, one or two are read (and `lstat`ed then).
     let entries = match root.names(&info) {
