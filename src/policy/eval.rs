@@ -208,7 +208,7 @@ impl<'a> Run<'a> {
                     let engine = l
                         .engines
                         .entry(key.clone())
-                        .or_insert_with(|| Arc::new(super::new_engine(&self.set.limits, key.1.clone(), &self.set.log)))
+                        .or_insert_with(|| Arc::new(self.set.engine_like(key.1.clone())))
                         .clone();
                     let ast = self.local_ast(&engine);
                     (engine, ast)

@@ -163,16 +163,18 @@ impl PolicySet {
             home: std::thread::current().id(),
         };
         if builtin {
-            let e = uninterned(new_engine(limits, None, log), |e| {
+            let mut e = uninterned(new_engine(limits, None, log), |e| {
                 for (name, src) in builtin::POLICIES {
                     set.policies.push(compile(e, Origin::Builtin(name), src)?);
                 }
                 Ok(())
             })?;
+            getters(&mut e, &set.policies);
             set.engines.push((None, Arc::new(e)));
         }
         for dir in dirs {
-            let e = uninterned(new_engine(limits, Some(dir.clone()), log), |e| {
+            let first = set.policies.len();
+            let mut e = uninterned(new_engine(limits, Some(dir.clone()), log), |e| {
                 for path in rhai_files(dir)? {
                     let src = std::fs::read_to_string(&path)
                         .map_err(|source| PolicyError::Dir { path: path.clone(), source })?;
@@ -180,6 +182,7 @@ impl PolicySet {
                 }
                 Ok(())
             })?;
+            getters(&mut e, &set.policies[first..]);
             set.engines.push((Some(dir.clone()), Arc::new(e)));
         }
         let mut seen = std::collections::BTreeMap::new();
@@ -209,6 +212,15 @@ impl PolicySet {
         }
     }
 
+    /// A new engine like the one that compiled the policies of `dir` (`None`: built in),
+    /// for another thread: the same API and the same getters.
+    pub fn engine_like(&self, dir: Option<PathBuf>) -> Engine {
+        let mut e = new_engine(&self.limits, dir.clone(), &self.log);
+        let of_dir: Vec<&Policy> = self.policies.iter().filter(|p| Self::dir_of(p) == dir).collect();
+        getters(&mut e, of_dir.iter().copied());
+        e
+    }
+
     /// The engine that compiled a policy.
     pub fn engine_for(&self, p: &Policy) -> &Arc<Engine> {
         let dir = Self::dir_of(p);
@@ -236,6 +248,12 @@ fn uninterned(mut e: Engine, f: impl FnOnce(&Engine) -> Result<(), PolicyError>)
     f(&e)?;
     e.set_max_strings_interned(interned);
     Ok(e)
+}
+
+/// Getters on `e` for the parameters and settings its policies read by name.
+fn getters<'a>(e: &mut Engine, policies: impl IntoIterator<Item = &'a Policy> + Clone) {
+    let sources: Vec<&str> = policies.clone().into_iter().map(|p| &*p.source).collect();
+    bind::register_getters(e, policies.into_iter().flat_map(|p| p.meta.params.keys().map(String::as_str)), &sources);
 }
 
 /// The engine with the whole API registered.

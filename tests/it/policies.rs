@@ -94,6 +94,15 @@ fn hostile_dir() -> tempfile::TempDir {
     d
 }
 
+/// `check` with only the policies of `dir`: the exit code, each finding's rule and
+/// message, and stderr.
+fn rules_and_messages(fx: &Fx, dir: &std::path::Path) -> (i32, Vec<(String, String)>, String) {
+    let (code, out, err) = run(fx, &["--no-builtin", "--policies", dir.to_str().unwrap(), "check", "--format", "json"]);
+    let r: Value = serde_json::from_str(&out).unwrap();
+    let f = r["findings"].as_array().unwrap().iter();
+    (code, f.map(|f| (f["rule"].as_str().unwrap().into(), f["message"].as_str().unwrap().into())).collect(), err)
+}
+
 fn one_timer() -> Fx {
     let fx = Fx::new();
     fx.debian_layout().file("/etc/systemd/system/a.timer", &timer("daily"));
@@ -503,16 +512,60 @@ fn check(t, ctx) {
     .unwrap();
     let fx = one_timer();
     fx.file("/etc/systemd/system/b.timer", &timer("daily"));
-    let (code, out, err) =
-        run(&fx, &["--no-builtin", "--policies", d.path().to_str().unwrap(), "check", "--format", "json"]);
-    let r: Value = serde_json::from_str(&out).unwrap();
-    let f: Vec<(&str, &str)> = r["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| (f["rule"].as_str().unwrap(), f["message"].as_str().unwrap()))
-        .collect();
+    let (code, findings, err) = rules_and_messages(&fx, d.path());
+    let f: Vec<(&str, &str)> = findings.iter().map(|(r, m)| (r.as_str(), m.as_str())).collect();
     assert_eq!(f, [("answers", "[false, true, true, true, false, true, false, false]")], "{err}");
     assert_eq!(code, 3, "the second timer's bad list is a policy error: {err}");
     assert!(err.contains("starts_with_any: item 1 is i64, not a string"), "{err}");
+}
+
+/// Parameters and settings read with `.name` (answered by getters made for the names the
+/// policies use) answer as `["name"]` (the indexer) does: set, unset and unknown names,
+/// and a parameter another policy declares is still unknown to a policy that does not.
+#[test]
+fn params_and_settings_read_by_name_answer_as_by_index() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("a.rhai"),
+        r#"const POLICY = #{ id: "GET001", name: "by-name", title: "t", severity: "low", targets: ["unit"],
+    params: #{ names: ["a.timer", "b.timer"], allowd: 1, Timer: "p" } };
+fn check(u, ctx) {
+    if u.name != "a.timer" { return (); }
+    let s = u.settings;
+    let pairs = [
+        [ctx.params.names, ctx.params["names"]], [ctx.params.allowd, ctx.params["allowd"]],
+        [ctx.params.Timer, ctx.params["Timer"]], [s.Unit, s["Unit"]], [s.Socket, s["Socket"]],
+        [s.Timer.OnCalendar, s["Timer"]["OnCalendar"]], [s.Timer.Persistent, s["Timer"]["Persistent"]],
+        [s.Unit.Description, s["Unit"]["Description"]], [s.Install.WantedBy, s["Install"]["WantedBy"]],
+    ];
+    let seen = [];
+    for p in pairs { if `${p[0]}` != `${p[1]}` || type_of(p[0]) != type_of(p[1]) { return violation("differs", `${p}`); } seen.push(type_of(p[0])); }
+    violation("answers", `${seen} ${s.Timer.OnCalendar[0].value}`)
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("b.rhai"),
+        r#"const POLICY = #{ id: "GET002", name: "undeclared", title: "t", severity: "low", targets: ["timer"], params: #{ names: [] } };
+fn check(t, ctx) {
+    if ctx.params.allowd == () { return (); }
+}
+"#,
+    )
+    .unwrap();
+    let fx = one_timer();
+    fx.file(
+        "/etc/systemd/system/a.timer",
+        "[Unit]\nDescription=A\n[Timer]\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n",
+    );
+    let (code, findings, err) = rules_and_messages(&fx, d.path());
+    let f: Vec<(&str, &str)> = findings.iter().map(|(r, m)| (r.as_str(), m.as_str())).collect();
+    let types = "[\"array\", \"i64\", \"string\", \"Section\", \"()\", \"array\", \"()\", \"array\", \"array\"]";
+    assert_eq!(f, [("answers", format!("{types} daily").as_str())], "{err}");
+    assert_eq!(code, 3, "GET002 reads a parameter it does not declare: {err}");
+    assert!(
+        err.contains("b.rhai:3:") && err.contains("GET002 declares no parameter 'allowd' (params: names)"),
+        "{err}"
+    );
 }
