@@ -57,7 +57,7 @@ impl Pick<'_> {
     }
 
     /// True when `s` has no directory of this sort at all.
-    fn none_in(self, s: &DirScan) -> bool {
+    pub fn none_in(self, s: &DirScan) -> bool {
         match self {
             Pick::DropIns => s.dropins.is_empty(),
             Pick::Deps(_) => s.deps.is_empty(),
@@ -73,18 +73,36 @@ pub fn applicable<'a>(
     unit_type: &str,
     pick: Pick<'_>,
 ) -> Vec<Applied<'a>> {
-    let mut out = Vec::new();
     // Most directories have no sub-directory of the sort (a user's ten shared ones,
-    // usually): they are skipped, and when all are, no stem is worked out.
+    // usually): when none has, no stem is worked out.
+    if layers.iter().all(|l| pick.none_in(l)) {
+        return Vec::new();
+    }
+    applicable_to(layers, &stems(main, aliases), unit_type, pick)
+}
+
+/// The stems of a unit's main name and of each alias (`dir_stems`), worked out once for
+/// several `applicable_to` (a unit's `wants` and `requires` directories).
+pub fn stems(main: &str, aliases: &[String]) -> Vec<Vec<String>> {
+    std::iter::once(main).chain(aliases.iter().map(String::as_str)).map(dir_stems).collect()
+}
+
+/// `applicable`, with the stems given.
+pub fn applicable_to<'a>(
+    layers: &'a [&'a DirScan],
+    stems: &[Vec<String>],
+    unit_type: &str,
+    pick: Pick<'_>,
+) -> Vec<Applied<'a>> {
+    let mut out = Vec::new();
     let some: Vec<(usize, &DirScan)> =
         layers.iter().map(|l| &**l).enumerate().filter(|(_, l)| !pick.none_in(l)).collect();
     if some.is_empty() {
         return out;
     }
-    for name in std::iter::once(main).chain(aliases.iter().map(String::as_str)) {
-        let stems = dir_stems(name);
+    for stems in stems {
         for (i, l) in &some {
-            for s in &stems {
+            for s in stems {
                 if let Some(d) = pick.get(l, s) {
                     out.push(Applied { layer: *i, dir: d });
                 }
