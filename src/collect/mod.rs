@@ -477,3 +477,89 @@ mod tests {
         assert_ne!(print(stale), waiting);
     }
 }
+
+#[cfg(test)]
+mod reuse_tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// S4/S10/S11: a user scope that reuses the shared user directories' units and edges
+    /// (`UserBase`) is the scope resolved from scratch, for users whose directories touch
+    /// shared units every way there is: `.wants`/`.requires` links on a shared target
+    /// (its unit reused, its dependencies the user's), by its alias, by a dash prefix and
+    /// by type; a drop-in on it; a mask of a shared unit; an alias of a shared unit.
+    #[test]
+    fn a_user_scope_reusing_the_shared_units_is_the_one_resolved_from_scratch() {
+        let d = tempfile::tempdir().unwrap();
+        let w = |p: &str, s: &str| {
+            let p = d.path().join(p.trim_start_matches('/'));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, s).unwrap();
+        };
+        let l = |target: &str, p: &str| {
+            let p = d.path().join(p.trim_start_matches('/'));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            symlink(target, p).unwrap();
+        };
+        let cases = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        let mut passwd = String::from("root:x:0:0:root:/root:/bin/bash\n");
+        for (i, u) in cases.iter().enumerate() {
+            passwd.push_str(&format!("{u}:x:{}:{}::/home/{u}:/bin/bash\n", 1001 + i, 1001 + i));
+        }
+        w("/etc/passwd", &passwd);
+        w("/etc/group", "root:x:0:\n");
+        let lib = "/usr/lib/systemd/user";
+        w(&format!("{lib}/default.target"), "[Unit]\nRequires=basic.target\n");
+        w(&format!("{lib}/basic.target"), "[Unit]\nWants=timers.target sockets.target\n");
+        w(&format!("{lib}/timers.target"), "[Unit]\nDescription=Timers\n");
+        w(&format!("{lib}/sockets.target"), "[Unit]\nDescription=Sockets\n");
+        w(&format!("{lib}/shared.service"), "[Service]\nExecStart=/bin/true\n");
+        w(&format!("{lib}/shared-x.service"), "[Service]\nExecStart=/bin/false\n");
+        w(&format!("{lib}/shared.timer"), "[Timer]\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n");
+        l("shared.service", &format!("{lib}/alias.service"));
+        l(&format!("{lib}/shared.timer"), "/etc/systemd/user/timers.target.wants/shared.timer");
+        let own = |u: &str| {
+            let dir = format!("/home/{u}/.config/systemd/user");
+            w(&format!("{dir}/own.timer"), "[Timer]\nOnCalendar=hourly\n[Install]\nWantedBy=timers.target\n");
+            w(&format!("{dir}/own.service"), "[Service]\nExecStart=/bin/echo\n");
+            dir
+        };
+        let dir = own("a");
+        l(&format!("{dir}/own.timer"), &format!("{dir}/timers.target.wants/own.timer"));
+        let dir = own("b");
+        l(&format!("{lib}/shared.service"), &format!("{dir}/default.target.wants/shared.service"));
+        let dir = own("c");
+        w(&format!("{dir}/timers.target.d/x.conf"), "[Unit]\nWants=shared-x.service own.timer\n");
+        let dir = own("d");
+        l(&format!("{dir}/own.service"), &format!("{dir}/alias.service.wants/own.service"));
+        let dir = own("e");
+        l(&format!("{lib}/shared-x.service"), &format!("{dir}/target.wants/shared-x.service"));
+        let dir = own("f");
+        l(&format!("{dir}/own.timer"), &format!("{dir}/timers.target.requires/own.timer"));
+        let dir = own("g");
+        l(&format!("{dir}/own.service"), &format!("{dir}/shared-.service.wants/own.service"));
+        let dir = own("h");
+        l("/dev/null", &format!("{dir}/shared.timer"));
+        l(&format!("{dir}/own.timer"), &format!("{dir}/timers.target.wants/own.timer"));
+        let dir = own("i");
+        l(&format!("{lib}/timers.target"), &format!("{dir}/my-timers.target"));
+        l(&format!("{dir}/own.timer"), &format!("{dir}/my-timers.target.wants/own.timer"));
+
+        let mut s = Session::open(d.path(), 1_700_000_000_000_000).unwrap();
+        assert!(s.base.is_some(), "the global scope leaves a base to reuse");
+        let show = |o: Option<ScopeOut>| {
+            let o = o.expect("every user here has a scope");
+            let scope = serde_json::to_string_pretty(&o.scope).unwrap();
+            (scope, serde_json::to_string(&o.paths).unwrap(), serde_json::to_string(&o.warnings).unwrap())
+        };
+        for u in s.users.clone().iter().filter(|u| u.uid > 1000) {
+            let reused = show(s.user_scope(u));
+            let base = s.base.take();
+            let scratch = show(s.user_scope(u));
+            s.base = base;
+            assert_eq!(reused.0, scratch.0, "user {}: the scope", u.name);
+            assert_eq!((&reused.1, &reused.2), (&scratch.1, &scratch.2), "user {}: paths and warnings", u.name);
+            assert!(reused.0.contains("own.timer"), "user {}: {}", u.name, reused.0);
+        }
+    }
+}

@@ -93,16 +93,19 @@ fn touch_keys<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
 }
 
 /// The names a user's own directories touch: units, alias sources and targets, the
-/// stems of their `.d`/`.wants` directories, type-level drop-in dirs. A unit none of
-/// whose names, templates, dash prefixes or type is here resolves exactly as in the
-/// shared directories.
+/// stems of their `.d` directories, type-level drop-in dirs (`names`), and apart from
+/// those the stems of their `.wants`/`.requires` directories (`deps`). A unit none of
+/// whose names, templates, dash prefixes or type is in `names` resolves exactly as in the
+/// shared directories; if none is in `deps` either, its dependencies are theirs too.
 struct Touched {
     names: FastSet<String>,
+    deps: FastSet<String>,
 }
 
 impl Touched {
     fn of(r: &Resolver<'_>, base: &UserBase) -> Touched {
         let mut names = FastSet::default();
+        let mut deps = FastSet::default();
         for l in r.layers.iter().filter(|l| l.spec.per_user) {
             for (n, e) in &l.scan.units {
                 names.insert(n.clone());
@@ -111,26 +114,41 @@ impl Touched {
                 }
             }
             names.extend(l.scan.dropins.keys().cloned());
-            names.extend(l.scan.deps.keys().map(|(stem, _)| stem.clone()));
+            deps.extend(l.scan.deps.keys().map(|(stem, _)| stem.clone()));
         }
         // A shared alias of a touched name is the same unit: touched too.
-        let more: Vec<String> =
-            names.iter().filter_map(|n| base.units.get(n)).flat_map(|u| u.names.iter().cloned()).collect();
-        names.extend(more);
-        Touched { names }
+        for set in [&mut names, &mut deps] {
+            let more: Vec<String> =
+                set.iter().filter_map(|n| base.units.get(n)).flat_map(|u| u.names.iter().cloned()).collect();
+            set.extend(more);
+        }
+        Touched { names, deps }
     }
 
+    /// Whether the user's directories change how `name` resolves (its unit).
     fn touches(&self, name: &str, base: &UserBase) -> bool {
-        if self.names.is_empty() {
-            return false;
-        }
-        match base.keys.get(name) {
-            Some(k) => k.iter().any(|s| self.names.contains(s)),
-            // A name of the user's own (most names asked here are) is one of its own keys:
-            // no list of them is built for it.
-            None if self.names.contains(name) || self.names.contains(names::unit_type(name)) => true,
-            None => touch_keys(std::iter::once(name)).iter().any(|s| self.names.contains(s)),
-        }
+        holds_a_key(&self.names, name, base)
+    }
+
+    /// Whether they change the unit or its dependencies (`.wants`/`.requires` links): a
+    /// user's `timers.target.wants/` leaves `timers.target` as the shared directories have
+    /// it, with the user's links among its dependencies.
+    fn touches_deps(&self, name: &str, base: &UserBase) -> bool {
+        self.touches(name, base) || holds_a_key(&self.deps, name, base)
+    }
+}
+
+/// Whether `set` holds any of `name`'s keys (`touch_keys`).
+fn holds_a_key(set: &FastSet<String>, name: &str, base: &UserBase) -> bool {
+    if set.is_empty() {
+        return false;
+    }
+    match base.keys.get(name) {
+        Some(k) => k.iter().any(|s| set.contains(s)),
+        // A name of the user's own (most names asked here are) is one of its own keys:
+        // no list of them is built for it.
+        None if set.contains(name) || set.contains(names::unit_type(name)) => true,
+        None => touch_keys(std::iter::once(name)).iter().any(|s| set.contains(s)),
     }
 }
 
@@ -252,7 +270,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     let mut walked: FastMap<String, activation::Node> = FastMap::default();
     let graph = activation::walk(|name| {
         if let (Some(b), Some(t)) = (base, &touched)
-            && !t.touches(name, b)
+            && !t.touches_deps(name, b)
             && let Some(d) = b.deps.get(name)
         {
             return Some(Cow::Borrowed(d));
@@ -489,7 +507,7 @@ mod tests {
     #[test]
     fn s10_a_name_is_touched_when_a_users_directories_hold_one_of_its_keys() {
         let held = ["sync-notes.timer", "backup-.service", "job@.timer", "path", "x-y.service"];
-        let touched = Touched { names: held.iter().map(|s| s.to_string()).collect() };
+        let touched = Touched { names: held.iter().map(|s| s.to_string()).collect(), deps: FastSet::default() };
         let base = UserBase::default();
         let by_keys = |n: &str| touch_keys(std::iter::once(n)).iter().any(|k| touched.names.contains(k));
         let names = [
@@ -513,7 +531,8 @@ mod tests {
             // `x-y-z.service`'s stems are `x-y-.service` and `x-.service`, not `x-y.service`.
             ["sync-notes.timer", "backup-daily.service", "job@a.timer", "home.path", "x-y.service"]
         );
-        assert!(!Touched { names: FastSet::default() }.touches("sync-notes.timer", &base));
+        let none = Touched { names: FastSet::default(), deps: FastSet::default() };
+        assert!(!none.touches("sync-notes.timer", &base));
     }
 
     /// S1/S16: a search directory answered from its parent chain resolves as the walk
