@@ -517,7 +517,7 @@ pub fn basename(p: &str) -> &str {
 pub fn normalize(p: &str) -> String {
     // Most paths asked for are in normal form already (every search directory and its
     // parents): one copy, not a string grown component by component.
-    if p == "/" || p.strip_prefix('/').is_some_and(|t| t.split('/').all(|c| !matches!(c, "" | "." | ".."))) {
+    if is_normal(p) {
         return p.to_string();
     }
     let mut out = String::from("/");
@@ -537,6 +537,26 @@ pub fn normalize(p: &str) -> String {
         }
     }
     out
+}
+
+/// Whether `p` is `/` or `/`-separated components none of which is empty, `.` or `..`
+/// (a byte loop: the `split` it replaces was 1% of a user scope).
+fn is_normal(p: &str) -> bool {
+    let b = p.as_bytes();
+    if b.first() != Some(&b'/') {
+        return false;
+    }
+    if b.len() == 1 {
+        return true;
+    }
+    let mut start = 1;
+    for end in (1..=b.len()).filter(|&i| i == b.len() || b[i] == b'/') {
+        if matches!(&b[start..end], b"" | b"." | b"..") {
+            return false;
+        }
+        start = end + 1;
+    }
+    true
 }
 
 fn io_err(path: &str, e: &io::Error) -> ChaseError {
@@ -719,5 +739,23 @@ mod tests {
         assert_eq!(parent("/a/b"), "/a");
         assert_eq!(parent("/a"), "/");
         assert_eq!(basename("/a/b.timer"), "b.timer");
+    }
+
+    /// The byte loop answers as the component split it replaced, on every string of up
+    /// to six bytes from `/`, `.`, `a` (and so does `normalize`: its walk is the same).
+    #[test]
+    fn is_normal_answers_as_the_split() {
+        let split = |p: &str| {
+            p == "/" || p.strip_prefix('/').is_some_and(|t| t.split('/').all(|c| !matches!(c, "" | "." | "..")))
+        };
+        let (mut all, mut level) = (vec![String::new()], vec![String::new()]);
+        for _ in 0..6 {
+            level = level.iter().flat_map(|p| ['/', '.', 'a'].map(|c| format!("{p}{c}"))).collect();
+            all.extend(level.iter().cloned());
+        }
+        assert!(all.len() > 1000);
+        for p in &all {
+            assert_eq!(is_normal(p), split(p), "{p:?}");
+        }
     }
 }
