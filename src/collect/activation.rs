@@ -83,8 +83,7 @@ pub fn deps_of(r: &mut Resolver<'_>, unit: &Unit) -> Vec<Dep> {
         let scans = r.scans();
         // Both kinds look in the same stems' directories: the stems are worked out once.
         let deps = dropins::Pick::Deps("wants");
-        let stems =
-            if scans.iter().all(|s| deps.none_in(s)) { Vec::new() } else { dropins::stems(&unit.name, &aliases) };
+        let stems = dropins::stems_for(&scans, deps, &unit.name, &aliases);
         for kind in ["wants", "requires"] {
             let dirs = dropins::applicable_to(&scans, &stems, &unit.unit_type, dropins::Pick::Deps(kind));
             for (li, e) in dropins::merge(&dirs) {

@@ -56,6 +56,14 @@ impl Pick<'_> {
         }
     }
 
+    /// The `X` of each directory of this sort in `s`.
+    fn stems_in(self, s: &DirScan) -> Box<dyn Iterator<Item = &str> + '_> {
+        match self {
+            Pick::DropIns => Box::new(s.dropins.keys().map(String::as_str)),
+            Pick::Deps(_) => Box::new(s.dep_stem_names()),
+        }
+    }
+
     /// True when `s` has no directory of this sort at all.
     pub fn none_in(self, s: &DirScan) -> bool {
         match self {
@@ -78,7 +86,30 @@ pub fn applicable<'a>(
     if layers.iter().all(|l| pick.none_in(l)) {
         return Vec::new();
     }
-    applicable_to(layers, &stems(main, aliases), unit_type, pick)
+    applicable_to(layers, &stems_for(layers, pick, main, aliases), unit_type, pick)
+}
+
+/// `stems`, when a directory of this sort in `layers` could be one of them; none
+/// otherwise (`applicable_to` then looks for the type's directory alone). Every stem of
+/// a name begins with the name's first word (up to its first `-`, `@` or `.`) and ends
+/// with its type: a user's `timers.target.wants` cannot be one of `git-pull.timer`'s, and
+/// working them out was a third of the dependency walk.
+pub fn stems_for(layers: &[&DirScan], pick: Pick<'_>, main: &str, aliases: &[String]) -> Vec<Vec<String>> {
+    let could = |name: &str| {
+        let head = &name[..name.find(['-', '@', '.']).unwrap_or(name.len())];
+        let ty = names::unit_type(name);
+        if ty.is_empty() {
+            return true; // not a unit name: left to `stems` as before
+        }
+        layers.iter().flat_map(|l| pick.stems_in(l)).any(|s| {
+            s.starts_with(head) && s.len() > ty.len() && s.ends_with(ty) && s.as_bytes()[s.len() - ty.len() - 1] == b'.'
+        })
+    };
+    if std::iter::once(main).chain(aliases.iter().map(String::as_str)).any(could) {
+        stems(main, aliases)
+    } else {
+        Vec::new()
+    }
 }
 
 /// The stems of a unit's main name and of each alias (`dir_stems`), worked out once for
@@ -131,6 +162,31 @@ pub fn merge<'a>(dirs: &[Applied<'a>]) -> Vec<(usize, &'a Entry)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `stems_for` relies on: every stem of a name begins with the name's first
+    /// word and ends with `.TYPE`.
+    #[test]
+    fn s10_every_stem_keeps_the_first_word_and_the_type() {
+        let words = ["a", "b-c", "x", "-", "", "d-e-f"];
+        let mut names = Vec::new();
+        for w1 in words {
+            for w2 in words {
+                for sep in ["-", "@", "-@", "@-", "--"] {
+                    for ty in ["timer", "service", "target"] {
+                        names.push(format!("{w1}{sep}{w2}.{ty}"));
+                    }
+                }
+            }
+        }
+        names.extend(["-.mount", "a.timer", "x@.service", "@a.service"].map(String::from));
+        for n in &names {
+            let head = &n[..n.find(['-', '@', '.']).unwrap_or(n.len())];
+            let ty = format!(".{}", names::unit_type(n));
+            for s in dir_stems(n) {
+                assert!(s.starts_with(head) && s.ends_with(&ty), "{n}: {s}");
+            }
+        }
+    }
 
     #[test]
     fn s10_stems_in_systemd_order() {

@@ -67,6 +67,11 @@ pub struct DirScan {
 }
 
 impl DirScan {
+    /// The `X` of every `X.wants`/`X.requires`/`X.upholds` directory.
+    pub fn dep_stem_names(&self) -> impl Iterator<Item = &str> {
+        self.dep_stems.iter().map(String::as_str)
+    }
+
     /// The dependency links named `name` (or, when `name` is a template, its instances).
     pub fn dep_links_named<'a>(&'a self, name: &str) -> impl Iterator<Item = (&'a (String, String), &'a Entry)> + 'a {
         self.dep_links
