@@ -1,6 +1,8 @@
 //! Unit names (S6): validity, templates and instances, dash prefixes for drop-in lookup
 //! (S10), and systemd's hidden/backup file names (S8). Pure functions over strings.
 
+use super::root::last_byte;
+
 /// The unit types, written once: the list, and the match `classify` asks (one compare
 /// of length and bytes, where the list is eleven string compares).
 macro_rules! unit_types {
@@ -66,18 +68,23 @@ fn valid_byte(c: u8) -> bool {
 
 /// The type suffix of a name (`timer` for `a.timer`).
 pub fn unit_type(name: &str) -> &str {
-    name.rsplit_once('.').map_or("", |(_, t)| t)
+    last_byte(name, b'.').map_or("", |i| &name[i + 1..])
+}
+
+/// The name without its type suffix (`a` for `a.timer`; the name when it has none).
+fn without_type(name: &str) -> &str {
+    last_byte(name, b'.').map_or(name, |i| &name[..i])
 }
 
 /// The prefix: the part before `@` or the suffix (`foo` for `foo@bar.timer`).
 pub fn prefix(name: &str) -> &str {
-    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    let stem = without_type(name);
     stem.split_once('@').map_or(stem, |(p, _)| p)
 }
 
 /// The instance of an instance name.
 pub fn instance(name: &str) -> Option<&str> {
-    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    let stem = without_type(name);
     stem.split_once('@').map(|(_, i)| i).filter(|i| !i.is_empty())
 }
 
@@ -100,7 +107,7 @@ pub fn dash_parent(name: &str) -> Option<String> {
     let mut p = prefix(name).to_string();
     let mut chopped = false;
     loop {
-        let dash = p.rfind('-')?;
+        let dash = last_byte(&p, b'-')?;
         if dash == 0 {
             return None;
         }

@@ -118,7 +118,7 @@ impl StatCache {
                 Some(Ok(st)) if !st.is_dir() && !st.is_symlink() => return Some(libc_codes::ENOTDIR),
                 _ => {}
             }
-            d = &d[..d.rfind('/').filter(|&i| i > 0)?];
+            d = &d[..last_byte(d, b'/').filter(|&i| i > 0)?];
         }
     }
 
@@ -480,7 +480,7 @@ fn pop(p: &mut String) -> bool {
     if p == "/" {
         return false;
     }
-    match p.rfind('/') {
+    match last_byte(p, b'/') {
         Some(0) => *p = "/".into(),
         Some(i) => p.truncate(i),
         None => *p = "/".into(),
@@ -500,9 +500,16 @@ pub fn join(dir: &str, name: &str) -> String {
     p
 }
 
+/// Where the ASCII byte `c` last occurs in `s`. A plain loop: the paths and names asked
+/// are short, and `rfind` (a char searcher, then `memrchr`'s word-at-a-time set-up) cost
+/// about 170 instructions a call, 3% of a user scope.
+pub fn last_byte(s: &str, c: u8) -> Option<usize> {
+    s.as_bytes().iter().rposition(|&b| b == c)
+}
+
 /// The parent of an in-image path (`/` for `/x`).
 pub fn parent(p: &str) -> &str {
-    match p.rfind('/') {
+    match last_byte(p, b'/') {
         Some(0) | None => "/",
         Some(i) => &p[..i],
     }
@@ -510,7 +517,7 @@ pub fn parent(p: &str) -> &str {
 
 /// The last component of an in-image path.
 pub fn basename(p: &str) -> &str {
-    p.rsplit('/').next().unwrap_or(p)
+    last_byte(p, b'/').map_or(p, |i| &p[i + 1..])
 }
 
 /// Normalises an in-image path lexically (`.`/`..`/duplicate slashes), clamped at `/`.
@@ -739,6 +746,18 @@ mod tests {
         assert_eq!(parent("/a/b"), "/a");
         assert_eq!(parent("/a"), "/");
         assert_eq!(basename("/a/b.timer"), "b.timer");
+    }
+
+    /// `last_byte` is `rfind` of an ASCII char, in strings with multi-byte characters
+    /// too (no UTF-8 sequence holds an ASCII byte), and `basename` is `rsplit`'s last piece.
+    #[test]
+    fn last_byte_answers_as_rfind() {
+        for s in ["", "/", "a", "/a/b", "a/", "é/ü-ß.x", "ß.é.", "--", "x@y-z.timer", "/home/ü/.config"] {
+            for c in ['/', '.', '-', '@'] {
+                assert_eq!(last_byte(s, c as u8), s.rfind(c), "{s:?} {c:?}");
+            }
+            assert_eq!(basename(s), s.rsplit('/').next().unwrap_or(s), "{s:?}");
+        }
     }
 
     /// The byte loop answers as the component split it replaced, on every string of up

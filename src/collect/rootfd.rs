@@ -152,7 +152,7 @@ fn rel(p: &str) -> &str {
 /// Splits a canonical path into its parent and last component (`None` for `/`).
 pub fn split(p: &str) -> Option<(&str, &str)> {
     let p = p.trim_end_matches('/');
-    let i = p.rfind('/')?;
+    let i = super::root::last_byte(p, b'/')?;
     let name = &p[i + 1..];
     if name.is_empty() || name == "." || name == ".." {
         return None;

@@ -61,7 +61,7 @@ impl Seen {
             }
         }
         let mut p = path;
-        while let Some(i) = p.rfind('/') {
+        while let Some(i) = super::root::last_byte(p, b'/') {
             p = if i == 0 { "/" } else { &p[..i] };
             if m.contains_key(p) {
                 break;

@@ -64,7 +64,7 @@ impl Areas {
                 }
                 foreign_below.get_or_insert(*foreign);
             }
-            match q.rfind('/') {
+            match crate::collect::root::last_byte(q, b'/') {
                 Some(i) if i > 0 => q = &q[..i],
                 _ => break,
             }
