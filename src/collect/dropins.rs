@@ -56,16 +56,16 @@ impl Pick<'_> {
         }
     }
 
-    /// The `X` of each directory of this sort in `s`.
-    fn stems_in(self, s: &DirScan) -> Box<dyn Iterator<Item = &str> + '_> {
+    /// Whether `s` has a directory of this sort whose `X` passes `f`.
+    fn any_stem(self, s: &DirScan, f: impl FnMut(&str) -> bool) -> bool {
         match self {
-            Pick::DropIns => Box::new(s.dropins.keys().map(String::as_str)),
-            Pick::Deps(_) => Box::new(s.dep_stem_names()),
+            Pick::DropIns => s.dropins.keys().map(String::as_str).any(f),
+            Pick::Deps(_) => s.dep_stem_names().any(f),
         }
     }
 
     /// True when `s` has no directory of this sort at all.
-    pub fn none_in(self, s: &DirScan) -> bool {
+    fn none_in(self, s: &DirScan) -> bool {
         match self {
             Pick::DropIns => s.dropins.is_empty(),
             Pick::Deps(_) => s.deps.is_empty(),
@@ -81,11 +81,6 @@ pub fn applicable<'a>(
     unit_type: &str,
     pick: Pick<'_>,
 ) -> Vec<Applied<'a>> {
-    // Most directories have no sub-directory of the sort (a user's ten shared ones,
-    // usually): when none has, no stem is worked out.
-    if layers.iter().all(|l| pick.none_in(l)) {
-        return Vec::new();
-    }
     applicable_to(layers, &stems_for(layers, pick, main, aliases), unit_type, pick)
 }
 
@@ -98,12 +93,10 @@ pub fn stems_for(layers: &[&DirScan], pick: Pick<'_>, main: &str, aliases: &[Str
     let could = |name: &str| {
         let head = &name[..name.find(['-', '@', '.']).unwrap_or(name.len())];
         let ty = names::unit_type(name);
-        if ty.is_empty() {
-            return true; // not a unit name: left to `stems` as before
-        }
-        layers.iter().flat_map(|l| pick.stems_in(l)).any(|s| {
-            s.starts_with(head) && s.len() > ty.len() && s.ends_with(ty) && s.as_bytes()[s.len() - ty.len() - 1] == b'.'
-        })
+        // A name without a type is no unit name: any directory of the sort may be one.
+        let of_name =
+            |x: &str| ty.is_empty() || (x.starts_with(head) && x.strip_suffix(ty).is_some_and(|r| r.ends_with('.')));
+        layers.iter().any(|l| pick.any_stem(l, of_name))
     };
     if std::iter::once(main).chain(aliases.iter().map(String::as_str)).any(could) {
         stems(main, aliases)
@@ -112,9 +105,8 @@ pub fn stems_for(layers: &[&DirScan], pick: Pick<'_>, main: &str, aliases: &[Str
     }
 }
 
-/// The stems of a unit's main name and of each alias (`dir_stems`), worked out once for
-/// several `applicable_to` (a unit's `wants` and `requires` directories).
-pub fn stems(main: &str, aliases: &[String]) -> Vec<Vec<String>> {
+/// The stems of a unit's main name and of each alias (`dir_stems`).
+fn stems(main: &str, aliases: &[String]) -> Vec<Vec<String>> {
     std::iter::once(main).chain(aliases.iter().map(String::as_str)).map(dir_stems).collect()
 }
 
