@@ -40,15 +40,10 @@ pub fn lstat(root: &Root, path: &str) -> Option<FileMeta> {
 /// Records the metadata of `path` and every parent up to `/` into `paths`, and returns
 /// the chain (path first). Missing components are skipped in the map but kept in the chain.
 pub fn record_chain(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMeta>) -> Vec<String> {
-    let p = root::normalize(path);
-    // The path, then each parent up to `/`: cut at each slash, found in one pass.
-    let cuts: Vec<usize> = p.bytes().enumerate().skip(1).filter(|&(_, c)| c == b'/').map(|(i, _)| i).collect();
-    let mut chain = Vec::with_capacity(cuts.len() + 2);
-    chain.extend(cuts.iter().rev().map(|&i| p[..i].to_string()));
-    if p != "/" {
-        chain.push("/".to_string());
+    let mut chain = vec![root::normalize(path)];
+    while let Some(p) = chain.last().filter(|p| *p != "/") {
+        chain.push(root::parent(p).to_string());
     }
-    chain.insert(0, p);
     // Only this function fills `paths`, always up to `/`, and an existing path's parents
     // exist: once a path is there, so are its parents. The rest is looked at from the
     // top down, so that below a missing directory nothing is tried (the stat cache knows).
