@@ -216,8 +216,7 @@ impl PolicySet {
     /// for another thread: the same API and the same getters.
     pub fn engine_like(&self, dir: Option<PathBuf>) -> Engine {
         let mut e = new_engine(&self.limits, dir.clone(), &self.log);
-        let of_dir: Vec<&Policy> = self.policies.iter().filter(|p| Self::dir_of(p) == dir).collect();
-        getters(&mut e, of_dir.iter().copied());
+        getters(&mut e, self.policies.iter().filter(|p| Self::dir_of(p) == dir));
         e
     }
 

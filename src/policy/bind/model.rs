@@ -211,6 +211,22 @@ impl Section {
     fn keys(&self) -> Option<&BTreeMap<String, Vec<Setting>>> {
         self.0.settings.get(&self.1)
     }
+
+    /// `section.Key` and `section["Key"]`: its settings, `()` when not set.
+    fn setting(&self, k: &str) -> Dynamic {
+        self.keys().and_then(|m| m.get(k)).map_or(Dynamic::UNIT, |v| v.to_dyn())
+    }
+}
+
+impl Settings {
+    /// `settings.Section` and `settings["Section"]`: the section, `()` when not set.
+    fn section(&self, k: &str) -> Dynamic {
+        if self.0.settings.contains_key(k) {
+            Dynamic::from(Section(Arc::clone(&self.0), k.to_string()))
+        } else {
+            Dynamic::UNIT
+        }
+    }
 }
 
 /// A policy's parameters: the header's defaults with the config on top. Reading a
@@ -270,19 +286,11 @@ pub fn register(e: &mut Engine) {
     register_type::<FileRefH>(e);
 
     e.register_type_with_name::<Settings>("Settings");
-    e.register_indexer_get(|s: &mut Settings, k: &str| -> Dynamic {
-        if s.0.settings.contains_key(k) {
-            Dynamic::from(Section(Arc::clone(&s.0), k.to_string()))
-        } else {
-            Dynamic::UNIT
-        }
-    });
+    e.register_indexer_get(|s: &mut Settings, k: &str| s.section(k));
     e.register_fn("keys", |s: &mut Settings| -> Array { s.0.settings.keys().map(|k| k.to_dyn()).collect() });
     e.register_fn("contains", |s: &mut Settings, k: &str| s.0.settings.contains_key(k));
     e.register_type_with_name::<Section>("Section");
-    e.register_indexer_get(|s: &mut Section, k: &str| -> Dynamic {
-        s.keys().and_then(|m| m.get(k)).map_or(Dynamic::UNIT, |v| v.to_dyn())
-    });
+    e.register_indexer_get(|s: &mut Section, k: &str| s.setting(k));
     e.register_fn("keys", |s: &mut Section| -> Array {
         s.keys().map(|m| m.keys().map(|k| k.to_dyn()).collect()).unwrap_or_default()
     });
@@ -311,16 +319,8 @@ pub fn register_getters<'a>(e: &mut Engine, params: impl IntoIterator<Item = &'a
         sources.iter().flat_map(|s| dot_names(s)).filter(|n| n.starts_with(|c: char| c.is_ascii_uppercase())).collect();
     for n in props {
         let (a, b): (Arc<str>, Arc<str>) = (Arc::from(n), Arc::from(n));
-        e.register_get(n, move |s: &mut Settings| {
-            if s.0.settings.contains_key(&*a) {
-                Dynamic::from(Section(Arc::clone(&s.0), a.to_string()))
-            } else {
-                Dynamic::UNIT
-            }
-        });
-        e.register_get(n, move |s: &mut Section| {
-            s.keys().and_then(|m| m.get(&*b)).map_or(Dynamic::UNIT, |v| v.to_dyn())
-        });
+        e.register_get(n, move |s: &mut Settings| s.section(&a));
+        e.register_get(n, move |s: &mut Section| s.setting(&b));
     }
 }
 
