@@ -377,7 +377,7 @@ fn dpkg_lists_read_in_parallel_own_exactly_their_units() {
         }
     }
     fx.file("/var/lib/dpkg/status", &status);
-    let o = Command::new(env!("CARGO_BIN_EXE_timerguard")).arg("--root").arg(fx.path()).arg("facts").output().unwrap();
+    let o = fx.cli(&["facts"]);
     let facts: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(facts["packages"]["packages"], 108, "the installed packages (a removed one's list is left out)");
     let prov = facts["provenance"].as_array().unwrap();
@@ -413,16 +413,20 @@ fn dpkg_lists_read_in_parallel_own_exactly_their_units() {
 /// as "cannot list" with no cause).
 #[test]
 fn a_dpkg_info_that_cannot_be_listed_is_a_warning_naming_it_and_why() {
-    for linked in ["/var/lib/dpkg", "/var/lib/dpkg/info"] {
+    // One installed package `p`, and the timer its list would own.
+    let one_package = || {
         let fx = Fx::new();
         fx.file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n")
             .file("/usr/lib/systemd/system/job.timer", &timer("daily"))
-            .file("/var/lib/dpkg/status", "Package: p\nStatus: install ok installed\nArchitecture: all\n\n")
-            .file("/var/lib/dpkg/info/p.list", "/usr/lib/systemd/system\n/usr/lib/systemd/system/job.timer\n");
+            .file("/var/lib/dpkg/status", "Package: p\nStatus: install ok installed\nArchitecture: all\n\n");
+        fx
+    };
+    for linked in ["/var/lib/dpkg", "/var/lib/dpkg/info"] {
+        let fx = one_package();
+        fx.file("/var/lib/dpkg/info/p.list", "/usr/lib/systemd/system\n/usr/lib/systemd/system/job.timer\n");
         std::fs::rename(fx.host_path(linked), fx.host_path("/srv")).unwrap();
         fx.link(linked, "/srv");
-        let o =
-            Command::new(env!("CARGO_BIN_EXE_timerguard")).arg("--root").arg(fx.path()).arg("facts").output().unwrap();
+        let o = fx.cli(&["facts"]);
         let facts: Value = serde_json::from_slice(&o.stdout).unwrap();
         let dpkg_said: Vec<&Value> =
             facts["warnings"].as_array().unwrap().iter().filter(|w| w.to_string().contains("dpkg")).collect();
@@ -432,10 +436,7 @@ fn a_dpkg_info_that_cannot_be_listed_is_a_warning_naming_it_and_why() {
         assert_eq!(job["package"], "p", "{linked} a link: {job}");
     }
     for (how, want) in [("file", "Not a directory"), ("loop", "symbolic links"), ("dangling", "No such file")] {
-        let fx = Fx::new();
-        fx.file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n")
-            .file("/usr/lib/systemd/system/job.timer", &timer("daily"))
-            .file("/var/lib/dpkg/status", "Package: p\nStatus: install ok installed\nArchitecture: all\n\n");
+        let fx = one_package();
         match how {
             "file" => {
                 fx.file("/var/lib/dpkg/info", "not a directory\n");
@@ -447,8 +448,7 @@ fn a_dpkg_info_that_cannot_be_listed_is_a_warning_naming_it_and_why() {
                 fx.link("/var/lib/dpkg/info", "/nowhere");
             }
         }
-        let o =
-            Command::new(env!("CARGO_BIN_EXE_timerguard")).arg("--root").arg(fx.path()).arg("facts").output().unwrap();
+        let o = fx.cli(&["facts"]);
         assert!(o.status.success(), "{how}: {}", String::from_utf8_lossy(&o.stderr));
         let facts: Value = serde_json::from_slice(&o.stdout).unwrap();
         let said: Vec<&Value> =
