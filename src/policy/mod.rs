@@ -86,7 +86,9 @@ pub enum PolicyError {
 /// All policies of a run, with one engine per directory (imports resolve there).
 pub struct PolicySet {
     pub policies: Vec<Policy>,
-    pub engines: Vec<(Option<PathBuf>, Arc<Engine>)>,
+    /// Each directory's engine (`None`: the built-in pack's), and the getters registered
+    /// on it for its policies (an engine built for another thread registers them too).
+    pub engines: Vec<(Option<PathBuf>, Arc<Engine>, bind::Getters)>,
     /// What the engines were built with (evaluating threads build their own).
     pub limits: engine::Limits,
     pub log: engine::Log,
@@ -169,8 +171,9 @@ impl PolicySet {
                 }
                 Ok(())
             })?;
-            getters(&mut e, &set.policies);
-            set.engines.push((None, Arc::new(e)));
+            let g = getters(&set.policies);
+            g.register(&mut e);
+            set.engines.push((None, Arc::new(e), g));
         }
         for dir in dirs {
             let first = set.policies.len();
@@ -182,8 +185,9 @@ impl PolicySet {
                 }
                 Ok(())
             })?;
-            getters(&mut e, &set.policies[first..]);
-            set.engines.push((Some(dir.clone()), Arc::new(e)));
+            let g = getters(&set.policies[first..]);
+            g.register(&mut e);
+            set.engines.push((Some(dir.clone()), Arc::new(e), g));
         }
         let mut seen = std::collections::BTreeMap::new();
         for p in &set.policies {
@@ -216,14 +220,16 @@ impl PolicySet {
     /// for another thread: the same API and the same getters.
     pub fn engine_like(&self, dir: Option<PathBuf>) -> Engine {
         let mut e = new_engine(&self.limits, dir.clone(), &self.log);
-        getters(&mut e, self.policies.iter().filter(|p| Self::dir_of(p) == dir));
+        if let Some((.., g)) = self.engines.iter().find(|(d, ..)| *d == dir) {
+            g.register(&mut e);
+        }
         e
     }
 
     /// The engine that compiled a policy.
     pub fn engine_for(&self, p: &Policy) -> &Arc<Engine> {
         let dir = Self::dir_of(p);
-        self.engines.iter().find(|(d, _)| *d == dir).map_or_else(|| &self.engines[0].1, |(_, e)| e)
+        self.engines.iter().find(|(d, ..)| *d == dir).map_or_else(|| &self.engines[0].1, |(_, e, _)| e)
     }
 
     /// A policy by exact id or name (what the config file must use).
@@ -249,10 +255,10 @@ fn uninterned(mut e: Engine, f: impl FnOnce(&Engine) -> Result<(), PolicyError>)
     Ok(e)
 }
 
-/// Getters on `e` for the parameters and settings its policies read by name.
-fn getters<'a>(e: &mut Engine, policies: impl IntoIterator<Item = &'a Policy> + Clone) {
-    let sources: Vec<&str> = policies.clone().into_iter().map(|p| &*p.source).collect();
-    bind::register_getters(e, policies.into_iter().flat_map(|p| p.meta.params.keys().map(String::as_str)), &sources);
+/// The parameters and settings `policies` read by name (`bind::Getters`).
+fn getters(policies: &[Policy]) -> bind::Getters {
+    let params = policies.iter().flat_map(|p| p.meta.params.keys().map(String::as_str));
+    bind::Getters::of(params, policies.iter().map(|p| &*p.source))
 }
 
 /// The engine with the whole API registered.
@@ -285,23 +291,45 @@ mod tests {
 
     /// The pack compiles with the interner off and every engine evaluates with it on, as
     /// a new engine has it (off for the calls, it costs more a user than it saved).
+    /// The built-in pack and a directory holding one policy, `OWN001`, with these
+    /// `params` and `check` body (the directory lives as long as the set is used).
+    fn pack_and_own(params: &str, body: &str) -> (tempfile::TempDir, PolicySet) {
+        let dir = tempfile::tempdir().unwrap();
+        let header = r#"const POLICY = #{ id: "OWN001", name: "own", title: "t", severity: "low", targets: ["timer"]"#;
+        std::fs::write(dir.path().join("own.rhai"), format!("{header}{params} }};\nfn check(t, ctx) {{ {body} }}\n"))
+            .unwrap();
+        let limits = engine::Limits::default();
+        let set = PolicySet::load(true, &[dir.path().to_path_buf()], &limits, &engine::Log::default()).unwrap();
+        (dir, set)
+    }
+
     #[test]
     fn engines_evaluate_with_the_interner_they_compiled_without() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("own.rhai"),
-            "const POLICY = #{ id: \"OWN001\", name: \"own\", title: \"t\", severity: \"low\", targets: [\"timer\"] };\nfn check(t, ctx) { () }\n",
-        )
-        .unwrap();
-        let log = engine::Log::default();
-        let limits = engine::Limits::default();
-        let set = PolicySet::load(true, &[dir.path().to_path_buf()], &limits, &log).unwrap();
+        let (_dir, set) = pack_and_own("", "()");
         let want = Engine::new().max_strings_interned();
         assert!(want > 0);
         assert_eq!(set.engines.len(), 2);
-        for (_, e) in &set.engines {
+        for (_, e, _) in &set.engines {
             assert_eq!(e.max_strings_interned(), want);
         }
         assert!(set.get("OWN001").is_some() && set.get("TG202").is_some());
+    }
+
+    /// Each directory's engine keeps the getters of its own policies, found when they
+    /// load (`engine_like` registers them on another thread's engine): a parameter the
+    /// pack declares (TG202's `allowed_users`) and a setting it reads (TG403's
+    /// `Description`) for the pack, a custom directory's own parameter for that one.
+    #[test]
+    fn each_directorys_engine_has_its_policies_getters() {
+        let (_dir, set) = pack_and_own(", params: #{ mine: 1 }", "if t.settings.Timer == () { return (); } ()");
+        assert_eq!(set.engines.len(), 2);
+        for (d, _, g) in &set.engines {
+            let names: Vec<&str> = g.names().collect();
+            let has = |n: &str| names.contains(&n);
+            match d {
+                None => assert!(has("allowed_users") && has("Description") && !has("mine"), "{names:?}"),
+                Some(_) => assert_eq!(names, ["mine", "Timer"]),
+            }
+        }
     }
 }

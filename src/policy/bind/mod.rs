@@ -16,7 +16,7 @@ pub mod view;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Position};
 
-pub use model::{Params, UnitObj, register_getters};
+pub use model::{Getters, Params, UnitObj};
 pub use subject::Subject;
 pub use view::{HostView, ScopeView};
 

@@ -299,28 +299,55 @@ pub fn register(e: &mut Engine) {
     e.register_type_with_name::<Params>("Params");
     e.register_indexer_get(|p: &mut Params, k: &str| p.get(k));
     // Getters for the names policies ask of these open-keyed types come with the
-    // policies (`register_getters`); any other name reaches the indexer, as before.
+    // policies (`Getters`); any other name reaches the indexer, as before.
     e.register_fn("keys", |p: &mut Params| -> Array { p.values.keys().map(|k| k.to_dyn()).collect() });
     e.register_fn("contains", |p: &mut Params, k: &str| p.values.contains_key(k));
 }
 
-/// Registers, for the names a set of policies reads with `.name`, the getters that answer
-/// as the indexer does: a parameter each policy declares on `Params`, and a systemd-style
-/// (capitalised) name on `Settings` and `Section`. Rhai looks for a getter first and
-/// reaches the indexer only after building a "no getter" error, about 3,000 instructions
-/// a read thrown away: TG403 read two parameters and two settings of every local unit.
-pub fn register_getters<'a>(e: &mut Engine, params: impl IntoIterator<Item = &'a str>, sources: &[&str]) {
-    let params: std::collections::BTreeSet<&str> = params.into_iter().collect();
-    for k in params {
-        let key: Arc<str> = Arc::from(k);
-        e.register_get(k, move |p: &mut Params| p.get(&key));
+/// The names a set of policies reads with `.name` on the open-keyed types, found once
+/// when they load: a parameter each declares (on `Params`) and a systemd-style
+/// (capitalised) name written after a dot in their source (on `Settings` and `Section`).
+/// Rhai looks for a getter first and reaches the indexer only after building a "no
+/// getter" error, about 3,000 instructions a read thrown away: TG403 read two parameters
+/// and two settings of every local unit. Every engine that runs the policies (one a
+/// thread) registers the getters (`register`); each answers as the indexer does, and any
+/// other name still reaches the indexer.
+#[derive(Debug, Clone, Default)]
+pub struct Getters {
+    params: Vec<Arc<str>>,
+    props: Vec<Arc<str>>,
+}
+
+impl Getters {
+    pub fn of<'a>(params: impl IntoIterator<Item = &'a str>, sources: impl IntoIterator<Item = &'a str>) -> Getters {
+        let params: std::collections::BTreeSet<&str> = params.into_iter().collect();
+        let props: std::collections::BTreeSet<&str> = sources
+            .into_iter()
+            .flat_map(dot_names)
+            .filter(|n| n.starts_with(|c: char| c.is_ascii_uppercase()))
+            .collect();
+        Getters {
+            params: params.into_iter().map(Arc::from).collect(),
+            props: props.into_iter().map(Arc::from).collect(),
+        }
     }
-    let props: std::collections::BTreeSet<&str> =
-        sources.iter().flat_map(|s| dot_names(s)).filter(|n| n.starts_with(|c: char| c.is_ascii_uppercase())).collect();
-    for n in props {
-        let (a, b): (Arc<str>, Arc<str>) = (Arc::from(n), Arc::from(n));
-        e.register_get(n, move |s: &mut Settings| s.section(&a));
-        e.register_get(n, move |s: &mut Section| s.setting(&b));
+
+    /// The parameters, then the settings' names (for tests).
+    #[cfg(test)]
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.params.iter().chain(&self.props).map(|n| &**n)
+    }
+
+    pub fn register(&self, e: &mut Engine) {
+        for k in &self.params {
+            let key = Arc::clone(k);
+            e.register_get(&**k, move |p: &mut Params| p.get(&key));
+        }
+        for n in &self.props {
+            let (a, b) = (Arc::clone(n), Arc::clone(n));
+            e.register_get(&**n, move |s: &mut Settings| s.section(&a));
+            e.register_get(&**n, move |s: &mut Section| s.setting(&b));
+        }
     }
 }
 
