@@ -98,16 +98,8 @@ pub fn stems_for(layers: &[&DirScan], pick: Pick<'_>, main: &str, aliases: &[Str
             |x: &str| ty.is_empty() || (x.starts_with(head) && x.strip_suffix(ty).is_some_and(|r| r.ends_with('.')));
         layers.iter().any(|l| pick.any_stem(l, of_name))
     };
-    if std::iter::once(main).chain(aliases.iter().map(String::as_str)).any(could) {
-        stems(main, aliases)
-    } else {
-        Vec::new()
-    }
-}
-
-/// The stems of a unit's main name and of each alias (`dir_stems`).
-fn stems(main: &str, aliases: &[String]) -> Vec<Vec<String>> {
-    std::iter::once(main).chain(aliases.iter().map(String::as_str)).map(dir_stems).collect()
+    let names = || std::iter::once(main).chain(aliases.iter().map(String::as_str));
+    if names().any(could) { names().map(dir_stems).collect() } else { Vec::new() }
 }
 
 /// `applicable`, with the stems given.

@@ -491,16 +491,14 @@ mod reuse_tests {
     #[test]
     fn a_user_scope_reusing_the_shared_units_is_the_one_resolved_from_scratch() {
         let d = tempfile::tempdir().unwrap();
-        let w = |p: &str, s: &str| {
+        // The host path of an in-image one, its parent directories made.
+        let at = |p: &str| {
             let p = d.path().join(p.trim_start_matches('/'));
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, s).unwrap();
+            p
         };
-        let l = |target: &str, p: &str| {
-            let p = d.path().join(p.trim_start_matches('/'));
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            symlink(target, p).unwrap();
-        };
+        let w = |p: &str, s: &str| std::fs::write(at(p), s).unwrap();
+        let l = |target: &str, p: &str| symlink(target, at(p)).unwrap();
         let cases = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
         let mut passwd = String::from("root:x:0:0:root:/root:/bin/bash\n");
         for (i, u) in cases.iter().enumerate() {
