@@ -3,7 +3,7 @@
 //! those `path` subjects itself and lets them go, instead of keeping 100,000 paths of
 //! 10,000 users (and what their chains say of them) for one pass at the end.
 
-use std::collections::BTreeSet;
+use std::cmp::Ordering;
 
 use crate::collect::FastMap;
 use crate::model::User;
@@ -13,7 +13,7 @@ use crate::model::User;
 /// another account's area lies below (every parent of every path of 10,000 users is looked up
 /// here: a sorted map's string comparisons were 2% of `check`).
 pub struct Areas {
-    sorted: BTreeSet<String>,
+    sorted: Vec<String>,
     exact: FastMap<String, (Vec<usize>, bool)>,
 }
 
@@ -29,18 +29,15 @@ impl Areas {
             }
             exact.entry(format!("/run/user/{}", u.uid)).or_default().0.push(i);
         }
-        let sorted: BTreeSet<String> = exact.keys().cloned().collect();
-        let foreign: Vec<(String, bool)> = sorted
-            .iter()
-            .map(|k| {
-                let own = &exact[k].0;
-                let foreign = below(&sorted, k).any(|b| exact[b].0.iter().any(|i| !own.contains(i)));
-                (k.clone(), foreign)
-            })
-            .collect();
-        for (k, f) in foreign {
-            if let Some(e) = exact.get_mut(&k) {
-                e.1 = f;
+        let mut sorted: Vec<String> = exact.keys().cloned().collect();
+        sorted.sort_unstable();
+        // Looked up without a key made per area: 20,000 areas of 10,000 accounts took
+        // 11 ms of a run's serial start with a sorted set and a string for each lookup.
+        for k in &sorted {
+            let own = &exact[k].0;
+            let foreign = below(&sorted, k).any(|b| exact[b].0.iter().any(|i| !own.contains(i)));
+            if foreign && let Some(e) = exact.get_mut(k) {
+                e.1 = true;
             }
         }
         Areas { sorted, exact }
@@ -83,10 +80,15 @@ impl Areas {
     }
 }
 
-/// The areas strictly below `p`.
-fn below<'a>(m: &'a BTreeSet<String>, p: &str) -> impl Iterator<Item = &'a String> {
-    let below = format!("{}/", p.trim_end_matches('/'));
-    m.range(below.clone()..).take_while(move |k| k.starts_with(&below))
+/// The areas strictly below `p` (`sorted`: every area, in order): those from the first
+/// not before `p/`, while they start with it.
+fn below<'a>(sorted: &'a [String], p: &str) -> impl Iterator<Item = &'a String> {
+    let p = p.trim_end_matches('/').as_bytes();
+    let under = move |k: &String| k.as_bytes().iter().cmp(p.iter().chain(b"/"));
+    let first = sorted.partition_point(|k| under(k) == Ordering::Less);
+    sorted[first..]
+        .iter()
+        .take_while(move |k| k.len() > p.len() && k.as_bytes().starts_with(p) && k.as_bytes()[p.len()] == b'/')
 }
 
 #[cfg(test)]
@@ -108,6 +110,13 @@ mod tests {
             user("b", 1001, "/home/a/b"),
             user("c", 1002, "/home/c/"),
             user("d", 1003, "/"),
+            // Sorted between `/home/g` and what lies below it (`-` and `.` come before `/`).
+            user("g", 1004, "/home/g"),
+            user("h", 1005, "/home/g-h"),
+            user("i", 1006, "/home/g.i"),
+            user("j", 1007, "/home/g/j"),
+            user("k", 1008, "/home/k"),
+            user("l", 1009, "/home/k-l"),
         ];
         let a = Areas::new(&users);
         assert_eq!(a.sole_owner("/home/a/.config/systemd"), Some(2));
@@ -120,5 +129,10 @@ mod tests {
         assert_eq!(a.sole_owner("/run/user"), None);
         assert_eq!(a.sole_owner("/home"), None);
         assert_eq!(a.sole_owner("/etc/systemd/user"), None, "a home of / holds nothing alone");
+        assert_eq!(a.sole_owner("/home/g"), None, "j's home is below, past g-h and g.i");
+        assert_eq!(a.sole_owner("/home/g-h/.config"), Some(7));
+        assert_eq!(a.sole_owner("/home/g.i"), Some(8));
+        assert_eq!(a.sole_owner("/home/k"), Some(10), "k-l's home is beside it, not below");
+        assert_eq!(a.sole_owner("/home/k/.config/systemd/user"), Some(10));
     }
 }
