@@ -50,17 +50,31 @@ use scope::{ScanCache, Shared, collect_scope};
 use timer::Manager;
 pub use timer::{calendar_facts, parse_bool};
 
+// The most items one parallel task takes. On two threads rayon stops splitting at a
+// quarter of the work unless a piece is stolen, and a thread runs the pieces it made in
+// turn: when the other thread comes late to take one (it sleeps when idle), it finds
+// none left to take, and waits. Profiles showed it: the other core idle through most of
+// a host's largest listing, and for the last few hundred of 10,000 user scopes.
+
+/// A listing's entries (an `lstat` each, about 2 µs).
+const PIECE: usize = 32;
+/// Units loaded or described (tens of µs each).
+pub(crate) const UNITS_PER_TASK: usize = 8;
+/// User scopes read (and checked: about 0.15 ms each).
+const USERS_PER_TASK: usize = 8;
+
 /// `f` of each of `items`, handed to `take` in order: mapped on every thread when
 /// `parallel` (a host's large directories), else one by one with no list in between (a
 /// user's few entries, where a list per directory cost more than it saved).
 pub(crate) fn map_in_order<I, T, U>(items: I, parallel: bool, f: impl Fn(T) -> U + Sync + Send, take: impl FnMut(U))
 where
     I: IntoIterator<Item = T> + IntoParallelIterator<Item = T>,
+    I::Iter: IndexedParallelIterator,
     T: Send,
     U: Send,
 {
     if parallel {
-        let mapped: Vec<U> = items.into_par_iter().map(f).collect();
+        let mapped: Vec<U> = items.into_par_iter().with_max_len(PIECE).map(f).collect();
         mapped.into_iter().for_each(take);
     } else {
         items.into_iter().map(f).for_each(take);
@@ -104,7 +118,8 @@ pub fn now_usec() -> i64 {
 /// `never_elapses` and intervals, are computed from it.
 pub fn collect_at(root_dir: &Path, now_usec: i64) -> Result<Host, CollectError> {
     let session = Session::open(root_dir, now_usec)?;
-    let per_user: Vec<ScopeOut> = session.users.par_iter().filter_map(|u| session.user_scope(u)).collect();
+    let per_user: Vec<ScopeOut> =
+        session.users.par_iter().with_max_len(USERS_PER_TASK).filter_map(|u| session.user_scope(u)).collect();
     Ok(session.host(per_user))
 }
 
@@ -309,7 +324,7 @@ impl Session {
     /// Reads every user scope and hands each to `f` (in parallel), keeping only what `f`
     /// returns, in user order.
     pub fn for_each_user<T: Send>(&self, f: impl Fn(ScopeOut) -> T + Sync + Send) -> Vec<T> {
-        self.users.par_iter().filter_map(|u| self.user_scope(u).map(&f)).collect()
+        self.users.par_iter().with_max_len(USERS_PER_TASK).filter_map(|u| self.user_scope(u).map(&f)).collect()
     }
 
     /// The run's warnings with `extra` (from streamed user scopes), sorted, once each.

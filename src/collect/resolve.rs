@@ -143,7 +143,8 @@ impl<'a> Resolver<'a> {
         use rayon::prelude::*;
         let todo: Vec<&str> = names.into_iter().filter(|n| !self.units.contains_key(*n)).collect();
         let this = &*self;
-        let done: Vec<(Arc<Unit>, Notes)> = todo.par_iter().map(|n| this.load_new(n)).collect();
+        let done: Vec<(Arc<Unit>, Notes)> =
+            todo.par_iter().with_max_len(super::UNITS_PER_TASK).map(|n| this.load_new(n)).collect();
         for (n, (u, notes)) in todo.into_iter().zip(done) {
             if !self.units.contains_key(n) {
                 self.keep(n, &u, notes); // a name given twice is kept once, as `load` would

@@ -106,9 +106,16 @@ impl DirScan {
     }
 }
 
+/// Subdirectories of one directory read on every thread from this many on (a host's
+/// `/etc/systemd/system`: a `.d` directory of each of 50 units, read in turn, left the
+/// other core waiting); a user's one or two are read in turn.
+const PARALLEL_SUBDIRS: usize = 8;
+
 /// Scans `dir` (a resolved, existing in-image directory).
 pub fn scan_dir(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> DirScan {
     let mut out = DirScan { dir: dir.to_string(), ..DirScan::default() };
+    // `X.d` (kind `None`) and `X.wants`, … (kind `Some`) directories, by stem `X`.
+    let mut subs: Vec<(String, Option<&'static str>, Entry)> = Vec::new();
     for e in read_entries(root, dir, warnings) {
         if names::classify(&e.name).is_some() {
             out.units.insert(e.name.clone(), e);
@@ -118,21 +125,36 @@ pub fn scan_dir(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> DirScan 
             continue;
         }
         if let Some(stem) = e.name.strip_suffix(".d") {
-            let sub = read_sub(root, &e, warnings, |c| {
-                c.name.ends_with(".conf") && !c.hidden && matches!(c.meta.kind, FileKind::File | FileKind::Symlink)
-            });
-            out.dropins.insert(stem.to_string(), sub);
-        } else {
-            for kind in ["wants", "requires", "upholds"] {
-                if let Some(stem) = e.name.strip_suffix(kind).and_then(|s| s.strip_suffix('.')) {
-                    let sub = read_sub(root, &e, warnings, |c| {
-                        !c.hidden && matches!(c.meta.kind, FileKind::File | FileKind::Symlink)
-                    });
-                    out.deps.insert((stem.to_string(), kind.to_string()), sub);
-                }
-            }
+            subs.push((stem.to_string(), None, e));
+        } else if let Some((stem, kind)) = ["wants", "requires", "upholds"]
+            .into_iter()
+            .find_map(|kind| Some((e.name.strip_suffix(kind)?.strip_suffix('.')?, kind)))
+        {
+            subs.push((stem.to_string(), Some(kind), e));
         }
     }
+    let read = |(stem, kind, e): (String, Option<&'static str>, Entry)| {
+        let mut w = Vec::new();
+        // A drop-in directory's `*.conf` files; a dependency directory's every entry.
+        let sub = read_sub(root, &e, &mut w, |c| {
+            (kind.is_some() || c.name.ends_with(".conf"))
+                && !c.hidden
+                && matches!(c.meta.kind, FileKind::File | FileKind::Symlink)
+        });
+        (stem, kind, sub, w)
+    };
+    let parallel = subs.len() >= PARALLEL_SUBDIRS;
+    super::map_in_order(subs, parallel, read, |(stem, kind, sub, mut w)| {
+        warnings.append(&mut w);
+        match kind {
+            None => {
+                out.dropins.insert(stem, sub);
+            }
+            Some(kind) => {
+                out.deps.insert((stem, kind.to_string()), sub);
+            }
+        }
+    });
     out.index();
     out
 }

@@ -337,7 +337,8 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         }
     } else {
         use rayon::prelude::*;
-        let built: Vec<_> = ids.par_iter().map(|kv| one(&r, kv)).collect();
+        let ids: Vec<_> = ids.iter().collect();
+        let built: Vec<_> = ids.par_iter().with_max_len(super::UNITS_PER_TASK).map(|kv| one(&r, *kv)).collect();
         for b in built {
             take(&mut r, b);
         }
@@ -383,7 +384,7 @@ fn prefetch_fragments(sh: &Shared<'_>, layers: &[Layer]) {
             }
         }
     }
-    todo.par_iter().for_each(|(path, ty)| {
+    todo.par_iter().with_max_len(super::UNITS_PER_TASK).for_each(|(path, ty)| {
         sh.files.load(sh.root, path, ty);
     });
 }
