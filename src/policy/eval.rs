@@ -339,7 +339,7 @@ pub fn evaluate(
         }
         for t in r.targets(|_| true) {
             let subs = cache.entry(t).or_insert_with(|| Arc::new(subjects_of(&hv, t))).clone();
-            subs.par_iter().for_each(|s| r.call("check", &s.fact, s));
+            subs.par_iter().with_max_len(SUBJECTS_PER_TASK).for_each(|s| r.call("check", &s.fact, s));
             let left = uses.entry(t).or_default();
             *left = left.saturating_sub(1);
             if *left == 0 {
@@ -349,6 +349,11 @@ pub fn evaluate(
     }
     finish(runs)
 }
+
+/// The most subjects one parallel task checks (a script call is microseconds; most
+/// are skipped by a policy's filter): small enough that a thread that comes late to a
+/// policy's subjects finds some left to take (why: the task sizes in `collect`).
+const SUBJECTS_PER_TASK: usize = 16;
 
 /// Every subject of a target: each scope's, or the host's.
 fn subjects_of(hv: &Arc<HostView>, target: &str) -> Vec<Subject> {
@@ -458,7 +463,7 @@ pub fn evaluate_streaming(
         for r in &runs {
             for t in r.targets(|t| t != "path") {
                 let subs = built.entry(t).or_insert_with(|| subjects_of(&hv, t));
-                subs.par_iter().for_each(|s| r.call("check", &s.fact, s));
+                subs.par_iter().with_max_len(SUBJECTS_PER_TASK).for_each(|s| r.call("check", &s.fact, s));
             }
         }
     };
@@ -552,7 +557,7 @@ pub fn evaluate_streaming(
         let subs = targets::path_subjects(&all_paths, &chains);
         crate::profile::phase(&format!("paths left for the end: {} ({} redone)", subs.len(), redo.len()));
         for &i in &path_runs {
-            subs.par_iter().for_each(|s| runs[i].call("check", &s.fact, s));
+            subs.par_iter().with_max_len(SUBJECTS_PER_TASK).for_each(|s| runs[i].call("check", &s.fact, s));
         }
     }
     Streamed {
