@@ -219,3 +219,72 @@ fn read_entries(root: &Root, dir: &str, warnings: &mut Vec<Warning>) -> Vec<Entr
     super::map_in_order(list, parallel, one, take);
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::symlink;
+
+    /// A directory's `.d` and `.wants`/`.requires` subdirectories, read on every thread
+    /// (`PARALLEL_SUBDIRS` or more) or in turn (fewer), come out the same way: each
+    /// under its stem and kind, the right entries kept and ignored (S10, S15), and the
+    /// warnings in the order of the subdirectories' names.
+    #[test]
+    fn subdirectories_read_in_parallel_or_in_turn_give_the_same_scan() {
+        let t = tempfile::tempdir().unwrap();
+        for (dir, n) in [("many", PARALLEL_SUBDIRS * 2 + 3), ("few", 2)] {
+            let d = t.path().join(dir);
+            std::fs::create_dir(&d).unwrap();
+            let mut want_dropins = Vec::new();
+            let mut want_deps = Vec::new();
+            let mut want_warnings = Vec::new();
+            for i in 0..n {
+                let (name, stem, kind) = match i % 3 {
+                    0 => (format!("u{i:02}.service.d"), format!("u{i:02}.service"), None),
+                    1 => (format!("t{i:02}.target.wants"), format!("t{i:02}.target"), Some("wants")),
+                    _ => (format!("t{i:02}.target.requires"), format!("t{i:02}.target"), Some("requires")),
+                };
+                let sub = d.join(&name);
+                std::fs::create_dir(&sub).unwrap();
+                std::fs::write(sub.join("10-a.conf"), "[Unit]\n").unwrap();
+                std::fs::write(sub.join("notes.txt"), "").unwrap();
+                std::fs::write(sub.join(".hidden.conf"), "").unwrap();
+                symlink("/dev/null", sub.join("x.timer")).unwrap();
+                std::fs::write(sub.join(OsStr::from_bytes(b"bad-\xff.conf")), "").unwrap();
+                want_warnings.push(format!("/{dir}/{name}/bad-\u{fffd}.conf"));
+                match kind {
+                    None => want_dropins.push(stem),
+                    Some(k) => want_deps.push((stem, k.to_string())),
+                }
+            }
+            std::fs::create_dir(d.join("other.dir")).unwrap(); // neither kind: not read
+            let root = Root::open(t.path()).unwrap();
+            let mut warnings = Vec::new();
+            let scan = scan_dir(&root, &format!("/{dir}"), &mut warnings);
+            want_dropins.sort();
+            want_deps.sort();
+            want_warnings.sort();
+            assert_eq!(scan.dropins.keys().cloned().collect::<Vec<_>>(), want_dropins, "{dir}");
+            assert_eq!(scan.deps.keys().cloned().collect::<Vec<_>>(), want_deps, "{dir}");
+            let names = |v: &[Entry]| v.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+            for sub in scan.dropins.values() {
+                assert_eq!(names(&sub.entries), ["10-a.conf", "bad-\u{fffd}.conf"], "{}", sub.path);
+                assert_eq!(names(&sub.ignored), [".hidden.conf", "notes.txt", "x.timer"], "{}", sub.path);
+            }
+            for sub in scan.deps.values() {
+                assert_eq!(
+                    names(&sub.entries),
+                    ["10-a.conf", "bad-\u{fffd}.conf", "notes.txt", "x.timer"],
+                    "{}",
+                    sub.path
+                );
+                assert_eq!(names(&sub.ignored), [".hidden.conf"], "{}", sub.path);
+            }
+            let got: Vec<String> = warnings.iter().map(|w| w.path.clone()).collect();
+            assert_eq!(got, want_warnings, "{dir}");
+            assert!(warnings.iter().all(|w| w.message == "file name is not valid UTF-8"), "{warnings:?}");
+        }
+    }
+}
