@@ -137,7 +137,7 @@ pub fn users(root: &Root, groups: &[Group], warnings: &mut Vec<Warning>) -> Vec<
     }
     // One path walk per account: in parallel (10,000 homes are a third of a run's serial start).
     use rayon::prelude::*;
-    out.par_iter_mut().for_each(|u| {
+    out.par_iter_mut().with_max_len(super::PIECE).for_each(|u| {
         u.home_exists =
             root.chase(&u.home, true).is_ok_and(|c| c.exists && root.lstat(&c.path).is_ok_and(|m| m.is_dir()));
     });

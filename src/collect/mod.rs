@@ -56,10 +56,10 @@ pub use timer::{calendar_facts, parse_bool};
 // none left to take, and waits. Profiles showed it: the other core idle through most of
 // a host's largest listing, and for the last few hundred of 10,000 user scopes.
 
-/// A listing's entries (an `lstat` each, about 2 µs).
+/// A listing's entries, or accounts' homes (an `lstat` or two each, a few µs).
 const PIECE: usize = 32;
-/// Units loaded or described (tens of µs each).
-pub(crate) const UNITS_PER_TASK: usize = 8;
+/// Units loaded, described or hashed, packages' file lists read (tens of µs each).
+const UNITS_PER_TASK: usize = 8;
 /// User scopes read (and checked: about 0.15 ms each).
 const USERS_PER_TASK: usize = 8;
 

@@ -235,7 +235,10 @@ fn dpkg(
     }
     let owned: Vec<Listed> = {
         use rayon::prelude::*;
-        todo.par_iter().map(|(pkg, _)| owned_by(root, &info, wanted, names, pkg)).collect()
+        todo.par_iter()
+            .with_max_len(super::UNITS_PER_TASK)
+            .map(|(pkg, _)| owned_by(root, &info, wanted, names, pkg))
+            .collect()
     };
     for ((_, base), (mine, mut w)) in todo.into_iter().zip(owned) {
         warnings.append(&mut w);

@@ -234,6 +234,7 @@ pub fn collect(
     // of the system scope, before any user scope starts), the order kept.
     let out = cands
         .into_par_iter()
+        .with_max_len(super::UNITS_PER_TASK)
         .map(|c| {
             let own = owner(&c.path);
             let algo = own.and_then(|o| o.digest.as_ref().map(|d| d.0));
