@@ -165,19 +165,17 @@ impl PolicySet {
             home: std::thread::current().id(),
         };
         if builtin {
-            let mut e = uninterned(new_engine(limits, None, log), |e| {
+            let e = uninterned(new_engine(limits, None, log), |e| {
                 for (name, src) in builtin::POLICIES {
                     set.policies.push(compile(e, Origin::Builtin(name), src)?);
                 }
                 Ok(())
             })?;
-            let g = getters(&set.policies);
-            g.register(&mut e);
-            set.engines.push((None, Arc::new(e), g));
+            set.engines.push(with_getters(None, e, &set.policies));
         }
         for dir in dirs {
             let first = set.policies.len();
-            let mut e = uninterned(new_engine(limits, Some(dir.clone()), log), |e| {
+            let e = uninterned(new_engine(limits, Some(dir.clone()), log), |e| {
                 for path in rhai_files(dir)? {
                     let src = std::fs::read_to_string(&path)
                         .map_err(|source| PolicyError::Dir { path: path.clone(), source })?;
@@ -185,9 +183,7 @@ impl PolicySet {
                 }
                 Ok(())
             })?;
-            let g = getters(&set.policies[first..]);
-            g.register(&mut e);
-            set.engines.push((Some(dir.clone()), Arc::new(e), g));
+            set.engines.push(with_getters(Some(dir.clone()), e, &set.policies[first..]));
         }
         let mut seen = std::collections::BTreeMap::new();
         for p in &set.policies {
@@ -255,10 +251,17 @@ fn uninterned(mut e: Engine, f: impl FnOnce(&Engine) -> Result<(), PolicyError>)
     Ok(e)
 }
 
-/// The parameters and settings `policies` read by name (`bind::Getters`).
-fn getters(policies: &[Policy]) -> bind::Getters {
+/// A directory's entry of `PolicySet::engines`: the engine that compiled `policies`, with
+/// the getters for the parameters and settings they read by name (`bind::Getters`).
+fn with_getters(
+    dir: Option<PathBuf>,
+    mut e: Engine,
+    policies: &[Policy],
+) -> (Option<PathBuf>, Arc<Engine>, bind::Getters) {
     let params = policies.iter().flat_map(|p| p.meta.params.keys().map(String::as_str));
-    bind::Getters::of(params, policies.iter().map(|p| &*p.source))
+    let g = bind::Getters::of(params, policies.iter().map(|p| &*p.source));
+    g.register(&mut e);
+    (dir, Arc::new(e), g)
 }
 
 /// The engine with the whole API registered.
@@ -289,8 +292,6 @@ fn rhai_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
 mod tests {
     use super::*;
 
-    /// The pack compiles with the interner off and every engine evaluates with it on, as
-    /// a new engine has it (off for the calls, it costs more a user than it saved).
     /// The built-in pack and a directory holding one policy, `OWN001`, with these
     /// `params` and `check` body (the directory lives as long as the set is used).
     fn pack_and_own(params: &str, body: &str) -> (tempfile::TempDir, PolicySet) {
@@ -303,6 +304,8 @@ mod tests {
         (dir, set)
     }
 
+    /// The pack compiles with the interner off and every engine evaluates with it on, as
+    /// a new engine has it (off for the calls, it costs more a user than it saved).
     #[test]
     fn engines_evaluate_with_the_interner_they_compiled_without() {
         let (_dir, set) = pack_and_own("", "()");
