@@ -447,14 +447,14 @@ pub fn evaluate_streaming(
     limits: &Limits,
 ) -> Streamed {
     // The accounts' areas (the same accounts as `shared.users`) are made on the other
-    // thread meanwhile: with 10,000 accounts each takes milliseconds, and nothing else
-    // is ready to run yet.
-    let mut areas = None;
+    // thread while the shared view is built: with 10,000 accounts each takes
+    // milliseconds, and nothing else is ready to run yet. The scope returns only once
+    // its task has run, so the empty areas never outlive it.
+    let mut areas = super::areas::Areas::new(&[]);
     let (shared, hv, runs) = rayon::in_place_scope(|s| {
-        s.spawn(|_| areas = Some(super::areas::Areas::new(&session.users)));
+        s.spawn(|_| areas = super::areas::Areas::new(&session.users));
         shared_runs(set, policies, session, params, limits)
     });
-    let areas = areas.unwrap_or_else(|| super::areas::Areas::new(&shared.users));
     // The shared scopes' subjects, and the host's (but paths: those need every scope),
     // each target's built once for every policy that takes it. Checked alongside the user
     // scopes (below), not before them: a policy's findings are sorted at the end.
