@@ -141,6 +141,38 @@ fn hostile_policies_end_with_located_errors_and_others_still_report() {
     assert_eq!(f[0]["policy"], "GOOD001", "the good policy's findings are intact");
 }
 
+/// The finding builders (`.path`, `.line`, `.severity`, `.subject`, `.note`, `.fix`) give
+/// a new finding and leave a finding kept in a variable as it was: a policy may build two
+/// findings from one start. A second `.fix` adds to the first.
+#[test]
+fn finding_builders_leave_a_kept_finding_unchanged() {
+    let fx = one_timer();
+    let d = tempfile::tempdir().unwrap();
+    let src = "const POLICY = #{ id: \"KEEP001\", name: \"keep\", title: \"t\", severity: \"low\", targets: [\"timer\"] };\n\
+        fn check(t, ctx) {\n\
+            let v = violation(\"base\", t.name);\n\
+            let w = v.path(\"/etc/x\").line(3).severity(\"high\").subject(\"s\").note(\"why\")\n\
+                .fix(quarantine(\"/etc/x\")).fix(quarantine(\"/etc/y\"));\n\
+            v.severity(\"critical\");\n\
+            [v, w]\n\
+        }\n";
+    std::fs::write(d.path().join("keep.rhai"), src).unwrap();
+    let (_, out, err) =
+        run(&fx, &["--no-builtin", "--policies", d.path().to_str().unwrap(), "check", "--format", "json"]);
+    let r: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let f = r["findings"].as_array().unwrap();
+    assert_eq!(f.len(), 2, "{out}");
+    let kept = f.iter().find(|f| f["subject"] != "s").unwrap();
+    let built = f.iter().find(|f| f["subject"] == "s").unwrap();
+    assert_eq!((kept["severity"].as_str(), kept["line"].as_u64()), (Some("low"), None), "{kept}");
+    assert_eq!(kept["path"], "/etc/systemd/system/a.timer", "{kept}");
+    assert!(kept["fix"].is_null(), "{kept}");
+    assert_eq!((built["path"].as_str(), built["line"].as_u64()), (Some("/etc/x"), Some(3)), "{built}");
+    assert_eq!(built["severity"], "high");
+    let fix = built["fix"].to_string();
+    assert!(fix.contains("/etc/x") && fix.contains("/etc/y"), "both fixes kept: {fix}");
+}
+
 /// Closures run by built-ins are stopped by the wall clock even with no operation limit.
 #[test]
 fn deadline_stops_a_loop_inside_a_closure() {
