@@ -51,6 +51,9 @@ impl Notes {
 pub struct Resolver<'a> {
     pub root: &'a Root,
     pub layers: Vec<Layer>,
+    /// Search directories that do not exist: still on the search path, so a link into
+    /// one is an alias (followed by name), not a linked unit file (S5, S9).
+    absent: Vec<PathSpec>,
     files: &'a FileCache,
     /// Files of the scope's own (per-user) directories: parsed for this scope only.
     local: FileCache,
@@ -72,10 +75,17 @@ pub struct Resolver<'a> {
 impl<'a> Resolver<'a> {
     /// A scope's resolver; a user scope passes the shared directories' name map, which it
     /// uses where that is exact.
-    pub fn new(root: &'a Root, layers: Vec<Layer>, files: &'a FileCache, base: Option<&'a BaseNames>) -> Self {
+    pub fn new(
+        root: &'a Root,
+        layers: Vec<Layer>,
+        absent: Vec<PathSpec>,
+        files: &'a FileCache,
+        base: Option<&'a BaseNames>,
+    ) -> Self {
         let mut r = Resolver {
             root,
             layers,
+            absent,
             files,
             local: FileCache::default(),
             ids: FastMap::default(),
@@ -393,7 +403,7 @@ mod tests {
                 Some(Layer { spec, scan: Arc::new(super::super::scan::scan_dir(root, &dir, &mut w)) })
             })
             .collect();
-        Resolver::new(root, layers, files, None)
+        Resolver::new(root, layers, Vec::new(), files, None)
     }
 
     /// S4–S14: units loaded on every thread (`preload`) are the units `load` gives one

@@ -202,6 +202,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     let mut paths = BTreeMap::new();
     let mut dirs = Vec::new();
     let mut layers: Vec<Layer> = Vec::new();
+    let mut absent = Vec::new();
     let mut scan_warnings = Vec::new();
     for spec in specs {
         let record = !per_user_only || spec.per_user;
@@ -232,8 +233,10 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
                 } else {
                     sh.scans.get(sh.root, res)
                 };
-                layers.push(Layer { spec: spec.clone(), scan });
+                layers.push(Layer { spec, scan });
             }
+        } else {
+            absent.push(spec);
         }
         if record {
             dirs.push(dir);
@@ -250,7 +253,7 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         prefetch_fragments(sh, &layers);
     }
     let base = sh.user_base.filter(|_| per_user_only);
-    let mut r = Resolver::new(sh.root, layers, sh.files, base.map(|b| &b.names));
+    let mut r = Resolver::new(sh.root, layers, absent, sh.files, base.map(|b| &b.names));
     let keep_base = m.kind == ScopeKind::Global;
     // Taken before any unit is loaded: the warnings are then the name map's own.
     let base_names = keep_base.then(|| r.base_names());

@@ -15,6 +15,7 @@ mod examples;
 mod formats;
 mod gates;
 mod hostile_fs;
+mod install_oracle;
 mod journal_trust;
 mod live;
 mod names_masks;

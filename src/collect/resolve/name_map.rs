@@ -47,7 +47,12 @@ pub(super) struct Overlay<'a> {
 
 /// True when an in-image path lies in `l` (by its configured or canonical path).
 fn holds(l: &Layer, p: &str) -> bool {
-    [l.spec.path.as_str(), l.scan.dir.as_str()].iter().any(|d| p.strip_prefix(d).is_some_and(|t| t.starts_with('/')))
+    under(&l.spec.path, p) || under(&l.scan.dir, p)
+}
+
+/// True when `p` lies below the directory `d`.
+fn under(d: &str, p: &str) -> bool {
+    p.strip_prefix(d).is_some_and(|t| t.starts_with('/'))
 }
 
 impl<'a> Resolver<'a> {
@@ -90,7 +95,9 @@ impl<'a> Resolver<'a> {
                 .all(|(i, (p, d))| self.layers[*i].spec.path == *p && self.layers[*i].scan.dir == *d);
         let own = || self.layers.iter().filter(|l| l.spec.per_user);
         let clash = || own().any(|l| l.scan.units.keys().any(|n| b.ids.contains_key(n)));
-        let into_own = || b.linked.iter().any(|t| own().any(|l| holds(l, t)));
+        let own_absent = || self.absent.iter().filter(|s| s.per_user);
+        let into_own =
+            || b.linked.iter().any(|t| own().any(|l| holds(l, t)) || own_absent().any(|s| under(&s.path, t)));
         (same && !clash() && !into_own()).then_some(Overlay { names: b, layer })
     }
 
@@ -103,9 +110,10 @@ impl<'a> Resolver<'a> {
         self.warnings.push(Warning { path: path.to_string(), line: None, message });
     }
 
-    /// True when an in-image path lies in one of the search directories.
+    /// True when an in-image path lies in one of the search directories, existing or not
+    /// (install.c and the manager compare the configured paths).
     fn in_search_path(&self, p: &str) -> bool {
-        self.layers.iter().any(|l| holds(l, p))
+        self.layers.iter().any(|l| holds(l, p)) || self.absent.iter().any(|s| under(&s.path, p))
     }
 
     /// Fills `ids` from every layer (with an overlay, the user's own layers only: no
@@ -248,6 +256,48 @@ impl<'a> Resolver<'a> {
     }
 }
 
+impl Resolver<'_> {
+    /// install.c's view of `name` (`unit_file_lookup_state`, which `list-unit-files` and
+    /// `is-enabled` report as `bad` when it fails): true when the first entry of that name
+    /// on the search path is a link install.c cannot follow. The manager skips such a link
+    /// and may load a lower file of the name; install.c stops at it.
+    pub(crate) fn install_bad(&self, name: &str) -> bool {
+        let Some((li, e)) = self.layers.iter().enumerate().find_map(|(i, l)| l.scan.units.get(name).map(|e| (i, e)))
+        else {
+            return false;
+        };
+        let Some(chased) = self.link_target(li, e) else {
+            return false; // a file
+        };
+        let Ok(simplified) = chased else {
+            return true;
+        };
+        // A link on the search path must be a valid alias, even when it leads on to
+        // `/dev/null`; one named as its target is bad whether that target exists or not
+        // (the manager ignores it and loads the file). Past that, a link that ends at
+        // `/dev/null` masks.
+        let dst = root::basename(&simplified);
+        let in_path = self.in_search_path(&simplified);
+        if in_path && (dst == e.name || valid_alias(&e.name, dst).is_err()) {
+            return true;
+        }
+        if e.null {
+            return false;
+        }
+        if !in_path {
+            return self.leads_nowhere(e);
+        }
+        // An alias must reach an entry that is not itself a linked file leading nowhere.
+        self.ids_get(name).map_or(true, |(_, end)| self.leads_nowhere(end))
+    }
+
+    /// A linked unit file (a link out of the search path) that does not lead to a file.
+    fn leads_nowhere(&self, e: &Entry) -> bool {
+        let file = |p: &str| self.root.lstat(p).is_ok_and(|m| m.is_file());
+        e.meta.kind == FileKind::Symlink && !e.null && !matches!(&e.target, Some(Ok(c)) if c.exists && file(&c.path))
+    }
+}
+
 /// `unit_validate_alias_symlink_and_warn` (S9).
 fn valid_alias(src: &str, dst: &str) -> Result<(), &'static str> {
     let s = names::classify(src).ok_or("not a valid unit name")?;
@@ -326,13 +376,13 @@ mod tests {
 
         let root = Root::open(p).unwrap();
         let files = FileCache::default();
-        let global = Resolver::new(&root, layers(&root, None), &files, None);
+        let global = Resolver::new(&root, layers(&root, None), Vec::new(), &files, None);
         let base = global.base_names();
         assert!(base.warnings.iter().any(|w| w.path.ends_with("/bad.socket")), "{:?}", base.warnings);
         // Resolves every name both ways and compares; whether the shared map was used.
         let same_as_full = |user: &str, l: &dyn Fn() -> Vec<Layer>| {
-            let mut full = Resolver::new(&root, l(), &files, None);
-            let mut over = Resolver::new(&root, l(), &files, Some(&base));
+            let mut full = Resolver::new(&root, l(), Vec::new(), &files, None);
+            let mut over = Resolver::new(&root, l(), Vec::new(), &files, Some(&base));
             let known = |r: &Resolver<'_>| r.known_names().cloned().collect::<BTreeSet<String>>();
             assert_eq!(known(&over), known(&full), "{user}");
             let mut asked = known(&full);
@@ -369,7 +419,7 @@ mod tests {
         // What the comparison rests on: a shared alias reaching a user's entry, and a
         // user's alias of a shared unit among its names.
         let l1 = layers(&root, Some(("/home/u1", 1000)));
-        let mut u1 = Resolver::new(&root, l1, &files, Some(&base));
+        let mut u1 = Resolver::new(&root, l1, Vec::new(), &files, Some(&base));
         assert_eq!(u1.load("dang.service").name, "x.service");
         assert!(u1.load("x.service").names.contains(&"dang.service".to_string()));
         assert!(u1.load("a.service").names.contains(&"my.service".to_string()));
