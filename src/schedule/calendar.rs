@@ -167,9 +167,16 @@ impl CalendarSpec {
         for (chain, from, to, eom, what) in checks {
             let to = if eom { to - 3 } else { to };
             for c in chain.iter().flatten() {
+                // systemd 252 also refuses a repeat without an end that cannot fire twice
+                // in the component's range: `*:*:12/48` (12 + 48 > 59), `1/23:00`, and
+                // from the end of the month, counted down, `~01/1` (measured against
+                // `systemd-analyze calendar`, tests/it/schedule.rs).
+                let lone_repeat_past =
+                    c.stop < 0 && c.repeat > 0 && if eom { c.start - c.repeat < from } else { c.start + c.repeat > to };
                 let bad = c.start < from
                     || c.start > to
                     || c.repeat > to - from
+                    || lone_repeat_past
                     || (c.stop >= 0 && (c.stop < from || c.stop > to || c.stop < c.start));
                 if bad {
                     return Some(format!("{what} out of range"));

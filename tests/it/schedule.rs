@@ -110,6 +110,29 @@ fn corpus() -> Vec<String> {
         "2..22/5:45",
         "12:0..30/10",
         "3:07",
+        // A repeat without an end that cannot fire twice in its component's range is
+        // refused (found by a random search against systemd-analyze): 12 + 48 > 59 …
+        "*:*:12/48",
+        "*:*:12/47",
+        "*:*:5,12/48",
+        "*:*:58.5/1.5",
+        "*:*:58.5/1.4",
+        "*:37/23",
+        "*:37/22",
+        "1/23:00",
+        "1/22:00",
+        "*-*-2/30",
+        "*-*-2/29",
+        "*-2/11-1",
+        "*-1/11-1",
+        "2100/100-1-1",
+        "2100/99-1-1",
+        // … and from the end of the month, counted down: start - repeat < 1.
+        "*-*~01/1",
+        "*-*~02/1",
+        "*-*~05/5",
+        "*-*~03/2",
+        "*-*~1..5/2",
     ];
     let tz = ["", " UTC", " Europe/Berlin", " America/New_York", " Asia/Kolkata", " Foo/Bar", " Australia/Lord_Howe"];
     // A small deterministic generator: the corpus is the same on every run.
