@@ -512,28 +512,39 @@ impl CalendarSpec {
     /// Whether a broken-down local time (normalised; `usec` within the second) satisfies
     /// every field of the expression. `month_days` is the length of `tm`'s month.
     pub fn matches(&self, tm: &super::zone::Tm, usec: i64, month_days: i64) -> bool {
+        // One item `start[..stop][/repeat]`: a repeat without an end runs to the range's end.
+        let hit = |start: i64, stop: i64, repeat: i64, v: i64| {
+            let stop = if stop >= 0 {
+                stop
+            } else if repeat > 0 {
+                i64::MAX
+            } else {
+                start
+            };
+            v >= start && v <= stop && (repeat == 0 && v == start || repeat > 0 && (v - start) % repeat == 0)
+        };
         let has = |chain: &Chain, v: i64| {
-            chain.as_ref().is_none_or(|cs| {
+            chain.as_ref().is_none_or(|cs| cs.iter().any(|c| hit(c.start, c.stop, c.repeat, v)))
+        };
+        // From the end of the month (`~`), as systemd's find_matching_component: the item
+        // is turned into calendar days (`~02..05` is days 27..30 of a 31-day month) and a
+        // repeat then counts forward in them (`~02/1` is days 30 and 31).
+        let day_has = |v: i64| {
+            if !self.end_of_month {
+                return has(&self.day, v);
+            }
+            self.day.as_ref().is_none_or(|cs| {
                 cs.iter().any(|c| {
-                    let stop = if c.stop >= 0 {
-                        c.stop
-                    } else if c.repeat > 0 {
-                        i64::MAX
-                    } else {
-                        c.start
-                    };
-                    v >= c.start
-                        && v <= stop
-                        && (c.repeat == 0 && v == c.start || c.repeat > 0 && (v - c.start) % c.repeat == 0)
+                    let (start, stop) = (month_days - c.start + 1, month_days - c.stop + 1);
+                    if c.stop >= 0 { hit(stop, start, c.repeat, v) } else { hit(start, -1, c.repeat, v) }
                 })
             })
         };
-        let day = if self.end_of_month { month_days - tm.mday + 1 } else { tm.mday };
         let wd = if tm.wday == 0 { 6 } else { tm.wday - 1 };
         (self.weekdays < 0 || self.weekdays & (1 << wd) != 0)
             && has(&self.year, tm.year)
             && has(&self.month, tm.mon + 1)
-            && has(&self.day, day)
+            && day_has(tm.mday)
             && has(&self.hour, tm.hour)
             && has(&self.minute, tm.min)
             && has(&self.usec, tm.sec * USEC + usec)
