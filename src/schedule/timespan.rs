@@ -69,13 +69,23 @@ pub fn parse_timespan(s: &str) -> Result<u64, String> {
         if int_len == 0 && frac_len == 0 {
             return Err(format!("invalid time span {s:?}: expected a number at {rest:?}"));
         }
+        // As parse_time(): a point must be followed by a digit ("3.", "3.sec", "3. 1").
+        if rest[int_len..].starts_with('.') && frac_len == 0 {
+            return Err(format!("invalid time span {s:?}: no digit after the point at {rest:?}"));
+        }
         let int: u128 =
             if int_len == 0 { 0 } else { rest[..int_len].parse().map_err(|_| format!("number too large in {s:?}"))? };
         let frac = if frac_len > 0 { &rest[int_len + 1..int_len + 1 + frac_len] } else { "" };
         let num_len = int_len + if rest[int_len..].starts_with('.') { 1 + frac_len } else { 0 };
-        rest = rest[num_len..].trim_start_matches(WS);
+        let after = &rest[num_len..];
+        rest = after.trim_start_matches(WS);
         let word_len = rest.char_indices().find(|(_, c)| !(c.is_alphabetic())).map_or(rest.len(), |(i, _)| i);
         let word = &rest[..word_len];
+        // A number with neither a unit nor a space after it must end the span: not
+        // "12.34.56", but "12.34 .56" and "12.34s.56" (parse_time()).
+        if word.is_empty() && !rest.is_empty() && rest.len() == after.len() {
+            return Err(format!("invalid time span {s:?}: a number runs into {rest:?}"));
+        }
         let mult = if word.is_empty() {
             USEC_PER_SEC
         } else {
@@ -117,12 +127,15 @@ mod tests {
             ("10 ms", 10_000),
             ("3 weeks", 1_814_400_000_000),
             ("250us", 250),
+            ("12.34 .56", 12_900_000),
+            ("12.34s.56", 12_900_000),
+            (".5s", 500_000),
         ];
         for (s, want) in cases {
             assert_eq!(parse_timespan(s), Ok(*want), "{s}");
         }
         assert_eq!(parse_timespan("infinity"), Ok(USEC_INFINITY));
-        for bad in ["5 parsecs", "-5s", "", "h", "1x"] {
+        for bad in ["5 parsecs", "-5s", "", "h", "1x", "9.", "3.sec", "3. 1", "1.5.5s"] {
             assert!(parse_timespan(bad).is_err(), "{bad}");
         }
     }

@@ -238,11 +238,36 @@ fn s40_timespan_corpus_matches_systemd_analyze() {
     if !have("systemd-analyze") {
         return;
     }
-    let mut spans: Vec<String> =
-        ["1.5h", "5 parsecs", "-5s", "infinity", "90", "1h 30min", "2m", "2M", "1y 2w", "0", "1.5", "3 weeks 2 days"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+    let mut spans: Vec<String> = [
+        "1.5h",
+        "5 parsecs",
+        "-5s",
+        "infinity",
+        "90",
+        "1h 30min",
+        "2m",
+        "2M",
+        "1y 2w",
+        "0",
+        "1.5",
+        "3 weeks 2 days",
+        // Found by a random search against systemd-analyze: a point needs a digit after
+        // it, and a number without unit or space after it must end the span.
+        "9.",
+        "9.s",
+        "9. s",
+        "6.y",
+        ".5s",
+        "5 .5s",
+        "1.5.5s",
+        "12.34 .56",
+        "12.34s.56",
+        "9w68",
+        ".8second 79",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let units = [
         "", "us", "usec", "µs", "ms", "msec", "s", "sec", "second", "seconds", "m", "min", "minute", "minutes", "h",
         "hr", "hour", "hours", "d", "day", "days", "w", "week", "weeks", "M", "month", "months", "y", "year", "years",
