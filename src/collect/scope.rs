@@ -279,7 +279,9 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
             return Some(Cow::Borrowed(d));
         }
         let u = r.load(name);
-        let deps = if u.load_state == LoadState::Masked { Vec::new() } else { activation::deps_of(&mut r, &u) };
+        // Only a unit that loads gets a job, and only a job pulls in what the unit wants:
+        // a masked, missing or refused one (a timer without a trigger, S34) pulls nothing.
+        let deps = if u.load_state == LoadState::Loaded { activation::deps_of(&mut r, &u) } else { Vec::new() };
         let out = (u.name.clone(), u.fragment.is_some(), deps);
         if keep_base {
             walked.insert(name.to_string(), out.clone());

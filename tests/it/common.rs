@@ -83,6 +83,19 @@ impl Fx {
         Some(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// `SYSTEMD_LOG_LEVEL=debug systemd-analyze verify --root=R UNIT`'s log (stderr): the
+    /// name map, the aliases and every job the unit's start transaction installs.
+    pub fn verify_log(&self, unit: &str) -> String {
+        let out = Command::new("systemd-analyze")
+            .env("SYSTEMD_LOG_LEVEL", "debug")
+            .arg("verify")
+            .arg(format!("--root={}", self.path().display()))
+            .arg(unit)
+            .output()
+            .expect("systemd-analyze");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     /// Runs the built binary with `--root` this fixture, killing it (and failing the
     /// test) if it is still running after `limit`: a guard against hangs, not a timing.
     pub fn cli_bounded(&self, args: &[&str], limit: std::time::Duration) -> std::process::Output {
@@ -269,4 +282,27 @@ pub fn policy_rule_subject(report: &serde_json::Value) -> Vec<(String, String, S
     let field = |f: &serde_json::Value, k: &str| f[k].as_str().unwrap_or_default().to_string();
     let all = report["findings"].as_array().expect("a findings array");
     all.iter().map(|f| (field(f, "policy"), field(f, "rule"), field(f, "subject"))).collect()
+}
+
+/// A small deterministic generator (xorshift): the same layouts on every run.
+#[allow(dead_code)]
+pub struct Rng(pub u64);
+
+#[allow(dead_code)]
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n as u64).unwrap()
+    }
+    pub fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
+        v[self.below(v.len())]
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
 }

@@ -178,27 +178,6 @@ fn s15_s19_shapes_where_install_state_differed_match_systemctl() {
     }
 }
 
-/// A small deterministic generator (xorshift): the same layouts on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % n as u64).unwrap()
-    }
-    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
-        v[self.below(v.len())]
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
-
 const NAMES: [&str; 7] = ["a", "b", "c", "job@", "web@", "x-y", "tgt"];
 const TYPES: [&str; 5] = ["timer", "service", "target", "socket", "path"];
 
@@ -375,13 +354,6 @@ fn s5_a_link_into_an_absent_search_dir_is_an_alias_for_the_manager_too() {
         skip("systemd-analyze not installed");
         return;
     }
-    let out = std::process::Command::new("systemd-analyze")
-        .env("SYSTEMD_LOG_LEVEL", "debug")
-        .arg("verify")
-        .arg(format!("--root={}", fx.path().display()))
-        .arg("a.target")
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
+    let log = fx.verify_log("a.target");
     assert!(log.contains("Unit a.target has alias b.target"), "{log}");
 }

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod bad_input;
+mod boot_oracle;
 mod cache;
 mod cli;
 mod common;
