@@ -19,6 +19,12 @@ use crate::model::{ActivationReason, DirRole, FileKind, Unit, Warning};
 
 pub const BOOT_ROOTS: [&str; 4] = ["default.target", "basic.target", "sysinit.target", "timers.target"];
 
+/// A target taken as reached at boot whether or not the root has its file: the boot
+/// roots, and `multi-user.target`, the default without a `default.target`.
+pub fn assumed_at_boot(name: &str) -> bool {
+    BOOT_ROOTS.contains(&name) || name == "multi-user.target"
+}
+
 /// `[Unit]` settings that start the units they name: at boot with their unit
 /// (`Wants=`, `Requires=`, `BindsTo=`, `Upholds=`), or when it succeeds or fails
 /// (`OnSuccess=`, `OnFailure=`: still a way to get code run, counted as a pull).

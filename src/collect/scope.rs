@@ -281,7 +281,13 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
         let u = r.load(name);
         // Only a unit that loads gets a job, and only a job pulls in what the unit wants:
         // a masked, missing or refused one (a timer without a trigger, S34) pulls nothing.
-        let deps = if u.load_state == LoadState::Loaded { activation::deps_of(&mut r, &u) } else { Vec::new() };
+        // The boot targets are assumed reached even without a file (fixture roots).
+        let pulls = match u.load_state {
+            LoadState::Loaded => true,
+            LoadState::NotFound => activation::assumed_at_boot(name),
+            _ => false,
+        };
+        let deps = if pulls { activation::deps_of(&mut r, &u) } else { Vec::new() };
         let out = (u.name.clone(), u.fragment.is_some(), deps);
         if keep_base {
             walked.insert(name.to_string(), out.clone());
