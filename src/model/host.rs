@@ -247,10 +247,6 @@ impl DirRole {
     pub fn is_generator(self) -> bool {
         matches!(self, DirRole::GeneratorEarly | DirRole::Generator | DirRole::GeneratorLate)
     }
-
-    pub fn is_runtime(self) -> bool {
-        matches!(self, DirRole::Runtime | DirRole::Transient) || self.is_generator()
-    }
 }
 
 /// One directory of a search path.
