@@ -45,13 +45,36 @@ fn matching(spec: &CalendarSpec, chain: &Chain, is_day: bool, zone: &Zone, tm: &
     Some((val != d, d))
 }
 
-fn out_of_bounds(zone: &Zone, tm: &Tm) -> bool {
+/// `tm_within_bounds`: `Err` past 2199, or when normalising would go backwards; `Ok(true)`
+/// when `tm` is a real time; otherwise `Ok(false)`, and `tm` becomes the normalised time
+/// with only the field below the first one that changed reset: the search goes on from
+/// there. So `*:1/47` from 23:59 gives 00:48 (23:95 is 00:35 the next day, minute kept),
+/// and a listed hour in a DST gap (02:07 on a spring-forward day) moves on to 03:00 of the
+/// same day rather than to the next day, as systemd 252 does.
+fn within_bounds(zone: &Zone, tm: &mut Tm) -> Result<bool, ()> {
+    use std::cmp::Ordering;
+    if tm.year > MAX_YEAR {
+        return Err(());
+    }
     let mut t = *tm;
     zone.mktime(&mut t);
-    if tm.year > MAX_YEAR {
-        return true;
+    let pairs = [(t.year, tm.year), (t.mon, tm.mon), (t.mday, tm.mday), (t.hour, tm.hour), (t.min, tm.min)];
+    let cmp = match pairs.iter().position(|(a, b)| a != b) {
+        Some(i) => {
+            // The field below the first that changed starts over; the rest are kept.
+            *[&mut t.mon, &mut t.mday, &mut t.hour, &mut t.min, &mut t.sec][i] = i64::from(i == 1);
+            pairs[i].0.cmp(&pairs[i].1)
+        }
+        None => t.sec.cmp(&tm.sec),
+    };
+    match cmp {
+        Ordering::Less => Err(()),
+        Ordering::Equal => Ok(true),
+        Ordering::Greater => {
+            *tm = t;
+            Ok(false)
+        }
     }
-    (t.year, t.mon, t.mday, t.hour, t.min, t.sec) != (tm.year, tm.mon, tm.mday, tm.hour, tm.min, tm.sec)
 }
 
 fn weekday_ok(bits: i32, zone: &Zone, tm: &Tm) -> bool {
@@ -74,7 +97,7 @@ fn find_next(spec: &CalendarSpec, zone: &Zone, tm: &mut Tm, usec: &mut i64) -> O
         if r {
             (c.mon, c.mday, c.hour, c.min, c.sec, tu) = (0, 1, 0, 0, 0, 0);
         }
-        if out_of_bounds(zone, &c) {
+        if within_bounds(zone, &mut c) != Ok(true) {
             return None;
         }
         c.mon += 1;
@@ -86,9 +109,13 @@ fn find_next(spec: &CalendarSpec, zone: &Zone, tm: &mut Tm, usec: &mut i64) -> O
         if r == Some(true) {
             (c.mday, c.hour, c.min, c.sec, tu) = (1, 0, 0, 0, 0);
         }
-        if r.is_none() || out_of_bounds(zone, &c) {
-            (c.year, c.mon, c.mday, c.hour, c.min, c.sec, tu) = (c.year + 1, 0, 1, 0, 0, 0, 0);
-            continue;
+        match r.map(|_| within_bounds(zone, &mut c)) {
+            None | Some(Err(())) => {
+                (c.year, c.mon, c.mday, c.hour, c.min, c.sec, tu) = (c.year + 1, 0, 1, 0, 0, 0, 0);
+                continue;
+            }
+            Some(Ok(false)) => continue,
+            Some(Ok(true)) => {}
         }
         let r = matching(spec, &spec.day, true, zone, &c, c.mday).map(|(ch, v)| {
             c.mday = v;
@@ -97,9 +124,13 @@ fn find_next(spec: &CalendarSpec, zone: &Zone, tm: &mut Tm, usec: &mut i64) -> O
         if r == Some(true) {
             (c.hour, c.min, c.sec, tu) = (0, 0, 0, 0);
         }
-        if r.is_none() || out_of_bounds(zone, &c) {
-            (c.mon, c.mday, c.hour, c.min, c.sec, tu) = (c.mon + 1, 1, 0, 0, 0, 0);
-            continue;
+        match r.map(|_| within_bounds(zone, &mut c)) {
+            None | Some(Err(())) => {
+                (c.mon, c.mday, c.hour, c.min, c.sec, tu) = (c.mon + 1, 1, 0, 0, 0, 0);
+                continue;
+            }
+            Some(Ok(false)) => continue,
+            Some(Ok(true)) => {}
         }
         if !weekday_ok(spec.weekdays, zone, &c) {
             (c.mday, c.hour, c.min, c.sec, tu) = (c.mday + 1, 0, 0, 0, 0);
@@ -112,9 +143,14 @@ fn find_next(spec: &CalendarSpec, zone: &Zone, tm: &mut Tm, usec: &mut i64) -> O
         if r == Some(true) {
             (c.min, c.sec, tu) = (0, 0, 0);
         }
-        if r.is_none() || out_of_bounds(zone, &c) {
-            (c.mday, c.hour, c.min, c.sec, tu) = (c.mday + 1, 0, 0, 0, 0);
-            continue;
+        match r.map(|_| within_bounds(zone, &mut c)) {
+            None | Some(Err(())) => {
+                (c.mday, c.hour, c.min, c.sec, tu) = (c.mday + 1, 0, 0, 0, 0);
+                continue;
+            }
+            // The hour we set may be missing in a time zone change: on from the normal time.
+            Some(Ok(false)) => continue,
+            Some(Ok(true)) => {}
         }
         let r = matching(spec, &spec.minute, false, zone, &c, c.min).map(|(ch, v)| {
             c.min = v;
@@ -123,9 +159,13 @@ fn find_next(spec: &CalendarSpec, zone: &Zone, tm: &mut Tm, usec: &mut i64) -> O
         if r == Some(true) {
             (c.sec, tu) = (0, 0);
         }
-        if r.is_none() || out_of_bounds(zone, &c) {
-            (c.hour, c.min, c.sec, tu) = (c.hour + 1, 0, 0, 0);
-            continue;
+        match r.map(|_| within_bounds(zone, &mut c)) {
+            None | Some(Err(())) => {
+                (c.hour, c.min, c.sec, tu) = (c.hour + 1, 0, 0, 0);
+                continue;
+            }
+            Some(Ok(false)) => continue,
+            Some(Ok(true)) => {}
         }
         let mut s = c.sec * USEC + tu;
         let r = matching(spec, &spec.usec, false, zone, &c, s).map(|(ch, v)| {
@@ -134,9 +174,13 @@ fn find_next(spec: &CalendarSpec, zone: &Zone, tm: &mut Tm, usec: &mut i64) -> O
         });
         tu = s % USEC;
         c.sec = s / USEC;
-        if r.is_none() || out_of_bounds(zone, &c) {
-            (c.min, c.sec, tu) = (c.min + 1, 0, 0);
-            continue;
+        match r.map(|_| within_bounds(zone, &mut c)) {
+            None | Some(Err(())) => {
+                (c.min, c.sec, tu) = (c.min + 1, 0, 0);
+                continue;
+            }
+            Some(Ok(false)) => continue,
+            Some(Ok(true)) => {}
         }
         *tm = c;
         *usec = tu;

@@ -361,3 +361,44 @@ fn calendar_and_timespan_commands_match_systemd_analyze() {
     assert!(String::from_utf8_lossy(&ts.stdout).contains("   Human: 1h 30min"));
     assert!(String::from_utf8_lossy(&ts.stderr).contains("unknown time unit \"parsecs\""));
 }
+
+/// S39: when a step overflows (minute 95, 31 December + 13 days, an hour in a DST gap),
+/// systemd 252 normalises the time and goes on from there with the fields below the one
+/// that changed kept: `*:1/47` from 23:59 next fires at 00:48, not 00:01. Found by a random
+/// search against systemd-analyze; the elapses are systemd's.
+#[test]
+fn s39_after_an_overflow_the_search_goes_on_from_the_normal_time() {
+    let cases = [
+        (
+            "*:1/47",
+            "2024-02-28 23:59:59 UTC",
+            1_709_164_799_000_000,
+            ["Thu 2024-02-29 00:48:00 UTC", "Thu 2024-02-29 01:01:00 UTC"],
+        ),
+        (
+            "*:1/47",
+            "2024-02-28 22:59:59 UTC",
+            1_709_161_199_000_000,
+            ["Wed 2024-02-28 23:01:00 UTC", "Wed 2024-02-28 23:48:00 UTC"],
+        ),
+        (
+            "*-*-04/13 *:23/16",
+            "2027-12-31 12:00:00 UTC",
+            1_830_254_400_000_000,
+            ["Mon 2028-01-17 00:23:00 UTC", "Mon 2028-01-17 00:39:00 UTC"],
+        ),
+        (
+            "2,23:07 Europe/Berlin",
+            "2025-03-30 00:30:00 UTC",
+            1_743_294_600_000_000,
+            ["Sun 2025-03-30 21:07:00 UTC", "Mon 2025-03-31 00:07:00 UTC"],
+        ),
+    ];
+    for (e, base, base_us, want) in cases {
+        let got = ours(&[e.to_string()], base_us, 2);
+        assert_eq!(got[e].1, want, "{e} after {base}");
+        if have("systemd-analyze") {
+            assert_eq!(theirs(&[e.to_string()], base, 2)[e].1, want, "systemd-analyze: {e} after {base}");
+        }
+    }
+}
