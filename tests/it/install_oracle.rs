@@ -69,6 +69,26 @@ fn s15_s19_shapes_where_install_state_differed_match_systemctl() {
             "a.target",
             "bad",
         ),
+        // install.c follows an alias by name, to that name's first entry, which the
+        // manager may have skipped: b.target's first entry is a link to another type.
+        (
+            "alias to a name whose first entry is bad",
+            Box::new(|fx| {
+                fx.file(&format!("{V}/b.target"), BODY).link("/usr/local/lib/systemd/system/b.target", "x.service");
+                fx.link(&format!("{E}/a.target"), &format!("{V}/b.target"));
+            }),
+            "a.target",
+            "bad",
+        ),
+        // A link that cannot be followed at all: a directory on its way is a loop.
+        (
+            "link through a looping directory",
+            Box::new(|fx| {
+                fx.link("/opt/loop", "loop").link(&format!("{E}/a.target"), "/opt/loop/a.target");
+            }),
+            "a.target",
+            "bad",
+        ),
         (
             "alias to a missing name",
             Box::new(|fx| {

@@ -21,6 +21,22 @@ pub(super) enum Id {
     Alias(String),
 }
 
+/// A unit-named entry, by where it leads.
+enum Link {
+    /// Not a symlink.
+    File,
+    /// A link out of the search path: a linked unit file (or a mask).
+    Linked,
+    /// A link to another name on the search path, valid as an alias.
+    Alias(String),
+    /// A link on the search path named as its target.
+    SelfAlias,
+    /// A link on the search path that is no valid alias (another type, …).
+    BadAlias(&'static str),
+    /// A link that cannot be followed (a loop, a component that is no directory).
+    Unresolvable(ChaseError),
+}
+
 /// The name map of the shared user directories, built once by the global scope. Each of
 /// 10,000 user scopes rebuilt the same entries, a tenth of a user's allocations. A user
 /// scope takes it only where that is exact (`Resolver::overlay`); otherwise it builds its
@@ -179,30 +195,42 @@ impl<'a> Resolver<'a> {
 
     /// A unit-named entry: alias, linked file, mask or plain file (S5).
     fn classify_entry(&mut self, li: usize, e: &Entry) -> Option<Id> {
-        let path_id = Some(Id::Path { layer: li, name: e.name.clone() });
-        let Some(chased) = self.link_target(li, e) else {
-            return path_id;
-        };
         let link = e.meta.link.as_deref().unwrap_or_default();
+        match self.link_kind(li, e) {
+            Link::File | Link::Linked => Some(Id::Path { layer: li, name: e.name.clone() }),
+            Link::Alias(dst) => Some(Id::Alias(dst)),
+            // No effect: a lower directory may supply the file.
+            Link::SelfAlias => None,
+            Link::Unresolvable(err) => {
+                self.warn(&e.path, format!("cannot resolve symlink to {link}: {err}, ignoring"));
+                None
+            }
+            Link::BadAlias(why) => {
+                self.warn(&e.path, format!("alias symlink to {link} rejected: {why}"));
+                None
+            }
+        }
+    }
+
+    /// What a unit-named entry of layer `li` is, as `unit_file_resolve_symlink` and the
+    /// alias checks see it (the manager's name map and install.c both ask).
+    fn link_kind(&self, li: usize, e: &Entry) -> Link {
+        let Some(chased) = self.link_target(li, e) else { return Link::File };
         let simplified = match chased {
             Ok(p) => p,
-            Err(err) => {
-                self.warn(&e.path, format!("cannot resolve symlink to {link}: {err}, ignoring"));
-                return None;
-            }
+            Err(err) => return Link::Unresolvable(err),
         };
         if !self.in_search_path(&simplified) {
-            return path_id; // linked unit file, or a mask
+            return Link::Linked; // a linked unit file, or a mask
         }
-        let dst = root::basename(&simplified).to_string();
+        let dst = root::basename(&simplified);
         if dst == e.name {
-            return None; // self-alias: no effect; a lower directory may supply the file
+            return Link::SelfAlias;
         }
-        if let Err(why) = valid_alias(&e.name, &dst) {
-            self.warn(&e.path, format!("alias symlink to {link} rejected: {why}"));
-            return None;
+        match valid_alias(&e.name, dst) {
+            Ok(()) => Link::Alias(dst.to_string()),
+            Err(why) => Link::BadAlias(why),
         }
-        Some(Id::Alias(dst))
     }
 
     /// Where a symlink entry of layer `li` points, its last component not followed
@@ -259,36 +287,33 @@ impl<'a> Resolver<'a> {
 impl Resolver<'_> {
     /// install.c's view of `name` (`unit_file_lookup_state`, which `list-unit-files` and
     /// `is-enabled` report as `bad` when it fails): true when the first entry of that name
-    /// on the search path is a link install.c cannot follow. The manager skips such a link
-    /// and may load a lower file of the name; install.c stops at it.
+    /// on the search path, or an alias chain from it, holds a link install.c cannot
+    /// follow. The manager skips such a link and may load a lower file of the name;
+    /// install.c stops at it.
     pub(crate) fn install_bad(&self, name: &str) -> bool {
-        let Some((li, e)) = self.layers.iter().enumerate().find_map(|(i, l)| l.scan.units.get(name).map(|e| (i, e)))
-        else {
-            return false;
-        };
-        let Some(chased) = self.link_target(li, e) else {
-            return false; // a file
-        };
-        let Ok(simplified) = chased else {
-            return true;
-        };
-        // A link on the search path must be a valid alias, even when it leads on to
-        // `/dev/null`; one named as its target is bad whether that target exists or not
-        // (the manager ignores it and loads the file). Past that, a link that ends at
-        // `/dev/null` masks.
-        let dst = root::basename(&simplified);
-        let in_path = self.in_search_path(&simplified);
-        if in_path && (dst == e.name || valid_alias(&e.name, dst).is_err()) {
-            return true;
+        self.first_entry(name).is_some_and(|(li, e)| self.entry_bad(li, e, 0))
+    }
+
+    /// `install_bad` of one entry, `hops` aliases down a chain: install.c follows an alias
+    /// *by name*, to that name's first entry (or its template's), and each hop must be one
+    /// it can follow.
+    fn entry_bad(&self, li: usize, e: &Entry, hops: usize) -> bool {
+        match self.link_kind(li, e) {
+            Link::File => false,
+            Link::Unresolvable(_) | Link::SelfAlias | Link::BadAlias(_) => true,
+            Link::Linked => self.leads_nowhere(e),
+            Link::Alias(dst) => {
+                let next =
+                    self.first_entry(&dst).or_else(|| names::template_of(&dst).and_then(|t| self.first_entry(&t)));
+                // An alias to a name with no entry, or a chain too long, is bad too.
+                hops >= FOLLOW_MAX || next.is_none_or(|(li, e)| self.entry_bad(li, e, hops + 1))
+            }
         }
-        if e.null {
-            return false;
-        }
-        if !in_path {
-            return self.leads_nowhere(e);
-        }
-        // An alias must reach an entry that is not itself a linked file leading nowhere.
-        self.ids_get(name).map_or(true, |(_, end)| self.leads_nowhere(end))
+    }
+
+    /// The first entry named `name` on the search path, and its layer.
+    fn first_entry(&self, name: &str) -> Option<(usize, &Entry)> {
+        self.layers.iter().enumerate().find_map(|(i, l)| l.scan.units.get(name).map(|e| (i, e)))
     }
 
     /// A linked unit file (a link out of the search path) that does not lead to a file.
