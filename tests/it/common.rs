@@ -285,10 +285,8 @@ pub fn policy_rule_subject(report: &serde_json::Value) -> Vec<(String, String, S
 }
 
 /// A small deterministic generator (xorshift): the same layouts on every run.
-#[allow(dead_code)]
 pub struct Rng(pub u64);
 
-#[allow(dead_code)]
 impl Rng {
     pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
