@@ -17,35 +17,139 @@ pub struct Command {
     pub argv: Vec<String>,
 }
 
-/// Splits a value into commands. Errors name the problem (unbalanced quote).
-pub fn parse_commands(value: &str) -> Result<Vec<Command>, String> {
-    let words = split_words(value)?;
-    let mut out = Vec::new();
-    let mut cur: Vec<(String, bool)> = Vec::new();
-    for w in words.into_iter().chain(std::iter::once((";".to_string(), false))) {
-        if w.0 == ";" && !w.1 {
-            if let Some(cmd) = make_command(std::mem::take(&mut cur)) {
-                out.push(cmd);
-            }
-        } else {
-            cur.push(w);
-        }
-    }
-    Ok(out)
+/// An `Exec*=` value as systemd 252's `config_parse_exec` takes it: command by command
+/// (`;`-separated), each appended as it is read. At the first command it cannot take the
+/// rest of the line is dropped; with that command's `-` prefix nothing more happens,
+/// without it the setting is fatal (`fatal`: the unit file stops there, `service_check`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExecLine {
+    /// The commands kept, in order.
+    pub commands: Vec<Command>,
+    /// Why the setting fails the unit, when it does.
+    pub fatal: Option<String>,
+    /// The value's leading bytes that hold the kept commands (for a line cut short).
+    pub kept_len: usize,
 }
 
-fn make_command(words: Vec<(String, bool)>) -> Option<Command> {
-    let mut words: Vec<String> = words.into_iter().map(|w| w.0).collect();
-    let first = words.first_mut()?;
-    let n = first.chars().take_while(|c| matches!(c, '@' | '-' | ':' | '+' | '!')).count();
-    let prefixes: String = first.drain(..n).collect();
-    if first.is_empty() {
-        words.remove(0);
+/// Splits a value into commands; see `ExecLine`. What systemd refuses: an unclosed quote
+/// (in an executable's own word only the rest of the line is dropped), an empty
+/// executable, one with a backslash, quote or control character, one naming a directory,
+/// one neither absolute nor a bare name.
+pub fn exec_line(value: &str) -> ExecLine {
+    let (words, unclosed) = split_words_raw(value);
+    let mut out = ExecLine { kept_len: value.len(), ..ExecLine::default() };
+    // Each command's words, with where the `;` before it starts.
+    let mut groups: Vec<(usize, Vec<Word>)> = vec![(0, Vec::new())];
+    for w in words {
+        if w.text == ";" && !w.quoted {
+            groups.push((w.start, Vec::new()));
+        } else if let Some(g) = groups.last_mut() {
+            g.1.push(w);
+        }
     }
-    if prefixes.contains('@') && words.len() > 1 {
-        words.remove(1); // the second token is only argv[0]'s display name
+    let n = groups.len();
+    for (i, (sep, group)) in groups.into_iter().enumerate() {
+        let last = i + 1 == n;
+        // Where the line stops: `Some(why)` when that is fatal.
+        let stop: Option<Option<String>> = match group.first() {
+            // The executable's own word is unclosed: the line is dropped.
+            None if last && unclosed.is_some() => Some(None),
+            None => continue, // nothing between two `;`
+            Some(first) => {
+                let n_pre = first.text.len() - first.text.trim_start_matches(PREFIX_CHARS).len();
+                let prefixes = first.text[..n_pre].to_string();
+                let ignore = prefixes.contains('-');
+                if last && unclosed.is_some() {
+                    Some((!ignore).then(|| "unbalanced quotes".to_string()))
+                } else {
+                    let mut argv: Vec<String> = group.into_iter().map(|w| w.text).collect();
+                    argv[0].drain(..n_pre);
+                    if prefixes.contains('@') && argv.len() > 1 {
+                        argv.remove(1); // the second token is only argv[0]'s display name
+                    }
+                    match exe_problem(&argv[0]) {
+                        Some(why) => Some((!ignore).then_some(why)),
+                        None => {
+                            out.commands.push(Command { prefixes, argv });
+                            None
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(fatal) = stop {
+            out.kept_len = sep;
+            out.fatal = fatal;
+            break;
+        }
     }
-    (!words.is_empty()).then_some(Command { prefixes, argv: words })
+    out
+}
+
+/// `exec_line`'s count of commands and whether the value is fatal, without building
+/// them when the value is plain (no quote, backslash or `;`: one command, its first
+/// word the executable) — every service file's `Exec*=` lines are checked (`service_check`).
+pub fn summary(value: &str) -> (usize, bool) {
+    if value.bytes().any(|b| NOT_PLAIN[usize::from(b)]) {
+        let l = exec_line(value);
+        return (l.commands.len(), l.fatal.is_some());
+    }
+    let Some(first) = value.split([' ', '\t', '\n', '\r']).find(|w| !w.is_empty()) else {
+        return (0, false);
+    };
+    let exe = first.trim_start_matches(PREFIX_CHARS);
+    let prefixes = &first[..first.len() - exe.len()];
+    // With `@` too the executable is the first word (the second is only argv[0]'s name).
+    match exe_problem(exe) {
+        None => (1, false),
+        Some(_) => (0, !prefixes.contains('-')),
+    }
+}
+
+/// Bytes that make a value not plain for `summary`: quotes, backslash, `;`, and control
+/// characters but tab and line breaks (refused in an executable).
+const NOT_PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 32 {
+        t[i] = !matches!(i, 9 | 10 | 13);
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\'' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[b';' as usize] = true;
+    t[0x7f] = true;
+    t
+};
+
+/// The special prefixes of an executable (systemd.service(5), "Command lines").
+const PREFIX_CHARS: [char; 5] = ['@', '-', ':', '+', '!'];
+
+/// What `config_parse_exec` refuses in an executable path.
+fn exe_problem(exe: &str) -> Option<String> {
+    if exe.is_empty() {
+        return Some("empty executable path".into());
+    }
+    if exe.contains(['\\', '"', '\'']) || exe.chars().any(char::is_control) {
+        return Some(format!("executable name contains special characters: {exe}"));
+    }
+    if exe.ends_with('/') {
+        return Some(format!("executable path specifies a directory: {exe}"));
+    }
+    if !exe.starts_with('/') && exe.contains('/') {
+        return Some(format!("neither a valid executable name nor an absolute path: {exe}"));
+    }
+    None
+}
+
+/// The commands systemd keeps of a value (see `exec_line`), or why it fails the unit.
+pub fn parse_commands(value: &str) -> Result<Vec<Command>, String> {
+    let l = exec_line(value);
+    match l.fatal {
+        Some(why) => Err(why),
+        None => Ok(l.commands),
+    }
 }
 
 /// Whether a command's prefixes make it run as root whatever `User=` says
@@ -56,26 +160,53 @@ pub fn elevates(prefixes: &str) -> bool {
     prefixes.contains('+') || prefixes.replace("!!", "").contains('!')
 }
 
-/// Word splitting with double/single quotes and C escapes. The bool marks a word that
-/// was quoted or escaped (so `";"` is a literal, not a separator).
-pub fn split_words(s: &str) -> Result<Vec<(String, bool)>, String> {
+/// One word of a value: its text (unquoted, unescaped), whether any of it was quoted or
+/// escaped (so `";"` is an argument, not a separator), and where it starts in the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    pub text: String,
+    pub quoted: bool,
+    pub start: usize,
+}
+
+/// Word splitting with double/single quotes and C escapes, as 252's `config_parse_exec`
+/// reads a value (`extract_first_word(EXTRACT_UNQUOTE | EXTRACT_CUNESCAPE)`, retried with
+/// `EXTRACT_CUNESCAPE_RELAX`): an escape systemd does not know stays as written (`\q` is
+/// `\q`), a trailing backslash outside quotes is kept, `\x2f` is `/`, and only space, tab
+/// and line breaks separate words. Returns the words read and, when a quote is left open
+/// (or a backslash ends inside one), where that last, unfinished word starts.
+pub fn split_words_raw(s: &str) -> (Vec<Word>, Option<usize>) {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
     let mut quoted = false;
     let mut quote: Option<char> = None;
-    let mut it = s.chars().peekable();
-    while let Some(c) = it.next() {
+    let mut rest = s;
+    let mut start = 0;
+    let at = |rest: &str| s.len() - rest.len();
+    while let Some(c) = rest.chars().next() {
+        if !in_word {
+            start = at(rest);
+        }
+        rest = &rest[c.len_utf8()..];
         match (quote, c) {
             (_, '\\') => {
-                let e = it.next().ok_or("trailing backslash")?;
-                cur.push(match e {
-                    'n' => '\n',
-                    't' => '\t',
-                    other => other,
-                });
                 in_word = true;
                 quoted = true;
+                if rest.is_empty() {
+                    if quote.is_some() {
+                        return (out, Some(start));
+                    }
+                    cur.push('\\');
+                    break;
+                }
+                match cunescape_one(rest) {
+                    Some((ch, used)) => {
+                        cur.push(ch);
+                        rest = &rest[used..];
+                    }
+                    None => cur.push('\\'), // kept; the next character is read as usual
+                }
             }
             (Some(q), c) if c == q => quote = None,
             (Some(_), c) => cur.push(c),
@@ -84,9 +215,11 @@ pub fn split_words(s: &str) -> Result<Vec<(String, bool)>, String> {
                 in_word = true;
                 quoted = true;
             }
-            (None, c) if c.is_whitespace() => {
+            // systemd's WHITESPACE: a no-break space is part of a word.
+            (None, ' ' | '\t' | '\n' | '\r') => {
                 if in_word {
-                    out.push((std::mem::take(&mut cur), quoted));
+                    let raw = &s[start..at(rest) - 1];
+                    out.push(finish(std::mem::take(&mut cur), quoted, start, raw));
                     in_word = false;
                     quoted = false;
                 }
@@ -98,12 +231,78 @@ pub fn split_words(s: &str) -> Result<Vec<(String, bool)>, String> {
         }
     }
     if quote.is_some() {
-        return Err("unbalanced quotes".into());
+        return (out, Some(start));
     }
     if in_word {
-        out.push((cur, quoted));
+        out.push(finish(cur, quoted, start, &s[start..]));
     }
-    Ok(out)
+    (out, None)
+}
+
+/// `split_words_raw` for a setting read as a whole: an open quote is an error.
+pub fn split_words(s: &str) -> Result<Vec<(String, bool)>, String> {
+    match split_words_raw(s) {
+        (words, None) => Ok(words.into_iter().map(|w| (w.text, w.quoted)).collect()),
+        (_, Some(_)) => Err("unbalanced quotes".into()),
+    }
+}
+
+/// A word as read; the unquoted word `\;` is an argument `;` (systemd keeps the unknown
+/// escape, then makes this one exception), where `"\;"` stays `\;`.
+fn finish(text: String, quoted: bool, start: usize, raw: &str) -> Word {
+    let text = if raw == "\\;" { ";".into() } else { text };
+    Word { text, quoted, start }
+}
+
+/// systemd's `cunescape_one()` for what follows a backslash: the character and the bytes
+/// it took, or `None` for a sequence it refuses (then the backslash stays). NUL and code
+/// points `unichar_is_valid()` refuses are refused; a `\xNN` above 0x7f is taken as that
+/// code point (timerguard's strings are UTF-8; systemd would put the raw byte).
+fn cunescape_one(p: &str) -> Option<(char, usize)> {
+    let b = p.as_bytes();
+    let hex = |n: usize| -> Option<u32> {
+        let digits = p.get(1..1 + n)?;
+        if !digits.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(digits, 16).ok()
+    };
+    let simple = match b.first()? {
+        b'a' => Some('\u{7}'),
+        b'b' => Some('\u{8}'),
+        b'f' => Some('\u{c}'),
+        b'n' => Some('\n'),
+        b'r' => Some('\r'),
+        b't' => Some('\t'),
+        b'v' => Some('\u{b}'),
+        b'\\' => Some('\\'),
+        b'"' => Some('"'),
+        b'\'' => Some('\''),
+        b's' => Some(' '),
+        _ => None,
+    };
+    if let Some(c) = simple {
+        return Some((c, 1));
+    }
+    let (v, used) = match b[0] {
+        b'x' => (hex(2)?, 3),
+        b'u' => (hex(4)?, 5),
+        b'U' => (hex(8)?, 9),
+        b'0'..=b'7' => {
+            let digits = p.get(0..3)?;
+            if !digits.bytes().all(|c| (b'0'..=b'7').contains(&c)) {
+                return None;
+            }
+            let v = u32::from_str_radix(digits, 8).ok()?;
+            if v > 255 {
+                return None;
+            }
+            (v, 3)
+        }
+        _ => return None,
+    };
+    let c = char::from_u32(v).filter(|c| *c != '\0')?;
+    super::unit_file::systemd_valid(c.encode_utf8(&mut [0; 4])).then_some((c, used))
 }
 
 /// Resolves argv[0] inside the root: absolute as is, a bare name through `EXEC_PATH`.
@@ -159,7 +358,18 @@ mod tests {
         assert_eq!(c[0].argv, ["/bin/sh", "-c", "echo a; b"]);
         assert_eq!(c[1].prefixes, "@");
         assert_eq!(c[1].argv, ["/usr/bin/x", "arg", ";"]);
-        assert!(parse_commands("\"open").is_err());
+        // An unclosed quote in the executable's own word drops the line; in an argument
+        // it fails the unit, unless the command has `-` (systemd 252, verify).
+        assert_eq!(
+            parse_commands("/bin/true ; \"/bin/a"),
+            Ok(vec![Command { prefixes: "".into(), argv: vec!["/bin/true".into()] }])
+        );
+        assert!(parse_commands("/bin/true ; /bin/a \"b").is_err());
+        assert_eq!(parse_commands("-/bin/a \"b").map(|c| c.len()), Ok(0));
+        let l = exec_line("/tmp/evil ; \"x\\\"y\" ; /bin/z");
+        assert_eq!(l.commands.len(), 1);
+        assert!(l.fatal.is_some());
+        assert_eq!(&"/tmp/evil ; \"x"[..l.kept_len].trim_end(), &"/tmp/evil");
         assert_eq!(parse_commands("!!+/bin/true").unwrap()[0].prefixes, "!!+");
     }
 }

@@ -21,6 +21,31 @@ impl Loaded {
         self.1.as_ref()
     }
 
+    /// This file as systemd applies it when the assignment at `index` fails the parse
+    /// (`service_check`): the assignments before it, that one's `kept` part if any, and
+    /// the error at its line.
+    pub fn cut(&self, index: usize, kept: Option<String>, why: String) -> Loaded {
+        let parsed = self.0.as_ref().map(|p| {
+            let line = p.assignments.get(index).map_or(u32::MAX, |a| a.line);
+            let mut assignments = p.assignments[..index.min(p.assignments.len())].to_vec();
+            if let (Some(value), Some(a)) = (kept, p.assignments.get(index)) {
+                assignments.push(Assignment { value, ..a.clone() });
+            }
+            Parsed {
+                assignments,
+                warnings: p.warnings.iter().filter(|(l, _)| *l < line).cloned().collect(),
+                error: Some(unit_file::ParseError::FatalSetting { line, why }),
+            }
+        });
+        Loaded(parsed.map_err(Clone::clone), self.1.clone())
+    }
+
+    /// Whether the file stopped at a setting systemd cannot take (a unit file is then
+    /// `bad-setting`, not `error`).
+    pub fn stopped_at_setting(&self) -> bool {
+        matches!(&self.0, Ok(Parsed { error: Some(unit_file::ParseError::FatalSetting { .. }), .. }))
+    }
+
     /// Why systemd would refuse this file as a fragment (unreadable or a fatal parse error).
     pub fn fatal(&self) -> Option<String> {
         match &self.0 {
@@ -36,11 +61,7 @@ impl Loaded {
             Ok(p) => {
                 let mut w = p.warnings.clone();
                 if let Some(e) = &p.error {
-                    let line = match e {
-                        unit_file::ParseError::LineTooLong(l) => *l,
-                        unit_file::ParseError::BadSection { line, .. } => *line,
-                    };
-                    w.push((line, e.to_string()));
+                    w.push((e.line(), e.to_string()));
                 }
                 w
             }

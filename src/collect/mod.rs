@@ -24,6 +24,7 @@ pub mod scan;
 pub mod schema;
 mod scope;
 pub mod seen;
+mod service_check;
 pub mod specifier;
 pub mod stat;
 mod timer;

@@ -70,6 +70,9 @@ pub struct Resolver<'a> {
     /// For user scopes: a unit their own directories do not touch, as the shared
     /// directories resolve it (`scope::UserBase`).
     pub reuse: Option<Reuse<'a>>,
+    /// A user manager's (the global scope's or a user's), not the system manager's: it
+    /// accepts fewer `SuccessAction=`s.
+    user_manager: bool,
 }
 
 impl<'a> Resolver<'a> {
@@ -82,7 +85,9 @@ impl<'a> Resolver<'a> {
         files: &'a FileCache,
         base: Option<&'a BaseNames>,
     ) -> Self {
+        let user_manager = !layers.iter().map(|l| &l.spec).chain(&absent).any(|s| s.path == "/etc/systemd/system");
         let mut r = Resolver {
+            user_manager,
             root,
             layers,
             absent,
@@ -255,12 +260,15 @@ impl<'a> Resolver<'a> {
                 unit.load_state = LoadState::Masked;
                 return unit;
             }
-            let loaded = self.cache(Some(li)).load(self.root, &read_from, &unit_type);
+            let loaded = applied(self.cache(Some(li)).load(self.root, &read_from, &unit_type), &unit_type);
             if let Some(f) = unit.fragment.as_mut() {
                 f.sha256 = loaded.sha256().cloned();
             }
             if let Some(err) = loaded.fatal() {
-                unit.load_state = LoadState::Error;
+                // A fatal setting before the line that stops the file makes it a bad
+                // setting: systemd stops at whichever comes first.
+                let bad_setting = loaded.stopped_at_setting();
+                unit.load_state = if bad_setting { LoadState::BadSetting } else { LoadState::Error };
                 unit.load_error = Some(err.clone());
                 file_warnings(&mut notes.warnings, &e.path, &loaded);
                 return unit;
@@ -276,7 +284,7 @@ impl<'a> Resolver<'a> {
             let mut fref = self.file_ref_to(li, &e, &mut notes.paths);
             if !fref.null {
                 let read_from = fref.target.as_ref().and_then(|t| t.resolved.clone()).unwrap_or_else(|| e.path.clone());
-                let loaded = self.cache(Some(li)).load(self.root, &read_from, &unit_type);
+                let loaded = applied(self.cache(Some(li)).load(self.root, &read_from, &unit_type), &unit_type);
                 fref.sha256 = loaded.sha256().cloned();
                 content.push((e.path.clone(), loaded));
             }
@@ -289,6 +297,13 @@ impl<'a> Resolver<'a> {
         if unit.load_state == LoadState::Loaded && unit_type == "timer" && !has_trigger(&unit.settings) {
             unit.load_state = LoadState::BadSetting;
             unit.load_error = Some("timer unit lacks value setting (no trigger), refused (S34)".into());
+        }
+        if unit.load_state == LoadState::Loaded
+            && unit_type == "service"
+            && let Some(why) = super::service_check::refusal(&content, &unit.settings, self.user_manager)
+        {
+            unit.load_state = LoadState::BadSetting;
+            unit.load_error = Some(why);
         }
         unit
     }
@@ -346,6 +361,16 @@ fn file_warnings(out: &mut Vec<Warning>, path: &str, loaded: &Loaded) {
 
 /// Applies assignments in order: lists accumulate and reset on empty; single values are
 /// replaced (S28). An empty trigger resets every trigger of the timer.
+/// A file as systemd applies it to a unit of `unit_type`: a service's file stops at its
+/// first fatal setting (`service_check::cut_at_fatal`). Not in the file cache: install.c
+/// reads the `[Install]` lines after such a line all the same.
+fn applied(loaded: Arc<Loaded>, unit_type: &str) -> Arc<Loaded> {
+    match unit_type {
+        "service" => super::service_check::cut_at_fatal(&loaded).map_or(loaded, Arc::new),
+        _ => loaded,
+    }
+}
+
 pub(super) fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
     let mut map = SettingMap::new();
     for (path, loaded) in content {
@@ -355,6 +380,9 @@ pub(super) fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
                 Some(sec) => sec,
                 None => map.entry(a.section.to_string()).or_default(),
             };
+            if super::schema::is_bool(a.section, &a.key) && super::parse_bool(&a.value).is_none() {
+                continue; // ignored by systemd: the value before stays (S29)
+            }
             let list = super::schema::is_list(a.section, &a.key);
             if list && a.value.is_empty() {
                 if a.section == "Timer" {

@@ -105,6 +105,23 @@ const WATCHED_KEYS: &[&str] = &[
     "WorkingDirectory",
 ];
 
+/// Booleans timerguard reads (`config_parse_bool`): a value that is not one is ignored
+/// and the one before it stays (S29), so the merge keeps that one.
+pub fn is_bool(section: &str, key: &str) -> bool {
+    matches!(
+        (section, key),
+        (
+            "Timer",
+            "Persistent"
+                | "WakeSystem"
+                | "RemainAfterElapse"
+                | "FixedRandomDelay"
+                | "OnClockChange"
+                | "OnTimezoneChange"
+        ) | ("Service", "DynamicUser" | "RemainAfterExit")
+    )
+}
+
 /// Keys that accumulate (an empty assignment resets), per section; all others are
 /// single-valued and the last assignment wins (S28).
 pub fn is_list(section: &str, key: &str) -> bool {

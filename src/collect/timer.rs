@@ -200,6 +200,8 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
                     continue;
                 }
             };
+            // A command systemd refuses does not run: with `-` it is dropped (and what
+            // follows it on the line), without it the service does not load.
             match exec::parse_commands(&value) {
                 Ok(cs) => {
                     for c in cs {

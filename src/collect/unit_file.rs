@@ -6,9 +6,12 @@
 //! - whitespace around `=` and the line is stripped; headers may be indented (S25);
 //! - names are case-sensitive; unknown sections/keys are warnings, `X-` is silent (S26);
 //! - lines without `=` and assignments outside a section are ignored (S27);
-//! - a line over 1 MiB or a malformed `[header` makes the whole file fail to load, as
-//!   in systemd (`LONG_LINE_MAX`, `-EBADMSG`);
-//! - a line that is not UTF-8 is ignored with a warning (`log_syntax_invalid_utf8`).
+//! - a line over 1 MiB, a malformed `[header` or a line that is not UTF-8 as systemd
+//!   defines it (`utf8_is_valid()`: noncharacters such as U+FFFE refused too) stops the
+//!   file there, as in systemd (`LONG_LINE_MAX`, `-EBADMSG`, `-EINVAL`): a unit file
+//!   fails to load, a drop-in applies only the lines before;
+//! - the first byte-order mark at the start of a line that is not a comment is dropped,
+//!   once per file: on line 1 or on any later line (`CONFIG_PARSE_REFUSE_BOM`).
 
 use super::schema;
 
@@ -42,6 +45,24 @@ pub enum ParseError {
     LineTooLong(u32),
     #[error("line {line}: invalid section header {text:?}; systemd refuses the file")]
     BadSection { line: u32, text: String },
+    #[error(
+        "line {0}: not valid UTF-8 (systemd also refuses U+FFFE, U+FFFF, U+FDD0-U+FDEF); systemd stops reading the file here"
+    )]
+    InvalidUtf8(u32),
+    /// A setting whose parse error is fatal (`-ENOEXEC`, see `service_check`): a unit
+    /// file fails to load as `bad-setting`, a drop-in is read no further.
+    #[error("line {line}: {why}; systemd stops reading the file here (a unit file: bad-setting)")]
+    FatalSetting { line: u32, why: String },
+}
+
+impl ParseError {
+    /// The line the file stopped at.
+    pub fn line(&self) -> u32 {
+        match self {
+            ParseError::LineTooLong(l) | ParseError::InvalidUtf8(l) => *l,
+            ParseError::BadSection { line, .. } | ParseError::FatalSetting { line, .. } => *line,
+        }
+    }
 }
 
 /// What the parser accepts: the sections of this unit type and, per section, the known
@@ -65,10 +86,7 @@ fn parse_into(bytes: &[u8], schema: &Schema, out: &mut Parsed) -> Result<(), Par
     let mut section: Option<&'static str> = None;
     let mut section_ignored = false;
     let mut continuation: Option<Vec<u8>> = None;
-    let mut bytes = bytes;
-    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        bytes = rest;
-    }
+    let mut bom_seen = false;
     for (idx, raw) in split_lines(bytes).enumerate() {
         let line = u32::try_from(idx + 1).unwrap_or(u32::MAX);
         if raw.len() > LONG_LINE_MAX {
@@ -77,6 +95,13 @@ fn parse_into(bytes: &[u8], schema: &Schema, out: &mut Parsed) -> Result<(), Par
         let trimmed = trim_start(raw);
         if matches!(trimmed.first(), Some(b'#' | b';')) {
             continue;
+        }
+        // After the comment test, as in systemd: a BOM before `#` is not a comment, and
+        // `<BOM>ExecStart=` on line 9 is an `ExecStart=`.
+        let mut raw = raw;
+        if !bom_seen && let Some(rest) = raw.strip_prefix(BOM) {
+            raw = rest;
+            bom_seen = true;
         }
         // Most lines are whole: parsed where they lie, copied only to be joined.
         let joined: std::borrow::Cow<'_, [u8]> = match continuation.take() {
@@ -96,24 +121,36 @@ fn parse_into(bytes: &[u8], schema: &Schema, out: &mut Parsed) -> Result<(), Par
             continuation = Some(joined);
             continue;
         }
-        let Ok(text) = std::str::from_utf8(&joined) else {
-            out.warnings.push((line, "line is not valid UTF-8, ignoring".into()));
-            continue;
-        };
-        parse_line(text.trim_matches(WS), line, schema, &mut section, &mut section_ignored, out)?;
+        parse_line(logical_line(&joined, line)?, line, schema, &mut section, &mut section_ignored, out)?;
     }
     // systemd parses a dangling continuation at EOF as a final line.
     if let Some(c) = continuation {
         let line = u32::try_from(split_lines(bytes).count()).unwrap_or(u32::MAX);
-        match std::str::from_utf8(&c) {
-            Ok(text) => {
-                let t = text.trim_matches(WS);
-                parse_line(t, line, schema, &mut section, &mut section_ignored, out)?;
-            }
-            Err(_) => out.warnings.push((line, "line is not valid UTF-8, ignoring".into())),
-        }
+        parse_line(logical_line(&c, line)?, line, schema, &mut section, &mut section_ignored, out)?;
     }
     Ok(())
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A logical line, stripped, as `parse_line()` takes it: one systemd's `utf8_is_valid()`
+/// refuses ends the file (`log_syntax_invalid_utf8` returns `-EINVAL`). Lines after it
+/// are never applied, so skipping it alone would apply what systemd does not.
+fn logical_line(b: &[u8], line: u32) -> Result<&str, ParseError> {
+    match std::str::from_utf8(b) {
+        Ok(text) if systemd_valid(text) => Ok(text.trim_matches(WS)),
+        _ => Err(ParseError::InvalidUtf8(line)),
+    }
+}
+
+/// systemd's `unichar_is_valid()` for every character: Rust's `str` already excludes
+/// surrogates and code points past U+10FFFF; systemd also refuses the noncharacters.
+pub fn systemd_valid(text: &str) -> bool {
+    text.is_ascii()
+        || text.chars().all(|c| {
+            let u = u32::from(c);
+            !(0xFDD0..=0xFDEF).contains(&u) && u & 0xFFFE != 0xFFFE
+        })
 }
 
 fn parse_line(
@@ -182,7 +219,11 @@ fn parse_line(
     Ok(())
 }
 
-/// Splits on `\n`, `\r\n`, `\r` and NUL, as systemd's `read_line()` does.
+/// Splits lines as systemd's `read_line()` does: a line ends at `\n`, `\r` or NUL, and
+/// the end-of-line characters that follow are part of the same ending as long as each is
+/// of a kind not yet seen in it and no NUL came before (`\r\n`, `\n\r`, `\n\r\0` are one
+/// ending; `\n\n` and `\0\n` are two). `X=\` then `\n\r` then `ExecStart=...` is one
+/// continued line to systemd.
 fn split_lines(b: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = b;
     std::iter::from_fn(move || {
@@ -192,8 +233,19 @@ fn split_lines(b: &[u8]) -> impl Iterator<Item = &[u8]> {
         let end = rest.iter().position(|c| matches!(c, b'\n' | b'\r' | 0)).unwrap_or(rest.len());
         let line = &rest[..end];
         let mut skip = end;
-        if skip < rest.len() {
-            skip += if rest[end] == b'\r' && rest.get(end + 1) == Some(&b'\n') { 2 } else { 1 };
+        let mut seen = 0u8;
+        while let Some(&c) = rest.get(skip) {
+            let kind = match c {
+                b'\n' => 1,
+                b'\r' => 2,
+                0 => 4,
+                _ => break,
+            };
+            if seen & (kind | 4) != 0 {
+                break;
+            }
+            seen |= kind;
+            skip += 1;
         }
         rest = &rest[skip..];
         Some(line)
@@ -277,11 +329,56 @@ mod tests {
         assert_eq!(bad.assignments.len(), 1, "lines before the error were applied");
     }
 
+    /// systemd 252 (`systemd-analyze verify`): "String is not UTF-8 clean, ignoring
+    /// assignment", then "Failed to load configuration: Invalid argument"; in a drop-in
+    /// the lines after it are not applied. U+FFFE and U+FDD0 are refused the same way.
     #[test]
-    fn invalid_utf8_line_is_skipped_with_warning() {
-        let r = parse(b"[Timer]\nOnCalendar=\xff\xfe\nPersistent=yes\n", &schema_for("timer"));
+    fn parser_invalid_utf8_stops_the_file() {
+        for bad in [&b"\xff\xfe"[..], "\u{fffe}".as_bytes(), "\u{fdd0}".as_bytes(), "\u{1ffff}".as_bytes()] {
+            let mut text = b"[Timer]\nPersistent=yes\nX-A=".to_vec();
+            text.extend_from_slice(bad);
+            text.extend_from_slice(b"\nOnCalendar=daily\n");
+            let r = parse(&text, &schema_for("timer"));
+            assert_eq!(r.error, Some(ParseError::InvalidUtf8(3)), "{bad:?}");
+            assert_eq!(kv(&r), vec![("Persistent".into(), "yes".into(), 2)]);
+        }
+        // Comment lines are dropped before the test; other characters are fine.
+        let r = p("[Timer]\n# \u{fffe}\nOnCalendar=daily \u{fdcf}\u{fdf0}\u{fffd}\n");
+        assert_eq!(r.error, None);
         assert_eq!(r.assignments.len(), 1);
-        assert_eq!(r.warnings[0].0, 2);
+        // A continued line is tested whole, at its last physical line.
+        let r = parse(b"[Timer]\nOnCalendar=daily \\\n\xff\n", &schema_for("timer"));
+        assert_eq!(r.error, Some(ParseError::InvalidUtf8(3)));
+    }
+
+    /// systemd 252: the first BOM at the start of a line that is not a comment is
+    /// dropped, on any line, once per file; a BOM before `#` makes no comment.
+    #[test]
+    fn parser_a_bom_is_dropped_once_on_any_line() {
+        let r = p("[Timer]\nPersistent=no\n\u{feff}OnCalendar=daily\n\u{feff}OnCalendar=hourly\n");
+        assert_eq!(kv(&r), vec![("Persistent".into(), "no".into(), 2), ("OnCalendar".into(), "daily".into(), 3)]);
+        assert!(r.warnings.iter().any(|(l, m)| *l == 4 && m.contains("unknown key")), "{:?}", r.warnings);
+        let r = p("[Timer]\n\u{feff}# OnCalendar=daily\n");
+        assert!(
+            r.warnings.iter().any(|(l, m)| *l == 2 && m.contains("unknown key '# OnCalendar'")),
+            "{:?}",
+            r.warnings
+        );
+    }
+
+    /// systemd 252 (`systemd-analyze verify`): `\n\r` is one line ending, so a
+    /// continuation goes on to the next line; `\0\n` is two.
+    #[test]
+    fn line_endings_combine_as_read_line_does() {
+        let r = p("[Timer]\nOnCalendar=\\\n\rdaily\n\0\nPersistent=yes\r\n\0AccuracySec=1h\n\n");
+        assert_eq!(
+            kv(&r),
+            vec![
+                ("OnCalendar".into(), " daily".trim().into(), 3),
+                ("Persistent".into(), "yes".into(), 5),
+                ("AccuracySec".into(), "1h".into(), 6)
+            ]
+        );
     }
 
     #[test]

@@ -30,5 +30,6 @@ mod sarif;
 mod schedule;
 mod search_paths;
 mod server_root;
+mod service_oracle;
 mod streaming;
 mod syntax_timers;
