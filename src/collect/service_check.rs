@@ -140,7 +140,8 @@ pub fn cut_at_fatal(loaded: &Loaded) -> Option<Loaded> {
             let l = exec::exec_line(&a.value);
             if let Some(why) = l.fatal {
                 // The commands before the bad one were taken as they were read.
-                let kept = (!l.commands.is_empty()).then(|| a.value[..l.kept_len].trim_end().to_string());
+                let kept = (!l.commands.is_empty())
+                    .then(|| a.value[..l.kept_len].trim_end_matches([' ', '\t', '\n', '\r']).to_string());
                 return Some(loaded.cut(i, kept, format!("{}={}: {why}", a.key, a.value)));
             }
         } else if a.key == "User" && !a.value.is_empty() && !user_name_valid(&a.value) {
