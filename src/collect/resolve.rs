@@ -359,8 +359,6 @@ fn file_warnings(out: &mut Vec<Warning>, path: &str, loaded: &Loaded) {
     }
 }
 
-/// Applies assignments in order: lists accumulate and reset on empty; single values are
-/// replaced (S28). An empty trigger resets every trigger of the timer.
 /// A file as systemd applies it to a unit of `unit_type`: a service's file stops at its
 /// first fatal setting (`service_check::cut_at_fatal`). Not in the file cache: install.c
 /// reads the `[Install]` lines after such a line all the same.
@@ -371,6 +369,9 @@ fn applied(loaded: Arc<Loaded>, unit_type: &str) -> Arc<Loaded> {
     }
 }
 
+/// Applies assignments in order: lists accumulate and reset on empty; single values are
+/// replaced (S28), unless systemd ignores the new value (an invalid boolean or span). An
+/// empty trigger resets every trigger of the timer.
 pub(super) fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
     let mut map = SettingMap::new();
     for (path, loaded) in content {
@@ -383,8 +384,12 @@ pub(super) fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
             if super::schema::is_bool(a.section, &a.key) && super::parse_bool(&a.value).is_none() {
                 continue; // ignored by systemd: the value before stays (S29)
             }
-            let list = super::schema::is_list(a.section, &a.key);
-            if list && a.value.is_empty() {
+            if super::schema::is_span(a.section, &a.key) && crate::schedule::parse_timespan(&a.value).is_err() {
+                continue; // "Failed to parse sec value, ignoring": the value before stays
+            }
+            // `Unit=` keeps every line: systemd takes the first it can use (timer.rs).
+            let list = super::schema::is_list(a.section, &a.key) || (a.section == "Timer" && a.key == "Unit");
+            if list && a.value.is_empty() && a.key != "Unit" {
                 if a.section == "Timer" {
                     for k in super::schema::TRIGGER_KEYS {
                         sec.remove(*k);
@@ -413,8 +418,15 @@ pub(super) fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
     map
 }
 
+/// `timer_verify`: a timer needs a trigger line, or `OnClockChange=`/`OnTimezoneChange=`
+/// (it then runs whenever the clock or the zone changes).
 fn has_trigger(s: &SettingMap) -> bool {
-    s.get("Timer").is_some_and(|t| super::schema::TRIGGER_KEYS.iter().any(|k| t.get(*k).is_some_and(|v| !v.is_empty())))
+    s.get("Timer").is_some_and(|t| {
+        super::schema::TRIGGER_KEYS.iter().any(|k| t.get(*k).is_some_and(|v| !v.is_empty()))
+            || super::schema::CHANGE_KEYS
+                .iter()
+                .any(|k| t.get(*k).and_then(|v| v.last()).is_some_and(|s| super::parse_bool(&s.value) == Some(true)))
+    })
 }
 
 #[cfg(test)]

@@ -82,6 +82,16 @@ const INSTALL_KEYS: &[&str] = &["Alias", "WantedBy", "RequiredBy", "UpheldBy", "
 pub const TRIGGER_KEYS: &[&str] =
     &["OnActiveSec", "OnBootSec", "OnStartupSec", "OnUnitActiveSec", "OnUnitInactiveSec", "OnCalendar"];
 
+/// `OnClockChange=`, `OnTimezoneChange=`: booleans that make a timer fire when the
+/// clock or the time zone changes; either alone is a timer's trigger (`timer_verify`).
+pub const CHANGE_KEYS: &[&str] = &["OnClockChange", "OnTimezoneChange"];
+
+/// Time spans timerguard reads (`config_parse_sec`): an invalid one is ignored and the
+/// one before it stays.
+pub fn is_span(section: &str, key: &str) -> bool {
+    section == "Timer" && matches!(key, "AccuracySec" | "RandomizedDelaySec")
+}
+
 /// Keys whose case variants we flag in sections we do not enumerate.
 const WATCHED_KEYS: &[&str] = &[
     "ExecStart",

@@ -89,6 +89,23 @@ pub fn expand(value: &str, c: &SpecCtx<'_>) -> Result<String, String> {
     Ok(out)
 }
 
+/// `unit_name_printf` (`Unit=`): only the specifiers that are safe in a unit name are
+/// resolved there (systemd 252: `%i %j %n %N %p`, the system ones, `%g %G %u %U`);
+/// any other (`%I`, `%h`, `%t`, …) fails and systemd ignores the line.
+pub fn expand_name(value: &str, c: &SpecCtx<'_>) -> Result<String, String> {
+    let mut it = value.chars();
+    while let Some(ch) = it.next() {
+        if ch == '%' {
+            match it.next() {
+                Some(s) if "%ijnNpgGuUaAbBHlmMoqvwW".contains(s) => {}
+                Some(s) => return Err(format!("specifier '%{s}' is not resolved in a unit name")),
+                None => return Err("trailing '%'".into()),
+            }
+        }
+    }
+    expand(value, c)
+}
+
 /// `unit_name_unescape`: `-` is `/`, `\xNN` is a byte.
 fn unescape(s: &str) -> String {
     let mut out = Vec::new();
@@ -142,5 +159,15 @@ mod tests {
         assert_eq!(expand("/run/%I", &ctx("a@x\\x2dy-z.service")).unwrap(), "/run/x-y/z");
         assert!(expand("%z", &c).is_err());
         assert!(expand("50%", &c).is_err());
+    }
+
+    #[test]
+    fn s31_unit_names_resolve_only_name_safe_specifiers() {
+        let c = ctx("job@beta.timer");
+        assert_eq!(expand_name("%p-%i@%j.service", &c).unwrap(), "job-beta@job.service");
+        assert_eq!(expand_name("%u-%U%%.service", &c).unwrap(), "root-0%.service");
+        for bad in ["%I.service", "%h.service", "%t.service", "%P.service", "%s", "x%"] {
+            assert!(expand_name(bad, &c).is_err(), "{bad}");
+        }
     }
 }

@@ -160,25 +160,9 @@ impl Manager<'_> {
 pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) -> (Timer, Arc<Unit>) {
     let ctx = m.ctx(&unit.name);
     let mut warn = Vec::new();
-    let unit_setting = unit.last("Timer", "Unit").cloned().filter(|s| !s.value.is_empty());
-    let default_service = format!("{}.service", unit.name.rsplit_once('.').map_or(unit.name.as_str(), |(s, _)| s));
-    let service = match &unit_setting {
-        Some(s) => match expand(&s.value, &ctx) {
-            Ok(v) if names::classify(&v).is_some() => v,
-            Ok(v) => {
-                warn.push(Warning {
-                    path: s.file.clone(),
-                    line: Some(s.line),
-                    message: format!("Unit={v} is not a valid unit name; systemd refuses the timer"),
-                });
-                v
-            }
-            Err(e) => {
-                warn.push(Warning { path: s.file.clone(), line: Some(s.line), message: format!("Unit=: {e}") });
-                default_service.clone()
-            }
-        },
-        None => default_service,
+    let (service, unit_setting) = match trigger_unit(unit, &ctx, &mut warn) {
+        Some((name, s)) => (name, Some(s)),
+        None => (format!("{}.service", unit.name.rsplit_once('.').map_or(unit.name.as_str(), |(s, _)| s)), None),
     };
     let (triggers, invalid) = triggers(unit, &ctx, m, &mut warn);
     let never_elapses = !triggers.is_empty() && triggers.iter().all(|t| t.never_elapses);
@@ -298,6 +282,54 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
     (t, svc)
 }
 
+/// The unit a timer triggers as `config_parse_trigger_unit` (systemd 252) picks it, with
+/// the line that named it; `None`: the same-prefix service (S33). Each `Unit=` line in
+/// order: once one was taken the others are ignored ("Multiple units to trigger
+/// specified"), so a drop-in cannot retarget a timer whose fragment names its unit; a
+/// line is ignored when its specifiers fail, when it is no unit name of a known type (an
+/// empty one too: it resets nothing) or when it names the timer itself. A template is
+/// instantiated with the timer's instance, or its prefix when it has none; a name that
+/// comes back to the timer adds no trigger.
+fn trigger_unit(unit: &Unit, ctx: &SpecCtx<'_>, warn: &mut Vec<Warning>) -> Option<(String, crate::model::Setting)> {
+    let mut chosen: Option<(String, crate::model::Setting)> = None;
+    let is_self = |n: &str| unit.name == n || unit.names.iter().any(|x| x == n);
+    for s in unit.get("Timer", "Unit") {
+        let mut ignored = |why: String| {
+            warn.push(Warning { path: s.file.clone(), line: Some(s.line), message: format!("Unit={}: {why}", s.value) })
+        };
+        if let Some((c, _)) = &chosen {
+            ignored(format!("{c} is triggered already; systemd ignores this line"));
+            continue;
+        }
+        let name = match super::specifier::expand_name(&s.value, ctx) {
+            Ok(v) => v,
+            Err(e) => {
+                ignored(format!("{e}; systemd ignores the line"));
+                continue;
+            }
+        };
+        let kind = names::classify(&name);
+        if kind.is_none() {
+            ignored("not a unit name of a known type; systemd ignores the line".into());
+            continue;
+        }
+        if is_self(&name) {
+            ignored("a unit cannot trigger itself; systemd ignores the line".into());
+            continue;
+        }
+        let name = if kind == Some(names::NameKind::Template) {
+            names::with_instance(&name, names::instance(&unit.name).unwrap_or(names::prefix(&unit.name)))
+        } else {
+            name
+        };
+        if names::classify(&name).is_none() || is_self(&name) {
+            continue; // not added (too long, or the timer itself), as `unit_add_dependency` does
+        }
+        chosen = Some((name, s.clone()));
+    }
+    chosen
+}
+
 /// How many upcoming elapses the shortest calendar interval is taken over.
 const ELAPSES: usize = 16;
 /// Calendar triggers of one timer whose elapses are computed: a hostile timer with
@@ -315,17 +347,7 @@ fn triggers(unit: &Unit, ctx: &SpecCtx<'_>, m: &Manager<'_>, warn: &mut Vec<Warn
     let mut any_elapses = false;
     for key in TRIGGER_KEYS {
         for s in unit.get("Timer", key) {
-            let mut t = Trigger {
-                key: (*key).into(),
-                value: s.value.clone(),
-                usec: None,
-                normalized: None,
-                interval_usec: None,
-                never_elapses: false,
-                error: None,
-                file: s.file.clone(),
-                line: s.line,
-            };
+            let mut t = Trigger::of(key, s);
             match expand(&s.value, ctx) {
                 Ok(v) => t.value = v,
                 Err(e) => {
@@ -377,6 +399,13 @@ fn triggers(unit: &Unit, ctx: &SpecCtx<'_>, m: &Manager<'_>, warn: &mut Vec<Warn
                     }
                 }
             }
+        }
+    }
+    // `OnClockChange=yes`/`OnTimezoneChange=yes` fire the timer too, with no schedule of
+    // their own; each is listed as a trigger where its last (valid) line says so.
+    for key in super::schema::CHANGE_KEYS {
+        if let Some(s) = unit.last("Timer", key).filter(|s| super::parse_bool(&s.value) == Some(true)) {
+            good.push(Trigger::of(key, s));
         }
     }
     // Keep the order they were written in: fragment first, then drop-ins, by line.

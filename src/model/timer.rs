@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{PathFact, Setting, UnitFileState};
 
-/// One trigger line (`OnCalendar=` or a monotonic `On*Sec=`), after the S28 reset rule.
+/// One trigger line (`OnCalendar=`, a monotonic `On*Sec=`, or `OnClockChange=`/
+/// `OnTimezoneChange=` when true), after the S28 reset rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trigger {
     /// The key: `OnCalendar`, `OnBootSec`, …
@@ -31,6 +32,23 @@ pub struct Trigger {
     pub error: Option<String>,
     pub file: String,
     pub line: u32,
+}
+
+impl Trigger {
+    /// The trigger a `key=` line sets, before its value is read.
+    pub fn of(key: &str, s: &Setting) -> Trigger {
+        Trigger {
+            key: key.into(),
+            value: s.value.clone(),
+            usec: None,
+            normalized: None,
+            interval_usec: None,
+            never_elapses: false,
+            error: None,
+            file: s.file.clone(),
+            line: s.line,
+        }
+    }
 }
 
 /// Who the triggered service runs as (S41). The one answer `list`, the facts and every

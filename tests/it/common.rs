@@ -86,14 +86,23 @@ impl Fx {
     /// `SYSTEMD_LOG_LEVEL=debug systemd-analyze verify --root=R UNIT`'s log (stderr): the
     /// name map, the aliases and every job the unit's start transaction installs.
     pub fn verify_log(&self, unit: &str) -> String {
-        let out = Command::new("systemd-analyze")
+        String::from_utf8_lossy(&self.verify(unit).stderr).into_owned()
+    }
+
+    /// The same log followed by the unit dump (stdout).
+    pub fn verify_log_and_dump(&self, unit: &str) -> String {
+        let out = self.verify(unit);
+        format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout))
+    }
+
+    fn verify(&self, unit: &str) -> std::process::Output {
+        Command::new("systemd-analyze")
             .env("SYSTEMD_LOG_LEVEL", "debug")
             .arg("verify")
             .arg(format!("--root={}", self.path().display()))
             .arg(unit)
             .output()
-            .expect("systemd-analyze");
-        String::from_utf8_lossy(&out.stderr).into_owned()
+            .expect("systemd-analyze")
     }
 
     /// Runs the built binary with `--root` this fixture, killing it (and failing the

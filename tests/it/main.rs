@@ -33,3 +33,4 @@ mod server_root;
 mod service_oracle;
 mod streaming;
 mod syntax_timers;
+mod timer_oracle;

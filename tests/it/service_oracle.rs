@@ -8,8 +8,6 @@
 //! `service_verify()` refuses (no `ExecStart=`, two of them in a `simple` service, …)
 //! loads as `bad-setting`, so its timer starts nothing.
 
-use std::process::Command;
-
 use timerguard::model::LoadState;
 
 use crate::common::*;
@@ -52,14 +50,7 @@ fn ours(fx: &Fx) -> Reading {
 
 /// `systemd-analyze verify`'s reading of `t.service`.
 fn theirs(fx: &Fx) -> Reading {
-    let out = Command::new("systemd-analyze")
-        .env("SYSTEMD_LOG_LEVEL", "debug")
-        .arg("verify")
-        .arg(format!("--root={}", fx.path().display()))
-        .arg("t.service")
-        .output()
-        .expect("systemd-analyze");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    let text = fx.verify_log_and_dump("t.service");
     let mut load = None;
     let mut exec = Vec::new();
     let (mut in_unit, mut key) = (false, String::new());
