@@ -169,7 +169,9 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
     let min_interval_usec = triggers.iter().filter_map(|t| t.interval_usec).min();
     let persistent = unit.last("Timer", "Persistent").and_then(|s| parse_bool(&s.value)).unwrap_or(false);
     let svc: Arc<Unit> = r.load_shared(&service, notes);
-    let mut runs_as = runs_as(m, &svc, &ctx);
+    // `User=` is read with the service's specifiers: `Unit=tpl@.service` from `t.timer` runs
+    // `tpl@t.service`, whose `%i` is `t`.
+    let mut runs_as = runs_as(m, &svc, &m.ctx(&svc.name));
     let mut cmds = Vec::new();
     for key in EXEC_KEYS {
         for s in svc.get("Service", key) {
@@ -421,7 +423,10 @@ fn triggers(unit: &Unit, ctx: &SpecCtx<'_>, m: &Manager<'_>, warn: &mut Vec<Warn
 /// otherwise; a user manager runs everything as its user.
 fn runs_as(m: &Manager<'_>, svc: &Unit, ctx: &SpecCtx<'_>) -> RunsAs {
     let dynamic = svc.last("Service", "DynamicUser").and_then(|s| parse_bool(&s.value)).unwrap_or(false);
-    let group = svc.last("Service", "Group").map(|s| s.value.clone()).filter(|g| !g.is_empty());
+    let group = svc
+        .last("Service", "Group")
+        .map(|s| expand(&s.value, ctx).unwrap_or_else(|_| s.value.clone()))
+        .filter(|g| !g.is_empty());
     let plain = |user: String, uid: Option<u32>, group| {
         let root = uid == Some(0);
         RunsAs { user, group, dynamic_user: false, uid, user_is_root: root, elevated: Vec::new(), privileged: root }
