@@ -59,11 +59,18 @@ pub fn exec_line(value: &str) -> ExecLine {
                 let n_pre = first.text.len() - first.text.trim_start_matches(PREFIX_CHARS).len();
                 let prefixes = first.text[..n_pre].to_string();
                 let ignore = prefixes.contains('-');
+                // `\;` is an argument `;` only after the executable: as the executable's
+                // own word systemd keeps the backslash (and refuses it).
+                let escaped_semicolon =
+                    first.text == ";" && value.get(first.start..).is_some_and(|r| r.starts_with("\\;"));
                 if last && unclosed.is_some() {
                     Some((!ignore).then(|| "unbalanced quotes".to_string()))
                 } else {
                     let mut argv: Vec<String> = group.into_iter().map(|w| w.text).collect();
                     argv[0].drain(..n_pre);
+                    if escaped_semicolon {
+                        argv[0] = "\\;".into();
+                    }
                     if prefixes.contains('@') && argv.len() > 1 {
                         argv.remove(1); // the second token is only argv[0]'s display name
                     }

@@ -130,8 +130,9 @@ pub fn refusal(content: &[(String, Arc<Loaded>)], settings: &SettingMap, user_ma
 }
 
 /// `loaded` as systemd applies it to a service: cut at its first setting whose parse
-/// error is fatal (`-ENOEXEC`: an `Exec*=` line `commands` refuses, a `User=` that is no
-/// user name). systemd stops reading the file there: a unit file fails to load
+/// error is fatal (`-ENOEXEC`: an `Exec*=` line `commands` refuses, a `User=`/`Group=`
+/// that is no name, `DynamicUser=` that is no boolean, a relative `WorkingDirectory=`, …;
+/// `fatal_value`). systemd stops reading the file there: a unit file fails to load
 /// (`bad-setting`), a drop-in applies only the lines before (a line reset later in the
 /// same file still stopped it). `None` when nothing stops it.
 pub fn cut_at_fatal(loaded: &Loaded) -> Option<Loaded> {
@@ -144,11 +145,40 @@ pub fn cut_at_fatal(loaded: &Loaded) -> Option<Loaded> {
                     .then(|| a.value[..l.kept_len].trim_end_matches([' ', '\t', '\n', '\r']).to_string());
                 return Some(loaded.cut(i, kept, format!("{}={}: {why}", a.key, a.value)));
             }
-        } else if a.key == "User" && !a.value.is_empty() && !user_name_valid(&a.value) {
-            return Some(loaded.cut(i, None, format!("User={}: invalid user name", a.value)));
+        } else if let Some(why) = fatal_value(&a.key, &a.value) {
+            return Some(loaded.cut(i, None, format!("{}={}: {why}", a.key, a.value)));
         }
     }
     None
+}
+
+/// Why systemd 252 refuses a value of a `[Service]` setting whose parse error is fatal
+/// (besides `Exec*=`), each measured with `systemd-analyze verify`. Where a value holds
+/// specifiers, those that give a path (`%h`, `%t`, …) stand for an absolute path and
+/// an unknown one is refused, as `unit_full_printf` does.
+fn fatal_value(key: &str, v: &str) -> Option<&'static str> {
+    match key {
+        "User" | "Group" if !v.is_empty() && !name_ok(v) => Some("no valid user or group name"),
+        "SupplementaryGroups" if v.split_ascii_whitespace().any(|w| !name_ok(w)) => Some("no valid group name"),
+        "DynamicUser" if super::parse_bool(v).is_none() => Some("not a boolean"),
+        // `-` makes every error of the path non-fatal; `~` is the user's home.
+        "WorkingDirectory" if !v.is_empty() && !v.starts_with('-') && v != "~" && !path_ok(v) => {
+            Some("not an absolute, normalized path")
+        }
+        "RootDirectory" | "RootImage" if !v.is_empty() && !path_ok(v) => Some("not an absolute, normalized path"),
+        _ => None,
+    }
+}
+
+fn name_ok(v: &str) -> bool {
+    super::specifier::stand_in(v).is_some_and(|n| user_name_valid(&n))
+}
+
+/// `path_simplify_and_warn(PATH_CHECK_ABSOLUTE)`: absolute, no `..` component, each
+/// component at most 255 bytes, shorter than `PATH_MAX`.
+fn path_ok(v: &str) -> bool {
+    super::specifier::stand_in(v)
+        .is_some_and(|p| p.starts_with('/') && p.len() < 4096 && p.split('/').all(|c| c != ".." && c.len() <= 255))
 }
 
 /// How many commands of an `Exec*=` value systemd keeps (`exec::exec_line`).

@@ -106,6 +106,30 @@ pub fn expand_name(value: &str, c: &SpecCtx<'_>) -> Result<String, String> {
     expand(value, c)
 }
 
+/// Specifiers `unit_full_printf` (252) resolves to an absolute path, and to anything else.
+const PATH_SPECIFIERS: &str = "CdEfhLsStTVyY";
+const OTHER_SPECIFIERS: &str = "aAbBgGHiIjJlmMnNopPqrRuUvwW%";
+
+/// `v` with its specifiers stood for (`/s` for a path, `s` otherwise), or `None` when one
+/// is unknown (or a `%` ends it): enough to judge a value's shape (absolute? a user name?)
+/// where the unit it belongs to is not known yet (`service_check`).
+pub fn stand_in(v: &str) -> Option<String> {
+    let mut out = String::with_capacity(v.len());
+    let mut it = v.chars();
+    while let Some(c) = it.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match it.next()? {
+            s if PATH_SPECIFIERS.contains(s) => out.push_str("/s"),
+            s if OTHER_SPECIFIERS.contains(s) => out.push('s'),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
 /// `unit_name_unescape`: `-` is `/`, `\xNN` is a byte.
 fn unescape(s: &str) -> String {
     let mut out = Vec::new();

@@ -437,14 +437,47 @@ fn runs_as(m: &Manager<'_>, svc: &Unit, ctx: &SpecCtx<'_>) -> RunsAs {
     if m.kind == ScopeKind::Global {
         return plain("%u".into(), None, group);
     }
-    let user = svc
+    let set = svc
         .last("Service", "User")
         .map(|s| expand(&s.value, ctx).unwrap_or_else(|_| s.value.clone()))
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "root".into());
+        .filter(|u| !u.is_empty());
+    let (user, group) = match set {
+        Some(u) => (u, group),
+        // The manager names the dynamic user after the unit; its group is the same name.
+        None if dynamic => {
+            let u = dynamic_user_name(&svc.name);
+            (u.clone(), group.or(Some(u)))
+        }
+        None => ("root".into(), group),
+    };
     let uid = user.parse::<u32>().ok().or_else(|| m.users.iter().find(|u| u.name == user).map(|u| u.uid));
     let root = !dynamic && (uid == Some(0) || (user == "root"));
     RunsAs { user, group, dynamic_user: dynamic, uid, user_is_root: root, elevated: Vec::new(), privileged: root }
+}
+
+/// `user_from_unit_name` (systemd 252): the name a `DynamicUser=yes` service without
+/// `User=` runs as. The unit's prefix when it is a strict user name (a letter or `_`,
+/// then letters, digits, `_`, `-`; at most 31 bytes), else `_du` and the SipHash-2-4 of
+/// the prefix under systemd's fixed key.
+fn dynamic_user_name(unit: &str) -> String {
+    let p = names::prefix(unit);
+    let b = p.as_bytes();
+    let strict = !b.is_empty()
+        && b.len() <= 31
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-');
+    if strict {
+        return p.to_string();
+    }
+    const KEY: [u8; 16] =
+        [0x58, 0x1a, 0xaf, 0xe6, 0x28, 0x58, 0x4e, 0x96, 0xb4, 0x4e, 0xf5, 0x3b, 0x8c, 0x92, 0x07, 0xec];
+    let (k0, k1) = KEY.split_at(8);
+    let word = |k: &[u8]| u64::from_le_bytes(k.try_into().unwrap_or([0; 8]));
+    // std's SipHasher is SipHash-2-4; deprecated only in favour of randomly keyed hashers.
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new_with_keys(word(k0), word(k1));
+    std::hash::Hasher::write(&mut h, b);
+    format!("_du{:016x}", std::hash::Hasher::finish(&h))
 }
 
 /// The preset verdict for a unit: the first matching line, else enable (S20). Instances
@@ -464,5 +497,29 @@ pub fn parse_bool(v: &str) -> Option<bool> {
         "1" | "yes" | "y" | "true" | "t" | "on" => Some(true),
         "0" | "no" | "n" | "false" | "f" | "off" => Some(false),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dynamic_user_name;
+
+    /// systemd 252's answers (`systemd-analyze verify`'s `User:` for a `DynamicUser=yes`
+    /// service of each name).
+    #[test]
+    fn s41_dynamic_user_names_are_systemds() {
+        for (unit, user) in [
+            ("t.service", "t"),
+            ("my-svc.service", "my-svc"),
+            ("_x.service", "_x"),
+            ("job@inst.service", "job"),
+            ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.service", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+            ("1abc.service", "_du46c11576cd06efe1"),
+            ("a.b.service", "_dud645219be626ade9"),
+            ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.service", "_du04e3f57717db6219"),
+            ("a\\x2db.service", "_du30f4cd97f5fb441e"),
+        ] {
+            assert_eq!(dynamic_user_name(unit), user, "{unit}");
+        }
     }
 }

@@ -296,6 +296,14 @@ pub fn policy_rule_subject(report: &serde_json::Value) -> Vec<(String, String, S
 /// A small deterministic generator (xorshift): the same layouts on every run.
 pub struct Rng(pub u64);
 
+/// The generator and case count of a random differential test: its own, or
+/// `TG_SEED=N TG_CASES=M` for a longer run by hand.
+pub fn random_run(seed: u64, cases: usize) -> (Rng, usize) {
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    let cases = env("TG_CASES").map_or(cases, |c| usize::try_from(c).unwrap_or(cases));
+    (Rng(env("TG_SEED").unwrap_or(seed)), cases)
+}
+
 impl Rng {
     pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;

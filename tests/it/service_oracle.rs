@@ -18,6 +18,8 @@ use crate::common::*;
 struct Reading {
     load: String,
     exec: Vec<(String, String)>,
+    /// Who it runs as (`User=`, specifiers resolved; a dynamic user's name), when it loads.
+    user: String,
 }
 
 /// A root with `t.timer` (daily) and the targets a boot transaction needs, `t.service`
@@ -41,11 +43,13 @@ fn ours(fx: &Fx) -> Reading {
     let sys = system(&h);
     let unit = unit_of(&sys, "t.service");
     let t = timer_of(&sys, "t.timer");
-    let exec = match unit.load_state {
-        LoadState::Loaded => t.exec.iter().map(|e| (e.key.clone(), e.argv[0].clone())).collect(),
-        _ => Vec::new(),
+    let (exec, user) = match unit.load_state {
+        LoadState::Loaded => {
+            (t.exec.iter().map(|e| (e.key.clone(), e.argv[0].clone())).collect(), t.runs_as.user.clone())
+        }
+        _ => (Vec::new(), String::new()),
     };
-    Reading { load: unit.load_state.as_str().to_string(), exec }
+    Reading { load: unit.load_state.as_str().to_string(), exec, user }
 }
 
 /// `systemd-analyze verify`'s reading of `t.service`.
@@ -53,6 +57,7 @@ fn theirs(fx: &Fx) -> Reading {
     let text = fx.verify_log_and_dump("t.service");
     let mut load = None;
     let mut exec = Vec::new();
+    let mut user = "root".to_string();
     let (mut in_unit, mut key) = (false, String::new());
     for l in text.lines() {
         let t = l.trim();
@@ -76,14 +81,17 @@ fn theirs(fx: &Fx) -> Reading {
             key = k.to_string();
         } else if let Some(cmd) = t.strip_prefix("Command Line: ") {
             exec.push((key.clone(), first_word(cmd)));
+        } else if let Some(u) = t.strip_prefix("User: ") {
+            user = u.to_string();
         }
     }
     let load = load.unwrap_or("none").to_string();
     if load != "loaded" {
         exec.clear();
+        user.clear();
     }
     // The dump lists commands by key in this order; ours are in the same one.
-    Reading { load, exec }
+    Reading { load, exec, user }
 }
 
 /// The first word of a dumped command line (`quote_command_line`: `"…"` with `\"`, `\\`).
@@ -183,6 +191,39 @@ fn shapes() -> Vec<Shape> {
             vec![("ExecStart", "/bin/a")],
         ),
         ("User=65535", b("[Service]\nUser=65535\nExecStart=/bin/a\n"), vec![], "bad-setting", vec![]),
+        ("Group= that is no name", b("[Service]\nGroup=b:x\nExecStart=/bin/a\n"), vec![], "bad-setting", vec![]),
+        (
+            "a specifier that gives a path is no user",
+            b("[Service]\nUser=x%T\nExecStart=/bin/a\n"),
+            vec![],
+            "bad-setting",
+            vec![],
+        ),
+        (
+            "a relative WorkingDirectory=",
+            b("[Service]\nWorkingDirectory=rel\nExecStart=/bin/a\n"),
+            vec![],
+            "bad-setting",
+            vec![],
+        ),
+        (
+            "-rel, ~ and %h/x are not fatal",
+            b("[Service]\nWorkingDirectory=-rel\nWorkingDirectory=~\nWorkingDirectory=%h/x\nExecStart=/bin/a\n"),
+            vec![],
+            "loaded",
+            vec![("ExecStart", "/bin/a")],
+        ),
+        (
+            "DynamicUser=maybe stops a drop-in, as any fatal setting does",
+            b("[Service]\nExecStart=/bin/a\n"),
+            vec![(
+                "10.conf",
+                b("[Service]\nExecStart=\nExecStart=/bin/b\nDynamicUser=maybe\nExecStart=\nExecStart=/bin/c\n"),
+            )],
+            "loaded",
+            vec![("ExecStart", "/bin/b")],
+        ),
+        ("\\; is no executable", b("[Service]\nExecStart=/bin/a ; \\; x\n"), vec![], "bad-setting", vec![]),
         (
             "\\x2f is a slash",
             b("[Service]\nExecStart=\\x2fbin\\x2fevil\n"),
@@ -251,9 +292,15 @@ fn s41_service_shapes_read_as_systemd_reads_them() {
     for (what, service, dropins, load, exec) in shapes() {
         let d: Vec<(&str, &[u8])> = dropins.iter().map(|(n, c)| (*n, c.as_slice())).collect();
         let fx = root(&service, &d);
+        let user = match (load, what) {
+            (_, "User=-x is a name") => "-x",
+            ("loaded", _) => "root",
+            _ => "",
+        };
         let want = Reading {
             load: load.to_string(),
             exec: exec.iter().map(|(k, e)| (k.to_string(), e.to_string())).collect(),
+            user: user.to_string(),
         };
         assert_eq!(ours(&fx), want, "{what}: ours");
         if oracle {
@@ -272,10 +319,10 @@ fn s41_random_service_files_match_systemd() {
     if !have("systemd-analyze") {
         return skip("systemd-analyze is not installed");
     }
-    let mut rng = Rng(0x5eed_0bad_cafe);
+    let (mut rng, cases) = random_run(0x5eed_0bad_cafe, 80);
     let mut compared = 0;
     let mut refused = 0;
-    for case in 0..80 {
+    for case in 0..cases {
         let service = random_file(&mut rng);
         let dropins: Vec<(String, Vec<u8>)> =
             (0..rng.below(3)).map(|i| (format!("{i}{i}.conf"), random_file(&mut rng))).collect();
@@ -286,8 +333,11 @@ fn s41_random_service_files_match_systemd() {
         compared += 1;
         refused += usize::from(b.load != "loaded");
     }
-    assert_eq!(compared, 80);
-    assert!((10..=70).contains(&refused), "the cases should load and be refused both: {refused} of 80 refused");
+    assert_eq!(compared, cases);
+    assert!(
+        (cases / 8..=cases * 19 / 20).contains(&refused),
+        "the cases should load and be refused both: {refused} of {cases} refused"
+    );
 }
 
 fn random_file(rng: &mut Rng) -> Vec<u8> {
@@ -325,7 +375,7 @@ fn random_file(rng: &mut Rng) -> Vec<u8> {
     ]);
     push(rng, header.to_string());
     for _ in 0..rng.below(7) + 1 {
-        let l = match rng.below(16) {
+        let l = match rng.below(18) {
             0..=6 => {
                 let key = rng.pick(&["ExecStart", "ExecStart", "ExecStartPre", "ExecStop", "ExecStartPost"]);
                 let prefix = rng.pick(&["", "", "", "-", "+", "!", ":", "-+"]);
@@ -340,12 +390,27 @@ fn random_file(rng: &mut Rng) -> Vec<u8> {
                 format!("{key}={v}")
             }
             7 => format!("Type={}", rng.pick(&["oneshot", "oneshot", "simple", "dbus", "bogus", "forking"])),
-            8 => format!("User={}", rng.pick(&["bob", "root", "b:x", "-x", ".", "a b", "65535"])),
-            9 => format!("Restart={}", rng.pick(&["always", "on-failure", "no"])),
+            8 => {
+                format!("User={}", rng.pick(&["bob", "root", "b:x", "-x", ".", "a b", "65535", "%p", "%n", "", "1000"]))
+            }
+            9 => {
+                rng.pick(&["Restart=always", "Restart=on-failure", "DynamicUser=yes", "DynamicUser=maybe"]).to_string()
+            }
             10 => format!("RemainAfterExit={}", rng.pick(&["yes", "no", "maybe"])),
             11 => format!("BusName={}", rng.pick(&["org.x.Y", "bad", ":1.5"])),
             12 => rng.pick(&["[Service]", "[Unit]", "# c", "; c", "Missing equals", "[X-A]"]).to_string(),
             13 => format!("ExecStart=/bin/a \\\n{}/bin/b", rng.pick(&["# c\n", "", "\r"])),
+            14 => {
+                let key = rng.pick(&["Group", "SupplementaryGroups", "User"]);
+                format!("{key}={}", rng.pick(&["adm", "b:x", "%h", "%u", "%Z", "65535", "a b:c", "x%T", ""]))
+            }
+            15 => {
+                let key = rng.pick(&["WorkingDirectory", "RootDirectory", "RootImage"]);
+                format!(
+                    "{key}={}",
+                    rng.pick(&["/srv", "rel", "-rel", "~", "/a/../b", "/a/./b", "%h/x", "%u", "%Z", ""])
+                )
+            }
             _ => format!("X-A={}", rng.pick(&["x", "x", "x", "x", "\u{fdcf}", "\u{fffe}", "\u{fdd0}"])),
         };
         push(rng, l);

@@ -39,10 +39,21 @@ fn root(name: &str, timer: &str, dropins: &[(&str, &str)]) -> Fx {
     for t in ["sysinit", "basic", "shutdown", "timers", "local-fs", "multi-user", "default", "time-set", "time-sync"] {
         fx.file(&format!("/usr/lib/systemd/system/{t}.target"), "[Unit]\nDescription=t\n");
     }
-    for (s, user) in
-        [("t", ""), ("foo", "%p-u"), ("bar", ""), ("tpl@", "%i"), ("t-x", "%N"), ("job@", "%j"), ("job-x", "")]
-    {
-        let user = if user.is_empty() { String::new() } else { format!("User={user}\n") };
+    for (s, user) in [
+        ("t", ""),
+        ("foo", "%p-u"),
+        ("bar", ""),
+        ("tpl@", "%i"),
+        ("t-x", "%N"),
+        ("job@", "%j"),
+        ("job-x", ""),
+        ("a.b", ""),
+    ] {
+        let user = match (s, user) {
+            ("a.b", _) => "DynamicUser=yes\n".to_string(),
+            (_, "") => String::new(),
+            _ => format!("User={user}\n"),
+        };
         fx.file(&format!("/etc/systemd/system/{s}.service"), &format!("{}{user}", service("/bin/true")));
     }
     let file = timerguard::collect::names::template_of(name).unwrap_or_else(|| name.to_string());
@@ -207,6 +218,12 @@ fn shapes() -> Vec<Shape> {
             "job@x-y.service",
         ),
         ("an instance: no Unit=", DAILY, vec![], "job@x-y.service"),
+        (
+            "a dynamic user is named after the service",
+            "[Timer]\nOnCalendar=daily\nUnit=a.b.service\n",
+            vec![],
+            "a.b.service",
+        ),
         ("OnClockChange=yes alone is a trigger", "[Timer]\nOnClockChange=yes\n", vec![], "t.service"),
         (
             "OnTimezoneChange=yes alone is a trigger",
@@ -250,9 +267,8 @@ fn s28_s34_random_timer_files_match_systemd() {
     if !have("systemd-analyze") {
         return skip("systemd-analyze is not installed");
     }
-    let mut rng = Rng(std::env::var("TG_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x7177_e55e_ed01));
+    let (mut rng, cases) = random_run(0x7177_e55e_ed01, 80);
     let mut refused = 0;
-    let cases: usize = std::env::var("TG_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(80);
     for case in 0..cases {
         let timer = random_file(&mut rng);
         let dropins: Vec<(String, String)> =
@@ -303,6 +319,7 @@ fn random_file(rng: &mut Rng) -> String {
         "%p-%j.service",
         "job@.service",
         "%N.service",
+        "a.b.service",
     ];
     const BOOLS: &[&str] = &["yes", "no", "maybe", "1", "off", "TRUE", "", "on"];
     let mut lines = vec![rng.pick(&["[Timer]", "[Timer]", "[Timer]", "[Timer]", "[timer]", "[Unit]"]).to_string()];
