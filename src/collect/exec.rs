@@ -74,7 +74,12 @@ pub fn exec_line(value: &str) -> ExecLine {
                     if prefixes.contains('@') && argv.len() > 1 {
                         argv.remove(1); // the second token is only argv[0]'s display name
                     }
-                    match exe_problem(&argv[0]) {
+                    // An argument's specifiers are resolved too; an unknown one is refused.
+                    let bad_arg = argv[1..]
+                        .iter()
+                        .find(|a| a.contains('%') && super::specifier::stand_in(a).is_none())
+                        .map(|a| format!("failed to resolve unit specifiers in {a}"));
+                    match exe_problem(&argv[0]).or(bad_arg) {
                         Some(why) => Some((!ignore).then_some(why)),
                         None => {
                             out.commands.push(Command { prefixes, argv });
@@ -113,8 +118,9 @@ pub fn summary(value: &str) -> (usize, bool) {
     }
 }
 
-/// Bytes that make a value not plain for `summary`: quotes, backslash, `;`, and control
-/// characters but tab and line breaks (refused in an executable).
+/// Bytes that make a value not plain for `summary`: quotes, backslash, `;`, `%` (an
+/// argument's unknown specifier is refused), and control characters but tab and line
+/// breaks (refused in an executable).
 const NOT_PLAIN: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
@@ -126,6 +132,7 @@ const NOT_PLAIN: [bool; 256] = {
     t[b'\'' as usize] = true;
     t[b'\\' as usize] = true;
     t[b';' as usize] = true;
+    t[b'%' as usize] = true;
     t[0x7f] = true;
     t
 };
@@ -133,8 +140,21 @@ const NOT_PLAIN: [bool; 256] = {
 /// The special prefixes of an executable (systemd.service(5), "Command lines").
 const PREFIX_CHARS: [char; 5] = ['@', '-', ':', '+', '!'];
 
-/// What `config_parse_exec` refuses in an executable path.
-fn exe_problem(exe: &str) -> Option<String> {
+/// What `config_parse_exec` refuses in an executable path, its specifiers resolved
+/// first (`%h/bin/x` is absolute; an unknown specifier is refused).
+fn exe_problem(raw: &str) -> Option<String> {
+    let resolved;
+    let exe = if raw.contains('%') {
+        match super::specifier::stand_in(raw) {
+            Some(x) => {
+                resolved = x;
+                resolved.as_str()
+            }
+            None => return Some(format!("failed to resolve unit specifiers in {raw}")),
+        }
+    } else {
+        raw
+    };
     if exe.is_empty() {
         return Some("empty executable path".into());
     }
