@@ -102,13 +102,22 @@ pub fn exec_line(value: &str) -> ExecLine {
 /// them when the value is plain (no quote, backslash or `;`: one command, its first
 /// word the executable) — every service file's `Exec*=` lines are checked (`service_check`).
 pub fn summary(value: &str) -> (usize, bool) {
-    if value.bytes().any(|b| NOT_PLAIN[usize::from(b)]) {
+    let full = || {
         let l = exec_line(value);
-        return (l.commands.len(), l.fatal.is_some());
+        (l.commands.len(), l.fatal.is_some())
+    };
+    if value.bytes().any(|b| NOT_PLAIN[usize::from(b)]) {
+        return full();
     }
-    let Some(first) = value.split([' ', '\t', '\n', '\r']).find(|w| !w.is_empty()) else {
+    let mut words = value.split([' ', '\t', '\n', '\r']).filter(|w| !w.is_empty());
+    let Some(first) = words.next() else {
         return (0, false);
     };
+    // An argument with an unknown specifier is refused (`%h` in `ExecStart=sh %h/x` is
+    // common and fine): the rare value with one takes the full reading.
+    if value.contains('%') && words.any(|w| w.contains('%') && super::specifier::stand_in(w).is_none()) {
+        return full();
+    }
     let exe = first.trim_start_matches(PREFIX_CHARS);
     let prefixes = &first[..first.len() - exe.len()];
     // With `@` too the executable is the first word (the second is only argv[0]'s name).
@@ -118,9 +127,8 @@ pub fn summary(value: &str) -> (usize, bool) {
     }
 }
 
-/// Bytes that make a value not plain for `summary`: quotes, backslash, `;`, `%` (an
-/// argument's unknown specifier is refused), and control characters but tab and line
-/// breaks (refused in an executable).
+/// Bytes that make a value not plain for `summary`: quotes, backslash, `;`, and control
+/// characters but tab and line breaks (refused in an executable).
 const NOT_PLAIN: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
@@ -132,7 +140,6 @@ const NOT_PLAIN: [bool; 256] = {
     t[b'\'' as usize] = true;
     t[b'\\' as usize] = true;
     t[b';' as usize] = true;
-    t[b'%' as usize] = true;
     t[0x7f] = true;
     t
 };
