@@ -62,7 +62,11 @@ fn root(name: &str, timer: &str, dropins: &[(&str, &str)]) -> Fx {
         fx.link(&format!("/etc/systemd/system/timers.target.wants/{name}"), &format!("../{file}"));
     }
     for (d, content) in dropins {
-        fx.file(&format!("/etc/systemd/system/{name}.d/{d}"), content);
+        // A name with a directory (`timer.d/x.conf`) is a drop-in of that directory.
+        match d.contains('/') {
+            true => fx.file(&format!("/etc/systemd/system/{d}"), content),
+            false => fx.file(&format!("/etc/systemd/system/{name}.d/{d}"), content),
+        };
     }
     fx
 }
@@ -169,6 +173,18 @@ fn shapes() -> Vec<Shape> {
             "the fragment's Unit= wins over a drop-in's",
             "[Timer]\nOnCalendar=daily\nUnit=foo.service\n",
             vec![("10.conf", "[Timer]\nUnit=bar.service\n")],
+            "foo.service",
+        ),
+        (
+            "a type-level drop-in names the unit of every timer without one",
+            DAILY,
+            vec![("timer.d/50-all.conf", "[Timer]\nUnit=bar.service\n")],
+            "bar.service",
+        ),
+        (
+            "a type-level drop-in cannot retarget a timer whose fragment names its unit",
+            "[Timer]\nOnCalendar=daily\nUnit=foo.service\n",
+            vec![("timer.d/50-all.conf", "[Timer]\nUnit=bar.service\n")],
             "foo.service",
         ),
         (
