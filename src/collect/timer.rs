@@ -295,9 +295,21 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
 fn trigger_unit(unit: &Unit, ctx: &SpecCtx<'_>, warn: &mut Vec<Warning>) -> Option<(String, crate::model::Setting)> {
     let mut chosen: Option<(String, crate::model::Setting)> = None;
     let is_self = |n: &str| unit.name == n || unit.names.iter().any(|x| x == n);
-    for s in unit.get("Timer", "Unit") {
+    // A hostile timer may hold a million `Unit=` lines: the first few ignored are named,
+    // the rest counted in one warning.
+    const NAMED: usize = 16;
+    let mut n_ignored = 0usize;
+    let lines = unit.get("Timer", "Unit");
+    for s in lines {
         let mut ignored = |why: String| {
-            warn.push(Warning { path: s.file.clone(), line: Some(s.line), message: format!("Unit={}: {why}", s.value) })
+            n_ignored += 1;
+            if n_ignored <= NAMED {
+                warn.push(Warning {
+                    path: s.file.clone(),
+                    line: Some(s.line),
+                    message: format!("Unit={}: {why}", s.value),
+                })
+            }
         };
         if let Some((c, _)) = &chosen {
             ignored(format!("{c} is triggered already; systemd ignores this line"));
@@ -328,6 +340,15 @@ fn trigger_unit(unit: &Unit, ctx: &SpecCtx<'_>, warn: &mut Vec<Warning>) -> Opti
             continue; // not added (too long, or the timer itself), as `unit_add_dependency` does
         }
         chosen = Some((name, s.clone()));
+    }
+    if n_ignored > NAMED
+        && let Some(first) = lines.first()
+    {
+        warn.push(Warning {
+            path: first.file.clone(),
+            line: Some(first.line),
+            message: format!("{} more Unit= lines of {} are ignored by systemd", n_ignored - NAMED, unit.name),
+        });
     }
     chosen
 }

@@ -131,6 +131,27 @@ fn half_a_million_triggers_are_bounded() {
     assert!(err.contains("more than 64 OnCalendar= triggers"), "{err}");
 }
 
+/// 200,000 `Unit=` lines (S33): systemd takes the first usable one; the ignored ones are
+/// named up to 16 and then counted in one warning, not one warning each.
+#[test]
+fn many_unit_lines_are_one_warning() {
+    let fx = base();
+    let mut s = String::from("[Timer]\nOnCalendar=daily\nUnit=bogus\nUnit=first.service\n");
+    for i in 0..200_000 {
+        s.push_str(&format!("Unit=u{i}.service\n"));
+    }
+    fx.file("/etc/systemd/system/many.timer", &s);
+    let (f, err) = facts(&fx);
+    assert_eq!(system_timer(&f, "many.timer")["service"], "first.service");
+    let lines = err.lines().filter(|l| l.contains("/etc/systemd/system/many.timer:")).count();
+    assert_eq!(lines, 17, "16 named and one count: {}", &err[..err.len().min(4000)]);
+    assert!(
+        err.contains("199985 more Unit= lines of many.timer are ignored by systemd"),
+        "{}",
+        &err[err.len().saturating_sub(2000)..]
+    );
+}
+
 /// The linger directory (or `/var`) as a link to a host directory outside the root:
 /// resolved chroot-style inside the root, so the outside directory's names never appear.
 #[test]
