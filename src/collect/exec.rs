@@ -59,27 +59,22 @@ pub fn exec_line(value: &str) -> ExecLine {
                 let n_pre = first.text.len() - first.text.trim_start_matches(PREFIX_CHARS).len();
                 let prefixes = first.text[..n_pre].to_string();
                 let ignore = prefixes.contains('-');
-                // `\;` is an argument `;` only after the executable: as the executable's
-                // own word systemd keeps the backslash (and refuses it).
-                let escaped_semicolon =
-                    first.text == ";" && value.get(first.start..).is_some_and(|r| r.starts_with("\\;"));
                 if last && unclosed.is_some() {
                     Some((!ignore).then(|| "unbalanced quotes".to_string()))
                 } else {
-                    let mut argv: Vec<String> = group.into_iter().map(|w| w.text).collect();
-                    argv[0].drain(..n_pre);
-                    if escaped_semicolon {
-                        argv[0] = "\\;".into();
+                    // An argument written `\;` is `;` (systemd keeps the unknown escape,
+                    // then makes this one exception for arguments); the executable's own
+                    // word keeps its backslash, and is refused for it.
+                    let mut argv: Vec<String> = Vec::with_capacity(group.len());
+                    for (k, w) in group.into_iter().enumerate() {
+                        let escaped_semicolon = k > 0 && value.get(w.start..w.end) == Some("\\;");
+                        argv.push(if escaped_semicolon { ";".into() } else { w.text });
                     }
+                    argv[0].drain(..n_pre);
                     if prefixes.contains('@') && argv.len() > 1 {
                         argv.remove(1); // the second token is only argv[0]'s display name
                     }
-                    // An argument's specifiers are resolved too; an unknown one is refused.
-                    let bad_arg = argv[1..]
-                        .iter()
-                        .find(|a| a.contains('%') && super::specifier::stand_in(a).is_none())
-                        .map(|a| format!("failed to resolve unit specifiers in {a}"));
-                    match exe_problem(&argv[0]).or(bad_arg) {
+                    match exe_problem(&argv[0]).or_else(|| bad_argument(&argv[1..])) {
                         Some(why) => Some((!ignore).then_some(why)),
                         None => {
                             out.commands.push(Command { prefixes, argv });
@@ -147,20 +142,21 @@ const NOT_PLAIN: [bool; 256] = {
 /// The special prefixes of an executable (systemd.service(5), "Command lines").
 const PREFIX_CHARS: [char; 5] = ['@', '-', ':', '+', '!'];
 
+/// An argument `config_parse_exec` refuses: one with a specifier it does not know.
+fn bad_argument(args: &[String]) -> Option<String> {
+    let bad = args.iter().find(|a| a.contains('%') && super::specifier::stand_in(a).is_none())?;
+    Some(format!("failed to resolve unit specifiers in {bad}"))
+}
+
 /// What `config_parse_exec` refuses in an executable path, its specifiers resolved
 /// first (`%h/bin/x` is absolute; an unknown specifier is refused).
 fn exe_problem(raw: &str) -> Option<String> {
-    let resolved;
-    let exe = if raw.contains('%') {
-        match super::specifier::stand_in(raw) {
-            Some(x) => {
-                resolved = x;
-                resolved.as_str()
-            }
+    let exe: std::borrow::Cow<'_, str> = match raw.contains('%') {
+        false => raw.into(),
+        true => match super::specifier::stand_in(raw) {
+            Some(x) => x.into(),
             None => return Some(format!("failed to resolve unit specifiers in {raw}")),
-        }
-    } else {
-        raw
+        },
     };
     if exe.is_empty() {
         return Some("empty executable path".into());
@@ -195,12 +191,14 @@ pub fn elevates(prefixes: &str) -> bool {
 }
 
 /// One word of a value: its text (unquoted, unescaped), whether any of it was quoted or
-/// escaped (so `";"` is an argument, not a separator), and where it starts in the value.
+/// escaped (so `";"` is an argument, not a separator), and where it starts and ends in
+/// the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Word {
     pub text: String,
     pub quoted: bool,
     pub start: usize,
+    pub end: usize,
 }
 
 /// Word splitting with double/single quotes and C escapes, as 252's `config_parse_exec`
@@ -252,8 +250,7 @@ pub fn split_words_raw(s: &str) -> (Vec<Word>, Option<usize>) {
             // systemd's WHITESPACE: a no-break space is part of a word.
             (None, ' ' | '\t' | '\n' | '\r') => {
                 if in_word {
-                    let raw = &s[start..at(rest) - 1];
-                    out.push(finish(std::mem::take(&mut cur), quoted, start, raw));
+                    out.push(Word { text: std::mem::take(&mut cur), quoted, start, end: at(rest) - 1 });
                     in_word = false;
                     quoted = false;
                 }
@@ -268,7 +265,7 @@ pub fn split_words_raw(s: &str) -> (Vec<Word>, Option<usize>) {
         return (out, Some(start));
     }
     if in_word {
-        out.push(finish(cur, quoted, start, &s[start..]));
+        out.push(Word { text: cur, quoted, start, end: s.len() });
     }
     (out, None)
 }
@@ -279,13 +276,6 @@ pub fn split_words(s: &str) -> Result<Vec<(String, bool)>, String> {
         (words, None) => Ok(words.into_iter().map(|w| (w.text, w.quoted)).collect()),
         (_, Some(_)) => Err("unbalanced quotes".into()),
     }
-}
-
-/// A word as read; the unquoted word `\;` is an argument `;` (systemd keeps the unknown
-/// escape, then makes this one exception), where `"\;"` stays `\;`.
-fn finish(text: String, quoted: bool, start: usize, raw: &str) -> Word {
-    let text = if raw == "\\;" { ";".into() } else { text };
-    Word { text, quoted, start }
 }
 
 /// systemd's `cunescape_one()` for what follows a backslash: the character and the bytes
