@@ -12,6 +12,7 @@ use super::names::{self, NameKind};
 use super::paths::PathSpec;
 use super::root::{self, Root};
 use super::scan::{DirScan, Entry};
+use super::schema::Merge;
 use super::stat;
 use crate::model::{FileKind, FileMeta, FileRef, LoadState, Setting, SettingMap, Unit, Warning};
 
@@ -381,15 +382,11 @@ pub(super) fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
                 Some(sec) => sec,
                 None => map.entry(a.section.to_string()).or_default(),
             };
-            if super::schema::is_bool(a.section, &a.key) && super::parse_bool(&a.value).is_none() {
-                continue; // ignored by systemd: the value before stays (S29)
+            if super::schema::value_ignored(a.section, &a.key, &a.value) {
+                continue; // systemd ignores it: the value before stays (S29)
             }
-            if super::schema::is_span(a.section, &a.key) && crate::schedule::parse_timespan(&a.value).is_err() {
-                continue; // "Failed to parse sec value, ignoring": the value before stays
-            }
-            // `Unit=` keeps every line: systemd takes the first it can use (timer.rs).
-            let list = super::schema::is_list(a.section, &a.key) || (a.section == "Timer" && a.key == "Unit");
-            if list && a.value.is_empty() && a.key != "Unit" {
+            let merge = super::schema::merge_of(a.section, &a.key);
+            if merge == Merge::List && a.value.is_empty() {
                 if a.section == "Timer" {
                     for k in super::schema::TRIGGER_KEYS {
                         sec.remove(*k);
@@ -403,7 +400,7 @@ pub(super) fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
             match sec.get_mut(&a.key) {
                 Some(v) => {
                     // A later single value replaces the earlier one (S28).
-                    if !list {
+                    if merge == Merge::Last {
                         v.clear();
                     }
                     v.push(s);
@@ -421,12 +418,10 @@ pub(super) fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
 /// `timer_verify`: a timer needs a trigger line, or `OnClockChange=`/`OnTimezoneChange=`
 /// (it then runs whenever the clock or the zone changes).
 fn has_trigger(s: &SettingMap) -> bool {
-    s.get("Timer").is_some_and(|t| {
-        super::schema::TRIGGER_KEYS.iter().any(|k| t.get(*k).is_some_and(|v| !v.is_empty()))
-            || super::schema::CHANGE_KEYS
-                .iter()
-                .any(|k| t.get(*k).and_then(|v| v.last()).is_some_and(|s| super::parse_bool(&s.value) == Some(true)))
-    })
+    let lines = s
+        .get("Timer")
+        .is_some_and(|t| super::schema::TRIGGER_KEYS.iter().any(|k| t.get(*k).is_some_and(|v| !v.is_empty())));
+    lines || super::timer::change_triggers(s).next().is_some()
 }
 
 #[cfg(test)]

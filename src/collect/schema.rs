@@ -86,10 +86,14 @@ pub const TRIGGER_KEYS: &[&str] =
 /// clock or the time zone changes; either alone is a timer's trigger (`timer_verify`).
 pub const CHANGE_KEYS: &[&str] = &["OnClockChange", "OnTimezoneChange"];
 
-/// Time spans timerguard reads (`config_parse_sec`): an invalid one is ignored and the
-/// one before it stays.
-pub fn is_span(section: &str, key: &str) -> bool {
-    section == "Timer" && matches!(key, "AccuracySec" | "RandomizedDelaySec")
+/// Whether systemd ignores this value ("…, ignoring"), so the one before it stays: an
+/// invalid boolean timerguard reads (`config_parse_bool`, S29) or time span
+/// (`config_parse_sec`).
+pub fn value_ignored(section: &str, key: &str, value: &str) -> bool {
+    match (section, key) {
+        ("Timer", "AccuracySec" | "RandomizedDelaySec") => crate::schedule::parse_timespan(value).is_err(),
+        _ => is_bool(section, key) && super::parse_bool(value).is_none(),
+    }
 }
 
 /// Keys whose case variants we flag in sections we do not enumerate.
@@ -115,9 +119,8 @@ const WATCHED_KEYS: &[&str] = &[
     "WorkingDirectory",
 ];
 
-/// Booleans timerguard reads (`config_parse_bool`): a value that is not one is ignored
-/// and the one before it stays (S29), so the merge keeps that one.
-pub fn is_bool(section: &str, key: &str) -> bool {
+/// Booleans timerguard reads (`config_parse_bool`).
+fn is_bool(section: &str, key: &str) -> bool {
     matches!(
         (section, key),
         (
@@ -132,9 +135,31 @@ pub fn is_bool(section: &str, key: &str) -> bool {
     )
 }
 
+/// How assignments of a key combine (S28).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// Single-valued: the last assignment wins.
+    Last,
+    /// A list: assignments accumulate, an empty one resets it (for a timer's triggers:
+    /// all of them).
+    List,
+    /// Every line is kept, an empty one too: the reader picks (a timer's `Unit=`, whose
+    /// first usable line wins, `timer::trigger_unit`).
+    Every,
+}
+
+/// How assignments of `section`'s `key` combine.
+pub fn merge_of(section: &str, key: &str) -> Merge {
+    match (section, key) {
+        ("Timer", "Unit") => Merge::Every,
+        _ if is_list(section, key) => Merge::List,
+        _ => Merge::Last,
+    }
+}
+
 /// Keys that accumulate (an empty assignment resets), per section; all others are
 /// single-valued and the last assignment wins (S28).
-pub fn is_list(section: &str, key: &str) -> bool {
+fn is_list(section: &str, key: &str) -> bool {
     match section {
         "Unit" => {
             matches!(

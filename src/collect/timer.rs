@@ -10,7 +10,9 @@ use super::resolve::{Notes, Resolver};
 use super::schema::TRIGGER_KEYS;
 use super::specifier::{SpecCtx, expand};
 use crate::model::{Activation, ScopeKind};
-use crate::model::{ExecCommand, FileRole, LoadState, RunsAs, Timer, Trigger, Unit, UsedFile, User, Warning};
+use crate::model::{
+    ExecCommand, FileRole, LoadState, RunsAs, Setting, SettingMap, Timer, Trigger, Unit, UsedFile, User, Warning,
+};
 use crate::schedule::{Calendar, parse_timespan};
 
 const EXEC_KEYS: [&str; 7] =
@@ -292,8 +294,8 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
 /// empty one too: it resets nothing) or when it names the timer itself. A template is
 /// instantiated with the timer's instance, or its prefix when it has none; a name that
 /// comes back to the timer adds no trigger.
-fn trigger_unit(unit: &Unit, ctx: &SpecCtx<'_>, warn: &mut Vec<Warning>) -> Option<(String, crate::model::Setting)> {
-    let mut chosen: Option<(String, crate::model::Setting)> = None;
+fn trigger_unit(unit: &Unit, ctx: &SpecCtx<'_>, warn: &mut Vec<Warning>) -> Option<(String, Setting)> {
+    let mut chosen: Option<(String, Setting)> = None;
     let is_self = |n: &str| unit.name == n || unit.names.iter().any(|x| x == n);
     // A hostile timer may hold a million `Unit=` lines: the first few ignored are named,
     // the rest counted in one warning.
@@ -351,6 +353,17 @@ fn trigger_unit(unit: &Unit, ctx: &SpecCtx<'_>, warn: &mut Vec<Warning>) -> Opti
         });
     }
     chosen
+}
+
+/// `OnClockChange=yes`/`OnTimezoneChange=yes`: they fire the timer too, with no schedule
+/// of their own, and either alone is a trigger (`timer_verify`). Each where its last line
+/// says so (the merge kept only valid booleans).
+pub(super) fn change_triggers(settings: &SettingMap) -> impl Iterator<Item = (&'static str, &Setting)> {
+    let timer = settings.get("Timer");
+    super::schema::CHANGE_KEYS.iter().filter_map(move |k| {
+        let s = timer?.get(*k)?.last()?;
+        (super::parse_bool(&s.value) == Some(true)).then_some((*k, s))
+    })
 }
 
 /// How many upcoming elapses the shortest calendar interval is taken over.
@@ -424,12 +437,8 @@ fn triggers(unit: &Unit, ctx: &SpecCtx<'_>, m: &Manager<'_>, warn: &mut Vec<Warn
             }
         }
     }
-    // `OnClockChange=yes`/`OnTimezoneChange=yes` fire the timer too, with no schedule of
-    // their own; each is listed as a trigger where its last (valid) line says so.
-    for key in super::schema::CHANGE_KEYS {
-        if let Some(s) = unit.last("Timer", key).filter(|s| super::parse_bool(&s.value) == Some(true)) {
-            good.push(Trigger::of(key, s));
-        }
+    for (key, s) in change_triggers(&unit.settings) {
+        good.push(Trigger::of(key, s));
     }
     // Keep the order they were written in: fragment first, then drop-ins, by line.
     let files: Vec<&str> =
