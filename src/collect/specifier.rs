@@ -81,7 +81,9 @@ pub fn expand(value: &str, c: &SpecCtx<'_>) -> Result<String, String> {
             'H' => c.hostname.into(),
             'l' => c.hostname.split('.').next().unwrap_or("").into(),
             'm' => c.machine_id.into(),
-            'b' | 'v' | 'a' | 'A' | 'B' | 'M' | 'o' | 'w' | 'W' | 'd' | 'y' | 'Y' | 'q' => format!("%{s}"),
+            // Known to systemd but not resolvable offline (boot id, kernel, …); `%r`/`%R`
+            // are accepted by 252 too (measured: not an error). Kept as written.
+            'b' | 'v' | 'a' | 'A' | 'B' | 'M' | 'o' | 'w' | 'W' | 'd' | 'y' | 'Y' | 'q' | 'r' | 'R' => format!("%{s}"),
             other => return Err(format!("unknown specifier '%{other}'")),
         };
         out.push_str(&rep);
@@ -93,11 +95,12 @@ pub fn expand(value: &str, c: &SpecCtx<'_>) -> Result<String, String> {
 /// resolved there (systemd 252: `%i %j %n %N %p`, the system ones, `%g %G %u %U`);
 /// any other (`%I`, `%h`, `%t`, …) fails and systemd ignores the line.
 pub fn expand_name(value: &str, c: &SpecCtx<'_>) -> Result<String, String> {
+    const NAME_SPECIFIERS: &str = "%ijnNpgGuUaAbBHlmMoqvwW";
     let mut it = value.chars();
     while let Some(ch) = it.next() {
         if ch == '%' {
             match it.next() {
-                Some(s) if "%ijnNpgGuUaAbBHlmMoqvwW".contains(s) => {}
+                Some(s) if NAME_SPECIFIERS.contains(s) => {}
                 Some(s) => return Err(format!("specifier '%{s}' is not resolved in a unit name")),
                 None => return Err("trailing '%'".into()),
             }
@@ -106,7 +109,8 @@ pub fn expand_name(value: &str, c: &SpecCtx<'_>) -> Result<String, String> {
     expand(value, c)
 }
 
-/// Specifiers `unit_full_printf` (252) resolves to an absolute path, and to anything else.
+/// Specifiers `unit_full_printf` (252) resolves to an absolute path, and to anything else
+/// (together, the ones `expand` knows).
 const PATH_SPECIFIERS: &str = "CdEfhLsStTVyY";
 const OTHER_SPECIFIERS: &str = "aAbBgGHiIjJlmMnNopPqrRuUvwW%";
 
@@ -183,6 +187,11 @@ mod tests {
         assert_eq!(expand("/run/%I", &ctx("a@x\\x2dy-z.service")).unwrap(), "/run/x-y/z");
         assert!(expand("%z", &c).is_err());
         assert!(expand("50%", &c).is_err());
+        // `expand` and `stand_in` know the same specifiers.
+        for s in ('!'..='~').filter(|s| *s != '%') {
+            let v = format!("/x%{s}");
+            assert_eq!(expand(&v, &c).is_ok(), stand_in(&v).is_some(), "%{s}");
+        }
     }
 
     #[test]
