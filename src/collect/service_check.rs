@@ -219,3 +219,56 @@ fn bus_name_valid(v: &str) -> bool {
                 && (unique || !p.starts_with(|c: char| c.is_ascii_digit()))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fatal_value;
+
+    /// Each value's answer from systemd 252 (`systemd-analyze verify` of a service with
+    /// `ExecStart=/bin/true` and the one line: "Unit configuration has fatal error").
+    #[test]
+    fn fatal_values_are_systemds() {
+        let long = format!("/{}", "a".repeat(256));
+        let at_max = format!("/{}", "a".repeat(255));
+        let fatal = [
+            ("Group", "b:x"),
+            ("Group", "65535"),
+            ("User", "x%T"),
+            ("User", "%Z"),
+            ("SupplementaryGroups", "a %Z"),
+            ("SupplementaryGroups", "ok 65535"),
+            ("DynamicUser", "maybe"),
+            ("DynamicUser", ""),
+            ("WorkingDirectory", "rel"),
+            ("WorkingDirectory", "~x"),
+            ("WorkingDirectory", "/a/../b"),
+            ("WorkingDirectory", "%u"),
+            ("WorkingDirectory", long.as_str()),
+            ("RootDirectory", "-/x"),
+            ("RootDirectory", "/a/.."),
+            ("RootImage", "rel"),
+        ];
+        let fine = [
+            ("Group", "%u"),
+            ("Group", ""),
+            ("SupplementaryGroups", "adm %u"),
+            ("SupplementaryGroups", ""),
+            ("DynamicUser", "on"),
+            ("WorkingDirectory", "-rel"),
+            ("WorkingDirectory", "-/a/../b"),
+            ("WorkingDirectory", "~"),
+            ("WorkingDirectory", "/a/./b"),
+            ("WorkingDirectory", "%h"),
+            ("WorkingDirectory", at_max.as_str()),
+            ("RootDirectory", ""),
+            ("RootDirectory", "/srv/x"),
+            ("Type", "bogus"),
+        ];
+        for (k, v) in fatal {
+            assert!(fatal_value(k, v).is_some(), "{k}={v} is fatal");
+        }
+        for (k, v) in fine {
+            assert!(fatal_value(k, v).is_none(), "{k}={v} is not");
+        }
+    }
+}

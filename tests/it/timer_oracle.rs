@@ -360,3 +360,37 @@ fn random_file(rng: &mut Rng) -> String {
     }
     lines.join("\n") + "\n"
 }
+
+/// Each `Unit=` line systemd ignores is a warning naming its file, line and why: the
+/// reviewer sees why the file does not say what runs.
+#[test]
+fn s33_ignored_unit_lines_are_warned_with_file_and_line() {
+    let fx = root(
+        "t.timer",
+        "[Timer]\nOnCalendar=daily\nUnit=foo\nUnit=x%h.service\nUnit=t.timer\nUnit=bar.service\n",
+        &[("10.conf", "[Timer]\nUnit=foo.service\n")],
+    );
+    let h = fx.collect();
+    assert_eq!(timer_of(&system(&h), "t.timer").service, "bar.service");
+    let got: Vec<(String, Option<u32>, String)> = h
+        .warnings
+        .iter()
+        .filter(|w| w.message.starts_with("Unit="))
+        .map(|w| (w.path.clone(), w.line, w.message.clone()))
+        .collect();
+    let t = "/etc/systemd/system/t.timer".to_string();
+    let d = "/etc/systemd/system/t.timer.d/10.conf".to_string();
+    assert_eq!(
+        got,
+        [
+            (t.clone(), Some(3), "Unit=foo: not a unit name of a known type; systemd ignores the line".into()),
+            (
+                t.clone(),
+                Some(4),
+                "Unit=x%h.service: specifier '%h' is not resolved in a unit name; systemd ignores the line".into()
+            ),
+            (t, Some(5), "Unit=t.timer: a unit cannot trigger itself; systemd ignores the line".into()),
+            (d, Some(2), "Unit=foo.service: bar.service is triggered already; systemd ignores this line".into()),
+        ]
+    );
+}
