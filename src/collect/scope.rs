@@ -261,7 +261,22 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     if let (Some(b), Some(t)) = (base, touched.clone()) {
         r.reuse = Some(Box::new(move |name: &str| (!t.touches(name, b)).then(|| b.units.get(name).cloned()).flatten()));
     }
-    let wanted = if per_user_only { user_names(&r) } else { all_names(&r) };
+    let mut wanted = if per_user_only { user_names(&r) } else { all_names(&r) };
+    // A shared timer whose triggered unit the user's directories touch runs her version
+    // of it in her manager: `~/.config/systemd/user/backup.service` next to an enabled
+    // `/etc/systemd/user/backup.timer` is her code on the admin's schedule. Such a timer
+    // is hers too.
+    if let (Some(b), Some(t)) = (base, &touched) {
+        let hijacked: Vec<String> = b
+            .units
+            .values()
+            .filter(|u| u.unit_type == "timer" && !wanted.contains(&u.name))
+            .filter(|u| names::classify(&u.name) != Some(NameKind::Template))
+            .filter(|u| t.touches(&timer::triggered(u, m), b))
+            .map(|u| u.name.clone())
+            .collect();
+        wanted.extend(hijacked);
+    }
     let mut ids: BTreeMap<String, Arc<Unit>> = BTreeMap::new();
     if !per_user_only {
         r.preload(wanted.iter().map(String::as_str));

@@ -164,7 +164,7 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
     let mut warn = Vec::new();
     let (service, unit_setting) = match trigger_unit(unit, &ctx, &mut warn) {
         Some((name, s)) => (name, Some(s)),
-        None => (format!("{}.service", unit.name.rsplit_once('.').map_or(unit.name.as_str(), |(s, _)| s)), None),
+        None => (default_trigger(&unit.name), None),
     };
     let (triggers, invalid) = triggers(unit, &ctx, m, &mut warn);
     let never_elapses = !triggers.is_empty() && triggers.iter().all(|t| t.never_elapses);
@@ -294,6 +294,20 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
 /// empty one too: it resets nothing) or when it names the timer itself. A template is
 /// instantiated with the timer's instance, or its prefix when it has none; a name that
 /// comes back to the timer adds no trigger.
+/// The unit `unit` (a timer) triggers in manager `m`: its first usable `Unit=` (with
+/// `m`'s specifiers: a shared timer's `Unit=%u-job.service` is a different unit for each
+/// user), else the `.service` of its prefix.
+pub fn triggered(unit: &Unit, m: &Manager<'_>) -> String {
+    match trigger_unit(unit, &m.ctx(&unit.name), &mut Vec::new()) {
+        Some((name, _)) => name,
+        None => default_trigger(&unit.name),
+    }
+}
+
+fn default_trigger(timer: &str) -> String {
+    format!("{}.service", timer.rsplit_once('.').map_or(timer, |(s, _)| s))
+}
+
 fn trigger_unit(unit: &Unit, ctx: &SpecCtx<'_>, warn: &mut Vec<Warning>) -> Option<(String, Setting)> {
     let mut chosen: Option<(String, Setting)> = None;
     let is_self = |n: &str| unit.name == n || unit.names.iter().any(|x| x == n);

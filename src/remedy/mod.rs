@@ -311,7 +311,18 @@ impl Planner<'_> {
                 }
             }
             Fix::DisableTimer { scope, unit } => {
-                for dir in config_dirs(host, scope, opts.runtime)? {
+                let dirs = config_dirs(host, scope, opts.runtime)?;
+                // Runtime links are `--runtime`'s to remove (as `systemctl disable` leaves
+                // them without it): they do not make the fix impossible.
+                let kept = started_from_elsewhere(host, scope, unit, &config_dirs(host, scope, true)?);
+                if !kept.is_empty() {
+                    return Err(format!(
+                        "{unit} is started at boot by {}, which `disable` in {scope} does not remove \
+                         (a shared, vendor or control directory, or another unit's file): mask it instead",
+                        kept.join(", ")
+                    ));
+                }
+                for dir in dirs {
                     self.disable_in(v, &dir, &unit_names(host, scope, unit))?;
                 }
                 if scope == "system" && !v.is_empty() {
@@ -477,6 +488,29 @@ fn config_dirs(host: &Host, scope: &str, runtime: bool) -> Result<Vec<String>, S
             v
         }
     })
+}
+
+/// What starts `unit` at boot in `scope` that `disable` in `dirs` would leave: links
+/// outside those directories (a user's timer enabled from `/etc/systemd/user`, a shared
+/// timer she hijacked by overriding its service, a vendor `.wants` link) and `Wants=`-like
+/// dependencies in unit files. Planning the removal of the rest would report a timer
+/// disabled that still runs.
+fn started_from_elsewhere(host: &Host, scope: &str, unit: &str, dirs: &[String]) -> Vec<String> {
+    use crate::model::ActivationReason as R;
+    let inside = |p: &str| dirs.iter().any(|d| p.strip_prefix(d.as_str()).is_some_and(|r| r.starts_with('/')));
+    let s = host.scopes.iter().find(|s| s.label() == scope);
+    let Some(t) = s.and_then(|s| s.timers.iter().find(|t| t.name == unit)).filter(|t| t.activation.will_run) else {
+        return Vec::new();
+    };
+    t.activation
+        .reasons
+        .iter()
+        .filter_map(|r| match r {
+            R::Link { path, boot: true, .. } if !inside(path) => Some(path.clone()),
+            R::Dependency { unit, key, file, boot: true, .. } => Some(format!("{key}= of {unit} ({file})")),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The unit's names: itself, its aliases, its `Alias=` (what `disable` removes).

@@ -55,12 +55,12 @@ fn append(root: &std::path::Path, rel: &str, line: &str) {
 /// A copy of the bootable root with the binary under test, a lingering `alice` (uid
 /// 1000) and `driver`: a script run once the system is up, which writes its output to
 /// `/root/e2e.out` and powers off. Returns the copy (kept until the guard drops).
-struct Booted {
+pub(crate) struct Booted {
     _dir: tempfile::TempDir,
-    root: std::path::PathBuf,
+    pub(crate) root: std::path::PathBuf,
 }
 
-fn prepare(base: &str, driver: &str) -> Booted {
+pub(crate) fn prepare(base: &str, driver: &str) -> Booted {
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let root = dir.path().join("root");
     let st = Command::new("cp").args(["-a", base, root.to_str().unwrap()]).status().unwrap();
@@ -106,7 +106,7 @@ fn timer_unit(root: &std::path::Path, dir: &str, name: &str, calendar: &str) {
 
 /// Boots the root with systemd as PID 1 and returns what the driver wrote. nspawn may
 /// not exit by itself after the container halts: the harness watches for the result.
-fn boot(b: &Booted) -> String {
+pub(crate) fn boot(b: &Booted) -> String {
     let root = &b.root;
     let mut child = Command::new("systemd-nspawn")
         .args(["--register=no", "--keep-unit", "-q", "-D", root.to_str().unwrap(), "-b"])
@@ -130,7 +130,7 @@ fn boot(b: &Booted) -> String {
         .unwrap_or_else(|_| panic!("the container produced no result in {:?}", start.elapsed()))
 }
 
-fn e2e_base() -> Option<String> {
+pub(crate) fn e2e_base() -> Option<String> {
     let Ok(base) = std::env::var("TIMERGUARD_E2E_ROOT") else {
         skip("TIMERGUARD_E2E_ROOT not set (scripts/test.sh sets it as root)");
         return None;
@@ -140,7 +140,7 @@ fn e2e_base() -> Option<String> {
 }
 
 /// alice (uid 1000 in the booted root) owns her home and everything in it.
-fn give_alice_her_home(root: &std::path::Path) {
+pub(crate) fn give_alice_her_home(root: &std::path::Path) {
     let st =
         Command::new("chown").args(["-R", "1000:1000", root.join("home/alice").to_str().unwrap()]).status().unwrap();
     assert!(st.success());

@@ -34,3 +34,4 @@ mod service_oracle;
 mod streaming;
 mod syntax_timers;
 mod timer_oracle;
+mod user_oracle;

@@ -326,3 +326,48 @@ fn undo_with_nothing_to_undo_and_bad_report_arguments_are_errors() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/tg.yaml: cannot read"));
 }
+
+/// A shared timer (enabled in /etc/systemd/user) whose service alice overrides in her own
+/// directory runs her code in her manager. `disable` in her scope cannot stop it (the
+/// link is everyone's): the fix is refused and says why, and TG202 masks it for her
+/// alone — after the fix her scope has it masked and the shared link is still there.
+#[test]
+fn s3_a_timer_started_from_shared_links_is_masked_for_the_user_not_disabled() {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .dir("/dev")
+        .file("/dev/null", "")
+        .file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n")
+        .file("/etc/group", "root:x:0:\nalice:x:1000:\n")
+        .file("/etc/systemd/user/backup.timer", "[Timer]\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n")
+        .file("/usr/lib/systemd/user/backup.service", &service("/usr/bin/true"))
+        .file("/home/alice/.config/systemd/user/backup.service", &service("/home/alice/payload"))
+        .link("/etc/systemd/user/timers.target.wants/backup.timer", "../backup.timer")
+        .file("/var/lib/systemd/linger/alice", "");
+    let host = fx.collect();
+    let fs = RootFs::open(fx.path()).unwrap();
+    let opts = PlanOptions { unsafe_all: true, unsafe_policies: vec![], runtime: false, live: false };
+    let disable = Fix::DisableTimer { scope: "user:alice".into(), unit: "backup.timer".into() };
+    let plan = remedy::plan(&[finding(disable)], &host, &fs, &opts);
+    let refused = plan.actions[0].refused.as_deref().unwrap_or("");
+    assert!(
+        refused.contains("/etc/systemd/user/timers.target.wants/backup.timer") && refused.contains("mask"),
+        "{refused}"
+    );
+    assert!(plan.actions[0].steps.is_empty());
+
+    let (_, report) = json(&fx, &["check", "--format", "json", "--select", "TG202"]);
+    let f = &report["findings"][0];
+    assert_eq!((f["scope"].as_str(), f["subject"].as_str()), (Some("user:alice"), Some("backup.timer")), "{report}");
+    assert_eq!(f["fix"]["action"], "mask-unit", "{f}");
+    let o = fx.cli(&["fix", "--unsafe", "--apply", "--select", "TG202"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_link(fx.host_path("/home/alice/.config/systemd/user/backup.timer")).unwrap().to_str(),
+        Some("/dev/null")
+    );
+    assert!(fx.host_path("/etc/systemd/user/timers.target.wants/backup.timer").is_symlink(), "the shared link stays");
+    let h = fx.collect();
+    let mine = h.scopes.iter().find(|s| s.label() == "user:alice").unwrap();
+    assert_eq!(timer_of(mine, "backup.timer").activation.state, "masked");
+}

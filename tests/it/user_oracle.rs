@@ -1,0 +1,265 @@
+//! A user manager as the oracle for the user search path (S2, S3, S5–S9, S12–S15): random
+//! shapes of a lingering user's timers — fragments, masks, drop-ins and enablement links
+//! spread over her own directories and the shared ones — are read offline with `list`,
+//! then the root is booted (`systemd-nspawn -b`) and her running manager is asked, unit
+//! by unit, what it loaded, from where, what it triggers, its calendar, its unit-file
+//! state and whether it is active. `systemd-analyze verify --root` cannot load user units,
+//! so this is the only oracle for them. Each timer has its own names: the shapes do not
+//! touch one another. Needs root, systemd-nspawn and scripts/test.sh's bootable root.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::common::*;
+use crate::live::{boot, e2e_base, give_alice_her_home, prepare};
+
+const HOME_CONFIG: &str = "/home/alice/.config/systemd/user";
+const HOME_DATA: &str = "/home/alice/.local/share/systemd/user";
+/// The user search path (systemd 252, defaults for XDG_*), without /run: the container
+/// mounts a fresh tmpfs there, so the image's /run is not what the manager reads.
+const DIRS: &[&str] = &[
+    "/home/alice/.config/systemd/user.control",
+    HOME_CONFIG,
+    "/etc/xdg/systemd/user",
+    "/etc/systemd/user",
+    HOME_DATA,
+    "/usr/local/share/systemd/user",
+    "/usr/share/systemd/user",
+    "/usr/local/lib/systemd/user",
+    "/usr/lib/systemd/user",
+];
+
+/// The driver: waits for alice's manager to finish starting, then asks it about `names`.
+fn driver(names: &[String]) -> String {
+    format!(
+        r#"#!/bin/sh
+cd /root
+for i in $(seq 90); do
+  [ "$(systemctl is-active user@1000.service)" = active ] && [ -S /run/user/1000/systemd/private ] && break
+  sleep 1
+done
+u() {{ runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/1000 systemctl --user "$@"; }}
+u is-system-running --wait > state.txt 2>&1
+u show -p Id,LoadState,ActiveState,UnitFileState,Triggers,FragmentPath,DropInPaths,TimersCalendar {} > show.txt 2>&1
+u show-environment >> state.txt 2>&1
+runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/1000 systemd-analyze --user unit-paths >> state.txt 2>&1
+echo done > e2e.out
+systemctl poweroff
+"#,
+        names.join(" ")
+    )
+}
+
+/// What one random case wrote, for the failure message.
+struct Case {
+    name: String,
+    wrote: String,
+}
+
+fn write(root: &std::path::Path, log: &mut String, rel: &str, content: &str) {
+    let p = root.join(rel.trim_start_matches('/'));
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, content).unwrap();
+    let _ = writeln!(log, "  {rel}: {content:?}");
+}
+
+fn link(root: &std::path::Path, log: &mut String, rel: &str, target: &str) {
+    let p = root.join(rel.trim_start_matches('/'));
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(&p);
+    std::os::unix::fs::symlink(target, &p).unwrap();
+    let _ = writeln!(log, "  {rel} -> {target}");
+}
+
+/// One timer's shape: where its fragments, masks, drop-ins, enablement links and service
+/// are. A fragment's calendar names the directory it is in (the hour is its index), so
+/// the winning one is visible.
+fn random_case(rng: &mut Rng, root: &std::path::Path, i: usize) -> Case {
+    let name = format!("r{i}");
+    let mut log = String::new();
+    let dir = |rng: &mut Rng| DIRS[rng.below(DIRS.len())];
+    let mut fragments = Vec::new();
+    for _ in 0..[0, 1, 1, 1, 2][rng.below(5)] {
+        let d = dir(rng);
+        let cal = format!("*-*-* {:02}:{:02}:00", DIRS.iter().position(|x| *x == d).unwrap(), i % 60);
+        let unit = if rng.chance(15) { format!("Unit=s{i}.service\n") } else { String::new() };
+        write(
+            root,
+            &mut log,
+            &format!("{d}/{name}.timer"),
+            &format!("[Timer]\nOnCalendar={cal}\n{unit}[Install]\nWantedBy=timers.target\n"),
+        );
+        fragments.push(format!("{d}/{name}.timer"));
+    }
+    if rng.chance(15) {
+        let d = dir(rng);
+        if rng.chance(50) {
+            link(root, &mut log, &format!("{d}/{name}.timer"), "/dev/null");
+        } else {
+            write(root, &mut log, &format!("{d}/{name}.timer"), "");
+        }
+    }
+    if rng.chance(35) {
+        let d = dir(rng);
+        let body = match rng.below(4) {
+            0 => format!("[Timer]\nOnCalendar=\nOnCalendar=*-*-* 20:{:02}:00\n", i % 60),
+            1 => format!("[Timer]\nOnCalendar=*-*-* 21:{:02}:00\n", i % 60),
+            2 => format!("[Timer]\nUnit=s{i}.service\n"),
+            _ => "[Timer]\nOnCalendar=\n".to_string(),
+        };
+        if rng.chance(10) {
+            link(root, &mut log, &format!("{d}/{name}.timer.d/50-x.conf"), "/dev/null");
+        } else {
+            write(root, &mut log, &format!("{d}/{name}.timer.d/50-x.conf"), &body);
+        }
+    }
+    for _ in 0..[0, 1, 1, 2][rng.below(4)] {
+        let d = dir(rng);
+        let wants = if rng.chance(80) { "timers.target.wants" } else { "default.target.wants" };
+        let target = match fragments.first() {
+            Some(f) if rng.chance(85) => f.clone(),
+            _ => format!("{}/{name}.timer", dir(rng)),
+        };
+        link(root, &mut log, &format!("{d}/{wants}/{name}.timer"), &target);
+    }
+    for svc in [format!("{name}.service"), format!("s{i}.service")] {
+        if rng.chance(80) {
+            let d = dir(rng);
+            write(root, &mut log, &format!("{d}/{svc}"), "[Service]\nType=oneshot\nExecStart=/bin/true\n");
+        }
+    }
+    Case { name: format!("{name}.timer"), wrote: log }
+}
+
+/// `systemctl show` blocks (blank-line separated), keyed by `Id`. A property with several
+/// values (`TimersCalendar=`, one line each) keeps them all, a space apart.
+fn show_blocks(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for block in text.split("\n\n") {
+        let mut props: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in block.lines().filter_map(|l| l.split_once('=')) {
+            let e = props.entry(k.to_string()).or_default();
+            if !e.is_empty() {
+                e.push(' ');
+            }
+            e.push_str(v);
+        }
+        if let Some(id) = props.get("Id") {
+            out.insert(id.clone(), props);
+        }
+    }
+    out
+}
+
+/// The calendars of `TimersCalendar={ OnCalendar=SPEC ; next_elapse=… }`, sorted: systemd
+/// prepends each value it parses, so it lists them last line first.
+fn calendars(v: &str) -> Vec<String> {
+    let mut c: Vec<String> =
+        v.split("{ OnCalendar=").skip(1).filter_map(|s| s.split(" ;").next()).map(str::to_string).collect();
+    c.sort();
+    c
+}
+
+/// S2/S3 and the rest of the user search path, against a running user manager.
+#[test]
+fn s2_s3_random_user_scopes_match_a_running_user_manager() {
+    let Some(base) = e2e_base() else { return };
+    let (mut rng, cases) = random_run(0x5eed_2026_1207, 40);
+    let names: Vec<String> = (0..cases).map(|i| format!("r{i}.timer")).collect();
+    let b = prepare(&base, &driver(&names));
+    let root = &b.root;
+    let shapes: Vec<Case> = (0..cases).map(|i| random_case(&mut rng, root, i)).collect();
+    give_alice_her_home(root);
+
+    // Offline, before the boot: what the image says.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_timerguard"))
+        .args(["--root", root.to_str().unwrap(), "facts"])
+        .output()
+        .unwrap();
+    let facts: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let scope = |kind: &str| facts["scopes"].as_array().unwrap().iter().find(|s| s["kind"] == kind).cloned();
+    let (global, mine) = (scope("global").unwrap(), scope("user"));
+
+    boot(&b);
+    let read = |f: &str| std::fs::read_to_string(root.join("root").join(f)).unwrap_or_default();
+    let shown = show_blocks(&read("show.txt"));
+    assert_eq!(shown.len(), cases, "state: {}\nshow:\n{}", read("state.txt"), read("show.txt"));
+    // A search directory may be a link to another (Debian: /etc/xdg/systemd/user ->
+    // /etc/systemd/user). systemd names a file by the first directory it was found in,
+    // we by where it is: compare where they are.
+    let real = |p: &str| -> String {
+        let (dir, file) = p.rsplit_once('/').unwrap_or(("", p));
+        match std::fs::canonicalize(root.join(dir.trim_start_matches('/'))) {
+            Ok(d) => format!(
+                "{}/{file}",
+                d.strip_prefix(root).map_or(d.clone(), |x| std::path::Path::new("/").join(x)).display()
+            ),
+            Err(_) => p.to_string(),
+        }
+    };
+
+    let mut bad = Vec::new();
+    for case in &shapes {
+        let sd = &shown[&case.name];
+        let get = |k: &str| sd.get(k).map(String::as_str).unwrap_or("");
+        // Her view: her own scope when her directories touch the timer, else the shared one.
+        let find = |s: &serde_json::Value, list: &str| {
+            s[list].as_array().and_then(|v| v.iter().find(|u| u["name"] == case.name.as_str())).cloned()
+        };
+        let sc = mine.as_ref().filter(|m| find(m, "units").is_some()).unwrap_or(&global);
+        let (unit, timer) = (find(sc, "units"), find(sc, "timers"));
+        let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+        let loaded = get("LoadState") == "loaded";
+        let ours = unit.as_ref().map(|u| {
+            let t = timer.clone().unwrap_or_default();
+            let dropins: Vec<String> = u["dropins"]
+                .as_array()
+                .unwrap()
+                .iter()
+                // systemd lists a drop-in masked by a link to /dev/null too.
+                .map(|d| real(&s(&d["path"])))
+                .collect();
+            let mut cal: Vec<String> = t["triggers"]
+                .as_array()
+                .map(|v| v.iter().filter(|x| x["key"] == "OnCalendar").map(|x| s(&x["normalized"])).collect())
+                .unwrap_or_default();
+            cal.sort();
+            (
+                s(&u["load_state"]),
+                s(&u["file_state"]),
+                loaded.then(|| {
+                    let runs = t["activation"]["will_run"] == true && t["service_loaded"] == true;
+                    (runs, s(&t["service"]), real(&s(&u["fragment"]["path"])), dropins, cal)
+                }),
+            )
+        });
+        let theirs = (
+            get("LoadState").to_string(),
+            get("UnitFileState").to_string(),
+            loaded.then(|| {
+                let dropins: Vec<String> = get("DropInPaths").split_whitespace().map(real).collect();
+                (
+                    get("ActiveState") == "active",
+                    get("Triggers").to_string(),
+                    real(get("FragmentPath")),
+                    dropins,
+                    calendars(get("TimersCalendar")),
+                )
+            }),
+        );
+        let agree = match &ours {
+            None => theirs.0 == "not-found",
+            Some(o) => *o == theirs,
+        };
+        if !agree {
+            bad.push(format!(
+                "{}:\n  systemd    {theirs:?}\n  timerguard {ours:?}\n  TimersCalendar={}\n{}",
+                case.name,
+                get("TimersCalendar"),
+                case.wrote
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{} of {cases} differ:\n{}\nunit paths:\n{}", bad.len(), bad.join("\n"), read("state.txt"));
+}
