@@ -264,15 +264,16 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
     let mut wanted = if per_user_only { user_names(&r) } else { all_names(&r) };
     // A shared timer whose triggered unit the user's directories touch runs her version
     // of it in her manager: `~/.config/systemd/user/backup.service` next to an enabled
-    // `/etc/systemd/user/backup.timer` is her code on the admin's schedule. Such a timer
-    // is hers too.
+    // `/etc/systemd/user/backup.timer` is her code on the admin's schedule. One whose
+    // `Unit=` names a unit after her (`%u-job.service`) triggers a unit of hers alone.
+    // Such timers are hers too.
     if let (Some(b), Some(t)) = (base, &touched) {
         let hijacked: Vec<String> = b
             .units
             .values()
             .filter(|u| u.unit_type == "timer" && !wanted.contains(&u.name))
             .filter(|u| names::classify(&u.name) != Some(NameKind::Template))
-            .filter(|u| t.touches(&timer::triggered(u, m), b))
+            .filter(|u| t.touches(&timer::triggered(u, m), b) || timer::triggers_per_user(u, m))
             .map(|u| u.name.clone())
             .collect();
         wanted.extend(hijacked);

@@ -114,6 +114,22 @@ pub fn calendar_facts(
 }
 
 impl Manager<'_> {
+    /// The shared user directories' specifiers: no user yet, so hers stay unresolved.
+    fn shared_ctx<'b>(&'b self, unit: &'b str) -> SpecCtx<'b> {
+        SpecCtx {
+            unit,
+            user: "%u",
+            uid: 0,
+            group: "%g",
+            gid: 0,
+            home: "%h",
+            shell: "%s",
+            system: false,
+            hostname: self.hostname,
+            machine_id: self.machine_id,
+        }
+    }
+
     fn ctx<'b>(&'b self, unit: &'b str) -> SpecCtx<'b> {
         match self.user {
             Some(u) => SpecCtx {
@@ -128,18 +144,7 @@ impl Manager<'_> {
                 hostname: self.hostname,
                 machine_id: self.machine_id,
             },
-            None if self.kind == ScopeKind::Global => SpecCtx {
-                unit,
-                user: "%u",
-                uid: 0,
-                group: "%g",
-                gid: 0,
-                home: "%h",
-                shell: "%s",
-                system: false,
-                hostname: self.hostname,
-                machine_id: self.machine_id,
-            },
+            None if self.kind == ScopeKind::Global => self.shared_ctx(unit),
             None => SpecCtx {
                 unit,
                 user: "root",
@@ -304,6 +309,16 @@ pub fn triggered(unit: &Unit, m: &Manager<'_>) -> String {
     }
 }
 
+/// Whether `unit`, a shared timer, triggers another unit in `m`'s user manager than the
+/// shared directories say: its `Unit=` uses her name or home (`Unit=%u-job.service`).
+pub fn triggers_per_user(unit: &Unit, m: &Manager<'_>) -> bool {
+    if !unit.get("Timer", "Unit").iter().any(|s| s.value.contains('%')) {
+        return false;
+    }
+    let shared = trigger_unit(unit, &m.shared_ctx(&unit.name), &mut Vec::new()).map(|(n, _)| n);
+    shared.unwrap_or_else(|| default_trigger(&unit.name)) != triggered(unit, m)
+}
+
 fn default_trigger(timer: &str) -> String {
     format!("{}.service", timer.rsplit_once('.').map_or(timer, |(s, _)| s))
 }
@@ -340,7 +355,16 @@ fn trigger_unit(unit: &Unit, ctx: &SpecCtx<'_>, warn: &mut Vec<Warning>) -> Opti
         };
         let kind = names::classify(&name);
         if kind.is_none() {
-            ignored("not a unit name of a known type; systemd ignores the line".into());
+            // The shared directories' `%u`, `%h`, … stay unresolved (`shared_ctx`): each
+            // user's manager resolves them, and users with unit directories of their own
+            // get their timer row with the unit it triggers for them.
+            let per_user = ctx.user == "%u" && ["%u", "%U", "%h", "%g", "%G", "%s"].iter().any(|x| s.value.contains(x));
+            ignored(if per_user {
+                "names a unit after each user; a user's manager triggers her own, the shared row shows the default"
+                    .into()
+            } else {
+                "not a unit name of a known type; systemd ignores the line".into()
+            });
             continue;
         }
         if is_self(&name) {

@@ -30,7 +30,7 @@ const DIRS: &[&str] = &[
 ];
 
 /// The driver: waits for alice's manager to finish starting, then asks it about `names`.
-fn driver(names: &[String]) -> String {
+fn driver(names: &[String], services: &[String]) -> String {
     format!(
         r#"#!/bin/sh
 cd /root
@@ -41,12 +41,14 @@ done
 u() {{ runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/1000 systemctl --user "$@"; }}
 u is-system-running --wait > state.txt 2>&1
 u show -p Id,LoadState,ActiveState,UnitFileState,Triggers,FragmentPath,DropInPaths,TimersCalendar {} > show.txt 2>&1
+u show -p Id,LoadState,FragmentPath,DropInPaths,ExecStart {} > svc.txt 2>&1
 u show-environment >> state.txt 2>&1
 runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/1000 systemd-analyze --user unit-paths >> state.txt 2>&1
 echo done > e2e.out
 systemctl poweroff
 "#,
-        names.join(" ")
+        names.join(" "),
+        services.join(" ")
     )
 }
 
@@ -82,7 +84,12 @@ fn random_case(rng: &mut Rng, root: &std::path::Path, i: usize) -> Case {
     for _ in 0..[0, 1, 1, 1, 2][rng.below(5)] {
         let d = dir(rng);
         let cal = format!("*-*-* {:02}:{:02}:00", DIRS.iter().position(|x| *x == d).unwrap(), i % 60);
-        let unit = if rng.chance(15) { format!("Unit=s{i}.service\n") } else { String::new() };
+        // `%u` is the manager's user: a shared timer triggers a different unit for each.
+        let unit = match rng.below(20) {
+            0..=2 => format!("Unit=s{i}.service\n"),
+            3 => format!("Unit=%u-s{i}.service\n"),
+            _ => String::new(),
+        };
         write(
             root,
             &mut log,
@@ -122,10 +129,28 @@ fn random_case(rng: &mut Rng, root: &std::path::Path, i: usize) -> Case {
         };
         link(root, &mut log, &format!("{d}/{wants}/{name}.timer"), &target);
     }
-    for svc in [format!("{name}.service"), format!("s{i}.service")] {
-        if rng.chance(80) {
+    // Each service file runs a command that names its directory, and a drop-in may
+    // replace it: which file and drop-ins won is visible in what runs.
+    for svc in [format!("{name}.service"), format!("s{i}.service"), format!("alice-s{i}.service")] {
+        if rng.chance(70) {
             let d = dir(rng);
-            write(root, &mut log, &format!("{d}/{svc}"), "[Service]\nType=oneshot\nExecStart=/bin/true\n");
+            let n = DIRS.iter().position(|x| *x == d).unwrap();
+            write(
+                root,
+                &mut log,
+                &format!("{d}/{svc}"),
+                &format!("[Service]\nType=oneshot\nExecStart=/bin/echo {n}\n"),
+            );
+        }
+        if rng.chance(20) {
+            let d = dir(rng);
+            let n = DIRS.iter().position(|x| *x == d).unwrap();
+            write(
+                root,
+                &mut log,
+                &format!("{d}/{svc}.d/50-x.conf"),
+                &format!("[Service]\nExecStart=\nExecStart=/bin/echo d{n}\n"),
+            );
         }
     }
     Case { name: format!("{name}.timer"), wrote: log }
@@ -151,6 +176,11 @@ fn show_blocks(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
     out
 }
 
+/// The command lines of `ExecStart={ path=… ; argv[]=ARGS ; … }`.
+fn argvs(v: &str) -> Vec<String> {
+    v.split("argv[]=").skip(1).filter_map(|s| s.split(" ;").next()).map(str::to_string).collect()
+}
+
 /// The calendars of `TimersCalendar={ OnCalendar=SPEC ; next_elapse=… }`, sorted: systemd
 /// prepends each value it parses, so it lists them last line first.
 fn calendars(v: &str) -> Vec<String> {
@@ -166,7 +196,10 @@ fn s2_s3_random_user_scopes_match_a_running_user_manager() {
     let Some(base) = e2e_base() else { return };
     let (mut rng, cases) = random_run(0x5eed_2026_1207, 40);
     let names: Vec<String> = (0..cases).map(|i| format!("r{i}.timer")).collect();
-    let b = prepare(&base, &driver(&names));
+    let services: Vec<String> = (0..cases)
+        .flat_map(|i| [format!("r{i}.service"), format!("s{i}.service"), format!("alice-s{i}.service")])
+        .collect();
+    let b = prepare(&base, &driver(&names, &services));
     let root = &b.root;
     let shapes: Vec<Case> = (0..cases).map(|i| random_case(&mut rng, root, i)).collect();
     give_alice_her_home(root);
@@ -184,11 +217,15 @@ fn s2_s3_random_user_scopes_match_a_running_user_manager() {
     boot(&b);
     let read = |f: &str| std::fs::read_to_string(root.join("root").join(f)).unwrap_or_default();
     let shown = show_blocks(&read("show.txt"));
+    let svcs = show_blocks(&read("svc.txt"));
     assert_eq!(shown.len(), cases, "state: {}\nshow:\n{}", read("state.txt"), read("show.txt"));
     // A search directory may be a link to another (Debian: /etc/xdg/systemd/user ->
     // /etc/systemd/user). systemd names a file by the first directory it was found in,
     // we by where it is: compare where they are.
     let real = |p: &str| -> String {
+        if p.is_empty() {
+            return String::new();
+        }
         let (dir, file) = p.rsplit_once('/').unwrap_or(("", p));
         match std::fs::canonicalize(root.join(dir.trim_start_matches('/'))) {
             Ok(d) => format!(
@@ -230,7 +267,18 @@ fn s2_s3_random_user_scopes_match_a_running_user_manager() {
                 s(&u["file_state"]),
                 loaded.then(|| {
                     let runs = t["activation"]["will_run"] == true && t["service_loaded"] == true;
-                    (runs, s(&t["service"]), real(&s(&u["fragment"]["path"])), dropins, cal)
+                    let exec: Vec<String> = t["exec"]
+                        .as_array()
+                        .map(|v| {
+                            v.iter()
+                                .filter(|c| c["key"] == "ExecStart")
+                                .map(|c| c["argv"].as_array().unwrap().iter().map(s).collect::<Vec<_>>().join(" "))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let loads = t["service_loaded"] == true;
+                    let service = (loads, real(&s(&t["service_fragment"])), if loads { exec } else { Vec::new() });
+                    (runs, s(&t["service"]), real(&s(&u["fragment"]["path"])), dropins, cal, service)
                 }),
             )
         });
@@ -239,12 +287,18 @@ fn s2_s3_random_user_scopes_match_a_running_user_manager() {
             get("UnitFileState").to_string(),
             loaded.then(|| {
                 let dropins: Vec<String> = get("DropInPaths").split_whitespace().map(real).collect();
+                let svc = svcs.get(get("Triggers")).cloned().unwrap_or_default();
+                let sget = |k: &str| svc.get(k).map(String::as_str).unwrap_or("");
+                let service = (sget("LoadState") == "loaded", real(sget("FragmentPath")), argvs(sget("ExecStart")));
+                // What a service that does not load would run is ours alone to say (its
+                // drop-ins' commands, for the policies); systemd says nothing.
                 (
                     get("ActiveState") == "active",
                     get("Triggers").to_string(),
                     real(get("FragmentPath")),
                     dropins,
                     calendars(get("TimersCalendar")),
+                    service,
                 )
             }),
         );
