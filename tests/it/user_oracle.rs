@@ -40,7 +40,7 @@ for i in $(seq 90); do
 done
 u() {{ runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/1000 systemctl --user "$@"; }}
 u is-system-running --wait > state.txt 2>&1
-u show -p Id,LoadState,ActiveState,UnitFileState,Triggers,FragmentPath,DropInPaths,TimersCalendar {} > show.txt 2>&1
+u show -p Id,Names,LoadState,ActiveState,UnitFileState,Triggers,FragmentPath,DropInPaths,TimersCalendar {} > show.txt 2>&1
 u show -p Id,LoadState,FragmentPath,DropInPaths,ExecStart {} > svc.txt 2>&1
 u show-environment >> state.txt 2>&1
 runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/1000 systemd-analyze --user unit-paths >> state.txt 2>&1
@@ -77,7 +77,8 @@ fn link(root: &std::path::Path, log: &mut String, rel: &str, target: &str) {
 /// are. A fragment's calendar names the directory it is in (the hour is its index), so
 /// the winning one is visible.
 fn random_case(rng: &mut Rng, root: &std::path::Path, i: usize) -> Case {
-    let name = format!("r{i}");
+    // A dash in the name: `r7-.timer.d/` (S10's dash-prefix drop-ins) applies to it.
+    let name = format!("r{i}-t");
     let mut log = String::new();
     let dir = |rng: &mut Rng| DIRS[rng.below(DIRS.len())];
     let mut fragments = Vec::new();
@@ -114,11 +115,22 @@ fn random_case(rng: &mut Rng, root: &std::path::Path, i: usize) -> Case {
             2 => format!("[Timer]\nUnit=s{i}.service\n"),
             _ => "[Timer]\nOnCalendar=\n".to_string(),
         };
+        let stem = if rng.chance(25) { format!("r{i}-") } else { name.clone() };
         if rng.chance(10) {
-            link(root, &mut log, &format!("{d}/{name}.timer.d/50-x.conf"), "/dev/null");
+            link(root, &mut log, &format!("{d}/{stem}.timer.d/50-x.conf"), "/dev/null");
         } else {
-            write(root, &mut log, &format!("{d}/{name}.timer.d/50-x.conf"), &body);
+            write(root, &mut log, &format!("{d}/{stem}.timer.d/50-x.conf"), &body);
         }
+    }
+    // An alias by symlink (S9), and enablement links may use it.
+    let alias = rng.chance(15).then(|| format!("a{i}.timer"));
+    if let Some(a) = &alias {
+        let d = dir(rng);
+        let target = match fragments.first() {
+            Some(f) if rng.chance(85) => f.clone(),
+            _ => format!("{}/{name}.timer", dir(rng)),
+        };
+        link(root, &mut log, &format!("{d}/{a}"), &target);
     }
     for _ in 0..[0, 1, 1, 2][rng.below(4)] {
         let d = dir(rng);
@@ -127,7 +139,11 @@ fn random_case(rng: &mut Rng, root: &std::path::Path, i: usize) -> Case {
             Some(f) if rng.chance(85) => f.clone(),
             _ => format!("{}/{name}.timer", dir(rng)),
         };
-        link(root, &mut log, &format!("{d}/{wants}/{name}.timer"), &target);
+        let as_named = match &alias {
+            Some(a) if rng.chance(50) => a.clone(),
+            _ => format!("{name}.timer"),
+        };
+        link(root, &mut log, &format!("{d}/{wants}/{as_named}"), &target);
     }
     // Each service file runs a command that names its directory, and a drop-in may
     // replace it: which file and drop-ins won is visible in what runs.
@@ -195,9 +211,9 @@ fn calendars(v: &str) -> Vec<String> {
 fn s2_s3_random_user_scopes_match_a_running_user_manager() {
     let Some(base) = e2e_base() else { return };
     let (mut rng, cases) = random_run(0x5eed_2026_1207, 40);
-    let names: Vec<String> = (0..cases).map(|i| format!("r{i}.timer")).collect();
+    let names: Vec<String> = (0..cases).map(|i| format!("r{i}-t.timer")).collect();
     let services: Vec<String> = (0..cases)
-        .flat_map(|i| [format!("r{i}.service"), format!("s{i}.service"), format!("alice-s{i}.service")])
+        .flat_map(|i| [format!("r{i}-t.service"), format!("s{i}.service"), format!("alice-s{i}.service")])
         .collect();
     let b = prepare(&base, &driver(&names, &services));
     let root = &b.root;
@@ -237,9 +253,15 @@ fn s2_s3_random_user_scopes_match_a_running_user_manager() {
     };
 
     let mut bad = Vec::new();
+    // What the run covered, by systemd's account: aliases loaded, dash-prefix drop-ins
+    // applied, timers active.
+    let (mut aliased, mut dashed, mut active) = (0, 0, 0);
     for case in &shapes {
         let sd = &shown[&case.name];
         let get = |k: &str| sd.get(k).map(String::as_str).unwrap_or("");
+        aliased += usize::from(get("Names").split_whitespace().count() > 1);
+        dashed += usize::from(get("DropInPaths").contains("-.timer.d/"));
+        active += usize::from(get("ActiveState") == "active");
         // Her view: her own scope when her directories touch the timer, else the shared one.
         let find = |s: &serde_json::Value, list: &str| {
             s[list].as_array().and_then(|v| v.iter().find(|u| u["name"] == case.name.as_str())).cloned()
@@ -278,7 +300,9 @@ fn s2_s3_random_user_scopes_match_a_running_user_manager() {
                         .unwrap_or_default();
                     let loads = t["service_loaded"] == true;
                     let service = (loads, real(&s(&t["service_fragment"])), if loads { exec } else { Vec::new() });
-                    (runs, s(&t["service"]), real(&s(&u["fragment"]["path"])), dropins, cal, service)
+                    let mut names: Vec<String> = u["names"].as_array().unwrap().iter().map(s).collect();
+                    names.sort();
+                    (runs, s(&t["service"]), real(&s(&u["fragment"]["path"])), dropins, cal, service, names)
                 }),
             )
         });
@@ -299,6 +323,11 @@ fn s2_s3_random_user_scopes_match_a_running_user_manager() {
                     dropins,
                     calendars(get("TimersCalendar")),
                     service,
+                    {
+                        let mut n: Vec<String> = get("Names").split_whitespace().map(str::to_string).collect();
+                        n.sort();
+                        n
+                    },
                 )
             }),
         );
@@ -314,6 +343,10 @@ fn s2_s3_random_user_scopes_match_a_running_user_manager() {
                 case.wrote
             ));
         }
+    }
+    eprintln!("{cases} timers: {aliased} with an alias, {dashed} with a dash-prefix drop-in, {active} active");
+    if cases >= 40 {
+        assert!(aliased > 0 && dashed > 0 && active > 5, "the shapes reach what they are for");
     }
     assert!(bad.is_empty(), "{} of {cases} differ:\n{}\nunit paths:\n{}", bad.len(), bad.join("\n"), read("state.txt"));
 }
