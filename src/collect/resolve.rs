@@ -107,6 +107,13 @@ impl<'a> Resolver<'a> {
         r
     }
 
+    /// Whether a user scope's name map is the shared one with hers laid over it (else it
+    /// was built whole: a name of hers clashes with a shared one, or a shared link leads
+    /// into her directories).
+    pub fn overlays_base(&self) -> bool {
+        self.base.is_some()
+    }
+
     pub fn scans(&self) -> Vec<&DirScan> {
         self.layers.iter().map(|l| l.scan.as_ref()).collect()
     }
