@@ -107,11 +107,10 @@ impl<'a> Resolver<'a> {
         r
     }
 
-    /// Whether a user scope's name map is the shared one with hers laid over it (else it
-    /// was built whole: a name of hers clashes with a shared one, or a shared link leads
-    /// into her directories).
-    pub fn overlays_base(&self) -> bool {
-        self.base.is_some()
+    /// The names that lead to `name`'s entry in this scope's map: its aliases (a shared
+    /// link that reaches a user's unit among them), and itself.
+    pub fn names_leading_to(&self, name: &str) -> impl Iterator<Item = &String> {
+        self.reverse_of(name)
     }
 
     pub fn scans(&self) -> Vec<&DirScan> {

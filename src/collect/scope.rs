@@ -116,24 +116,12 @@ impl Touched {
             names.extend(l.scan.dropins.keys().cloned());
             deps.extend(l.scan.deps.keys().map(|(stem, _)| stem.clone()));
         }
-        // A link in a shared directory that leads into hers (`/etc/systemd/user/a.timer
-        // -> ~/.local/share/systemd/user/t.timer`) is an alias of her unit in her
-        // manager, where the shared map has a link out of the search path. The map is
-        // then built whole (no overlay), and such links are rare: looked for only then.
-        if !r.overlays_base() {
-            let own: Vec<&str> = r.layers.iter().filter(|l| l.spec.per_user).map(|l| l.scan.dir.as_str()).collect();
-            for l in r.layers.iter().filter(|l| !l.spec.per_user) {
-                for (n, e) in &l.scan.units {
-                    let into_own = e.meta.link.as_deref().is_some_and(|t| {
-                        let t = if t.starts_with('/') { t.to_string() } else { format!("{}/{t}", l.scan.dir) };
-                        let t = super::root::normalize(&t);
-                        own.iter().any(|d| t.strip_prefix(d).is_some_and(|rest| rest.starts_with('/')))
-                    });
-                    if into_own {
-                        names.insert(n.clone());
-                    }
-                }
-            }
+        // A shared alias that reaches her unit in her map (`/usr/local/share/systemd/user/
+        // a.timer -> t.timer`, her `t.timer` the only one; or a link into her directory):
+        // the shared map has it lead elsewhere or nowhere, so it is touched.
+        let own: Vec<String> = names.iter().cloned().collect();
+        for n in &own {
+            names.extend(r.names_leading_to(n).cloned());
         }
         // A shared alias of a touched name is the same unit: touched too.
         for set in [&mut names, &mut deps] {

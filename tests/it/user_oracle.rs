@@ -272,6 +272,13 @@ fn s2_s3_random_user_scopes_match_a_running_user_manager() {
     let root = &b.root;
     let shapes: Vec<Case> =
         (0..cases).flat_map(|i| [random_case(&mut rng, root, i), template_case(&mut rng, root, i)]).collect();
+    // A type-level drop-in (S12) touches every timer, the shared ones too: then all are
+    // hers to resolve.
+    let mut common = String::new();
+    if rng.chance(50) {
+        let d = DIRS[rng.below(DIRS.len())];
+        write(root, &mut common, &format!("{d}/timer.d/10-tg.conf"), "[Timer]\nAccuracySec=1h\n");
+    }
     give_alice_her_home(root);
 
     // Offline, before the boot: what the image says.
@@ -398,9 +405,13 @@ fn s2_s3_random_user_scopes_match_a_running_user_manager() {
                 get("TimersCalendar"),
                 case.wrote
             ));
+            bad.last_mut().unwrap().push_str(&common);
         }
     }
-    eprintln!("{} timers: {aliased} with an alias, {dashed} with a dash-prefix drop-in, {active} active", names.len());
+    eprintln!(
+        "{} timers: {aliased} with an alias, {dashed} with a dash-prefix drop-in, {active} active{common}",
+        names.len()
+    );
     if cases >= 40 {
         assert!(aliased > 0 && dashed > 0 && active > 5, "the shapes reach what they are for");
     }
