@@ -334,6 +334,14 @@ impl Planner<'_> {
             }
             Fix::MaskUnit { scope, unit } => {
                 let dir = config_dirs(host, scope, false)?.remove(0);
+                // Directories made in a home would be root's there: her unit directory
+                // must exist already (`systemctl --user mask` as her makes it hers).
+                if scope.starts_with("user:") && self.state(&dir)?.kind != "dir" {
+                    return Err(format!(
+                        "{dir} does not exist; making it would leave root's directories in a home: \
+                         run `systemctl --user mask {unit}` as the user"
+                    ));
+                }
                 let path = format!("{dir}/{unit}");
                 let s = self.expected(v, &path)?;
                 match s.kind.as_str() {
@@ -469,25 +477,39 @@ impl Planner<'_> {
 
 /// The persistent (and with `runtime`, runtime) config dirs of a scope label.
 fn config_dirs(host: &Host, scope: &str, runtime: bool) -> Result<Vec<String>, String> {
-    Ok(match scope {
-        "system" => {
+    let owner = match scope.strip_prefix("user:") {
+        Some(name) => Some(host.users.iter().find(|u| u.name == name).ok_or_else(|| format!("no account {name:?}"))?),
+        None => None,
+    };
+    disable_dirs(scope, owner, runtime)
+}
+
+/// The directories `disable` in `scope` removes links from (`owner`: a user scope's
+/// account): the persistent config directory, and with `runtime` the runtime one.
+pub fn disable_dirs(scope: &str, owner: Option<&crate::model::User>, runtime: bool) -> Result<Vec<String>, String> {
+    Ok(match (scope, owner) {
+        ("system", _) => {
             let mut v = vec!["/etc/systemd/system".to_string()];
             if runtime {
                 v.push("/run/systemd/system".into());
             }
             v
         }
-        "global" => vec!["/etc/systemd/user".to_string()],
-        s => {
-            let name = s.strip_prefix("user:").ok_or_else(|| format!("unknown scope {s:?}"))?;
-            let u = host.users.iter().find(|u| u.name == name).ok_or_else(|| format!("no account {name:?}"))?;
+        ("global", _) => vec!["/etc/systemd/user".to_string()],
+        (s, Some(u)) if s.starts_with("user:") => {
             let mut v = vec![format!("{}/.config/systemd/user", u.home.trim_end_matches('/'))];
             if runtime {
                 v.push(format!("/run/user/{}/systemd/user", u.uid));
             }
             v
         }
+        (s, _) => return Err(format!("unknown scope {s:?}")),
     })
+}
+
+/// Whether `path` lies in one of `dirs`.
+pub fn in_dirs(path: &str, dirs: &[String]) -> bool {
+    dirs.iter().any(|d| path.strip_prefix(d.as_str()).is_some_and(|r| r.starts_with('/')))
 }
 
 /// What starts `unit` at boot in `scope` that `disable` in `dirs` would leave: links
@@ -497,7 +519,7 @@ fn config_dirs(host: &Host, scope: &str, runtime: bool) -> Result<Vec<String>, S
 /// disabled that still runs.
 fn started_from_elsewhere(host: &Host, scope: &str, unit: &str, dirs: &[String]) -> Vec<String> {
     use crate::model::ActivationReason as R;
-    let inside = |p: &str| dirs.iter().any(|d| p.strip_prefix(d.as_str()).is_some_and(|r| r.starts_with('/')));
+    let inside = |p: &str| in_dirs(p, dirs);
     let s = host.scopes.iter().find(|s| s.label() == scope);
     let Some(t) = s.and_then(|s| s.timers.iter().find(|t| t.name == unit)).filter(|t| t.activation.will_run) else {
         return Vec::new();
