@@ -291,14 +291,6 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
     (t, svc)
 }
 
-/// The unit a timer triggers as `config_parse_trigger_unit` (systemd 252) picks it, with
-/// the line that named it; `None`: the same-prefix service (S33). Each `Unit=` line in
-/// order: once one was taken the others are ignored ("Multiple units to trigger
-/// specified"), so a drop-in cannot retarget a timer whose fragment names its unit; a
-/// line is ignored when its specifiers fail, when it is no unit name of a known type (an
-/// empty one too: it resets nothing) or when it names the timer itself. A template is
-/// instantiated with the timer's instance, or its prefix when it has none; a name that
-/// comes back to the timer adds no trigger.
 /// The unit `unit` (a timer) triggers in manager `m`: its first usable `Unit=` (with
 /// `m`'s specifiers: a shared timer's `Unit=%u-job.service` is a different unit for each
 /// user), else the `.service` of its prefix.
@@ -323,6 +315,14 @@ fn default_trigger(timer: &str) -> String {
     format!("{}.service", timer.rsplit_once('.').map_or(timer, |(s, _)| s))
 }
 
+/// The unit a timer triggers as `config_parse_trigger_unit` (systemd 252) picks it, with
+/// the line that named it; `None`: the same-prefix service (S33). Each `Unit=` line in
+/// order: once one was taken the others are ignored ("Multiple units to trigger
+/// specified"), so a drop-in cannot retarget a timer whose fragment names its unit; a
+/// line is ignored when its specifiers fail, when it is no unit name of a known type (an
+/// empty one too: it resets nothing) or when it names the timer itself. A template is
+/// instantiated with the timer's instance, or its prefix when it has none; a name that
+/// comes back to the timer adds no trigger.
 fn trigger_unit(unit: &Unit, ctx: &SpecCtx<'_>, warn: &mut Vec<Warning>) -> Option<(String, Setting)> {
     let mut chosen: Option<(String, Setting)> = None;
     let is_self = |n: &str| unit.name == n || unit.names.iter().any(|x| x == n);
