@@ -123,6 +123,10 @@ impl Touched {
         for n in &own {
             names.extend(r.names_leading_to(n).cloned());
         }
+        // A shared link into her directories, whether her file is there or not
+        // (`/usr/lib/systemd/user/a.timer -> ~/.local/share/systemd/user/t.timer`): an
+        // alias of `t.timer` for her, a link out of the search path for the others.
+        names.extend(r.shared_links_into_own());
         // A shared alias of a touched name is the same unit: touched too.
         for set in [&mut names, &mut deps] {
             let more: Vec<String> =

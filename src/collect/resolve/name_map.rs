@@ -117,6 +117,32 @@ impl<'a> Resolver<'a> {
         (same && !clash() && !into_own()).then_some(Overlay { names: b, layer })
     }
 
+    /// Shared links that lead into the user's own directories (there or not) and the
+    /// names they lead to: in her map they are aliases of those names, where the shared
+    /// map has links out of the search path. Only a map built whole (no overlay) can
+    /// have them.
+    pub fn shared_links_into_own(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.base.is_some() {
+            return v;
+        }
+        let own = |p: &str| {
+            self.layers.iter().filter(|l| l.spec.per_user).any(|l| holds(l, p))
+                || self.absent.iter().filter(|s| s.per_user).any(|s| under(&s.path, p))
+        };
+        for (li, l) in self.layers.iter().enumerate().filter(|(_, l)| !l.spec.per_user) {
+            for e in l.scan.units.values() {
+                if let Some(Ok(t)) = self.link_target(li, e)
+                    && own(&t)
+                {
+                    v.push(e.name.clone());
+                    v.push(root::basename(&t).to_string());
+                }
+            }
+        }
+        v
+    }
+
     /// Every name that has an entry on the search path.
     pub fn known_names(&self) -> impl Iterator<Item = &String> {
         self.ids.keys().chain(self.base.iter().flat_map(|o| o.names.ids.keys()))
