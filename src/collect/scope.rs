@@ -109,19 +109,16 @@ impl Touched {
         for l in r.layers.iter().filter(|l| l.spec.per_user) {
             for (n, e) in &l.scan.units {
                 names.insert(n.clone());
+                // A shared alias that reaches her unit in her map (`/usr/local/share/
+                // systemd/user/a.timer -> t.timer`, her `t.timer` the only one): the shared
+                // map has it lead elsewhere or nowhere, so it is touched.
+                names.extend(r.names_leading_to(n).cloned());
                 if let Some(t) = e.meta.link.as_deref() {
                     names.insert(super::root::basename(t).to_string());
                 }
             }
             names.extend(l.scan.dropins.keys().cloned());
             deps.extend(l.scan.deps.keys().map(|(stem, _)| stem.clone()));
-        }
-        // A shared alias that reaches her unit in her map (`/usr/local/share/systemd/user/
-        // a.timer -> t.timer`, her `t.timer` the only one; or a link into her directory):
-        // the shared map has it lead elsewhere or nowhere, so it is touched.
-        let own: Vec<String> = names.iter().cloned().collect();
-        for n in &own {
-            names.extend(r.names_leading_to(n).cloned());
         }
         // A shared link into her directories, whether her file is there or not
         // (`/usr/lib/systemd/user/a.timer -> ~/.local/share/systemd/user/t.timer`): an
@@ -287,7 +284,11 @@ pub fn collect_scope(sh: &Shared<'_>, specs: Vec<PathSpec>, m: &Manager<'_>, fir
             .filter(|u| {
                 // Her template or drop-ins for an instance the shared graph pulls in, her
                 // version of its service, or a unit named after her.
-                t.touches(&u.name, b) || t.touches(&timer::triggered(u, m), b) || timer::triggers_per_user(u, m)
+                if t.touches(&u.name, b) {
+                    return true;
+                }
+                let hers = timer::triggered(u, m);
+                t.touches(&hers, b) || timer::triggered_elsewhere(u, m, &hers)
             })
             .map(|u| u.name.clone())
             .collect();

@@ -301,14 +301,15 @@ pub fn triggered(unit: &Unit, m: &Manager<'_>) -> String {
     }
 }
 
-/// Whether `unit`, a shared timer, triggers another unit in `m`'s user manager than the
-/// shared directories say: its `Unit=` uses her name or home (`Unit=%u-job.service`).
-pub fn triggers_per_user(unit: &Unit, m: &Manager<'_>) -> bool {
+/// Whether `unit`, a shared timer that triggers `hers` in `m`'s user manager
+/// (`triggered`), triggers another unit in the shared directories: its `Unit=` uses her
+/// name or home (`Unit=%u-job.service`).
+pub fn triggered_elsewhere(unit: &Unit, m: &Manager<'_>, hers: &str) -> bool {
     if !unit.get("Timer", "Unit").iter().any(|s| s.value.contains('%')) {
         return false;
     }
     let shared = trigger_unit(unit, &m.shared_ctx(&unit.name), &mut Vec::new()).map(|(n, _)| n);
-    shared.unwrap_or_else(|| default_trigger(&unit.name)) != triggered(unit, m)
+    shared.unwrap_or_else(|| default_trigger(&unit.name)) != hers
 }
 
 fn default_trigger(timer: &str) -> String {

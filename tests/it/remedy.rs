@@ -371,3 +371,45 @@ fn s3_a_timer_started_from_shared_links_is_masked_for_the_user_not_disabled() {
     let mine = h.scopes.iter().find(|s| s.label() == "user:alice").unwrap();
     assert_eq!(timer_of(mine, "backup.timer").activation.state, "masked");
 }
+
+/// A mask in a user scope whose unit directory does not exist is refused, saying why:
+/// making it would leave root's directories in her home. Nothing is planned.
+#[test]
+fn s19_a_user_mask_never_makes_directories_in_a_home() {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n")
+        .file("/etc/systemd/user/backup.timer", &timer("daily"))
+        .dir("/home/alice");
+    let host = fx.collect();
+    let fs = RootFs::open(fx.path()).unwrap();
+    let opts = PlanOptions { unsafe_all: true, unsafe_policies: vec![], runtime: false, live: false };
+    let mask = Fix::MaskUnit { scope: "user:alice".into(), unit: "backup.timer".into() };
+    let plan = remedy::plan(&[finding(mask)], &host, &fs, &opts);
+    let refused = plan.actions[0].refused.as_deref().unwrap_or("");
+    assert!(refused.contains("/home/alice/.config/systemd/user does not exist"), "{refused}");
+    assert!(plan.actions[0].steps.is_empty(), "{:?}", plan.actions[0].steps);
+}
+
+/// S33 in a user manager: a shared timer's `Unit=job@%u.service` is `job@alice.service`
+/// for alice (her row says so); the shared row keeps the default and warns why.
+#[test]
+fn s33_a_shared_timer_naming_each_user_triggers_hers() {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n")
+        .file(
+            "/etc/systemd/user/c.timer",
+            "[Timer]\nOnCalendar=daily\nUnit=job@%u.service\n[Install]\nWantedBy=timers.target\n",
+        )
+        .file("/usr/lib/systemd/user/job@.service", &service("/usr/bin/true"))
+        .link("/etc/systemd/user/timers.target.wants/c.timer", "../c.timer")
+        .file("/home/alice/.config/systemd/user/other.service", &service("/usr/bin/true"));
+    let o = fx.cli(&["list", "--format", "json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = |scope: &str| v["timers"].as_array().unwrap().iter().find(|r| r["scope"] == scope).cloned();
+    assert_eq!(row("user:alice").unwrap()["service"], "job@alice.service", "{v}");
+    assert_eq!(row("global").unwrap()["service"], "c.service", "{v}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("c.timer:3: Unit=job@%u.service: names a unit after each user"), "{err}");
+}

@@ -176,8 +176,9 @@ impl TimerS {
         let scope = self.at.sv.label.to_string();
         // Links `disable` removes: in the scope's own config and runtime directories
         // (a user's timer enabled from /etc/systemd/user is not hers to disable).
-        let owner = view::with(|hv| self.at.sv.owner.map(|i| hv.user_at(i).clone()));
-        let dirs = crate::remedy::disable_dirs(&scope, owner.as_ref(), true).unwrap_or_default();
+        let dirs = view::with(|hv| {
+            crate::remedy::disable_dirs(&scope, self.at.sv.owner.map(|i| hv.user_at(i)), true).unwrap_or_default()
+        });
         let own_links_only = t.activation.reasons.iter().all(|r| match r {
             ActivationReason::Link { role, injected, boot, path, .. } => {
                 !boot
