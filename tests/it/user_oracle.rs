@@ -1,9 +1,10 @@
 //! A user manager as the oracle for the user search path (S2, S3, S5–S9, S12–S15): random
-//! shapes of a lingering user's timers — fragments, masks, drop-ins and enablement links
-//! spread over her own directories and the shared ones — are read offline with `list`,
-//! then the root is booted (`systemd-nspawn -b`) and her running manager is asked, unit
-//! by unit, what it loaded, from where, what it triggers, its calendar, its unit-file
-//! state and whether it is active. `systemd-analyze verify --root` cannot load user units,
+//! shapes of a user's timers — fragments, masks, drop-ins and enablement links spread over
+//! her own directories, her runtime directory and the shared ones, persistent and under
+//! /run — are read offline with `facts`, then the root is booted (`systemd-nspawn -b`)
+//! and her running manager is asked, unit by unit, what it loaded, from where, what it triggers, its calendar, its unit-file
+//! state and whether it is active. She lingers in half the runs; in the others her
+//! manager is started as a login would start it. `systemd-analyze verify --root` cannot load user units,
 //! so this is the only oracle for them. Each timer has its own names: the shapes do not
 //! touch one another. Needs root, systemd-nspawn and scripts/test.sh's bootable root.
 
@@ -15,13 +16,18 @@ use crate::live::{boot, e2e_base, give_alice_her_home, prepare};
 
 const HOME_CONFIG: &str = "/home/alice/.config/systemd/user";
 const HOME_DATA: &str = "/home/alice/.local/share/systemd/user";
-/// The user search path (systemd 252, defaults for XDG_*), without /run: the container
-/// mounts a fresh tmpfs there, so the image's /run is not what the manager reads.
+/// The user search path (systemd 252, defaults for XDG_*) in its order, without the
+/// transient and generator directories (the manager empties those when it starts). The
+/// container mounts fresh tmpfses on /run and /run/user/1000, so what the image has under
+/// /run is copied in from [`STAGED`] by her manager's `ExecStartPre=+`.
 const DIRS: &[&str] = &[
     "/home/alice/.config/systemd/user.control",
+    "/run/user/1000/systemd/user.control",
     HOME_CONFIG,
     "/etc/xdg/systemd/user",
     "/etc/systemd/user",
+    "/run/user/1000/systemd/user",
+    "/run/systemd/user",
     HOME_DATA,
     "/usr/local/share/systemd/user",
     "/usr/share/systemd/user",
@@ -29,11 +35,41 @@ const DIRS: &[&str] = &[
     "/usr/lib/systemd/user",
 ];
 
+/// Where the image's /run is kept for the boot to copy back.
+const STAGED: &str = "/var/lib/tg-run";
+
+/// The image's /run as her manager must see it: kept under [`STAGED`], copied back into the
+/// runtime directories logind has just mounted, before her manager starts, owners and
+/// modes as they are.
+fn stage_run(root: &std::path::Path) {
+    let sh = |cmd: String| {
+        let st = std::process::Command::new("sh").args(["-c", &cmd]).status().unwrap();
+        assert!(st.success(), "{cmd}");
+    };
+    let (r, staged) = (root.display(), root.join(STAGED.trim_start_matches('/')));
+    std::fs::create_dir_all(root.join("run/user/1000/systemd")).unwrap();
+    std::fs::create_dir_all(root.join("run/systemd/user")).unwrap();
+    sh(format!("chown -R 1000:1000 {r}/run/user/1000 && chmod 0700 {r}/run/user/1000"));
+    std::fs::create_dir_all(staged.join("u")).unwrap();
+    std::fs::create_dir_all(staged.join("sys")).unwrap();
+    sh(format!("cp -a {r}/run/user/1000/systemd {s}/u/ && cp -a {r}/run/systemd/user {s}/sys/", s = staged.display()));
+    let copy = format!(
+        "[Service]\nExecStartPre=+/bin/cp -a {STAGED}/u/systemd /run/user/1000/\n\
+         ExecStartPre=+/bin/cp -a {STAGED}/sys/user /run/systemd/\n"
+    );
+    let d = root.join("etc/systemd/system/user@1000.service.d");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("tg-run.conf"), copy).unwrap();
+}
+
 /// The driver: waits for alice's manager to finish starting, then asks it about `names`.
 fn driver(names: &[String], services: &[String]) -> String {
     format!(
         r#"#!/bin/sh
 cd /root
+# Her manager runs at boot when she lingers, else from her first login: start it as a
+# login would.
+systemctl start user@1000.service
 for i in $(seq 90); do
   [ "$(systemctl is-active user@1000.service)" = active ] && [ -S /run/user/1000/systemd/private ] && break
   sleep 1
@@ -189,7 +225,7 @@ fn template_case(rng: &mut Rng, root: &std::path::Path, i: usize) -> Case {
     }
     if rng.chance(20) {
         let d = dir(rng);
-        let body = format!("[Timer]\nOnCalendar=*-*-* 1{}:{:02}:00\n", at(d), i % 60);
+        let body = format!("[Timer]\nOnCalendar=*-*-* {}:{:02}:00\n", 12 + at(d), i % 60);
         write(root, &mut log, &format!("{d}/q{i}@x.timer"), &body);
     }
     if rng.chance(25) {
@@ -280,6 +316,12 @@ fn s2_s3_random_user_scopes_match_a_running_user_manager() {
         write(root, &mut common, &format!("{d}/timer.d/10-tg.conf"), "[Timer]\nAccuracySec=1h\n");
     }
     give_alice_her_home(root);
+    stage_run(root);
+    // Half the runs without lingering: what her manager loads does not depend on it.
+    let lingers = rng.chance(50);
+    if !lingers {
+        std::fs::remove_file(root.join("var/lib/systemd/linger/alice")).unwrap();
+    }
 
     // Offline, before the boot: what the image says.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_timerguard"))
@@ -316,13 +358,14 @@ fn s2_s3_random_user_scopes_match_a_running_user_manager() {
     let mut bad = Vec::new();
     // What the run covered, by systemd's account: aliases loaded, dash-prefix drop-ins
     // applied, timers active.
-    let (mut aliased, mut dashed, mut active) = (0, 0, 0);
+    let (mut aliased, mut dashed, mut active, mut runtime) = (0, 0, 0, 0);
     for case in &shapes {
         let sd = &shown[&case.name];
         let get = |k: &str| sd.get(k).map(String::as_str).unwrap_or("");
         aliased += usize::from(get("Names").split_whitespace().count() > 1);
         dashed += usize::from(get("DropInPaths").contains("-.timer.d/"));
         active += usize::from(get("ActiveState") == "active");
+        runtime += usize::from(format!("{} {}", get("FragmentPath"), get("DropInPaths")).contains("/run/"));
         // Her view: her own scope when her directories touch the timer, else the shared one.
         let find = |s: &serde_json::Value, list: &str| {
             s[list].as_array().and_then(|v| v.iter().find(|u| u["name"] == case.name.as_str())).cloned()
@@ -409,11 +452,12 @@ fn s2_s3_random_user_scopes_match_a_running_user_manager() {
         }
     }
     eprintln!(
-        "{} timers: {aliased} with an alias, {dashed} with a dash-prefix drop-in, {active} active{common}",
+        "{} timers: {aliased} with an alias, {dashed} with a dash-prefix drop-in, {runtime} loaded from /run, \
+         {active} active, lingering: {lingers}{common}",
         names.len()
     );
     if cases >= 40 {
-        assert!(aliased > 0 && dashed > 0 && active > 5, "the shapes reach what they are for");
+        assert!(aliased > 0 && dashed > 0 && runtime > 0 && active > 5, "the shapes reach what they are for");
     }
     assert!(bad.is_empty(), "{} of {cases} differ:\n{}\nunit paths:\n{}", bad.len(), bad.join("\n"), read("state.txt"));
 }
