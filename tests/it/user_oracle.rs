@@ -1,12 +1,13 @@
 //! A user manager as the oracle for the user search path (S2, S3, S5–S9, S12–S15): random
 //! shapes of a user's timers — fragments, masks, drop-ins and enablement links spread over
 //! her own directories, her runtime directory and the shared ones, persistent and under
-//! /run — are read offline with `facts`, then the root is booted (`systemd-nspawn -b`)
-//! and her running manager is asked, unit by unit, what it loaded, from where, what it triggers, its calendar, its unit-file
-//! state and whether it is active. She lingers in half the runs; in the others her
-//! manager is started as a login would start it. `systemd-analyze verify --root` cannot load user units,
-//! so this is the only oracle for them. Each timer has its own names: the shapes do not
-//! touch one another. Needs root, systemd-nspawn and scripts/test.sh's bootable root.
+//! /run — are read offline with `facts`, then the root is booted (`systemd-nspawn -b`) and
+//! her running manager is asked, unit by unit, what it loaded, from where, what it
+//! triggers, its calendar, its unit-file state and whether it is active. She lingers in
+//! half the runs; in the others her manager is started as a login would start it.
+//! `systemd-analyze verify --root` cannot load user units, so this is the only oracle for
+//! them. Each timer has its own names: the shapes do not touch one another. Needs root,
+//! systemd-nspawn and scripts/test.sh's bootable root.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
