@@ -49,11 +49,12 @@ pub fn key(cli: &Cli, selection: &Selection, fail_on: Severity, host_name: Optio
     for d in &cli.policies {
         dirs.push_str(&format!("{} {}\n", d.display(), dir_sum(d)?));
     }
+    let root = cli.root.canonicalize().unwrap_or_else(|_| cli.root.clone());
     let env = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(super::sum(&[
         ("version", env!("CARGO_PKG_VERSION").to_string()),
         ("exe", exe),
-        ("root", cli.root.canonicalize().unwrap_or_else(|_| cli.root.clone()).display().to_string()),
+        ("root", root.display().to_string()),
         // Reports name the root as it was given (`/srv/img/` is not `/srv/img`).
         ("root_as_given", cli.root.display().to_string()),
         ("config", config),
@@ -68,6 +69,8 @@ pub fn key(cli: &Cli, selection: &Selection, fail_on: Severity, host_name: Optio
         ("today", format!("{:?}", crate::config::today())),
         ("TZ", env("TZ")),
         ("no_live", env("TIMERGUARD_NO_LIVE")),
+        // `%b` and `%v` of the running host: a reboot changes them, no file changing.
+        ("host", crate::collect::host_ids::HostIds::volatile(root == Path::new("/"))),
     ]))
 }
 

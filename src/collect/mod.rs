@@ -9,6 +9,7 @@ mod entries;
 mod environ;
 pub mod exec;
 pub mod files;
+pub mod host_ids;
 pub mod install_state;
 mod linger;
 pub mod names;
@@ -135,6 +136,8 @@ pub struct Session {
     pub linger: crate::model::LingerFacts,
     hostname: Option<String>,
     machine_id: Option<String>,
+    /// What the host-wide specifiers stand for.
+    ids: host_ids::HostIds,
     first_boot: bool,
     presets: Vec<preset::Rule>,
     zones: zones::RootZones,
@@ -190,6 +193,7 @@ impl Session {
         let linger = linger::collect(&root, &mut users, &mut warnings);
         let hostname = small_file(&root, "/etc/hostname");
         let machine_id = small_file(&root, "/etc/machine-id");
+        let ids = host_ids::HostIds::read(&root, machine_id.as_deref());
         let shared_dirs =
             paths::user_paths(None).into_iter().map(|s| (s.path.clone(), scope::resolve_dir(&root, &s.path))).collect();
         let first_boot = machine_id.as_deref().is_none_or(|m| m == "uninitialized");
@@ -204,6 +208,7 @@ impl Session {
             linger,
             hostname,
             machine_id,
+            ids,
             first_boot,
             presets,
             zones,
@@ -271,8 +276,7 @@ impl Session {
             kind,
             user,
             users: &self.users,
-            hostname: self.hostname.as_deref().unwrap_or_default(),
-            machine_id: self.machine_id.as_deref().unwrap_or_default(),
+            ids: &self.ids,
             presets: &self.presets,
             zones: &self.zones,
             local_zone: &self.local_zone,

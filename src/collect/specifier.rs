@@ -1,7 +1,8 @@
 //! Specifier expansion (S31) for the settings timerguard interprets: `Unit=`,
 //! `OnCalendar=`, `Exec*=`, `User=`, `EnvironmentFile=`. `%u/%h/%U/%g/%G/%s` are the
 //! *manager's* user (root for the system manager, whatever `User=` says, S41).
-//! Values unknowable offline (`%b` boot id, `%v` kernel, `%a` architecture) stay literal.
+//! The host-wide ones are the image's (`host_ids`); what cannot be known offline (`%b`
+//! boot id, `%v` kernel) stays literal.
 
 /// What specifiers expand to for one unit in one scope.
 pub struct SpecCtx<'a> {
@@ -13,8 +14,7 @@ pub struct SpecCtx<'a> {
     pub home: &'a str,
     pub shell: &'a str,
     pub system: bool,
-    pub hostname: &'a str,
-    pub machine_id: &'a str,
+    pub ids: &'a super::host_ids::HostIds,
 }
 
 /// Expands `%x` specifiers; an unknown one is an error (systemd ignores the setting).
@@ -78,12 +78,12 @@ pub fn expand(value: &str, c: &SpecCtx<'_>) -> Result<String, String> {
             'E' => config.clone(),
             'T' => "/tmp".into(),
             'V' => "/var/tmp".into(),
-            'H' => c.hostname.into(),
-            'l' => c.hostname.split('.').next().unwrap_or("").into(),
-            'm' => c.machine_id.into(),
-            // Known to systemd but not resolvable offline (boot id, kernel, …); `%r`/`%R`
+            'H' | 'l' | 'q' | 'm' | 'a' | 'A' | 'B' | 'M' | 'o' | 'w' | 'W' | 'b' | 'v' => {
+                c.ids.get(s).unwrap_or_else(|| format!("%{s}"))
+            }
+            // Known to systemd but not resolved here (credentials directory, …); `%r`/`%R`
             // are accepted by 252 too (measured: not an error). Kept as written.
-            'b' | 'v' | 'a' | 'A' | 'B' | 'M' | 'o' | 'w' | 'W' | 'd' | 'y' | 'Y' | 'q' | 'r' | 'R' => format!("%{s}"),
+            'd' | 'y' | 'Y' | 'r' | 'R' => format!("%{s}"),
             other => return Err(format!("unknown specifier '%{other}'")),
         };
         out.push_str(&rep);
@@ -159,9 +159,11 @@ fn unescape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::host_ids::HostIds;
     use super::*;
 
     fn ctx(unit: &str) -> SpecCtx<'_> {
+        static IDS: std::sync::LazyLock<HostIds> = std::sync::LazyLock::new(|| HostIds::fixed("h1.example", "abc"));
         SpecCtx {
             unit,
             user: "root",
@@ -171,8 +173,7 @@ mod tests {
             home: "/root",
             shell: "/bin/sh",
             system: true,
-            hostname: "h1.example",
-            machine_id: "abc",
+            ids: &IDS,
         }
     }
 

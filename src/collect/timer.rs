@@ -24,8 +24,8 @@ pub struct Manager<'a> {
     /// The account of a user scope (`None`: system, or the global user config).
     pub user: Option<&'a User>,
     pub users: &'a [User],
-    pub hostname: &'a str,
-    pub machine_id: &'a str,
+    /// What the host-wide specifiers stand for.
+    pub ids: &'a super::host_ids::HostIds,
     /// System preset rules (S20); consulted for the system scope only.
     pub presets: &'a [super::preset::Rule],
     /// Time zones of the root, its local zone, and the time elapses are computed from.
@@ -116,18 +116,7 @@ pub fn calendar_facts(
 impl Manager<'_> {
     /// The shared user directories' specifiers: no user yet, so hers stay unresolved.
     fn shared_ctx<'b>(&'b self, unit: &'b str) -> SpecCtx<'b> {
-        SpecCtx {
-            unit,
-            user: "%u",
-            uid: 0,
-            group: "%g",
-            gid: 0,
-            home: "%h",
-            shell: "%s",
-            system: false,
-            hostname: self.hostname,
-            machine_id: self.machine_id,
-        }
+        SpecCtx { unit, user: "%u", uid: 0, group: "%g", gid: 0, home: "%h", shell: "%s", system: false, ids: self.ids }
     }
 
     fn ctx<'b>(&'b self, unit: &'b str) -> SpecCtx<'b> {
@@ -141,8 +130,7 @@ impl Manager<'_> {
                 home: &u.home,
                 shell: &u.shell,
                 system: false,
-                hostname: self.hostname,
-                machine_id: self.machine_id,
+                ids: self.ids,
             },
             None if self.kind == ScopeKind::Global => self.shared_ctx(unit),
             None => SpecCtx {
@@ -154,8 +142,7 @@ impl Manager<'_> {
                 home: "/root",
                 shell: "/bin/sh",
                 system: true,
-                hostname: self.hostname,
-                machine_id: self.machine_id,
+                ids: self.ids,
             },
         }
     }
@@ -182,22 +169,26 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
     let mut cmds = Vec::new();
     for key in EXEC_KEYS {
         for s in svc.get("Service", key) {
-            let value = match expand(&s.value, &m.ctx(&svc.name)) {
-                Ok(v) => v,
-                Err(e) => {
-                    warn.push(Warning {
-                        path: s.file.clone(),
-                        line: Some(s.line),
-                        message: format!("{key}=: {e}; systemd ignores the line"),
-                    });
-                    continue;
-                }
-            };
             // A command systemd refuses does not run: with `-` it is dropped (and what
             // follows it on the line), without it the service does not load.
-            match exec::parse_commands(&value) {
+            match exec::parse_commands(&s.value) {
                 Ok(cs) => {
-                    for c in cs {
+                    for mut c in cs {
+                        // The line is split first, then each word has its specifiers
+                        // resolved (`config_parse_exec`): a space, quote or `;` that a
+                        // value brings in (`%I` of `job@a\x3b.service`) stays in its word.
+                        let ctx = m.ctx(&svc.name);
+                        match c.argv.iter().map(|w| expand(w, &ctx)).collect::<Result<Vec<_>, _>>() {
+                            Ok(argv) => c.argv = argv,
+                            Err(e) => {
+                                warn.push(Warning {
+                                    path: s.file.clone(),
+                                    line: Some(s.line),
+                                    message: format!("{key}=: {e}; systemd does not run the command"),
+                                });
+                                continue;
+                            }
+                        }
                         let (executable, scripts) = match m.detail {
                             super::Detail::Full => (
                                 exec::resolve_executable(r.root, &c.argv[0], Some(&mut notes.paths)),

@@ -37,7 +37,7 @@ mv $out.tmp $out
 systemctl poweroff
 "#;
 
-fn put(root: &std::path::Path, rel: &str, content: &str, mode: u32) {
+pub(crate) fn put(root: &std::path::Path, rel: &str, content: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     let p = root.join(rel.trim_start_matches('/'));
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -128,6 +128,15 @@ pub(crate) fn boot(b: &Booted) -> String {
     let _ = child.wait();
     std::fs::read_to_string(&out)
         .unwrap_or_else(|_| panic!("the container produced no result in {:?}", start.elapsed()))
+}
+
+/// `timerguard facts` of the image, read offline.
+pub(crate) fn facts_json(root: &std::path::Path) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_timerguard"))
+        .args(["--root", root.to_str().unwrap(), "facts"])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
 }
 
 pub(crate) fn e2e_base() -> Option<String> {

@@ -31,6 +31,7 @@ mod schedule;
 mod search_paths;
 mod server_root;
 mod service_oracle;
+mod specifier_oracle;
 mod streaming;
 mod syntax_timers;
 mod timer_oracle;

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::common::*;
-use crate::live::{boot, e2e_base, give_alice_her_home, prepare};
+use crate::live::{boot, e2e_base, facts_json, give_alice_her_home, prepare};
 
 const HOME_CONFIG: &str = "/home/alice/.config/systemd/user";
 const HOME_DATA: &str = "/home/alice/.local/share/systemd/user";
@@ -325,12 +325,7 @@ fn s2_s3_random_user_scopes_match_a_running_user_manager() {
     }
 
     // Offline, before the boot: what the image says.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_timerguard"))
-        .args(["--root", root.to_str().unwrap(), "facts"])
-        .output()
-        .unwrap();
-    let facts: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let facts = facts_json(root);
     let scope = |kind: &str| facts["scopes"].as_array().unwrap().iter().find(|s| s["kind"] == kind).cloned();
     let (global, mine) = (scope("global").unwrap(), scope("user"));
 

@@ -1,0 +1,91 @@
+//! S31: the host-wide specifiers (`%H %l %q %m %o %w %W %B %M %A %a`) and the order a
+//! command line is read in (split into words, then each word's specifiers resolved),
+//! against the manager of the booted image. `systemd-analyze verify --root` is no oracle
+//! here: it resolves them from the machine it runs on, not from the image. The image gets
+//! its own host name, pretty name and os-release; two services print the arguments they
+//! are started with, and the facts read offline must say the same arguments. Needs root,
+//! systemd-nspawn and scripts/test.sh's bootable root.
+
+use crate::live::{boot, e2e_base, facts_json, prepare, put};
+
+/// An instance whose `%I` holds a space, a `;` and a quote: read as one word after the
+/// split, it stays one argument; read into the line before the split, it would end the
+/// command and hide the second one.
+const INSTANCE: &str = r"spec@a\x20b\x3bc\x22d";
+
+const DRIVER: &str = r#"#!/bin/sh
+cd /root
+systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' > start.txt 2>&1
+systemctl show -p ExecStart spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
+hostname >> start.txt
+echo done > e2e.out
+systemctl poweroff
+"#;
+
+#[test]
+fn s31_host_specifiers_and_word_order_match_the_booted_manager() {
+    let Some(base) = e2e_base() else { return };
+    let b = prepare(&base, DRIVER);
+    let root = &b.root;
+    put(root, "/etc/hostname", "# the image's own\ntg-oracle.example\n", 0o644);
+    put(root, "/etc/machine-info", "PRETTY_HOSTNAME=\"Oracle Box\"\n", 0o644);
+    let _ = std::fs::remove_file(root.join("etc/os-release"));
+    put(
+        root,
+        "/etc/os-release",
+        "ID=tgos\nVERSION_ID=\"7.1\"\nVARIANT_ID=edge\nBUILD_ID='b 42'\nIMAGE_ID=gate\nIMAGE_VERSION=3\n",
+        0o644,
+    );
+    // Each service appends its arguments, one a line, to /root/args-NAME.
+    put(root, "/usr/local/bin/tg-args", "#!/bin/sh\nprintf '%s\\n' \"$@\" >> \"/root/args-$OUT\"\n", 0o755);
+    let sys = "/etc/systemd/system";
+    put(root, &format!("{sys}/spec-a.timer"), "[Timer]\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n", 0o644);
+    put(
+        root,
+        &format!("{sys}/spec-a.service"),
+        "[Service]\nType=oneshot\nEnvironment=OUT=a\nExecStart=/usr/local/bin/tg-args %o %w %W %B %M %A %a %q %H %l %m %% %n\n",
+        0o644,
+    );
+    put(root, &format!("{sys}/spec@.timer"), "[Timer]\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n", 0o644);
+    put(
+        root,
+        &format!("{sys}/spec@.service"),
+        "[Service]\nType=oneshot\nEnvironment=OUT=i\n\
+         ExecStart=/usr/local/bin/tg-args %I \"x %I y\" %i ; /usr/local/bin/tg-args second %j\n",
+        0o644,
+    );
+    let wants = root.join(sys.trim_start_matches('/')).join("timers.target.wants");
+    std::fs::create_dir_all(&wants).unwrap();
+    for (link, target) in [("spec-a.timer", "spec-a.timer"), (&format!("{INSTANCE}.timer"), "spec@.timer")] {
+        std::os::unix::fs::symlink(format!("{sys}/{target}"), wants.join(link)).unwrap();
+    }
+
+    // Offline, before the boot: the arguments each timer's service is read to run with.
+    let facts = facts_json(root);
+    let ours = |timer: &str| -> Vec<String> {
+        let system = facts["scopes"].as_array().unwrap().iter().find(|s| s["kind"] == "system").unwrap();
+        let t = system["timers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == timer)
+            .unwrap_or_else(|| panic!("no {timer} in the facts"));
+        t["exec"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["argv"].as_array().unwrap()[1..].iter().map(|a| a.as_str().unwrap().to_string()))
+            .collect()
+    };
+    let (a, i) = (ours("spec-a.timer"), ours(&format!("{INSTANCE}.timer")));
+
+    boot(&b);
+    let read = |f: &str| std::fs::read_to_string(root.join("root").join(f)).unwrap_or_default();
+    let theirs = |f: &str| read(f).lines().map(str::to_string).collect::<Vec<_>>();
+    let context = read("start.txt");
+    assert_eq!(a, theirs("args-a"), "%o %w %W %B %M %A %a %q %H %l %m %% %n\n{context}");
+    assert_eq!(i, theirs("args-i"), "%I \"x %I y\" %i ; … %j\n{context}");
+    // What the words came to, so that a pass is not two empty lists agreeing.
+    assert_eq!(a[..6], ["tgos", "7.1", "edge", "b 42", "gate", "3"]);
+    assert_eq!(i[..3], ["a b;c\"d", "x a b;c\"d y", r"a\x20b\x3bc\x22d"]);
+}
