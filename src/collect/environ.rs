@@ -5,25 +5,30 @@
 
 use super::exec::split_words;
 use super::resolve::{Notes, Resolver};
+use super::specifier::{SpecCtx, expand};
 use super::stat::path_fact;
 use crate::model::{FileKind, FileRole, PathFact, Unit, UsedFile, Warning};
 
 /// Largest environment file read (systemd reads them whole; these are small).
 const ENV_FILE_MAX: u64 = 1 << 20;
 
-/// The preloaded libraries of `svc`, from its `Environment=` settings and the contents
-/// of its environment files (already resolved in `env_files`).
+/// The preloaded libraries of `svc`, from its `Environment=` settings (with the
+/// service's specifiers, `ctx`) and the contents of its environment files (already
+/// resolved in `env_files`; systemd resolves no specifier in them).
 pub fn preloads(
     r: &Resolver<'_>,
     svc: &Unit,
+    ctx: &SpecCtx<'_>,
     env_files: &[PathFact],
     privileged: bool,
     notes: &mut Notes,
 ) -> Vec<UsedFile> {
     let mut found: Vec<(String, String, u32, &'static str)> = Vec::new();
     for s in svc.get("Service", "Environment") {
-        // Each word is one assignment, quoted as in command lines.
+        // Each word is one assignment, quoted as in command lines, its specifiers
+        // resolved after the split (`config_parse_environ`; one that fails is ignored).
         for (word, _) in split_words(&s.value).unwrap_or_default() {
+            let Ok(word) = expand(&word, ctx) else { continue };
             if let Some(v) = word.strip_prefix("LD_PRELOAD=") {
                 found.extend(libraries(v).map(|l| (l, s.file.clone(), s.line, "Environment")));
             }

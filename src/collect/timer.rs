@@ -255,7 +255,7 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
             env_files.push(f);
         }
     }
-    files.extend(super::environ::preloads(r, &svc, &env_files, runs_as.privileged, notes));
+    files.extend(super::environ::preloads(r, &svc, &m.ctx(&svc.name), &env_files, runs_as.privileged, notes));
     notes.warnings.extend(warn);
     let t = Timer {
         name: unit.name.clone(),

@@ -16,7 +16,7 @@ const INSTANCE: &str = r"spec@a\x20b\x3bc\x22d";
 const DRIVER: &str = r#"#!/bin/sh
 cd /root
 systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' > start.txt 2>&1
-systemctl show -p ExecStart spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
+systemctl show -p ExecStart -p Environment spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
 hostname >> start.txt
 echo done > e2e.out
 systemctl poweroff
@@ -43,7 +43,8 @@ fn s31_host_specifiers_and_word_order_match_the_booted_manager() {
     put(
         root,
         &format!("{sys}/spec-a.service"),
-        "[Service]\nType=oneshot\nEnvironment=OUT=a\nExecStart=/usr/local/bin/tg-args %o %w %W %B %M %A %a %q %H %l %m %% %n\n",
+        "[Service]\nType=oneshot\nEnvironment=OUT=a \"LD_PRELOAD=/opt/%o/%w lib.so\"\n\
+         ExecStart=/usr/local/bin/tg-args %o %w %W %B %M %A %a %q %H %l %m %% %n\n",
         0o644,
     );
     put(root, &format!("{sys}/spec@.timer"), "[Timer]\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n", 0o644);
@@ -62,8 +63,8 @@ fn s31_host_specifiers_and_word_order_match_the_booted_manager() {
 
     // Offline, before the boot: the arguments each timer's service is read to run with.
     let facts = facts_json(root);
+    let system = facts["scopes"].as_array().unwrap().iter().find(|s| s["kind"] == "system").unwrap();
     let ours = |timer: &str| -> Vec<String> {
-        let system = facts["scopes"].as_array().unwrap().iter().find(|s| s["kind"] == "system").unwrap();
         let t = system["timers"]
             .as_array()
             .unwrap()
@@ -78,6 +79,15 @@ fn s31_host_specifiers_and_word_order_match_the_booted_manager() {
             .collect()
     };
     let (a, i) = (ours("spec-a.timer"), ours(&format!("{INSTANCE}.timer")));
+    // The libraries named by `LD_PRELOAD=` (its specifiers resolved in its own word).
+    let spec_a = system["timers"].as_array().unwrap().iter().find(|t| t["name"] == "spec-a.timer").unwrap();
+    let preloads: Vec<&str> = spec_a["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["role"] == "preload")
+        .map(|f| f["target"]["path"].as_str().unwrap())
+        .collect();
 
     boot(&b);
     let read = |f: &str| std::fs::read_to_string(root.join("root").join(f)).unwrap_or_default();
@@ -85,6 +95,9 @@ fn s31_host_specifiers_and_word_order_match_the_booted_manager() {
     let context = read("start.txt");
     assert_eq!(a, theirs("args-a"), "%o %w %W %B %M %A %a %q %H %l %m %% %n\n{context}");
     assert_eq!(i, theirs("args-i"), "%I \"x %I y\" %i ; … %j\n{context}");
+    let env = context.lines().find_map(|l| l.strip_prefix("Environment=")).unwrap_or_default();
+    assert!(env.contains("LD_PRELOAD=/opt/tgos/7.1 lib.so"), "{context}");
+    assert_eq!(preloads, ["/opt/tgos/7.1"], "ld.so takes a space as a separator: {context}");
     // What the words came to, so that a pass is not two empty lists agreeing.
     assert_eq!(a[..6], ["tgos", "7.1", "edge", "b 42", "gate", "3"]);
     assert_eq!(i[..3], ["a b;c\"d", "x a b;c\"d y", r"a\x20b\x3bc\x22d"]);
