@@ -12,9 +12,11 @@ use crate::model::{FileKind, FileRole, PathFact, Unit, UsedFile, Warning};
 /// Largest environment file read (systemd reads them whole; these are small).
 const ENV_FILE_MAX: u64 = 1 << 20;
 
-/// The preloaded libraries of `svc`, from its `Environment=` settings (with the
-/// service's specifiers, `ctx`) and the contents of its environment files (already
-/// resolved in `env_files`; systemd resolves no specifier in them).
+/// The libraries `svc` preloads: the `LD_PRELOAD` its commands get, which is the last
+/// one assigned — in `Environment=` (the service's specifiers, `ctx`, resolved word by
+/// word), then in its environment files in order (already resolved in `env_files`; no
+/// specifiers there), which override `Environment=` (systemd.exec(5)) — unless
+/// `UnsetEnvironment=` removes it.
 pub fn preloads(
     r: &Resolver<'_>,
     svc: &Unit,
@@ -23,14 +25,17 @@ pub fn preloads(
     privileged: bool,
     notes: &mut Notes,
 ) -> Vec<UsedFile> {
-    let mut found: Vec<(String, String, u32, &'static str)> = Vec::new();
+    // The value in force, and where it was set.
+    let mut last: Option<(String, String, u32, &'static str)> = None;
+    let words = |s: &crate::model::Setting| {
+        // `config_parse_environ`: words quoted as in command lines, each one's
+        // specifiers resolved after the split; a word that fails is ignored.
+        split_words(&s.value).unwrap_or_default().into_iter().filter_map(|(w, _)| expand(&w, ctx).ok())
+    };
     for s in svc.get("Service", "Environment") {
-        // Each word is one assignment, quoted as in command lines, its specifiers
-        // resolved after the split (`config_parse_environ`; one that fails is ignored).
-        for (word, _) in split_words(&s.value).unwrap_or_default() {
-            let Ok(word) = expand(&word, ctx) else { continue };
+        for word in words(s) {
             if let Some(v) = word.strip_prefix("LD_PRELOAD=") {
-                found.extend(libraries(v).map(|l| (l, s.file.clone(), s.line, "Environment")));
+                last = Some((v.to_string(), s.file.clone(), s.line, "Environment"));
             }
         }
     }
@@ -41,8 +46,8 @@ pub fn preloads(
         }
         match r.root.read_capped(res, ENV_FILE_MAX) {
             Ok(bytes) => {
-                for (line, v) in ld_preload_lines(&String::from_utf8_lossy(&bytes)) {
-                    found.extend(libraries(&v).map(|l| (l, res.clone(), line, "LD_PRELOAD")));
+                if let Some((line, v)) = ld_preload_lines(&String::from_utf8_lossy(&bytes)).pop() {
+                    last = Some((v, res.clone(), line, "LD_PRELOAD"));
                 }
             }
             Err(e) => notes.warnings.push(Warning {
@@ -52,6 +57,16 @@ pub fn preloads(
             }),
         }
     }
+    let unset = |v: &str| {
+        svc.get("Service", "UnsetEnvironment")
+            .iter()
+            .flat_map(words)
+            .any(|w| w == "LD_PRELOAD" || w.strip_prefix("LD_PRELOAD=") == Some(v))
+    };
+    let found: Vec<(String, String, u32, &'static str)> = match last {
+        Some((v, file, line, key)) if !unset(&v) => libraries(&v).map(|l| (l, file.clone(), line, key)).collect(),
+        _ => Vec::new(),
+    };
     found
         .into_iter()
         .map(|(lib, file, line, key)| UsedFile {

@@ -193,6 +193,7 @@ fn is_list(section: &str, key: &str) -> bool {
                     key,
                     "EnvironmentFile"
                         | "Environment"
+                        | "UnsetEnvironment"
                         | "SupplementaryGroups"
                         | "AmbientCapabilities"
                         | "CapabilityBoundingSet"
