@@ -3,6 +3,8 @@
 //! of the service before its own code runs, so they are code the service runs — as root
 //! for a root service — although no `Exec*=` line names them.
 
+use std::collections::BTreeMap;
+
 use super::exec::split_words;
 use super::resolve::{Notes, Resolver};
 use super::specifier::{SpecCtx, expand};
@@ -12,30 +14,39 @@ use crate::model::{FileKind, FileRole, PathFact, Unit, UsedFile, Warning};
 /// Largest environment file read (systemd reads them whole; these are small).
 const ENV_FILE_MAX: u64 = 1 << 20;
 
-/// The libraries `svc` preloads: the `LD_PRELOAD` its commands get, which is the last
-/// one assigned — in `Environment=` (the service's specifiers, `ctx`, resolved word by
-/// word), then in its environment files in order (already resolved in `env_files`; no
-/// specifiers there), which override `Environment=` (systemd.exec(5)) — unless
-/// `UnsetEnvironment=` removes it.
-pub fn preloads(
+/// A variable a unit sets, and where.
+#[derive(Debug, Clone)]
+pub struct Var {
+    pub value: String,
+    pub file: String,
+    pub line: u32,
+    /// `Environment` for the setting, `LD_PRELOAD` etc. for an environment file's line.
+    pub key: String,
+}
+
+/// What the unit sets in its commands' environment: `Environment=` (the service's
+/// specifiers, `ctx`, resolved word by word after the split, `config_parse_environ`),
+/// then its environment files in order (already resolved in `env_files`; no specifiers
+/// there), which override `Environment=` (systemd.exec(5)); the last assignment of a name
+/// wins, and `UnsetEnvironment=` removes a name (or a name with that exact value) last.
+/// What the manager itself sets (`$HOME`, `$PATH`, …) is not here.
+pub fn environment(
     r: &Resolver<'_>,
     svc: &Unit,
     ctx: &SpecCtx<'_>,
     env_files: &[PathFact],
-    privileged: bool,
     notes: &mut Notes,
-) -> Vec<UsedFile> {
-    // The value in force, and where it was set.
-    let mut last: Option<(String, String, u32, &'static str)> = None;
+) -> BTreeMap<String, Var> {
+    let mut env = BTreeMap::new();
     let words = |s: &crate::model::Setting| {
-        // `config_parse_environ`: words quoted as in command lines, each one's
-        // specifiers resolved after the split; a word that fails is ignored.
+        // A word whose specifiers fail is ignored.
         split_words(&s.value).unwrap_or_default().into_iter().filter_map(|(w, _)| expand(&w, ctx).ok())
     };
     for s in svc.get("Service", "Environment") {
         for word in words(s) {
-            if let Some(v) = word.strip_prefix("LD_PRELOAD=") {
-                last = Some((v.to_string(), s.file.clone(), s.line, "Environment"));
+            if let Some((k, v)) = word.split_once('=') {
+                let var = Var { value: v.to_string(), file: s.file.clone(), line: s.line, key: "Environment".into() };
+                env.insert(k.to_string(), var);
             }
         }
     }
@@ -46,8 +57,8 @@ pub fn preloads(
         }
         match r.root.read_capped(res, ENV_FILE_MAX) {
             Ok(bytes) => {
-                if let Some((line, v)) = ld_preload_lines(&String::from_utf8_lossy(&bytes)).pop() {
-                    last = Some((v, res.clone(), line, "LD_PRELOAD"));
+                for (line, k, value) in env_lines(&String::from_utf8_lossy(&bytes)) {
+                    env.insert(k.clone(), Var { value, file: res.clone(), line, key: k });
                 }
             }
             Err(e) => notes.warnings.push(Warning {
@@ -57,24 +68,30 @@ pub fn preloads(
             }),
         }
     }
-    let unset = |v: &str| {
-        svc.get("Service", "UnsetEnvironment")
-            .iter()
-            .flat_map(words)
-            .any(|w| w == "LD_PRELOAD" || w.strip_prefix("LD_PRELOAD=") == Some(v))
-    };
-    let found: Vec<(String, String, u32, &'static str)> = match last {
-        Some((v, file, line, key)) if !unset(&v) => libraries(&v).map(|l| (l, file.clone(), line, key)).collect(),
-        _ => Vec::new(),
-    };
-    found
-        .into_iter()
-        .map(|(lib, file, line, key)| UsedFile {
+    for word in svc.get("Service", "UnsetEnvironment").iter().flat_map(words) {
+        match word.split_once('=') {
+            Some((k, v)) if env.get(k).is_some_and(|x: &Var| x.value == v) => {
+                env.remove(k);
+            }
+            Some(_) => {}
+            None => {
+                env.remove(&word);
+            }
+        }
+    }
+    env
+}
+
+/// The libraries the commands preload: those the `LD_PRELOAD` in force names.
+pub fn preloads(r: &Resolver<'_>, env: &BTreeMap<String, Var>, privileged: bool, notes: &mut Notes) -> Vec<UsedFile> {
+    let Some(v) = env.get("LD_PRELOAD") else { return Vec::new() };
+    libraries(&v.value)
+        .map(|lib| UsedFile {
             role: FileRole::Preload,
             target: path_fact(r.root, &lib, &mut notes.paths),
-            key: key.into(),
-            file,
-            line,
+            key: v.key.clone(),
+            file: v.file.clone(),
+            line: v.line,
             privileged,
         })
         .collect()
@@ -86,9 +103,9 @@ fn libraries(v: &str) -> impl Iterator<Item = String> + '_ {
     v.split([' ', ':', '\t']).filter(|l| l.starts_with('/')).map(str::to_string)
 }
 
-/// `LD_PRELOAD=` assignments of an environment file, by line: `KEY=VALUE` lines,
-/// `#`/`;` comments, optional quotes around the value (systemd's `load_env_file`).
-fn ld_preload_lines(text: &str) -> Vec<(u32, String)> {
+/// The assignments of an environment file, by line: `KEY=VALUE` lines, `#`/`;`
+/// comments, optional quotes around the value (systemd's `load_env_file`).
+fn env_lines(text: &str) -> Vec<(u32, String, String)> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let l = raw.trim();
@@ -96,16 +113,13 @@ fn ld_preload_lines(text: &str) -> Vec<(u32, String)> {
             continue;
         }
         let Some((k, v)) = l.split_once('=') else { continue };
-        if k.trim() != "LD_PRELOAD" {
-            continue;
-        }
         let v = v.trim();
         let v = v
             .strip_prefix('"')
             .and_then(|x| x.strip_suffix('"'))
             .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
             .unwrap_or(v);
-        out.push((u32::try_from(i + 1).unwrap_or(u32::MAX), v.to_string()));
+        out.push((u32::try_from(i + 1).unwrap_or(u32::MAX), k.trim().to_string(), v.to_string()));
     }
     out
 }
@@ -117,7 +131,8 @@ mod tests {
     #[test]
     fn preload_lines_and_lists() {
         let t = "# c\nFOO=1\nLD_PRELOAD=\"/lib/a.so /lib/b.so\"\n ; LD_PRELOAD=/x\nLD_PRELOAD = /opt/c.so:libz.so\n";
-        let got = ld_preload_lines(t);
+        let got: Vec<(u32, String)> =
+            env_lines(t).into_iter().filter(|(_, k, _)| k == "LD_PRELOAD").map(|(l, _, v)| (l, v)).collect();
         assert_eq!(got, vec![(3, "/lib/a.so /lib/b.so".to_string()), (5, "/opt/c.so:libz.so".to_string())]);
         let libs: Vec<String> = libraries(&got[1].1).collect();
         assert_eq!(libs, vec!["/opt/c.so".to_string()], "bare names are left to the loader's search");

@@ -359,6 +359,52 @@ pub fn resolve_executable(root: &Root, exe: &str, paths: Option<&mut BTreeMap<St
     }
 }
 
+/// The arguments a command is started with, its unit's environment put in as systemd
+/// does at exec time (`replace_env_argv`; not for a `:` command): a word that is `$NAME`
+/// becomes the value split into words (unquoted), `${NAME}` within a word the value as
+/// is, `$$` a `$`. A name `env` does not know (one the manager sets, `$HOME`, `$PATH`)
+/// is left as written: what it stands for is not known here.
+pub fn substitute<'v>(argv: &[String], env: impl Fn(&str) -> Option<&'v str>) -> Vec<String> {
+    let mut out = Vec::with_capacity(argv.len());
+    for a in argv {
+        match a.strip_prefix('$') {
+            Some(name) if !name.starts_with(['{', '$']) => match env(name) {
+                Some(v) => out.extend(split_words(v).unwrap_or_default().into_iter().map(|(w, _)| w)),
+                None => out.push(a.clone()),
+            },
+            _ => out.push(replace_braced(a, &env)),
+        }
+    }
+    out
+}
+
+/// `${NAME}` in a word replaced by its value (unknown names kept), `$$` by `$`
+/// (`replace_env` without its braceless and extended forms).
+fn replace_braced<'v>(word: &str, env: &impl Fn(&str) -> Option<&'v str>) -> String {
+    let mut out = String::with_capacity(word.len());
+    let mut rest = word;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some((name, tail)) = after.strip_prefix('{').and_then(|b| b.split_once('}')) {
+            // `${A:-b}` is not a form systemd takes here: it stays as written.
+            match env(name).filter(|_| !name.contains(':')) {
+                Some(v) => out.push_str(v),
+                None => out.push_str(&rest[i..i + 3 + name.len()]),
+            }
+            rest = tail;
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Arguments that are absolute paths of existing regular files (scripts fed to an
 /// interpreter, `sh /opt/x.sh`): they are code the service runs.
 pub fn scripts(root: &Root, argv: &[String], paths: &mut BTreeMap<String, FileMeta>) -> Vec<PathFact> {
@@ -395,5 +441,36 @@ mod tests {
         assert!(l.fatal.is_some());
         assert_eq!(&"/tmp/evil ; \"x"[..l.kept_len].trim_end(), &"/tmp/evil");
         assert_eq!(parse_commands("!!+/bin/true").unwrap()[0].prefixes, "!!+");
+    }
+
+    /// S41: a unit's environment in a command's arguments, as `replace_env_argv` puts it.
+    #[test]
+    fn s41_environment_variables_in_arguments() {
+        let env = |n: &str| match n {
+            "SCRIPT" => Some("/opt/job.sh"),
+            "OPTS" => Some("-v \"/a b\" /opt/x.sh"),
+            "EMPTY" => Some(""),
+            _ => None,
+        };
+        let argv: Vec<String> =
+            ["/bin/sh", "$SCRIPT", "$OPTS", "--f=${SCRIPT}.d", "$$HOME", "${A:-b}", "$HOME", "x$", "$EMPTY", "${X"]
+                .map(String::from)
+                .to_vec();
+        assert_eq!(
+            substitute(&argv, env),
+            [
+                "/bin/sh",
+                "/opt/job.sh",
+                "-v",
+                "/a b",
+                "/opt/x.sh",
+                "--f=/opt/job.sh.d",
+                "$HOME",
+                "${A:-b}",
+                "$HOME",
+                "x$",
+                "${X"
+            ]
+        );
     }
 }

@@ -166,6 +166,20 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
     // `User=` is read with the service's specifiers: `Unit=tpl@.service` from `t.timer` runs
     // `tpl@t.service`, whose `%i` is `t`.
     let mut runs_as = runs_as(m, &svc, &m.ctx(&svc.name));
+    // What the unit puts in its commands' environment: their arguments may name a
+    // script through it (`ExecStart=/bin/sh $SCRIPT`).
+    let mut env_files = Vec::new();
+    for s in svc.get("Service", "EnvironmentFile") {
+        let Ok(v) = expand(&s.value, &m.ctx(&svc.name)) else {
+            continue;
+        };
+        let p = v.trim_start_matches('-');
+        if p.starts_with('/') {
+            env_files.push((s, super::stat::path_fact(r.root, p, &mut notes.paths)));
+        }
+    }
+    let env_facts: Vec<crate::model::PathFact> = env_files.iter().map(|(_, f)| f.clone()).collect();
+    let env = super::environ::environment(r, &svc, &m.ctx(&svc.name), &env_facts, notes);
     let mut cmds = Vec::new();
     for key in EXEC_KEYS {
         for s in svc.get("Service", key) {
@@ -192,7 +206,7 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
                         let (executable, scripts) = match m.detail {
                             super::Detail::Full => (
                                 exec::resolve_executable(r.root, &c.argv[0], Some(&mut notes.paths)),
-                                exec::scripts(r.root, &c.argv, &mut notes.paths),
+                                exec::scripts(r.root, &as_run(&c, &env), &mut notes.paths),
                             ),
                             super::Detail::Inventory => {
                                 (exec::resolve_executable(r.root, &c.argv[0], None), Vec::new())
@@ -221,7 +235,6 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
         }
     }
     runs_as.privileged = runs_as.user_is_root || !runs_as.elevated.is_empty();
-    let mut env_files = Vec::new();
     let mut files = Vec::new();
     for c in &cmds {
         let used = |role, target: &crate::model::PathFact| UsedFile {
@@ -237,25 +250,17 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
     }
     // The manager reads environment files and applies them (and any LD_PRELOAD) to every
     // command, the elevated ones included: they are privileged when any code is.
-    for s in svc.get("Service", "EnvironmentFile") {
-        let Ok(v) = expand(&s.value, &m.ctx(&svc.name)) else {
-            continue;
-        };
-        let p = v.trim_start_matches('-');
-        if p.starts_with('/') {
-            let f = super::stat::path_fact(r.root, p, &mut notes.paths);
-            files.push(UsedFile {
-                role: FileRole::EnvironmentFile,
-                target: f.clone(),
-                key: "EnvironmentFile".into(),
-                file: s.file.clone(),
-                line: s.line,
-                privileged: runs_as.privileged,
-            });
-            env_files.push(f);
-        }
+    for (s, f) in &env_files {
+        files.push(UsedFile {
+            role: FileRole::EnvironmentFile,
+            target: f.clone(),
+            key: "EnvironmentFile".into(),
+            file: s.file.clone(),
+            line: s.line,
+            privileged: runs_as.privileged,
+        });
     }
-    files.extend(super::environ::preloads(r, &svc, &m.ctx(&svc.name), &env_files, runs_as.privileged, notes));
+    files.extend(super::environ::preloads(r, &env, runs_as.privileged, notes));
     notes.warnings.extend(warn);
     let t = Timer {
         name: unit.name.clone(),
@@ -274,7 +279,7 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
         preset: (m.kind == ScopeKind::System).then(|| preset_of(m.presets, &unit.name)),
         runs_as,
         exec: cmds,
-        environment_files: env_files,
+        environment_files: env_facts,
         files,
         service_activation: Vec::new(),
         linger: m.user.map(|u| u.linger),
@@ -477,6 +482,15 @@ fn triggers(unit: &Unit, ctx: &SpecCtx<'_>, m: &Manager<'_>, warn: &mut Vec<Warn
     good.sort_by_key(|t| pos(t));
     bad.sort_by_key(|t| pos(t));
     (good, bad)
+}
+
+/// A command's arguments as started, the unit's environment put in (`:` keeps them as
+/// written).
+fn as_run(c: &exec::Command, env: &std::collections::BTreeMap<String, super::environ::Var>) -> Vec<String> {
+    match c.prefixes.contains(':') {
+        true => c.argv.clone(),
+        false => exec::substitute(&c.argv, |n| env.get(n).map(|v| v.value.as_str())),
+    }
 }
 
 /// S41: the system manager runs a service as root unless `User=`/`DynamicUser=` say

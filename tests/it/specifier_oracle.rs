@@ -1,9 +1,11 @@
-//! S31: the host-wide specifiers (`%H %l %q %m %o %w %W %B %M %A %a`) and the order a
-//! command line is read in (split into words, then each word's specifiers resolved),
-//! against the manager of the booted image. `systemd-analyze verify --root` is no oracle
-//! here: it resolves them from the machine it runs on, not from the image. The image gets
-//! its own host name, pretty name and os-release; two services print the arguments they
-//! are started with, and the facts read offline must say the same arguments. Needs root,
+//! S31, S41: the host-wide specifiers (`%H %l %q %m %o %w %W %B %M %A %a`), the order a
+//! command line is read in (split into words, then each word's specifiers resolved), and
+//! the unit's environment in a command's arguments (`$SCRIPT`, `${DIR}`, `$$`), against
+//! the manager of the booted image. `systemd-analyze verify --root` is no oracle here: it
+//! resolves specifiers from the machine it runs on, not from the image, and puts in no
+//! environment. The image gets its own host name, pretty name and os-release; three
+//! services print the arguments they are started with, and the facts read offline must
+//! say the same arguments (and scripts, and the `LD_PRELOAD` library). Needs root,
 //! systemd-nspawn and scripts/test.sh's bootable root.
 
 use crate::live::{boot, e2e_base, facts_json, prepare, put};
@@ -15,7 +17,7 @@ const INSTANCE: &str = r"spec@a\x20b\x3bc\x22d";
 
 const DRIVER: &str = r#"#!/bin/sh
 cd /root
-systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' > start.txt 2>&1
+systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service > start.txt 2>&1
 systemctl show -p ExecStart -p Environment spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
 hostname >> start.txt
 echo done > e2e.out
@@ -55,6 +57,19 @@ fn s31_host_specifiers_and_word_order_match_the_booted_manager() {
          ExecStart=/usr/local/bin/tg-args %I \"x %I y\" %i ; /usr/local/bin/tg-args second %j\n",
         0o644,
     );
+    // The unit's environment in its arguments (S41): `$SCRIPT` from an environment file
+    // (a word of its own: split), `${DIR}` from `Environment=` (within a word), `$$`.
+    put(root, "/opt/jobs/run.sh", "#!/bin/sh\n", 0o755);
+    put(root, "/opt/jobs/post.sh", "#!/bin/sh\n", 0o755);
+    put(root, "/etc/default/spec-e", "SCRIPT=\"/opt/jobs/run.sh -q\"\n", 0o644);
+    put(root, &format!("{sys}/spec-e.timer"), "[Timer]\nOnCalendar=daily\n", 0o644);
+    put(
+        root,
+        &format!("{sys}/spec-e.service"),
+        "[Service]\nType=oneshot\nEnvironment=OUT=e DIR=/opt/jobs\nEnvironmentFile=/etc/default/spec-e\n\
+         ExecStart=/usr/local/bin/tg-args $SCRIPT ${DIR}/post.sh $$DIR\n",
+        0o644,
+    );
     let wants = root.join(sys.trim_start_matches('/')).join("timers.target.wants");
     std::fs::create_dir_all(&wants).unwrap();
     for (link, target) in [("spec-a.timer", "spec-a.timer"), (&format!("{INSTANCE}.timer"), "spec@.timer")] {
@@ -79,15 +94,13 @@ fn s31_host_specifiers_and_word_order_match_the_booted_manager() {
             .collect()
     };
     let (a, i) = (ours("spec-a.timer"), ours(&format!("{INSTANCE}.timer")));
-    // The libraries named by `LD_PRELOAD=` (its specifiers resolved in its own word).
-    let spec_a = system["timers"].as_array().unwrap().iter().find(|t| t["name"] == "spec-a.timer").unwrap();
-    let preloads: Vec<&str> = spec_a["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["role"] == "preload")
-        .map(|f| f["target"]["path"].as_str().unwrap())
-        .collect();
+    // The files of a timer's service in one role: its scripts, its preloaded libraries.
+    let used = |timer: &str, role: &str| -> Vec<String> {
+        let t = system["timers"].as_array().unwrap().iter().find(|t| t["name"] == timer).unwrap();
+        let files = t["files"].as_array().unwrap().iter();
+        files.filter(|f| f["role"] == role).map(|f| f["target"]["path"].as_str().unwrap().to_string()).collect()
+    };
+    let (scripts, preloads) = (used("spec-e.timer", "script"), used("spec-a.timer", "preload"));
 
     boot(&b);
     let read = |f: &str| std::fs::read_to_string(root.join("root").join(f)).unwrap_or_default();
@@ -98,6 +111,9 @@ fn s31_host_specifiers_and_word_order_match_the_booted_manager() {
     let env = context.lines().find_map(|l| l.strip_prefix("Environment=")).unwrap_or_default();
     assert!(env.contains("LD_PRELOAD=/opt/tgos/7.1 lib.so"), "{context}");
     assert_eq!(preloads, ["/opt/tgos/7.1"], "ld.so takes a space as a separator: {context}");
+    // The scripts read offline are the arguments that name them, as the command got them.
+    assert_eq!(theirs("args-e"), ["/opt/jobs/run.sh", "-q", "/opt/jobs/post.sh", "$DIR"], "{context}");
+    assert_eq!(scripts, ["/opt/jobs/run.sh", "/opt/jobs/post.sh"], "{context}");
     // What the words came to, so that a pass is not two empty lists agreeing.
     assert_eq!(a[..6], ["tgos", "7.1", "edge", "b 42", "gate", "3"]);
     assert_eq!(i[..3], ["a b;c\"d", "x a b;c\"d y", r"a\x20b\x3bc\x22d"]);
