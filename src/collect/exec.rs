@@ -332,7 +332,12 @@ fn cunescape_one(p: &str) -> Option<(char, usize)> {
 /// Resolves argv[0] inside the root: absolute as is, a bare name through `EXEC_PATH`.
 /// With `paths`, a full `path_fact` (its parents' metadata go there); without, only where
 /// it resolves (`stat::locate`).
-pub fn resolve_executable(root: &Root, exe: &str, paths: Option<&mut BTreeMap<String, FileMeta>>) -> PathFact {
+pub fn resolve_executable(
+    root: &Root,
+    exe: &str,
+    search: Option<&[String]>,
+    paths: Option<&mut BTreeMap<String, FileMeta>>,
+) -> PathFact {
     let fact = |p: &str| match paths {
         Some(paths) => path_fact(root, p, paths),
         None => locate(root, p),
@@ -340,23 +345,56 @@ pub fn resolve_executable(root: &Root, exe: &str, paths: Option<&mut BTreeMap<St
     if exe.starts_with('/') {
         return fact(exe);
     }
-    for dir in EXEC_PATH {
-        let cand = format!("{dir}/{exe}");
+    // `find_executable_full` at exec time: `ExecSearchPath=` alone when set, else the
+    // fixed path; a directory entry that is not a regular file with an execute bit is
+    // passed over (`check_x_access`), as one without access is.
+    let dirs: Vec<&str> = match search {
+        Some(s) => s.iter().map(String::as_str).collect(),
+        None => EXEC_PATH.to_vec(),
+    };
+    for dir in dirs {
+        let cand = format!("{}/{exe}", dir.trim_end_matches('/'));
         if let Ok(c) = root.chase(&cand, true)
             && c.exists
-            && root.lstat(&c.path).is_ok_and(|m| m.is_file())
+            && root.lstat(&c.path).is_ok_and(|m| m.is_file() && m.mode & 0o111 != 0)
         {
             return fact(&cand);
         }
     }
+    let error = match search {
+        Some(_) => "not found in ExecSearchPath=",
+        None => "not found in the executable search path",
+    };
     PathFact {
         path: exe.to_string(),
         resolved: None,
         meta: None,
         link_meta: None,
         parents: Vec::new(),
-        error: Some("not found in the executable search path".into()),
+        error: Some(error.into()),
     }
+}
+
+/// A service's `ExecSearchPath=` (`config_parse_colon_separated_paths`, systemd 252):
+/// each value's `:`-separated entries in order, specifiers resolved (`expand`), kept
+/// while each is an absolute, normalized path once simplified; the first that is not
+/// (a `..`, an empty entry, a failed specifier) drops itself and the rest of its value.
+/// `None` when nothing is kept: the fixed path is searched.
+pub fn search_path(values: &[crate::model::Setting], expand: impl Fn(&str) -> Option<String>) -> Option<Vec<String>> {
+    let mut dirs: Vec<String> = Vec::new();
+    for v in values {
+        for entry in v.value.split(':') {
+            let Some(d) = expand(entry).filter(|d| d.starts_with('/')) else { break };
+            // `path_simplify`: repeated slashes, `.` and a trailing slash go; `..` stays,
+            // and the entry is then refused as not normalized.
+            let parts: Vec<&str> = d.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+            if parts.contains(&"..") {
+                break;
+            }
+            dirs.push(format!("/{}", parts.join("/")));
+        }
+    }
+    (!dirs.is_empty()).then_some(dirs)
 }
 
 /// The arguments a command is started with, its unit's environment put in as systemd
@@ -441,6 +479,18 @@ mod tests {
         assert!(l.fatal.is_some());
         assert_eq!(&"/tmp/evil ; \"x"[..l.kept_len].trim_end(), &"/tmp/evil");
         assert_eq!(parse_commands("!!+/bin/true").unwrap()[0].prefixes, "!!+");
+    }
+
+    /// S41: `ExecSearchPath=` entries up to the first one systemd refuses, per value.
+    #[test]
+    fn s41_exec_search_path_stops_at_a_refused_entry() {
+        let set = |v: &str| crate::model::Setting { value: v.into(), file: "/x".into(), line: 1 };
+        let plain = |d: &str| Some(d.to_string());
+        let got = search_path(&[set("/a//b/./:/c:rel:/d"), set("/e:/f/../g:/h")], plain);
+        assert_eq!(got.unwrap(), ["/a/b", "/c", "/e"]);
+        assert_eq!(search_path(&[set(":/a")], plain), None, "an empty entry first drops the value");
+        let no_t = |d: &str| (!d.contains("%t")).then(|| d.to_string());
+        assert_eq!(search_path(&[set("/a:%t/x:/b")], no_t).unwrap(), ["/a"]);
     }
 
     /// S41: a unit's environment in a command's arguments, as `replace_env_argv` puts it.

@@ -180,6 +180,7 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
     }
     let env_facts: Vec<crate::model::PathFact> = env_files.iter().map(|(_, f)| f.clone()).collect();
     let env = super::environ::environment(r, &svc, &m.ctx(&svc.name), &env_facts, notes);
+    let search = exec::search_path(svc.get("Service", "ExecSearchPath"), |d| expand(d, &m.ctx(&svc.name)).ok());
     let mut cmds = Vec::new();
     for key in EXEC_KEYS {
         for s in svc.get("Service", key) {
@@ -205,11 +206,11 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
                         }
                         let (executable, scripts) = match m.detail {
                             super::Detail::Full => (
-                                exec::resolve_executable(r.root, &c.argv[0], Some(&mut notes.paths)),
+                                exec::resolve_executable(r.root, &c.argv[0], search.as_deref(), Some(&mut notes.paths)),
                                 exec::scripts(r.root, &as_run(&c, &env), &mut notes.paths),
                             ),
                             super::Detail::Inventory => {
-                                (exec::resolve_executable(r.root, &c.argv[0], None), Vec::new())
+                                (exec::resolve_executable(r.root, &c.argv[0], search.as_deref(), None), Vec::new())
                             }
                         };
                         let elevated = m.kind == ScopeKind::System && exec::elevates(&c.prefixes);

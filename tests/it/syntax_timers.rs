@@ -119,6 +119,9 @@ fn s41_runs_as_exec_and_environment_files() {
     fx.debian_layout()
         .file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\ntoor:x:0:0::/root:/bin/sh\nsvc:x:990:990::/nonexistent:/usr/sbin/nologin\n")
         .file("/usr/bin/sh", "#!fake\n")
+        // A bare name is found only where the file can be executed (`check_x_access`).
+        .mode("/usr/bin/sh", 0o755)
+        .file("/usr/local/bin/sh", "#!not executable\n")
         .file("/opt/jobs/run.sh", "#!/bin/sh\n")
         .mode("/opt/jobs", 0o777)
         .file("/etc/default/job", "A=1\n")
@@ -146,7 +149,7 @@ fn s41_runs_as_exec_and_environment_files() {
     assert_eq!(pre.executable.resolved.as_deref(), Some("/usr/bin/sh"), "/bin -> usr/bin followed inside the root");
     assert_eq!(pre.scripts[0].resolved.as_deref(), Some("/opt/jobs/run.sh"));
     assert_eq!(h.paths["/opt/jobs"].mode.0, 0o777, "script parents are recorded");
-    assert_eq!(a.exec[1].executable.resolved.as_deref(), Some("/usr/bin/sh"), "bare names use the fixed PATH");
+    assert_eq!(a.exec[1].executable.resolved.as_deref(), Some("/usr/bin/sh"), "bare names use the fixed PATH, x bits");
     assert_eq!(a.exec[1].argv, ["sh", "-c", "echo hi"]);
     assert_eq!(a.environment_files.len(), 2);
     assert_eq!(a.environment_files[0].meta.as_ref().unwrap().kind, FileKind::File);

@@ -1,12 +1,13 @@
-//! S31, S41: the host-wide specifiers (`%H %l %q %m %o %w %W %B %M %A %a`), the order a
-//! command line is read in (split into words, then each word's specifiers resolved), and
-//! the unit's environment in a command's arguments (`$SCRIPT`, `${DIR}`, `$$`), against
-//! the manager of the booted image. `systemd-analyze verify --root` is no oracle here: it
-//! resolves specifiers from the machine it runs on, not from the image, and puts in no
-//! environment. The image gets its own host name, pretty name and os-release; three
-//! services print the arguments they are started with, and the facts read offline must
-//! say the same arguments (and scripts, and the `LD_PRELOAD` library). Needs root,
-//! systemd-nspawn and scripts/test.sh's bootable root.
+//! S31, S41: what a timer's service runs, against the manager of the booted image: the
+//! host-wide specifiers (`%H %l %q %m %o %w %W %B %M %A %a`), the order a command line is
+//! read in (split into words, then each word's specifiers resolved), the unit's
+//! environment in a command's arguments (`$SCRIPT`, `${DIR}`, `$$`) and in `LD_PRELOAD`,
+//! and where a bare executable is found (`ExecSearchPath=`, execute bits).
+//! `systemd-analyze verify --root` is no oracle here: it resolves specifiers and looks
+//! executables up on the machine it runs on, not in the image, and puts in no
+//! environment. The image gets its own host name, pretty name and os-release; five
+//! services print what they are started with, and the facts read offline must say the
+//! same. Needs root, systemd-nspawn and scripts/test.sh's bootable root.
 
 use crate::live::{boot, e2e_base, facts_json, prepare, put};
 
@@ -17,15 +18,16 @@ const INSTANCE: &str = r"spec@a\x20b\x3bc\x22d";
 
 const DRIVER: &str = r#"#!/bin/sh
 cd /root
-systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service > start.txt 2>&1
+systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service > start.txt 2>&1
 systemctl show -p ExecStart -p Environment spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
+journalctl --no-pager -u 'spec-*' >> start.txt 2>&1
 hostname >> start.txt
 echo done > e2e.out
 systemctl poweroff
 "#;
 
 #[test]
-fn s31_host_specifiers_and_word_order_match_the_booted_manager() {
+fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     let Some(base) = e2e_base() else { return };
     let b = prepare(&base, DRIVER);
     let root = &b.root;
@@ -70,6 +72,33 @@ fn s31_host_specifiers_and_word_order_match_the_booted_manager() {
          ExecStart=/usr/local/bin/tg-args $SCRIPT ${DIR}/post.sh $$DIR\n",
         0o644,
     );
+    // Where a bare executable is found at exec time: `ExecSearchPath=` alone when set
+    // (an entry with `..` drops the rest of its line, so `/usr/local/bin` comes after the
+    // second line's `/opt/sp`), else the fixed path, passing over a file that is not
+    // executable (`/usr/local/sbin/tgx`, 0644). Each one names itself.
+    for (path, mode) in [
+        ("/opt/sp/tgjob", 0o755),
+        ("/usr/local/bin/tgjob", 0o755),
+        ("/usr/local/sbin/tgx", 0o644),
+        ("/usr/bin/tgx", 0o755),
+    ] {
+        put(root, path, &format!("#!/bin/sh\necho {path} >> \"/root/args-$OUT\"\n"), mode);
+    }
+    for (name, body) in [
+        (
+            "s",
+            "ExecSearchPath=/nowhere:%T/../opt/sp:/usr/local/bin\nExecSearchPath=/opt//sp/:/usr/local/bin\nExecStart=tgjob\n",
+        ),
+        ("x", "ExecStart=tgx\n"),
+    ] {
+        put(root, &format!("{sys}/spec-{name}.timer"), "[Timer]\nOnCalendar=daily\n", 0o644);
+        put(
+            root,
+            &format!("{sys}/spec-{name}.service"),
+            &format!("[Service]\nType=oneshot\nEnvironment=OUT={name}\n{body}"),
+            0o644,
+        );
+    }
     let wants = root.join(sys.trim_start_matches('/')).join("timers.target.wants");
     std::fs::create_dir_all(&wants).unwrap();
     for (link, target) in [("spec-a.timer", "spec-a.timer"), (&format!("{INSTANCE}.timer"), "spec@.timer")] {
@@ -101,6 +130,8 @@ fn s31_host_specifiers_and_word_order_match_the_booted_manager() {
         files.filter(|f| f["role"] == role).map(|f| f["target"]["path"].as_str().unwrap().to_string()).collect()
     };
     let (scripts, preloads) = (used("spec-e.timer", "script"), used("spec-a.timer", "preload"));
+    let exe = |timer: &str| used(timer, "executable");
+    let (exe_s, exe_x) = (exe("spec-s.timer"), exe("spec-x.timer"));
 
     boot(&b);
     let read = |f: &str| std::fs::read_to_string(root.join("root").join(f)).unwrap_or_default();
@@ -114,6 +145,10 @@ fn s31_host_specifiers_and_word_order_match_the_booted_manager() {
     // The scripts read offline are the arguments that name them, as the command got them.
     assert_eq!(theirs("args-e"), ["/opt/jobs/run.sh", "-q", "/opt/jobs/post.sh", "$DIR"], "{context}");
     assert_eq!(scripts, ["/opt/jobs/run.sh", "/opt/jobs/post.sh"], "{context}");
+    assert_eq!(theirs("args-s"), ["/opt/sp/tgjob"], "{context}");
+    assert_eq!(exe_s, ["/opt/sp/tgjob"], "{context}");
+    assert_eq!(theirs("args-x"), ["/usr/bin/tgx"], "{context}");
+    assert_eq!(exe_x, ["/usr/bin/tgx"], "{context}");
     // What the words came to, so that a pass is not two empty lists agreeing.
     assert_eq!(a[..6], ["tgos", "7.1", "edge", "b 42", "gate", "3"]);
     assert_eq!(i[..3], ["a b;c\"d", "x a b;c\"d y", r"a\x20b\x3bc\x22d"]);
