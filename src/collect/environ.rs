@@ -83,12 +83,20 @@ pub fn environment(
 }
 
 /// The libraries the commands preload: those the `LD_PRELOAD` in force names.
-pub fn preloads(r: &Resolver<'_>, env: &BTreeMap<String, Var>, privileged: bool, notes: &mut Notes) -> Vec<UsedFile> {
+/// The dynamic loader reads them where the command runs (`how`: inside its
+/// `RootDirectory=`); the manager reads the environment files outside it.
+pub fn preloads(
+    r: &Resolver<'_>,
+    env: &BTreeMap<String, Var>,
+    how: &super::exec::Lookup<'_>,
+    privileged: bool,
+    notes: &mut Notes,
+) -> Vec<UsedFile> {
     let Some(v) = env.get("LD_PRELOAD") else { return Vec::new() };
     libraries(&v.value)
         .map(|lib| UsedFile {
             role: FileRole::Preload,
-            target: path_fact(r.root, &lib, &mut notes.paths),
+            target: path_fact(r.root, &how.jailed(&lib), &mut notes.paths),
             key: v.key.clone(),
             file: v.file.clone(),
             line: v.line,

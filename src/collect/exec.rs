@@ -329,13 +329,33 @@ fn cunescape_one(p: &str) -> Option<(char, usize)> {
     super::unit_file::systemd_valid(c.encode_utf8(&mut [0; 4])).then_some((c, used))
 }
 
+/// Where a command's files are found: a service's `ExecSearchPath=` (`search_path`) and
+/// its `RootDirectory=`, inside which every command runs — a `+` one too (measured with
+/// systemd 252: `tests/it/exec_oracle.rs`) — so that its executable, a bare name's
+/// lookup, its scripts and its preloaded libraries are the jail's files.
+#[derive(Debug, Default)]
+pub struct Lookup<'a> {
+    pub search: Option<&'a [String]>,
+    pub jail: Option<&'a str>,
+}
+
+impl Lookup<'_> {
+    /// `p` (absolute) as the image holds it for the command.
+    pub fn jailed(&self, p: &str) -> String {
+        match self.jail {
+            Some(j) => format!("{}{p}", j.trim_end_matches('/')),
+            None => p.to_string(),
+        }
+    }
+}
+
 /// Resolves argv[0] inside the root: absolute as is, a bare name through `EXEC_PATH`.
 /// With `paths`, a full `path_fact` (its parents' metadata go there); without, only where
 /// it resolves (`stat::locate`).
 pub fn resolve_executable(
     root: &Root,
     exe: &str,
-    search: Option<&[String]>,
+    how: &Lookup<'_>,
     paths: Option<&mut BTreeMap<String, FileMeta>>,
 ) -> PathFact {
     let fact = |p: &str| match paths {
@@ -343,17 +363,17 @@ pub fn resolve_executable(
         None => locate(root, p),
     };
     if exe.starts_with('/') {
-        return fact(exe);
+        return fact(&how.jailed(exe));
     }
     // `find_executable_full` at exec time: `ExecSearchPath=` alone when set, else the
     // fixed path; a directory entry that is not a regular file with an execute bit is
     // passed over (`check_x_access`), as one without access is.
-    let dirs: Vec<&str> = match search {
+    let dirs: Vec<&str> = match how.search {
         Some(s) => s.iter().map(String::as_str).collect(),
         None => EXEC_PATH.to_vec(),
     };
     for dir in dirs {
-        let cand = format!("{}/{exe}", dir.trim_end_matches('/'));
+        let cand = how.jailed(&format!("{}/{exe}", dir.trim_end_matches('/')));
         if let Ok(c) = root.chase(&cand, true)
             && c.exists
             && root.lstat(&c.path).is_ok_and(|m| m.is_file() && m.mode & 0o111 != 0)
@@ -361,7 +381,7 @@ pub fn resolve_executable(
             return fact(&cand);
         }
     }
-    let error = match search {
+    let error = match how.search {
         Some(_) => "not found in ExecSearchPath=",
         None => "not found in the executable search path",
     };
@@ -445,11 +465,16 @@ fn replace_braced<'v>(word: &str, env: &impl Fn(&str) -> Option<&'v str>) -> Str
 
 /// Arguments that are absolute paths of existing regular files (scripts fed to an
 /// interpreter, `sh /opt/x.sh`): they are code the service runs.
-pub fn scripts(root: &Root, argv: &[String], paths: &mut BTreeMap<String, FileMeta>) -> Vec<PathFact> {
+pub fn scripts(
+    root: &Root,
+    argv: &[String],
+    how: &Lookup<'_>,
+    paths: &mut BTreeMap<String, FileMeta>,
+) -> Vec<PathFact> {
     argv.iter()
         .skip(1)
         .filter(|a| a.starts_with('/'))
-        .map(|a| path_fact(root, a, paths))
+        .map(|a| path_fact(root, &how.jailed(a), paths))
         .filter(|f| f.meta.as_ref().is_some_and(|m| m.kind == FileKind::File))
         .collect()
 }

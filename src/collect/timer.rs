@@ -181,6 +181,13 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
     let env_facts: Vec<crate::model::PathFact> = env_files.iter().map(|(_, f)| f.clone()).collect();
     let env = super::environ::environment(r, &svc, &m.ctx(&svc.name), &env_facts, notes);
     let search = exec::search_path(svc.get("Service", "ExecSearchPath"), |d| expand(d, &m.ctx(&svc.name)).ok());
+    // A fatal `RootDirectory=` (not absolute and normalized) fails the service
+    // (`service_check`); `/` is no jail.
+    let jail = svc
+        .last("Service", "RootDirectory")
+        .and_then(|s| expand(&s.value, &m.ctx(&svc.name)).ok())
+        .filter(|d| d.starts_with('/') && !d.trim_end_matches('/').is_empty());
+    let how = exec::Lookup { search: search.as_deref(), jail: jail.as_deref() };
     let mut cmds = Vec::new();
     for key in EXEC_KEYS {
         for s in svc.get("Service", key) {
@@ -206,11 +213,11 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
                         }
                         let (executable, scripts) = match m.detail {
                             super::Detail::Full => (
-                                exec::resolve_executable(r.root, &c.argv[0], search.as_deref(), Some(&mut notes.paths)),
-                                exec::scripts(r.root, &as_run(&c, &env), &mut notes.paths),
+                                exec::resolve_executable(r.root, &c.argv[0], &how, Some(&mut notes.paths)),
+                                exec::scripts(r.root, &as_run(&c, &env), &how, &mut notes.paths),
                             ),
                             super::Detail::Inventory => {
-                                (exec::resolve_executable(r.root, &c.argv[0], search.as_deref(), None), Vec::new())
+                                (exec::resolve_executable(r.root, &c.argv[0], &how, None), Vec::new())
                             }
                         };
                         let elevated = m.kind == ScopeKind::System && exec::elevates(&c.prefixes);
@@ -261,7 +268,7 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
             privileged: runs_as.privileged,
         });
     }
-    files.extend(super::environ::preloads(r, &env, runs_as.privileged, notes));
+    files.extend(super::environ::preloads(r, &env, &how, runs_as.privileged, notes));
     notes.warnings.extend(warn);
     let t = Timer {
         name: unit.name.clone(),

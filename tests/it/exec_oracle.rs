@@ -2,10 +2,10 @@
 //! host-wide specifiers (`%H %l %q %m %o %w %W %B %M %A %a`), the order a command line is
 //! read in (split into words, then each word's specifiers resolved), the unit's
 //! environment in a command's arguments (`$SCRIPT`, `${DIR}`, `$$`) and in `LD_PRELOAD`,
-//! and where a bare executable is found (`ExecSearchPath=`, execute bits).
+//! and where an executable is found (`ExecSearchPath=`, execute bits, `RootDirectory=`).
 //! `systemd-analyze verify --root` is no oracle here: it resolves specifiers and looks
 //! executables up on the machine it runs on, not in the image, and puts in no
-//! environment. The image gets its own host name, pretty name and os-release; five
+//! environment. The image gets its own host name, pretty name and os-release; six
 //! services print what they are started with, and the facts read offline must say the
 //! same. Needs root, systemd-nspawn and scripts/test.sh's bootable root.
 
@@ -18,7 +18,7 @@ const INSTANCE: &str = r"spec@a\x20b\x3bc\x22d";
 
 const DRIVER: &str = r#"#!/bin/sh
 cd /root
-systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service > start.txt 2>&1
+systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service > start.txt 2>&1
 systemctl show -p ExecStart -p Environment spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
 journalctl --no-pager -u 'spec-*' >> start.txt 2>&1
 hostname >> start.txt
@@ -99,6 +99,26 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
             0o644,
         );
     }
+    // `RootDirectory=`: a command runs the jail's file of that path and looks a bare name
+    // up in the jail, one with `+` too. The jail borrows the image's /usr.
+    for (path, mode) in
+        [("/srv/jail/opt/tgjail", 0o755), ("/opt/tgjail", 0o755), ("/srv/jail/usr/local/bin/tgbare", 0o755)]
+    {
+        put(root, path, &format!("#!/bin/sh\necho {path} >> \"/root/args-$OUT\"\n"), mode);
+    }
+    for (link, target) in [("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")] {
+        std::os::unix::fs::symlink(target, root.join("srv/jail").join(link)).unwrap();
+    }
+    std::fs::create_dir_all(root.join("srv/jail/root")).unwrap();
+    put(root, &format!("{sys}/spec-j.timer"), "[Timer]\nOnCalendar=daily\n", 0o644);
+    put(
+        root,
+        &format!("{sys}/spec-j.service"),
+        "[Service]\nType=oneshot\nEnvironment=OUT=j\nRootDirectory=/srv/jail\n\
+         BindReadOnlyPaths=/usr/bin /usr/lib /usr/lib64\nBindPaths=/root\n\
+         ExecStart=/opt/tgjail\nExecStart=tgbare\nExecStartPost=+/opt/tgjail\n",
+        0o644,
+    );
     let wants = root.join(sys.trim_start_matches('/')).join("timers.target.wants");
     std::fs::create_dir_all(&wants).unwrap();
     for (link, target) in [("spec-a.timer", "spec-a.timer"), (&format!("{INSTANCE}.timer"), "spec@.timer")] {
@@ -131,7 +151,7 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     };
     let (scripts, preloads) = (used("spec-e.timer", "script"), used("spec-a.timer", "preload"));
     let exe = |timer: &str| used(timer, "executable");
-    let (exe_s, exe_x) = (exe("spec-s.timer"), exe("spec-x.timer"));
+    let (exe_s, exe_x, exe_j) = (exe("spec-s.timer"), exe("spec-x.timer"), exe("spec-j.timer"));
 
     boot(&b);
     let read = |f: &str| std::fs::read_to_string(root.join("root").join(f)).unwrap_or_default();
@@ -149,6 +169,9 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     assert_eq!(exe_s, ["/opt/sp/tgjob"], "{context}");
     assert_eq!(theirs("args-x"), ["/usr/bin/tgx"], "{context}");
     assert_eq!(exe_x, ["/usr/bin/tgx"], "{context}");
+    let jail = ["/srv/jail/opt/tgjail", "/srv/jail/usr/local/bin/tgbare", "/srv/jail/opt/tgjail"];
+    assert_eq!(theirs("args-j"), jail, "{context}");
+    assert_eq!(exe_j, jail, "{context}");
     // What the words came to, so that a pass is not two empty lists agreeing.
     assert_eq!(a[..6], ["tgos", "7.1", "edge", "b 42", "gate", "3"]);
     assert_eq!(i[..3], ["a b;c\"d", "x a b;c\"d y", r"a\x20b\x3bc\x22d"]);
