@@ -337,6 +337,9 @@ fn cunescape_one(p: &str) -> Option<(char, usize)> {
 pub struct Lookup<'a> {
     pub search: Option<&'a [String]>,
     pub jail: Option<&'a str>,
+    /// `WorkingDirectory=` when the service sets one (in the jail, if any): a relative
+    /// argument naming a file there is a script too (`python3 job.py`).
+    pub wd: Option<&'a str>,
 }
 
 impl Lookup<'_> {
@@ -463,18 +466,27 @@ fn replace_braced<'v>(word: &str, env: &impl Fn(&str) -> Option<&'v str>) -> Str
     out
 }
 
-/// Arguments that are absolute paths of existing regular files (scripts fed to an
-/// interpreter, `sh /opt/x.sh`): they are code the service runs.
+/// Arguments that are paths of existing regular files (scripts fed to an interpreter,
+/// `sh /opt/x.sh`; a relative one in the working directory the service sets): they are
+/// code the service runs.
 pub fn scripts(
     root: &Root,
     argv: &[String],
     how: &Lookup<'_>,
     paths: &mut BTreeMap<String, FileMeta>,
 ) -> Vec<PathFact> {
+    let path = |a: &String| match (a.starts_with('/'), how.wd) {
+        (true, _) => Some(how.jailed(a)),
+        // Not an option or an assignment: a file name, relative to the working directory.
+        (false, Some(wd)) if !a.is_empty() && !a.starts_with('-') && !a.contains('=') => {
+            Some(how.jailed(&super::root::normalize(&format!("{}/{a}", wd.trim_end_matches('/')))))
+        }
+        _ => None,
+    };
     argv.iter()
         .skip(1)
-        .filter(|a| a.starts_with('/'))
-        .map(|a| path_fact(root, &how.jailed(a), paths))
+        .filter_map(path)
+        .map(|a| path_fact(root, &a, paths))
         .filter(|f| f.meta.as_ref().is_some_and(|m| m.kind == FileKind::File))
         .collect()
 }

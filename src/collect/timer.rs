@@ -187,7 +187,8 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
         .last("Service", "RootDirectory")
         .and_then(|s| expand(&s.value, &m.ctx(&svc.name)).ok())
         .filter(|d| d.starts_with('/') && !d.trim_end_matches('/').is_empty());
-    let how = exec::Lookup { search: search.as_deref(), jail: jail.as_deref() };
+    let wd = working_dir(m, &svc, &m.ctx(&svc.name), &runs_as);
+    let how = exec::Lookup { search: search.as_deref(), jail: jail.as_deref(), wd: wd.as_deref() };
     let mut cmds = Vec::new();
     for key in EXEC_KEYS {
         for s in svc.get("Service", key) {
@@ -490,6 +491,18 @@ fn triggers(unit: &Unit, ctx: &SpecCtx<'_>, m: &Manager<'_>, warn: &mut Vec<Warn
     good.sort_by_key(|t| pos(t));
     bad.sort_by_key(|t| pos(t));
     (good, bad)
+}
+
+/// `WorkingDirectory=` when the service sets it (`-` only lets it be missing): `~` is
+/// the home of the user it runs as, other values are paths with specifiers.
+fn working_dir(m: &Manager<'_>, svc: &Unit, ctx: &SpecCtx<'_>, runs_as: &RunsAs) -> Option<String> {
+    let s = svc.last("Service", "WorkingDirectory")?;
+    let v = s.value.strip_prefix('-').unwrap_or(&s.value);
+    if v == "~" {
+        let home = |u: &User| u.home.clone();
+        return m.user.map(home).or_else(|| m.users.iter().find(|u| u.name == runs_as.user).map(home));
+    }
+    expand(v, ctx).ok().filter(|d| d.starts_with('/'))
 }
 
 /// A command's arguments as started, the unit's environment put in (`:` keeps them as
