@@ -352,9 +352,11 @@ impl Lookup<'_> {
     }
 }
 
-/// Resolves argv[0] inside the root: absolute as is, a bare name through `EXEC_PATH`.
-/// With `paths`, a full `path_fact` (its parents' metadata go there); without, only where
-/// it resolves (`stat::locate`).
+/// Resolves argv[0] inside the root as `how` says: absolute as is, a bare name through
+/// `ExecSearchPath=` or `EXEC_PATH`, both inside the service's `RootDirectory=` (a link
+/// in the jail with an absolute target is followed from the image's root, not the jail's:
+/// the jail's own mounts are not known here). With `paths`, a full `path_fact` (its
+/// parents' metadata go there); without, only where it resolves (`stat::locate`).
 pub fn resolve_executable(
     root: &Root,
     exe: &str,
