@@ -57,7 +57,7 @@ pub fn environment(
         }
         match r.root.read_capped(res, ENV_FILE_MAX) {
             Ok(bytes) => {
-                for (line, k, value) in env_lines(&String::from_utf8_lossy(&bytes)) {
+                for (line, k, value) in env_file(&String::from_utf8_lossy(&bytes)) {
                     env.insert(k.clone(), Var { value, file: res.clone(), line, key: k });
                 }
             }
@@ -111,23 +111,29 @@ fn libraries(v: &str) -> impl Iterator<Item = String> + '_ {
     v.split([' ', ':', '\t']).filter(|l| l.starts_with('/')).map(str::to_string)
 }
 
-/// The assignments of an environment file, by line: `KEY=VALUE` lines, `#`/`;`
-/// comments, optional quotes around the value (systemd's `load_env_file`).
-fn env_lines(text: &str) -> Vec<(u32, String, String)> {
+/// The assignments of an environment file (`EnvironmentFile=`, os-release(5),
+/// machine-info(5)) by line, as systemd's env-file parser reads them: `KEY=VALUE`, the
+/// value unquoted or in single or double quotes (a backslash escapes the next character
+/// outside single quotes); `#`/`;` comments and lines without `=` skipped.
+pub(super) fn env_file(text: &str) -> Vec<(u32, String, String)> {
     let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let l = raw.trim();
-        if l.starts_with('#') || l.starts_with(';') {
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.starts_with('#') || line.starts_with(';') {
             continue;
         }
-        let Some((k, v)) = l.split_once('=') else { continue };
-        let v = v.trim();
-        let v = v
-            .strip_prefix('"')
-            .and_then(|x| x.strip_suffix('"'))
-            .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
-            .unwrap_or(v);
-        out.push((u32::try_from(i + 1).unwrap_or(u32::MAX), k.trim().to_string(), v.to_string()));
+        let Some((k, v)) = line.split_once('=') else { continue };
+        let (mut value, mut quote, mut chars) = (String::new(), None, v.trim().chars());
+        while let Some(c) = chars.next() {
+            match (quote, c) {
+                (None, '"' | '\'') => quote = Some(c),
+                (Some(q), c) if c == q => quote = None,
+                (Some('\''), c) => value.push(c),
+                (_, '\\') => value.extend(chars.next()),
+                (_, c) => value.push(c),
+            }
+        }
+        out.push((u32::try_from(i + 1).unwrap_or(u32::MAX), k.trim().to_string(), value));
     }
     out
 }
@@ -140,7 +146,7 @@ mod tests {
     fn preload_lines_and_lists() {
         let t = "# c\nFOO=1\nLD_PRELOAD=\"/lib/a.so /lib/b.so\"\n ; LD_PRELOAD=/x\nLD_PRELOAD = /opt/c.so:libz.so\n";
         let got: Vec<(u32, String)> =
-            env_lines(t).into_iter().filter(|(_, k, _)| k == "LD_PRELOAD").map(|(l, _, v)| (l, v)).collect();
+            env_file(t).into_iter().filter(|(_, k, _)| k == "LD_PRELOAD").map(|(l, _, v)| (l, v)).collect();
         assert_eq!(got, vec![(3, "/lib/a.so /lib/b.so".to_string()), (5, "/opt/c.so:libz.so".to_string())]);
         let libs: Vec<String> = libraries(&got[1].1).collect();
         assert_eq!(libs, vec!["/opt/c.so".to_string()], "bare names are left to the loader's search");

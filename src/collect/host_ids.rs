@@ -6,6 +6,7 @@
 //! Offline, the image's own files say what its manager will see; the boot id and the
 //! kernel of a boot to come cannot be known, and stay as written.
 
+use super::environ::env_file;
 use super::root::Root;
 
 /// The values, read once per run.
@@ -15,7 +16,7 @@ pub struct HostIds {
     pretty: Option<String>,
     machine_id: String,
     /// The image's os-release, when it has one (`None`: the os-release specifiers fail).
-    os: Option<Vec<(String, String)>>,
+    os: Option<Vec<(u32, String, String)>>,
     arch: Option<&'static str>,
     boot_id: Option<String>,
     kernel: Option<String>,
@@ -25,24 +26,19 @@ pub struct HostIds {
 const MAX: u64 = 64 * 1024;
 
 impl HostIds {
-    /// For the system under `root`: the running one's own values when `root` is `/`.
-    pub fn read(root: &Root, machine_id: Option<&str>) -> HostIds {
-        let file = |p: &str| {
-            let c = root.chase(p, true).ok().filter(|c| c.exists)?;
-            root.read_capped(&c.path, MAX).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
-        };
-        let os = file("/etc/os-release").or_else(|| file("/usr/lib/os-release")).map(|t| env_file(&t));
-        let pretty = file("/etc/machine-info")
-            .and_then(|t| env_file(&t).into_iter().rev().find(|(k, _)| k == "PRETTY_HOSTNAME").map(|(_, v)| v))
-            .filter(|v| !v.is_empty());
+    /// For the system under `root`, its static host name (`etc_hostname`) and machine id
+    /// already read: the running one's own values when `root` is `/`.
+    pub fn read(root: &Root, etc_hostname: Option<&str>, machine_id: Option<&str>) -> HostIds {
+        let file = |p: &str| super::text_file(root, p, MAX).map(|t| env_file(&t));
+        let os = file("/etc/os-release").or_else(|| file("/usr/lib/os-release"));
+        let pretty = file("/etc/machine-info").and_then(|t| lookup(&t, "PRETTY_HOSTNAME")).filter(|v| !v.is_empty());
         let running = root.is_slash().then(running).flatten();
         // systemd sets the hostname from /etc/hostname at boot, else os-release's
         // DEFAULT_HOSTNAME, else its compiled-in "localhost".
         let hostname = match &running {
             Some(r) => r.hostname.clone(),
-            None => file("/etc/hostname")
-                .as_deref()
-                .and_then(etc_hostname)
+            None => etc_hostname
+                .map(str::to_string)
                 .or_else(|| os.as_ref().and_then(|o| lookup(o, "DEFAULT_HOSTNAME")).filter(|h| !h.is_empty()))
                 .unwrap_or_else(|| "localhost".into()),
         };
@@ -98,39 +94,14 @@ fn short(h: &str) -> &str {
     h.split('.').next().unwrap_or(h)
 }
 
-fn lookup(o: &[(String, String)], k: &str) -> Option<String> {
-    o.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.clone())
+/// The last value assigned to `k`.
+fn lookup(o: &[(u32, String, String)], k: &str) -> Option<String> {
+    o.iter().rev().find(|(_, key, _)| key == k).map(|(_, _, v)| v.clone())
 }
 
 /// The first line of /etc/hostname that is not blank or a comment.
-fn etc_hostname(t: &str) -> Option<String> {
+pub fn etc_hostname(t: &str) -> Option<String> {
     t.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string)
-}
-
-/// `KEY=VALUE` lines as os-release(5) writes them: values unquoted or in single or double
-/// quotes (a backslash escapes the next character outside single quotes); comments and
-/// lines without `=` are skipped.
-pub fn env_file(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim_start();
-        if line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        let Some((k, v)) = line.split_once('=') else { continue };
-        let (mut value, mut quote, mut chars) = (String::new(), None, v.trim().chars());
-        while let Some(c) = chars.next() {
-            match (quote, c) {
-                (None, '"' | '\'') => quote = Some(c),
-                (Some(q), c) if c == q => quote = None,
-                (Some('\''), c) => value.push(c),
-                (_, '\\') => value.extend(chars.next()),
-                (_, c) => value.push(c),
-            }
-        }
-        out.push((k.trim().to_string(), value));
-    }
-    out
 }
 
 /// The running system's own values.
@@ -184,7 +155,7 @@ fn arch_of_machine(m: &str) -> Option<&'static str> {
 /// that boots it is not in sight, so a 32-bit image is taken to run on a 32-bit kernel.
 fn image_arch(root: &Root) -> Option<&'static str> {
     let c = root.chase("/usr/lib/systemd/systemd", true).ok().filter(|c| c.exists)?;
-    elf_arch(&root.read_capped(&c.path, MAX * 64).ok()?)
+    elf_arch(&root.read_head(&c.path, 20).ok()?)
 }
 
 /// systemd's architecture name for an ELF header.
@@ -266,6 +237,48 @@ mod tests {
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let uname = nix::sys::utsname::uname().unwrap();
         assert_eq!(elf_arch(&me), arch_of_machine(&uname.machine().to_string_lossy()));
+    }
+
+    /// S31: an image's values and their fallbacks: os-release from /usr/lib when /etc
+    /// has none, os-release's `DEFAULT_HOSTNAME` without /etc/hostname, the short host
+    /// name for an empty pretty name, `%a` from the ELF header of its systemd; without
+    /// os-release its specifiers stay as written, and the host name is `localhost`.
+    #[test]
+    fn s31_an_images_values_and_their_fallbacks() {
+        let d = tempfile::tempdir().unwrap();
+        let put = |p: &str, b: &[u8]| {
+            let p = d.path().join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b).unwrap();
+        };
+        let root = || Root::open(d.path()).unwrap();
+        let bare = HostIds::read(&root(), None, None);
+        assert_eq!((bare.get('H'), bare.get('o'), bare.get('a')), (Some("localhost".into()), None, None));
+        assert_eq!(bare.get('b'), None, "no boot id offline");
+
+        put(
+            "usr/lib/os-release",
+            b"ID=tgos
+DEFAULT_HOSTNAME=box.example
+",
+        );
+        put(
+            "etc/machine-info",
+            b"PRETTY_HOSTNAME=
+",
+        );
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        put("usr/lib/systemd/systemd", &me[..4096]);
+        let ids = HostIds::read(&root(), None, Some("abc"));
+        assert_eq!(ids.get('H').as_deref(), Some("box.example"));
+        assert_eq!(ids.get('q').as_deref(), Some("box"), "an empty pretty name falls back to the short name");
+        assert_eq!(ids.get('o').as_deref(), Some("tgos"));
+        assert_eq!(ids.get('w').as_deref(), Some(""), "a key os-release lacks is empty");
+        assert_eq!(ids.get('m').as_deref(), Some("abc"));
+        let uname = nix::sys::utsname::uname().unwrap();
+        assert_eq!(ids.get('a').as_deref(), arch_of_machine(&uname.machine().to_string_lossy()));
+        // /etc/hostname wins over DEFAULT_HOSTNAME.
+        assert_eq!(HostIds::read(&root(), Some("web1"), None).get('H').as_deref(), Some("web1"));
     }
 
     /// S31: /etc/hostname's first line that is not a comment.

@@ -191,9 +191,9 @@ impl Session {
         let mut users = accounts::users(&root, &groups, &mut warnings);
         crate::profile::phase("accounts read");
         let linger = linger::collect(&root, &mut users, &mut warnings);
-        let hostname = small_file(&root, "/etc/hostname");
+        let hostname = small_file(&root, "/etc/hostname").and_then(|t| host_ids::etc_hostname(&t));
         let machine_id = small_file(&root, "/etc/machine-id");
-        let ids = host_ids::HostIds::read(&root, machine_id.as_deref());
+        let ids = host_ids::HostIds::read(&root, hostname.as_deref(), machine_id.as_deref());
         let shared_dirs =
             paths::user_paths(None).into_iter().map(|s| (s.path.clone(), scope::resolve_dir(&root, &s.path))).collect();
         let first_boot = machine_id.as_deref().is_none_or(|m| m == "uninitialized");
@@ -410,10 +410,14 @@ fn generators(root: &Root, paths: &mut BTreeMap<String, crate::model::FileMeta>)
 }
 
 fn small_file(root: &Root, path: &str) -> Option<String> {
-    let c = root.chase(path, true).ok().filter(|c| c.exists)?;
-    let b = root.read_capped(&c.path, 4096).ok()?;
-    let s = String::from_utf8_lossy(&b).trim().to_string();
+    let s = text_file(root, path, 4096)?.trim().to_string();
     (!s.is_empty()).then_some(s)
+}
+
+/// The text of the file `path` names in the image (links followed), at most `cap` bytes.
+fn text_file(root: &Root, path: &str, cap: u64) -> Option<String> {
+    let c = root.chase(path, true).ok().filter(|c| c.exists)?;
+    root.read_capped(&c.path, cap).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 /// A sum of what the running managers answered, leaving out the next and last elapse

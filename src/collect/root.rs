@@ -453,6 +453,11 @@ impl Root {
         rootfd::read_capped(self.fd(), inimage, cap, self.lstat(inimage)?)
     }
 
+    /// The first `n` bytes of a regular file at a canonical path (`read_capped`'s checks).
+    pub fn read_head(&self, inimage: &str, n: u64) -> io::Result<Vec<u8>> {
+        rootfd::read_head(self.fd(), inimage, n, self.lstat(inimage)?)
+    }
+
     /// Chases `path` (following links) and reads the regular file it names.
     pub fn read_resolved(&self, path: &str, cap: u64) -> io::Result<Vec<u8>> {
         let c = self.chase(path, true).map_err(io::Error::other)?;

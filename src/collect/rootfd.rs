@@ -197,16 +197,36 @@ pub fn read_capped(root: BorrowedFd<'_>, p: &str, cap: u64, before: Stat) -> io:
             format!("file is {} bytes, over the {cap}-byte limit", before.size),
         ));
     }
+    let (f, now) = open_checked(root, p, before)?;
+    let buf = read_sized(f, now.size, cap)?;
+    if buf.len() as u64 > cap {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("file grew over the {cap}-byte limit")));
+    }
+    Ok(buf)
+}
+
+/// The first `n` bytes of a regular file at a canonical path (fewer when it is shorter),
+/// with `read_capped`'s checks; the rest is not read (an ELF header of a large binary).
+pub fn read_head(root: BorrowedFd<'_>, p: &str, n: u64, before: Stat) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    if !before.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, not_regular(&before)));
+    }
+    let (f, _) = open_checked(root, p, before)?;
+    let mut buf = Vec::new();
+    f.take(n).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Opens the regular file `before` describes (no final link followed), refusing it when
+/// the inode changed since (a swap between the `lstat` and the open).
+fn open_checked(root: BorrowedFd<'_>, p: &str, before: Stat) -> io::Result<(std::fs::File, Stat)> {
     let fd = confined(root, p, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK)?;
     let now = fstat(fd.as_fd()).map(|st| Stat::from_raw(&st)).map_err(errno)?;
     if !now.is_file() || (now.ino, now.dev) != (before.ino, before.dev) {
         return Err(io::Error::other("the file changed while it was being opened"));
     }
-    let buf = read_sized(std::fs::File::from(fd), now.size, cap)?;
-    if buf.len() as u64 > cap {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("file grew over the {cap}-byte limit")));
-    }
-    Ok(buf)
+    Ok((std::fs::File::from(fd), now))
 }
 
 /// Reads an open regular file of `size` bytes (by `fstat`), at most `cap + 1`. One
