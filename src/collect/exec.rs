@@ -333,7 +333,7 @@ fn cunescape_one(p: &str) -> Option<(char, usize)> {
 /// its `RootDirectory=`, inside which every command runs — a `+` one too (measured with
 /// systemd 252: `tests/it/exec_oracle.rs`) — so that its executable, a bare name's
 /// lookup, its scripts and its preloaded libraries are the jail's files.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Lookup<'a> {
     pub search: Option<&'a [String]>,
     pub jail: Option<&'a str>,

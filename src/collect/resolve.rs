@@ -107,12 +107,6 @@ impl<'a> Resolver<'a> {
         r
     }
 
-    /// The names that lead to `name`'s entry in this scope's map: its aliases (a shared
-    /// link that reaches a user's unit among them), and itself.
-    pub fn names_leading_to(&self, name: &str) -> impl Iterator<Item = &String> {
-        self.reverse_of(name)
-    }
-
     pub fn scans(&self) -> Vec<&DirScan> {
         self.layers.iter().map(|l| l.scan.as_ref()).collect()
     }

@@ -112,7 +112,7 @@ impl Touched {
                 // A shared alias that reaches her unit in her map (`/usr/local/share/
                 // systemd/user/a.timer -> t.timer`, her `t.timer` the only one): the shared
                 // map has it lead elsewhere or nowhere, so it is touched.
-                names.extend(r.names_leading_to(n).cloned());
+                names.extend(r.reverse_of(n).cloned());
                 if let Some(t) = e.meta.link.as_deref() {
                     names.insert(super::root::basename(t).to_string());
                 }

@@ -165,12 +165,13 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
     let svc: Arc<Unit> = r.load_shared(&service, notes);
     // `User=` is read with the service's specifiers: `Unit=tpl@.service` from `t.timer` runs
     // `tpl@t.service`, whose `%i` is `t`.
-    let mut runs_as = runs_as(m, &svc, &m.ctx(&svc.name));
+    let sctx = m.ctx(&svc.name);
+    let mut runs_as = runs_as(m, &svc, &sctx);
     // What the unit puts in its commands' environment: their arguments may name a
     // script through it (`ExecStart=/bin/sh $SCRIPT`).
     let mut env_files = Vec::new();
     for s in svc.get("Service", "EnvironmentFile") {
-        let Ok(v) = expand(&s.value, &m.ctx(&svc.name)) else {
+        let Ok(v) = expand(&s.value, &sctx) else {
             continue;
         };
         let p = v.trim_start_matches('-');
@@ -179,15 +180,15 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
         }
     }
     let env_facts: Vec<crate::model::PathFact> = env_files.iter().map(|(_, f)| f.clone()).collect();
-    let env = super::environ::environment(r, &svc, &m.ctx(&svc.name), &env_facts, notes);
-    let search = exec::search_path(svc.get("Service", "ExecSearchPath"), |d| expand(d, &m.ctx(&svc.name)).ok());
+    let env = super::environ::environment(r, &svc, &sctx, &env_facts, notes);
+    let search = exec::search_path(svc.get("Service", "ExecSearchPath"), |d| expand(d, &sctx).ok());
     // A fatal `RootDirectory=` (not absolute and normalized) fails the service
     // (`service_check`); `/` is no jail.
     let jail = svc
         .last("Service", "RootDirectory")
-        .and_then(|s| expand(&s.value, &m.ctx(&svc.name)).ok())
+        .and_then(|s| expand(&s.value, &sctx).ok())
         .filter(|d| d.starts_with('/') && !d.trim_end_matches('/').is_empty());
-    let wd = working_dir(m, &svc, &m.ctx(&svc.name), &runs_as);
+    let wd = working_dir(m, &svc, &sctx, &runs_as);
     let how = exec::Lookup { search: search.as_deref(), jail: jail.as_deref(), wd: wd.as_deref() };
     let mut cmds = Vec::new();
     for key in EXEC_KEYS {
@@ -200,16 +201,11 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
                         // The line is split first, then each word has its specifiers
                         // resolved (`config_parse_exec`): a space, quote or `;` that a
                         // value brings in (`%I` of `job@a\x3b.service`) stays in its word.
-                        let ctx = m.ctx(&svc.name);
-                        match c.argv.iter().map(|w| expand(w, &ctx)).collect::<Result<Vec<_>, _>>() {
-                            Ok(argv) => c.argv = argv,
-                            Err(e) => {
-                                warn.push(Warning {
-                                    path: s.file.clone(),
-                                    line: Some(s.line),
-                                    message: format!("{key}=: {e}; systemd does not run the command"),
-                                });
-                                continue;
+                        // `exec_line` has refused every word with a specifier `expand`
+                        // does not know (`stand_in` knows the same ones), so none fails.
+                        for w in &mut c.argv {
+                            if let Ok(x) = expand(w, &sctx) {
+                                *w = x;
                             }
                         }
                         let (executable, scripts) = match m.detail {

@@ -519,7 +519,6 @@ pub fn in_dirs(path: &str, dirs: &[String]) -> bool {
 /// disabled that still runs.
 fn started_from_elsewhere(host: &Host, scope: &str, unit: &str, dirs: &[String]) -> Vec<String> {
     use crate::model::ActivationReason as R;
-    let inside = |p: &str| in_dirs(p, dirs);
     let s = host.scopes.iter().find(|s| s.label() == scope);
     let Some(t) = s.and_then(|s| s.timers.iter().find(|t| t.name == unit)).filter(|t| t.activation.will_run) else {
         return Vec::new();
@@ -528,7 +527,7 @@ fn started_from_elsewhere(host: &Host, scope: &str, unit: &str, dirs: &[String])
         .reasons
         .iter()
         .filter_map(|r| match r {
-            R::Link { path, boot: true, .. } if !inside(path) => Some(path.clone()),
+            R::Link { path, boot: true, .. } if !in_dirs(path, dirs) => Some(path.clone()),
             R::Dependency { unit, key, file, boot: true, .. } => Some(format!("{key}= of {unit} ({file})")),
             _ => None,
         })

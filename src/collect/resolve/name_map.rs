@@ -204,8 +204,9 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// The names that lead to `name`'s entry: its aliases, and itself when it has one.
-    pub(super) fn reverse_of(&self, name: &str) -> impl Iterator<Item = &String> {
+    /// The names that lead to `name`'s entry: its aliases (in a user's map, a shared link
+    /// that reaches her unit among them), and itself when it has one.
+    pub(crate) fn reverse_of(&self, name: &str) -> impl Iterator<Item = &String> {
         // A shared entry's own name, which is not stored per user: a plain entry's pair
         // is always (itself, itself).
         let shared = self.base.as_ref().and_then(|o| match o.names.ids.get_key_value(name) {
