@@ -3,10 +3,10 @@
 //! read in (split into words, then each word's specifiers resolved), the unit's
 //! environment in a command's arguments (`$SCRIPT`, `${DIR}`, `$$`) and in `LD_PRELOAD`,
 //! where an executable is found (`ExecSearchPath=`, execute bits, `RootDirectory=`) and
-//! a script (`WorkingDirectory=`).
+//! a script (`WorkingDirectory=`, `~` too).
 //! `systemd-analyze verify --root` is no oracle here: it resolves specifiers and looks
 //! executables up on the machine it runs on, not in the image, and puts in no
-//! environment. The image gets its own host name, pretty name and os-release; seven
+//! environment. The image gets its own host name, pretty name and os-release; eight
 //! services print what they are started with, and the facts read offline must say the
 //! same. Needs root, systemd-nspawn and scripts/test.sh's bootable root.
 
@@ -19,7 +19,7 @@ const INSTANCE: &str = r"spec@a\x20b\x3bc\x22d";
 
 const DRIVER: &str = r#"#!/bin/sh
 cd /root
-systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service > start.txt 2>&1
+systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service > start.txt 2>&1
 systemctl show -p ExecStart -p Environment spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
 journalctl --no-pager -u 'spec-*' >> start.txt 2>&1
 hostname >> start.txt
@@ -120,15 +120,20 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
          ExecStart=/opt/tgjail\nExecStart=tgbare\nExecStartPost=+/opt/tgjail\n",
         0o644,
     );
-    // `WorkingDirectory=`: a relative argument is a file there.
-    put(root, "/opt/wd/rel.sh", "echo /opt/wd/rel.sh >> \"/root/args-$OUT\"\n", 0o644);
-    put(root, &format!("{sys}/spec-w.timer"), "[Timer]\nOnCalendar=daily\n", 0o644);
-    put(
-        root,
-        &format!("{sys}/spec-w.service"),
-        "[Service]\nType=oneshot\nEnvironment=OUT=w\nWorkingDirectory=-/opt/wd\nExecStart=/bin/sh -e rel.sh\n",
-        0o644,
-    );
+    // `WorkingDirectory=`: a relative argument is a file there; `~` is the home of the
+    // user the service runs as (root's here).
+    for (name, wd, script) in [("w", "-/opt/wd", "/opt/wd/rel.sh"), ("h", "~", "/root/rel.sh")] {
+        put(root, script, &format!("echo {script} >> \"/root/args-$OUT\"\n"), 0o644);
+        put(root, &format!("{sys}/spec-{name}.timer"), "[Timer]\nOnCalendar=daily\n", 0o644);
+        put(
+            root,
+            &format!("{sys}/spec-{name}.service"),
+            &format!(
+                "[Service]\nType=oneshot\nEnvironment=OUT={name}\nWorkingDirectory={wd}\nExecStart=/bin/sh -e rel.sh\n"
+            ),
+            0o644,
+        );
+    }
     let wants = root.join(sys.trim_start_matches('/')).join("timers.target.wants");
     std::fs::create_dir_all(&wants).unwrap();
     for (link, target) in [("spec-a.timer", "spec-a.timer"), (&format!("{INSTANCE}.timer"), "spec@.timer")] {
@@ -160,7 +165,7 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
         files.filter(|f| f["role"] == role).map(|f| f["target"]["path"].as_str().unwrap().to_string()).collect()
     };
     let (scripts, preloads) = (used("spec-e.timer", "script"), used("spec-a.timer", "preload"));
-    let relative = used("spec-w.timer", "script");
+    let (relative, in_home) = (used("spec-w.timer", "script"), used("spec-h.timer", "script"));
     let exe = |timer: &str| used(timer, "executable");
     let (exe_s, exe_x, exe_j) = (exe("spec-s.timer"), exe("spec-x.timer"), exe("spec-j.timer"));
 
@@ -182,6 +187,8 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     assert_eq!(exe_x, ["/usr/bin/tgx"], "{context}");
     assert_eq!(theirs("args-w"), ["/opt/wd/rel.sh"], "{context}");
     assert_eq!(relative, ["/opt/wd/rel.sh"], "{context}");
+    assert_eq!(theirs("args-h"), ["/root/rel.sh"], "{context}");
+    assert_eq!(in_home, ["/root/rel.sh"], "{context}");
     let jail = ["/srv/jail/opt/tgjail", "/srv/jail/usr/local/bin/tgbare", "/srv/jail/opt/tgjail"];
     assert_eq!(theirs("args-j"), jail, "{context}");
     assert_eq!(exe_j, jail, "{context}");

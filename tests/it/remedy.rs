@@ -113,11 +113,16 @@ fn finding(fix: Fix) -> Finding {
     }
 }
 
-fn apply_fix(fx: &Fx, fix: Fix) -> remedy::ApplyOutcome {
+/// The plan of one fix (unsafe fixes allowed), and the root it is for.
+fn plan_fix(fx: &Fx, fix: Fix) -> (remedy::Plan, RootFs) {
     let host = fx.collect();
     let fs = RootFs::open(fx.path()).unwrap();
     let opts = PlanOptions { unsafe_all: true, unsafe_policies: vec![], runtime: false, live: false };
-    let plan = remedy::plan(&[finding(fix)], &host, &fs, &opts);
+    (remedy::plan(&[finding(fix)], &host, &fs, &opts), fs)
+}
+
+fn apply_fix(fx: &Fx, fix: Fix) -> remedy::ApplyOutcome {
+    let (plan, fs) = plan_fix(fx, fix);
     remedy::apply(&fs, &plan).unwrap()
 }
 
@@ -344,11 +349,8 @@ fn s3_a_timer_started_from_shared_links_is_masked_for_the_user_not_disabled() {
         .file("/home/alice/.config/systemd/user/backup.service", &service("/home/alice/payload"))
         .link("/etc/systemd/user/timers.target.wants/backup.timer", "../backup.timer")
         .file("/var/lib/systemd/linger/alice", "");
-    let host = fx.collect();
-    let fs = RootFs::open(fx.path()).unwrap();
-    let opts = PlanOptions { unsafe_all: true, unsafe_policies: vec![], runtime: false, live: false };
     let disable = Fix::DisableTimer { scope: "user:alice".into(), unit: "backup.timer".into() };
-    let plan = remedy::plan(&[finding(disable)], &host, &fs, &opts);
+    let (plan, _) = plan_fix(&fx, disable);
     let refused = plan.actions[0].refused.as_deref().unwrap_or("");
     assert!(
         refused.contains("/etc/systemd/user/timers.target.wants/backup.timer") && refused.contains("mask"),
@@ -381,11 +383,8 @@ fn s19_a_user_mask_never_makes_directories_in_a_home() {
         .file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n")
         .file("/etc/systemd/user/backup.timer", &timer("daily"))
         .dir("/home/alice");
-    let host = fx.collect();
-    let fs = RootFs::open(fx.path()).unwrap();
-    let opts = PlanOptions { unsafe_all: true, unsafe_policies: vec![], runtime: false, live: false };
     let mask = Fix::MaskUnit { scope: "user:alice".into(), unit: "backup.timer".into() };
-    let plan = remedy::plan(&[finding(mask)], &host, &fs, &opts);
+    let (plan, _) = plan_fix(&fx, mask);
     let refused = plan.actions[0].refused.as_deref().unwrap_or("");
     assert!(refused.contains("/home/alice/.config/systemd/user does not exist"), "{refused}");
     assert!(plan.actions[0].steps.is_empty(), "{:?}", plan.actions[0].steps);
