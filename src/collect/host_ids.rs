@@ -252,6 +252,10 @@ mod tests {
             std::fs::write(p, b).unwrap();
         };
         let root = || Root::open(d.path()).unwrap();
+        // A systemd that is no regular file (here a FIFO, which must not be opened) says
+        // nothing of the architecture.
+        std::fs::create_dir_all(d.path().join("usr/lib/systemd")).unwrap();
+        nix::unistd::mkfifo(&d.path().join("usr/lib/systemd/systemd"), nix::sys::stat::Mode::S_IRWXU).unwrap();
         let bare = HostIds::read(&root(), None, None);
         assert_eq!((bare.get('H'), bare.get('o'), bare.get('a')), (Some("localhost".into()), None, None));
         assert_eq!(bare.get('b'), None, "no boot id offline");
@@ -268,6 +272,7 @@ DEFAULT_HOSTNAME=box.example
 ",
         );
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        std::fs::remove_file(d.path().join("usr/lib/systemd/systemd")).unwrap();
         put("usr/lib/systemd/systemd", &me[..4096]);
         let ids = HostIds::read(&root(), None, Some("abc"));
         assert_eq!(ids.get('H').as_deref(), Some("box.example"));
