@@ -2,7 +2,9 @@
 //! `OnCalendar=`, `Exec*=`, `User=`, `EnvironmentFile=`. `%u/%h/%U/%g/%G/%s` are the
 //! *manager's* user (root for the system manager, whatever `User=` says, S41).
 //! The host-wide ones are the image's (`host_ids`); what cannot be known offline (`%b`
-//! boot id, `%v` kernel) stays literal.
+//! boot id, `%v` kernel) stays literal. `%y`/`%Y` are the real path of the unit's
+//! fragment and its directory (a linked unit's file outside the search path, measured
+//! against the booted manager), `%d` its credentials directory.
 
 /// What specifiers expand to for one unit in one scope.
 pub struct SpecCtx<'a> {
@@ -15,6 +17,8 @@ pub struct SpecCtx<'a> {
     pub shell: &'a str,
     pub system: bool,
     pub ids: &'a super::host_ids::HostIds,
+    /// The real (link-free) in-image path of the unit's fragment, when it has one.
+    pub fragment: Option<&'a str>,
 }
 
 /// Expands `%x` specifiers; an unknown one is an error (systemd ignores the setting).
@@ -81,9 +85,15 @@ pub fn expand(value: &str, c: &SpecCtx<'_>) -> Result<String, String> {
             'H' | 'l' | 'q' | 'm' | 'a' | 'A' | 'B' | 'M' | 'o' | 'w' | 'W' | 'b' | 'v' => {
                 c.ids.get(s).unwrap_or_else(|| format!("%{s}"))
             }
-            // Known to systemd but not resolved here (credentials directory, …); `%r`/`%R`
-            // are accepted by 252 too (measured: not an error). Kept as written.
-            'd' | 'y' | 'Y' | 'r' | 'R' => format!("%{s}"),
+            'd' => format!("{runtime}/credentials/{name}"),
+            // A unit without a fragment fails the specifier, and systemd the setting.
+            'y' => c.fragment.ok_or("%y: the unit has no fragment")?.into(),
+            'Y' => {
+                let f = c.fragment.ok_or("%Y: the unit has no fragment")?;
+                f.rsplit_once('/').map_or("/", |(d, _)| if d.is_empty() { "/" } else { d }).into()
+            }
+            // Cgroup paths: accepted by 252 (measured: not an error), not known offline.
+            'r' | 'R' => format!("%{s}"),
             other => return Err(format!("unknown specifier '%{other}'")),
         };
         out.push_str(&rep);
@@ -174,6 +184,7 @@ mod tests {
             shell: "/bin/sh",
             system: true,
             ids: &IDS,
+            fragment: Some("/opt/units/job@.service"),
         }
     }
 
@@ -186,6 +197,12 @@ mod tests {
             "beta|job@beta.timer|job@beta|root|/root|h1.example|h1|%"
         );
         assert_eq!(expand("/run/%I", &ctx("a@x\\x2dy-z.service")).unwrap(), "/run/x-y/z");
+        assert_eq!(
+            expand("%y|%Y|%d", &c).unwrap(),
+            "/opt/units/job@.service|/opt/units|/run/credentials/job@beta.timer"
+        );
+        assert!(expand("%y", &SpecCtx { fragment: None, ..ctx("x.service") }).is_err());
+        assert_eq!(expand("%Y", &SpecCtx { fragment: Some("/x.service"), ..ctx("x.service") }).unwrap(), "/");
         assert!(expand("%z", &c).is_err());
         assert!(expand("50%", &c).is_err());
         // `expand` and `stand_in` know the same specifiers.

@@ -115,14 +115,26 @@ pub fn calendar_facts(
 
 impl Manager<'_> {
     /// The shared user directories' specifiers: no user yet, so hers stay unresolved.
-    fn shared_ctx<'b>(&'b self, unit: &'b str) -> SpecCtx<'b> {
-        SpecCtx { unit, user: "%u", uid: 0, group: "%g", gid: 0, home: "%h", shell: "%s", system: false, ids: self.ids }
+    fn shared_ctx<'b>(&'b self, unit: &'b Unit) -> SpecCtx<'b> {
+        SpecCtx {
+            unit: &unit.name,
+            user: "%u",
+            uid: 0,
+            group: "%g",
+            gid: 0,
+            home: "%h",
+            shell: "%s",
+            system: false,
+            ids: self.ids,
+            fragment: real_fragment(unit),
+        }
     }
 
-    fn ctx<'b>(&'b self, unit: &'b str) -> SpecCtx<'b> {
+    fn ctx<'b>(&'b self, unit: &'b Unit) -> SpecCtx<'b> {
+        let fragment = real_fragment(unit);
         match self.user {
             Some(u) => SpecCtx {
-                unit,
+                unit: &unit.name,
                 user: &u.name,
                 uid: u.uid,
                 group: u.groups.first().map_or("", String::as_str),
@@ -131,10 +143,11 @@ impl Manager<'_> {
                 shell: &u.shell,
                 system: false,
                 ids: self.ids,
+                fragment,
             },
             None if self.kind == ScopeKind::Global => self.shared_ctx(unit),
             None => SpecCtx {
-                unit,
+                unit: &unit.name,
                 user: "root",
                 uid: 0,
                 group: "root",
@@ -143,8 +156,20 @@ impl Manager<'_> {
                 shell: "/bin/sh",
                 system: true,
                 ids: self.ids,
+                fragment,
             },
         }
+    }
+}
+
+/// `%y`: the fragment with every link on its way followed, as systemd chases it (a
+/// linked unit's file outside the search path). A search directory's own path is
+/// already resolved, so a regular file is where it was listed.
+fn real_fragment(unit: &Unit) -> Option<&str> {
+    let f = unit.fragment.as_ref()?;
+    match &f.target {
+        Some(t) => t.resolved.as_deref(),
+        None => Some(&f.path),
     }
 }
 
@@ -152,7 +177,7 @@ impl Manager<'_> {
 /// the service it triggers as loaded for it; what it notes on the way (warnings,
 /// metadata of the files it runs) goes to `notes`.
 pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) -> (Timer, Arc<Unit>) {
-    let ctx = m.ctx(&unit.name);
+    let ctx = m.ctx(unit);
     let mut warn = Vec::new();
     let (service, unit_setting) = match trigger_unit(unit, &ctx, &mut warn) {
         Some((name, s)) => (name, Some(s)),
@@ -165,7 +190,7 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
     let svc: Arc<Unit> = r.load_shared(&service, notes);
     // `User=` is read with the service's specifiers: `Unit=tpl@.service` from `t.timer` runs
     // `tpl@t.service`, whose `%i` is `t`.
-    let sctx = m.ctx(&svc.name);
+    let sctx = m.ctx(&svc);
     let mut runs_as = runs_as(m, &svc, &sctx);
     // What the unit puts in its commands' environment: their arguments may name a
     // script through it (`ExecStart=/bin/sh $SCRIPT`).
@@ -296,7 +321,7 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
 /// `m`'s specifiers: a shared timer's `Unit=%u-job.service` is a different unit for each
 /// user), else the `.service` of its prefix.
 pub fn triggered(unit: &Unit, m: &Manager<'_>) -> String {
-    match trigger_unit(unit, &m.ctx(&unit.name), &mut Vec::new()) {
+    match trigger_unit(unit, &m.ctx(unit), &mut Vec::new()) {
         Some((name, _)) => name,
         None => default_trigger(&unit.name),
     }
@@ -309,7 +334,7 @@ pub fn triggered_elsewhere(unit: &Unit, m: &Manager<'_>, hers: &str) -> bool {
     if !unit.get("Timer", "Unit").iter().any(|s| s.value.contains('%')) {
         return false;
     }
-    let shared = trigger_unit(unit, &m.shared_ctx(&unit.name), &mut Vec::new()).map(|(n, _)| n);
+    let shared = trigger_unit(unit, &m.shared_ctx(unit), &mut Vec::new()).map(|(n, _)| n);
     shared.unwrap_or_else(|| default_trigger(&unit.name)) != hers
 }
 

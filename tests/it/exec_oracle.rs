@@ -3,10 +3,11 @@
 //! read in (split into words, then each word's specifiers resolved), the unit's
 //! environment in a command's arguments (`$SCRIPT`, `${DIR}`, `$$`) and in `LD_PRELOAD`,
 //! where an executable is found (`ExecSearchPath=`, execute bits, `RootDirectory=`) and
-//! a script (`WorkingDirectory=`, `~` too).
+//! a script (`WorkingDirectory=`, `~` too), and what `%y %Y %d` stand for (a linked unit
+//! running the script next to its file).
 //! `systemd-analyze verify --root` is no oracle here: it resolves specifiers and looks
 //! executables up on the machine it runs on, not in the image, and puts in no
-//! environment. The image gets its own host name, pretty name and os-release; eight
+//! environment. The image gets its own host name, pretty name and os-release; nine
 //! services print what they are started with, and the facts read offline must say the
 //! same. Needs root, systemd-nspawn and scripts/test.sh's bootable root.
 
@@ -19,7 +20,7 @@ const INSTANCE: &str = r"spec@a\x20b\x3bc\x22d";
 
 const DRIVER: &str = r#"#!/bin/sh
 cd /root
-systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service > start.txt 2>&1
+systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service spec-y.service > start.txt 2>&1
 systemctl show -p ExecStart -p Environment spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
 journalctl --no-pager -u 'spec-*' >> start.txt 2>&1
 hostname >> start.txt
@@ -134,6 +135,18 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
             0o644,
         );
     }
+    // `%y`/`%Y`: the fragment's real path and its directory, here a unit linked in from
+    // /opt/units, running the script that lies next to it; `%d`: its credentials directory.
+    put(root, "/opt/units/spec-y.sh", "echo /opt/units/spec-y.sh >> \"/root/args-$OUT\"\n", 0o644);
+    put(
+        root,
+        "/opt/units/spec-y.service",
+        "[Service]\nType=oneshot\nEnvironment=OUT=y\nExecStart=/usr/local/bin/tg-args %y %Y %d\n\
+         ExecStartPost=/bin/sh %Y/spec-y.sh\n",
+        0o644,
+    );
+    std::os::unix::fs::symlink("/opt/units/spec-y.service", root.join("etc/systemd/system/spec-y.service")).unwrap();
+    put(root, &format!("{sys}/spec-y.timer"), "[Timer]\nOnCalendar=daily\n", 0o644);
     let wants = root.join(sys.trim_start_matches('/')).join("timers.target.wants");
     std::fs::create_dir_all(&wants).unwrap();
     for (link, target) in [("spec-a.timer", "spec-a.timer"), (&format!("{INSTANCE}.timer"), "spec@.timer")] {
@@ -166,6 +179,7 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     };
     let (scripts, preloads) = (used("spec-e.timer", "script"), used("spec-a.timer", "preload"));
     let (relative, in_home) = (used("spec-w.timer", "script"), used("spec-h.timer", "script"));
+    let (fragment_args, next_to_unit) = (ours("spec-y.timer"), used("spec-y.timer", "script"));
     let exe = |timer: &str| used(timer, "executable");
     let (exe_s, exe_x, exe_j) = (exe("spec-s.timer"), exe("spec-x.timer"), exe("spec-j.timer"));
 
@@ -189,6 +203,11 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     assert_eq!(relative, ["/opt/wd/rel.sh"], "{context}");
     assert_eq!(theirs("args-h"), ["/root/rel.sh"], "{context}");
     assert_eq!(in_home, ["/root/rel.sh"], "{context}");
+    // The script's own line comes last: it ran from where `%Y` pointed.
+    assert_eq!(fragment_args, theirs("args-y"), "%y %Y %d, then `sh %Y/spec-y.sh`\n{context}");
+    // Every argument that names a file is taken as code the command may run: the unit
+    // file `%y` named to `tg-args`, and the script `sh` ran.
+    assert_eq!(next_to_unit, ["/opt/units/spec-y.service", "/opt/units/spec-y.sh"], "{context}");
     let jail = ["/srv/jail/opt/tgjail", "/srv/jail/usr/local/bin/tgbare", "/srv/jail/opt/tgjail"];
     assert_eq!(theirs("args-j"), jail, "{context}");
     assert_eq!(exe_j, jail, "{context}");
