@@ -24,20 +24,21 @@ pub struct Var {
     pub key: String,
 }
 
-/// What the unit sets in its commands' environment: `Environment=` (the service's
+/// What the unit's commands run with: `base` (what the manager puts in,
+/// `manager_env`), then `Environment=` (the service's
 /// specifiers, `ctx`, resolved word by word after the split, `config_parse_environ`),
 /// then its environment files in order (already resolved in `env_files`; no specifiers
 /// there), which override `Environment=` (systemd.exec(5)); the last assignment of a name
 /// wins, and `UnsetEnvironment=` removes a name (or a name with that exact value) last.
-/// What the manager itself sets (`$HOME`, `$PATH`, …) is not here.
 pub fn environment(
     r: &Resolver<'_>,
     svc: &Unit,
     ctx: &SpecCtx<'_>,
     env_files: &[PathFact],
+    base: BTreeMap<String, Var>,
     notes: &mut Notes,
 ) -> BTreeMap<String, Var> {
-    let mut env = BTreeMap::new();
+    let mut env = base;
     let words = |s: &crate::model::Setting| {
         // A word whose specifiers fail is ignored.
         split_words(&s.value).unwrap_or_default().into_iter().filter_map(|(w, _)| expand(&w, ctx).ok())

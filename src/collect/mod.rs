@@ -12,6 +12,7 @@ pub mod files;
 pub mod host_ids;
 pub mod install_state;
 mod linger;
+mod manager_env;
 pub mod names;
 pub mod packages;
 pub mod paths;
@@ -138,6 +139,8 @@ pub struct Session {
     machine_id: Option<String>,
     /// What the host-wide specifiers stand for.
     ids: host_ids::HostIds,
+    /// What the managers put in every service's environment (`DefaultEnvironment=`).
+    menv: manager_env::ManagerEnv,
     first_boot: bool,
     presets: Vec<preset::Rule>,
     zones: zones::RootZones,
@@ -198,6 +201,7 @@ impl Session {
             paths::user_paths(None).into_iter().map(|s| (s.path.clone(), scope::resolve_dir(&root, &s.path))).collect();
         let first_boot = machine_id.as_deref().is_none_or(|m| m == "uninitialized");
         let presets = preset::load(&root, "system-preset", &mut warnings);
+        let menv = manager_env::ManagerEnv::read(&root, &mut warnings);
         let zones = zones_of(&root);
         let local_zone = crate::schedule::ZoneSource::local(&zones);
         let mut s = Session {
@@ -209,6 +213,7 @@ impl Session {
             hostname,
             machine_id,
             ids,
+            menv,
             first_boot,
             presets,
             zones,
@@ -277,6 +282,7 @@ impl Session {
             user,
             users: &self.users,
             ids: &self.ids,
+            env: &self.menv,
             presets: &self.presets,
             zones: &self.zones,
             local_zone: &self.local_zone,

@@ -92,6 +92,31 @@ XDG_DATA_DIRS and XDG_RUNTIME_DIR are assumed to have their defaults (~/.config,
 ~/.local/share, /etc/xdg, /usr/local/share:/usr/share, /run/user/UID); environment.d \
 and environment generators can change them and are not evaluated (S2)";
 
+/// Where systemd looks for a configuration's files of a kind (`system-preset`,
+/// `system.conf.d`, …), highest precedence first: `CONF_PATHS` with `/lib` (Debian 12's
+/// systemd is built for a split /usr).
+const CONF_ROOTS: [&str; 5] =
+    ["/etc/systemd", "/run/systemd", "/usr/local/lib/systemd", "/lib/systemd", "/usr/lib/systemd"];
+
+/// The files named `*ext` in `sub` under each of `CONF_ROOTS`, in the order systemd reads
+/// them (`conf_files_list`): by file name, a name in a higher directory hiding the same
+/// name below; hidden and backup names left out. Each path is as listed (a link to
+/// `/dev/null` masks: the caller chases it).
+pub fn conf_files(root: &super::root::Root, sub: &str, ext: &str) -> Vec<String> {
+    let mut files: std::collections::BTreeMap<String, String> = Default::default();
+    for d in CONF_ROOTS {
+        let Ok(c) = root.chase(&format!("{d}/{sub}"), true) else { continue };
+        let Ok((list, _)) = root.list(&c.path) else { continue };
+        for e in list {
+            let name = String::from_utf8_lossy(&e.name).into_owned();
+            if name.ends_with(ext) && !super::names::hidden_or_backup(&name) {
+                files.entry(name.clone()).or_insert_with(|| super::root::join(&c.path, &name));
+            }
+        }
+    }
+    files.into_values().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,8 @@
 //! ordered by file name across directories (a same-named file in a higher directory
 //! wins); the first matching line wins.
 
-use super::root::{Root, join};
+use super::root::Root;
 use crate::model::Warning;
-
-const DIRS: [&str; 5] = ["/etc/systemd", "/run/systemd", "/usr/local/lib/systemd", "/lib/systemd", "/usr/lib/systemd"];
 
 /// One preset line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,20 +21,9 @@ pub struct Rule {
 
 /// The preset rules of a manager kind (`system-preset` or `user-preset`), in order.
 pub fn load(root: &Root, kind: &str, warnings: &mut Vec<Warning>) -> Vec<Rule> {
-    let mut files: std::collections::BTreeMap<String, String> = Default::default();
-    for d in DIRS {
-        let dir = format!("{d}/{kind}");
-        let Ok(c) = root.chase(&dir, true) else { continue };
-        let Ok((list, _)) = root.list(&c.path) else { continue };
-        for e in list {
-            let name = String::from_utf8_lossy(&e.name).into_owned();
-            if name.ends_with(".preset") && !super::names::hidden_or_backup(&name) {
-                files.entry(name.clone()).or_insert_with(|| join(&c.path, &name));
-            }
-        }
-    }
+    let files = super::paths::conf_files(root, kind, ".preset");
     let mut rules = Vec::new();
-    for path in files.values() {
+    for path in &files {
         let Ok(c) = root.chase(path, true) else { continue };
         if c.path == "/dev/null" {
             continue;

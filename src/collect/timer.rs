@@ -26,6 +26,8 @@ pub struct Manager<'a> {
     pub users: &'a [User],
     /// What the host-wide specifiers stand for.
     pub ids: &'a super::host_ids::HostIds,
+    /// What the managers put in every service's environment.
+    pub env: &'a super::manager_env::ManagerEnv,
     /// System preset rules (S20); consulted for the system scope only.
     pub presets: &'a [super::preset::Rule],
     /// Time zones of the root, its local zone, and the time elapses are computed from.
@@ -205,7 +207,13 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
         }
     }
     let env_facts: Vec<crate::model::PathFact> = env_files.iter().map(|(_, f)| f.clone()).collect();
-    let env = super::environ::environment(r, &svc, &sctx, &env_facts, notes);
+    // What the manager puts in first, then the unit's own on top.
+    let mut base = m.env.base(m.kind == ScopeKind::System, m.user);
+    if m.kind != ScopeKind::Global {
+        let acct = account(m, &svc, &runs_as);
+        super::manager_env::service(&mut base, &svc, &sctx, acct.as_ref().map(|(n, e)| (n.as_str(), *e)));
+    }
+    let env = super::environ::environment(r, &svc, &sctx, &env_facts, base, notes);
     let search = exec::search_path(svc.get("Service", "ExecSearchPath"), |d| expand(d, &sctx).ok());
     // A fatal `RootDirectory=` (not absolute and normalized) fails the service
     // (`service_check`); `/` is no jail.
@@ -569,6 +577,25 @@ fn runs_as(m: &Manager<'_>, svc: &Unit, ctx: &SpecCtx<'_>) -> RunsAs {
     let uid = user.parse::<u32>().ok().or_else(|| m.users.iter().find(|u| u.name == user).map(|u| u.uid));
     let root = !dynamic && (uid == Some(0) || (user == "root"));
     RunsAs { user, group, dynamic_user: dynamic, uid, user_is_root: root, elevated: Vec::new(), privileged: root }
+}
+
+/// The account a service runs as by name, and its entry, for what the manager sets in
+/// its environment: a user manager's own, or `User=` (a uid naming its account) or a
+/// dynamic user for the system manager; `None` for the system manager's root without
+/// `User=`, or the shared user directories.
+fn account<'a>(m: &Manager<'a>, svc: &Unit, runs_as: &RunsAs) -> Option<(String, Option<&'a User>)> {
+    if let Some(u) = m.user {
+        return Some((u.name.clone(), Some(u)));
+    }
+    let named = runs_as.dynamic_user || svc.last("Service", "User").is_some_and(|s| !s.value.trim().is_empty());
+    if m.kind == ScopeKind::Global || !named {
+        return None;
+    }
+    let by_uid = runs_as.user.parse::<u32>().ok().and_then(|id| m.users.iter().find(|u| u.uid == id));
+    match by_uid.or_else(|| m.users.iter().find(|u| u.name == runs_as.user)) {
+        Some(u) => Some((u.name.clone(), Some(u))),
+        None => Some((runs_as.user.clone(), None)),
+    }
 }
 
 /// `user_from_unit_name` (systemd 252): the name a `DynamicUser=yes` service without

@@ -2,16 +2,18 @@
 //! host-wide specifiers (`%H %l %q %m %o %w %W %B %M %A %a`), the order a command line is
 //! read in (split into words, then each word's specifiers resolved), the unit's
 //! environment in a command's arguments (`$SCRIPT`, `${DIR}`, `$$`) and in `LD_PRELOAD`,
+//! what the manager puts in that environment (`DefaultEnvironment=`, the account's
+//! `HOME`, `USER`, `SHELL`, `XDG_RUNTIME_DIR`, `STATE_DIRECTORY`; a user manager's too),
 //! where an executable is found (`ExecSearchPath=`, execute bits, `RootDirectory=`) and
 //! a script (`WorkingDirectory=`, `~` too), and what `%y %Y %d` stand for (a linked unit
 //! running the script next to its file).
 //! `systemd-analyze verify --root` is no oracle here: it resolves specifiers and looks
 //! executables up on the machine it runs on, not in the image, and puts in no
-//! environment. The image gets its own host name, pretty name and os-release; nine
-//! services print what they are started with, and the facts read offline must say the
+//! environment. The image gets its own host name, pretty name and os-release; eleven
+//! system services and one of alice's print what they are started with, and the facts read offline must say the
 //! same. Needs root, systemd-nspawn and scripts/test.sh's bootable root.
 
-use crate::live::{boot, e2e_base, facts_json, prepare, put};
+use crate::live::{boot, e2e_base, facts_json, give_alice_her_home, prepare, put};
 
 /// An instance whose `%I` holds a space, a `;` and a quote: read as one word after the
 /// split, it stays one argument; read into the line before the split, it would end the
@@ -20,13 +22,21 @@ const INSTANCE: &str = r"spec@a\x20b\x3bc\x22d";
 
 const DRIVER: &str = r#"#!/bin/sh
 cd /root
-systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service spec-y.service > start.txt 2>&1
+systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service spec-y.service spec-m.service spec-n.service > start.txt 2>&1
 systemctl show -p ExecStart -p Environment spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
 journalctl --no-pager -u 'spec-*' >> start.txt 2>&1
 hostname >> start.txt
 echo done > e2e.out
 systemctl poweroff
 "#;
+
+/// `dir/spec-NAME.timer` and its oneshot `spec-NAME.service`, whose commands write to
+/// `args-NAME` (`env`: more of its `Environment=`; `body`: the rest of `[Service]`).
+fn spec(root: &std::path::Path, dir: &str, name: &str, env: &str, body: &str) {
+    put(root, &format!("{dir}/spec-{name}.timer"), "[Timer]\nOnCalendar=daily\n", 0o644);
+    let service = format!("[Service]\nType=oneshot\nEnvironment=OUT={name}{env}\n{body}");
+    put(root, &format!("{dir}/spec-{name}.service"), &service, 0o644);
+}
 
 #[test]
 fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
@@ -43,7 +53,13 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
         0o644,
     );
     // Each service appends its arguments, one a line, to /root/args-NAME.
-    put(root, "/usr/local/bin/tg-args", "#!/bin/sh\nprintf '%s\\n' \"$@\" >> \"/root/args-$OUT\"\n", 0o755);
+    // (To `$ARGS_DIR` when set: a user's service cannot write to /root.)
+    put(
+        root,
+        "/usr/local/bin/tg-args",
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" >> \"${ARGS_DIR:-/root}/args-$OUT\"\n",
+        0o755,
+    );
     let sys = "/etc/systemd/system";
     put(root, &format!("{sys}/spec-a.timer"), "[Timer]\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n", 0o644);
     put(
@@ -66,14 +82,8 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     put(root, "/opt/jobs/run.sh", "#!/bin/sh\n", 0o755);
     put(root, "/opt/jobs/post.sh", "#!/bin/sh\n", 0o755);
     put(root, "/etc/default/spec-e", "SCRIPT=\"/opt/jobs/run.sh -q\"\n", 0o644);
-    put(root, &format!("{sys}/spec-e.timer"), "[Timer]\nOnCalendar=daily\n", 0o644);
-    put(
-        root,
-        &format!("{sys}/spec-e.service"),
-        "[Service]\nType=oneshot\nEnvironment=OUT=e DIR=/opt/jobs\nEnvironmentFile=/etc/default/spec-e\n\
-         ExecStart=/usr/local/bin/tg-args $SCRIPT ${DIR}/post.sh $$DIR\n",
-        0o644,
-    );
+    let body = "EnvironmentFile=/etc/default/spec-e\nExecStart=/usr/local/bin/tg-args $SCRIPT ${DIR}/post.sh $$DIR\n";
+    spec(root, sys, "e", " DIR=/opt/jobs", body);
     // Where a bare executable is found at exec time: `ExecSearchPath=` alone when set
     // (an entry with `..` drops the rest of its line, so `/usr/local/bin` comes after the
     // second line's `/opt/sp`), else the fixed path, passing over a file that is not
@@ -93,13 +103,7 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
         ),
         ("x", "ExecStart=tgx\n"),
     ] {
-        put(root, &format!("{sys}/spec-{name}.timer"), "[Timer]\nOnCalendar=daily\n", 0o644);
-        put(
-            root,
-            &format!("{sys}/spec-{name}.service"),
-            &format!("[Service]\nType=oneshot\nEnvironment=OUT={name}\n{body}"),
-            0o644,
-        );
+        spec(root, sys, name, "", body);
     }
     // `RootDirectory=`: a command runs the jail's file of that path and looks a bare name
     // up in the jail, one with `+` too. The jail borrows the image's /usr.
@@ -112,28 +116,14 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
         std::os::unix::fs::symlink(target, root.join("srv/jail").join(link)).unwrap();
     }
     std::fs::create_dir_all(root.join("srv/jail/root")).unwrap();
-    put(root, &format!("{sys}/spec-j.timer"), "[Timer]\nOnCalendar=daily\n", 0o644);
-    put(
-        root,
-        &format!("{sys}/spec-j.service"),
-        "[Service]\nType=oneshot\nEnvironment=OUT=j\nRootDirectory=/srv/jail\n\
-         BindReadOnlyPaths=/usr/bin /usr/lib /usr/lib64\nBindPaths=/root\n\
-         ExecStart=/opt/tgjail\nExecStart=tgbare\nExecStartPost=+/opt/tgjail\n",
-        0o644,
-    );
+    let body = "RootDirectory=/srv/jail\nBindReadOnlyPaths=/usr/bin /usr/lib /usr/lib64\nBindPaths=/root\n\
+                ExecStart=/opt/tgjail\nExecStart=tgbare\nExecStartPost=+/opt/tgjail\n";
+    spec(root, sys, "j", "", body);
     // `WorkingDirectory=`: a relative argument is a file there; `~` is the home of the
     // user the service runs as (root's here).
     for (name, wd, script) in [("w", "-/opt/wd", "/opt/wd/rel.sh"), ("h", "~", "/root/rel.sh")] {
         put(root, script, &format!("echo {script} >> \"/root/args-$OUT\"\n"), 0o644);
-        put(root, &format!("{sys}/spec-{name}.timer"), "[Timer]\nOnCalendar=daily\n", 0o644);
-        put(
-            root,
-            &format!("{sys}/spec-{name}.service"),
-            &format!(
-                "[Service]\nType=oneshot\nEnvironment=OUT={name}\nWorkingDirectory={wd}\nExecStart=/bin/sh -e rel.sh\n"
-            ),
-            0o644,
-        );
+        spec(root, sys, name, "", &format!("WorkingDirectory={wd}\nExecStart=/bin/sh -e rel.sh\n"));
     }
     // `%y`/`%Y`: the fragment's real path and its directory, here a unit linked in from
     // /opt/units, running the script that lies next to it; `%d`: its credentials directory.
@@ -147,6 +137,55 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     );
     std::os::unix::fs::symlink("/opt/units/spec-y.service", root.join("etc/systemd/system/spec-y.service")).unwrap();
     put(root, &format!("{sys}/spec-y.timer"), "[Timer]\nOnCalendar=daily\n", 0o644);
+    // What the manager puts in the environment (S41, `manager_env`): `DefaultEnvironment=`
+    // of system.conf.d (whose `HOME` a service's account overrides) and user.conf.d, the
+    // account's `HOME`, `USER`, `SHELL`, `XDG_RUNTIME_DIR` and the service's directories.
+    // Every argument names a file in the image, so the scripts read offline must be the
+    // arguments the command got, in order.
+    put(
+        root,
+        "/etc/systemd/system.conf.d/50-tg.conf",
+        "[Manager]\nDefaultEnvironment=TGDEF=/opt/def HOME=/opt/wrong\n",
+        0o644,
+    );
+    put(root, "/etc/systemd/user.conf.d/50-tg.conf", "[Manager]\nDefaultEnvironment=TGUDEF=/opt/udef\n", 0o644);
+    for f in [
+        "/home/alice/m-home.sh",
+        "/home/alice/m-user.sh",
+        "/var/lib/tgm/m-state.sh",
+        "/run/tgm/m-run.sh",
+        "/opt/def/m-def.sh",
+        "/opt/wrong/n-home.sh",
+        "/home/alice/u-home.sh",
+        "/run/user/1000/u-run.sh",
+        "/home/alice/.config/tgu/u-state.sh",
+        "/opt/def/u-def.sh",
+        "/opt/udef/u-udef.sh",
+    ] {
+        put(root, f, "#!/bin/sh\n", 0o644);
+    }
+    for (name, body) in [
+        (
+            "m",
+            "User=alice\nStateDirectory=tgm\nRuntimeDirectory=tgm\nExecStart=/usr/local/bin/tg-args ${HOME}/m-home.sh \
+             /home/${USER}/m-user.sh ${STATE_DIRECTORY}/m-state.sh ${RUNTIME_DIRECTORY}/m-run.sh ${TGDEF}/m-def.sh $SHELL\n",
+        ),
+        ("n", "ExecStart=/usr/local/bin/tg-args ${HOME}/n-home.sh\n"),
+    ] {
+        spec(root, sys, name, " ARGS_DIR=/home/alice", body);
+    }
+    // alice's own, started with her manager (she lingers).
+    let user_dir = "/home/alice/.config/systemd/user";
+    let body = "StateDirectory=tgu\nExecStart=/usr/local/bin/tg-args ${HOME}/u-home.sh ${XDG_RUNTIME_DIR}/u-run.sh \
+                ${STATE_DIRECTORY}/u-state.sh ${TGDEF}/u-def.sh ${TGUDEF}/u-udef.sh $SHELL\n[Install]\nWantedBy=default.target\n";
+    spec(root, user_dir, "u", " ARGS_DIR=/home/alice", body);
+    std::fs::create_dir_all(root.join("home/alice/.config/systemd/user/default.target.wants")).unwrap();
+    std::os::unix::fs::symlink(
+        format!("{user_dir}/spec-u.service"),
+        root.join("home/alice/.config/systemd/user/default.target.wants/spec-u.service"),
+    )
+    .unwrap();
+    give_alice_her_home(root);
     let wants = root.join(sys.trim_start_matches('/')).join("timers.target.wants");
     std::fs::create_dir_all(&wants).unwrap();
     for (link, target) in [("spec-a.timer", "spec-a.timer"), (&format!("{INSTANCE}.timer"), "spec@.timer")] {
@@ -180,6 +219,12 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     let (scripts, preloads) = (used("spec-e.timer", "script"), used("spec-a.timer", "preload"));
     let (relative, in_home) = (used("spec-w.timer", "script"), used("spec-h.timer", "script"));
     let (fragment_args, next_to_unit) = (ours("spec-y.timer"), used("spec-y.timer", "script"));
+    let (by_manager, by_default) = (used("spec-m.timer", "script"), used("spec-n.timer", "script"));
+    let alice =
+        facts["scopes"].as_array().unwrap().iter().find(|s| s["kind"] == "user" && s["user"] == "alice").unwrap();
+    let t = alice["timers"].as_array().unwrap().iter().find(|t| t["name"] == "spec-u.timer").unwrap();
+    let files = t["files"].as_array().unwrap().iter().filter(|f| f["role"] == "script");
+    let by_her_manager: Vec<String> = files.map(|f| f["target"]["path"].as_str().unwrap().to_string()).collect();
     let exe = |timer: &str| used(timer, "executable");
     let (exe_s, exe_x, exe_j) = (exe("spec-s.timer"), exe("spec-x.timer"), exe("spec-j.timer"));
 
@@ -208,6 +253,20 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     // Every argument that names a file is taken as code the command may run: the unit
     // file `%y` named to `tg-args`, and the script `sh` ran.
     assert_eq!(next_to_unit, ["/opt/units/spec-y.service", "/opt/units/spec-y.sh"], "{context}");
+    let in_her_home = |f: &str| {
+        std::fs::read_to_string(root.join("home/alice").join(f))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(by_manager, in_her_home("args-m"), "{context}");
+    assert_eq!(by_default, in_her_home("args-n"), "{context}");
+    let hers = in_her_home("args-u");
+    assert_eq!(by_her_manager, hers, "{context}");
+    assert_eq!(by_manager[0], "/home/alice/m-home.sh", "the account's HOME over DefaultEnvironment's");
+    assert_eq!(by_default, ["/opt/wrong/n-home.sh"], "no User=: DefaultEnvironment's HOME");
+    assert_eq!(hers.len(), 6, "{context}");
     let jail = ["/srv/jail/opt/tgjail", "/srv/jail/usr/local/bin/tgbare", "/srv/jail/opt/tgjail"];
     assert_eq!(theirs("args-j"), jail, "{context}");
     assert_eq!(exe_j, jail, "{context}");
