@@ -58,6 +58,13 @@ impl ManagerEnv {
         }
     }
 
+    /// Whether a manager's `DefaultEnvironment=` sets `LD_PRELOAD` (the system
+    /// manager's, or with it a user manager's).
+    pub fn preloads(&self, system: bool) -> bool {
+        let sets = |v: &[(String, Var)]| v.iter().any(|(k, _)| k == "LD_PRELOAD");
+        sets(&self.system) || (!system && sets(&self.user))
+    }
+
     /// What every service of a manager starts with: the system manager's (`user` None),
     /// or the user manager of `user`. The shared user directories (no account yet) get
     /// the managers' own settings without an account's.

@@ -91,7 +91,8 @@ pub enum Detail {
     Full,
     /// What `list` shows: the timers, their schedules, activation and services, and where
     /// each command's executable resolves. Not the metadata of the files a service runs
-    /// (nor their parent directories), the arguments that name scripts, the generators,
+    /// (nor their parent directories), the arguments that name scripts, the commands'
+    /// environment (environment files, preloaded libraries), the generators,
     /// the directories' entry inventory or the package provenance: 5% of a 10,000-user
     /// `list`, and about half of a Debian host's (most of that the package database).
     Inventory,

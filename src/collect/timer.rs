@@ -2,8 +2,10 @@
 //! S32), `Persistent=` (S35), who the service runs as (S41), what it executes and which
 //! environment files it reads, each resolved inside the root.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::environ::Var;
 use super::exec;
 use super::names;
 use super::resolve::{Notes, Resolver};
@@ -194,10 +196,12 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
     // `tpl@t.service`, whose `%i` is `t`.
     let sctx = m.ctx(&svc);
     let mut runs_as = runs_as(m, &svc, &sctx);
-    // What the unit puts in its commands' environment: their arguments may name a
-    // script through it (`ExecStart=/bin/sh $SCRIPT`).
+    // What the commands' environment holds: their arguments may name a script through
+    // it (`ExecStart=/bin/sh $SCRIPT`), and its `LD_PRELOAD` is code they run. `list`
+    // shows neither, so reads no environment file for it.
+    let full = m.detail == super::Detail::Full;
     let mut env_files = Vec::new();
-    for s in svc.get("Service", "EnvironmentFile") {
+    for s in svc.get("Service", "EnvironmentFile").iter().filter(|_| full) {
         let Ok(v) = expand(&s.value, &sctx) else {
             continue;
         };
@@ -207,13 +211,10 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
         }
     }
     let env_facts: Vec<crate::model::PathFact> = env_files.iter().map(|(_, f)| f.clone()).collect();
-    // What the manager puts in first, then the unit's own on top.
-    let mut base = m.env.base(m.kind == ScopeKind::System, m.user);
-    if m.kind != ScopeKind::Global {
-        let acct = account(m, &svc, &runs_as);
-        super::manager_env::service(&mut base, &svc, &sctx, acct.as_ref().map(|(n, e)| (n.as_str(), *e)));
-    }
-    let env = super::environ::environment(r, &svc, &sctx, &env_facts, base, notes);
+    let env = match full {
+        true => super::environ::environment(r, &svc, &sctx, &env_facts, manager_env(m, &svc, &sctx, &runs_as), notes),
+        false => Default::default(),
+    };
     let search = exec::search_path(svc.get("Service", "ExecSearchPath"), |d| expand(d, &sctx).ok());
     // A fatal `RootDirectory=` (not absolute and normalized) fails the service
     // (`service_check`); `/` is no jail.
@@ -298,7 +299,9 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
             privileged: runs_as.privileged,
         });
     }
-    files.extend(super::environ::preloads(r, &env, &how, runs_as.privileged, notes));
+    if full {
+        files.extend(super::environ::preloads(r, &env, &how, runs_as.privileged, notes));
+    }
     notes.warnings.extend(warn);
     let t = Timer {
         name: unit.name.clone(),
@@ -577,6 +580,23 @@ fn runs_as(m: &Manager<'_>, svc: &Unit, ctx: &SpecCtx<'_>) -> RunsAs {
     let uid = user.parse::<u32>().ok().or_else(|| m.users.iter().find(|u| u.name == user).map(|u| u.uid));
     let root = !dynamic && (uid == Some(0) || (user == "root"));
     RunsAs { user, group, dynamic_user: dynamic, uid, user_is_root: root, elevated: Vec::new(), privileged: root }
+}
+
+/// What the manager puts in the service's environment before its own settings, when it
+/// can matter: an `Exec*=` line with a `$`, or a manager `LD_PRELOAD`. Else nothing:
+/// built for every timer, it took a 10,000-user `list`'s user time from 0.84 to 0.95 s
+/// (medians of seven), for values no one reads.
+fn manager_env(m: &Manager<'_>, svc: &Unit, sctx: &SpecCtx<'_>, runs_as: &RunsAs) -> BTreeMap<String, Var> {
+    let dollar = EXEC_KEYS.iter().any(|k| svc.get("Service", k).iter().any(|s| s.value.contains('$')));
+    if !dollar && !m.env.preloads(m.kind == ScopeKind::System) {
+        return BTreeMap::new();
+    }
+    let mut base = m.env.base(m.kind == ScopeKind::System, m.user);
+    if m.kind != ScopeKind::Global {
+        let acct = account(m, svc, runs_as);
+        super::manager_env::service(&mut base, svc, sctx, acct.as_ref().map(|(n, e)| (n.as_str(), *e)));
+    }
+    base
 }
 
 /// The account a service runs as by name, and its entry, for what the manager sets in
