@@ -525,10 +525,18 @@ fn triggers(unit: &Unit, ctx: &SpecCtx<'_>, m: &Manager<'_>, warn: &mut Vec<Warn
     (good, bad)
 }
 
-/// `WorkingDirectory=` when the service sets it (`-` only lets it be missing): `~` is
-/// the home of the user it runs as, other values are paths with specifiers.
+/// The directory a service's commands start in, where a relative argument is looked
+/// up: `WorkingDirectory=` (`-` only lets it be missing; `~` is the home of the user it
+/// runs as, other values are paths with specifiers), else the manager's default.
 fn working_dir(m: &Manager<'_>, svc: &Unit, ctx: &SpecCtx<'_>, runs_as: &RunsAs) -> Option<String> {
-    let s = svc.last("Service", "WorkingDirectory")?;
+    let Some(s) = svc.last("Service", "WorkingDirectory").filter(|s| !s.value.is_empty()) else {
+        // Unset (or reset): `/` for the system manager, the user's home for a user
+        // manager (systemd.exec(5); measured). The shared user directories' is not known.
+        return match m.kind {
+            ScopeKind::System => Some("/".into()),
+            _ => m.user.map(|u| u.home.clone()),
+        };
+    };
     let v = s.value.strip_prefix('-').unwrap_or(&s.value);
     if v == "~" {
         let home = |u: &User| u.home.clone();

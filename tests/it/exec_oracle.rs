@@ -1,17 +1,18 @@
 //! S31, S41: what a timer's service runs, against the manager of the booted image: the
-//! host-wide specifiers (`%H %l %q %m %o %w %W %B %M %A %a`), the order a command line is
+//! host-wide specifiers (`%H %l %q %m %o %w %W %B %M %A %a`), what `%y %Y %d` stand for
+//! (a linked unit running the script next to its file), the order a command line is
 //! read in (split into words, then each word's specifiers resolved), the unit's
 //! environment in a command's arguments (`$SCRIPT`, `${DIR}`, `$$`) and in `LD_PRELOAD`,
 //! what the manager puts in that environment (`DefaultEnvironment=`, the account's
 //! `HOME`, `USER`, `SHELL`, `XDG_RUNTIME_DIR`, `STATE_DIRECTORY`; a user manager's too),
 //! where an executable is found (`ExecSearchPath=`, execute bits, `RootDirectory=`) and
-//! a script (`WorkingDirectory=`, `~` too), and what `%y %Y %d` stand for (a linked unit
-//! running the script next to its file).
+//! a relative script (`WorkingDirectory=`, `~`, and the default without one).
 //! `systemd-analyze verify --root` is no oracle here: it resolves specifiers and looks
 //! executables up on the machine it runs on, not in the image, and puts in no
-//! environment. The image gets its own host name, pretty name and os-release; eleven
-//! system services and one of alice's print what they are started with, and the facts read offline must say the
-//! same. Needs root, systemd-nspawn and scripts/test.sh's bootable root.
+//! environment. The image gets its own host name, pretty name and os-release; twelve
+//! system services and one of alice's print what they are started with, and the facts
+//! read offline must say the same. Needs root, systemd-nspawn and scripts/test.sh's
+//! bootable root.
 
 use crate::live::{boot, e2e_base, facts_json, give_alice_her_home, prepare, put};
 
@@ -22,7 +23,7 @@ const INSTANCE: &str = r"spec@a\x20b\x3bc\x22d";
 
 const DRIVER: &str = r#"#!/bin/sh
 cd /root
-systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service spec-y.service spec-m.service spec-n.service > start.txt 2>&1
+systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service spec-y.service spec-m.service spec-n.service spec-r.service > start.txt 2>&1
 systemctl show -p ExecStart -p Environment spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
 journalctl --no-pager -u 'spec-*' >> start.txt 2>&1
 hostname >> start.txt
@@ -120,10 +121,15 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
                 ExecStart=/opt/tgjail\nExecStart=tgbare\nExecStartPost=+/opt/tgjail\n";
     spec(root, sys, "j", "", body);
     // `WorkingDirectory=`: a relative argument is a file there; `~` is the home of the
-    // user the service runs as (root's here).
-    for (name, wd, script) in [("w", "-/opt/wd", "/opt/wd/rel.sh"), ("h", "~", "/root/rel.sh")] {
+    // user the service runs as (root's here); without one, `/` (and a user's home for her
+    // manager, spec-u below).
+    for (name, wd, arg, script) in [
+        ("w", "WorkingDirectory=-/opt/wd\n", "rel.sh", "/opt/wd/rel.sh"),
+        ("h", "WorkingDirectory=~\n", "rel.sh", "/root/rel.sh"),
+        ("r", "", "opt/wd/r-rel.sh", "/opt/wd/r-rel.sh"),
+    ] {
         put(root, script, &format!("echo {script} >> \"/root/args-$OUT\"\n"), 0o644);
-        spec(root, sys, name, "", &format!("WorkingDirectory={wd}\nExecStart=/bin/sh -e rel.sh\n"));
+        spec(root, sys, name, "", &format!("{wd}ExecStart=/bin/sh -e {arg}\n"));
     }
     // `%y`/`%Y`: the fragment's real path and its directory, here a unit linked in from
     // /opt/units, running the script that lies next to it; `%d`: its credentials directory.
@@ -177,7 +183,9 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     // alice's own, started with her manager (she lingers).
     let user_dir = "/home/alice/.config/systemd/user";
     let body = "StateDirectory=tgu\nExecStart=/usr/local/bin/tg-args ${HOME}/u-home.sh ${XDG_RUNTIME_DIR}/u-run.sh \
-                ${STATE_DIRECTORY}/u-state.sh ${TGDEF}/u-def.sh ${TGUDEF}/u-udef.sh $SHELL\n[Install]\nWantedBy=default.target\n";
+                ${STATE_DIRECTORY}/u-state.sh ${TGDEF}/u-def.sh ${TGUDEF}/u-udef.sh $SHELL\n\
+                ExecStartPost=/bin/sh -e u-rel.sh\n[Install]\nWantedBy=default.target\n";
+    put(root, "/home/alice/u-rel.sh", "echo /home/alice/u-rel.sh >> /home/alice/args-u\n", 0o644);
     spec(root, user_dir, "u", " ARGS_DIR=/home/alice", body);
     std::fs::create_dir_all(root.join("home/alice/.config/systemd/user/default.target.wants")).unwrap();
     std::os::unix::fs::symlink(
@@ -218,6 +226,7 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     };
     let (scripts, preloads) = (used("spec-e.timer", "script"), used("spec-a.timer", "preload"));
     let (relative, in_home) = (used("spec-w.timer", "script"), used("spec-h.timer", "script"));
+    let from_slash = used("spec-r.timer", "script");
     let (fragment_args, next_to_unit) = (ours("spec-y.timer"), used("spec-y.timer", "script"));
     let (by_manager, by_default) = (used("spec-m.timer", "script"), used("spec-n.timer", "script"));
     let alice =
@@ -248,6 +257,8 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     assert_eq!(relative, ["/opt/wd/rel.sh"], "{context}");
     assert_eq!(theirs("args-h"), ["/root/rel.sh"], "{context}");
     assert_eq!(in_home, ["/root/rel.sh"], "{context}");
+    assert_eq!(theirs("args-r"), ["/opt/wd/r-rel.sh"], "{context}");
+    assert_eq!(from_slash, ["/opt/wd/r-rel.sh"], "{context}");
     // The script's own line comes last: it ran from where `%Y` pointed.
     assert_eq!(fragment_args, theirs("args-y"), "%y %Y %d, then `sh %Y/spec-y.sh`\n{context}");
     // Every argument that names a file is taken as code the command may run: the unit
@@ -266,7 +277,8 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     assert_eq!(by_her_manager, hers, "{context}");
     assert_eq!(by_manager[0], "/home/alice/m-home.sh", "the account's HOME over DefaultEnvironment's");
     assert_eq!(by_default, ["/opt/wrong/n-home.sh"], "no User=: DefaultEnvironment's HOME");
-    assert_eq!(hers.len(), 6, "{context}");
+    assert_eq!(hers.len(), 7, "{context}");
+    assert_eq!(hers.last().map(String::as_str), Some("/home/alice/u-rel.sh"), "a user's service starts in her home");
     let jail = ["/srv/jail/opt/tgjail", "/srv/jail/usr/local/bin/tgbare", "/srv/jail/opt/tgjail"];
     assert_eq!(theirs("args-j"), jail, "{context}");
     assert_eq!(exe_j, jail, "{context}");
