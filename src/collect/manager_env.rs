@@ -170,10 +170,14 @@ fn default_environment(root: &Root, kind: &str, warnings: &mut Vec<Warning>) -> 
     files.extend(super::paths::conf_files(root, &format!("{kind}.conf.d"), ".conf"));
     let mut out: Vec<(String, Var)> = Vec::new();
     for path in files {
-        let Ok(c) = root.chase(&path, true) else { continue };
-        if !c.exists || c.path == "/dev/null" {
-            continue;
-        }
+        let c = match root.chase(&path, true) {
+            Ok(c) if !c.exists || c.path == "/dev/null" => continue,
+            Ok(c) => c,
+            Err(e) => {
+                warnings.push(Warning { path, line: None, message: format!("manager configuration not read: {e}") });
+                continue;
+            }
+        };
         let bytes = match root.read_capped(&c.path, CONF_MAX) {
             Ok(b) => b,
             Err(e) => {

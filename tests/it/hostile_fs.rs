@@ -213,3 +213,31 @@ fn many_accounts_and_timers_complete() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["timers"].as_array().unwrap().len(), 3_001);
 }
+
+/// The manager's configuration (`DefaultEnvironment=`) as a FIFO, or its drop-in a link
+/// loop: neither blocks nor fails the run; each is named in a warning, and what the
+/// other files say still applies.
+#[test]
+fn manager_configuration_fifo_or_link_loop_is_a_warning() {
+    let fx = base();
+    nix::unistd::mkfifo(&fx.host_path("/etc/systemd/system.conf"), nix::sys::stat::Mode::from_bits_truncate(0o644))
+        .unwrap();
+    fx.link("/etc/systemd/system.conf.d/10-a.conf", "20-b.conf")
+        .link("/etc/systemd/system.conf.d/20-b.conf", "10-a.conf")
+        .file("/etc/systemd/system.conf.d/30-ok.conf", "[Manager]\nDefaultEnvironment=D=/opt/d\n")
+        .file("/opt/d/run.sh", "#!/bin/sh\n")
+        .file("/etc/systemd/system/p.timer", &timer("daily"))
+        .file("/etc/systemd/system/p.service", "[Service]\nExecStart=/bin/sh ${D}/run.sh\n");
+    let (f, _) = facts(&fx);
+    let warned = |p: &str| {
+        f["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["path"] == p && w["message"].as_str().unwrap().contains("manager configuration"))
+    };
+    assert!(warned("/etc/systemd/system.conf"), "{}", f["warnings"]);
+    assert!(warned("/etc/systemd/system.conf.d/10-a.conf"), "{}", f["warnings"]);
+    let files = system_timer(&f, "p.timer")["files"].as_array().unwrap().clone();
+    assert!(files.iter().any(|x| x["role"] == "script" && x["target"]["path"] == "/opt/d/run.sh"), "{files:?}");
+}
