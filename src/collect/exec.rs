@@ -426,7 +426,7 @@ pub fn search_path(values: &[crate::model::Setting], expand: impl Fn(&str) -> Op
 /// does at exec time (`replace_env_argv`; not for a `:` command): a word that is `$NAME`
 /// becomes the value split into words (unquoted), `${NAME}` within a word the value as
 /// is, `$$` a `$`. `env` holds what the manager sets too (`manager_env`); a name it does
-/// not know (from `environment.d` or `PassEnvironment=`, not known offline) is left as
+/// not know (from `PassEnvironment=` or PAM, not known offline) is left as
 /// written, never emptied: a path made up from a guess would not be what runs.
 pub fn substitute<'v>(argv: &[String], env: impl Fn(&str) -> Option<&'v str>) -> Vec<String> {
     let mut out = Vec::with_capacity(argv.len());

@@ -8,14 +8,16 @@
 //! - the manager's: `PATH` (its fixed default), then the `DefaultEnvironment=` of
 //!   `system.conf` and its drop-ins. A user manager is started by the system manager, so
 //!   it has those too, then its account's `HOME`, `USER`, `LOGNAME`, `SHELL` and
-//!   `XDG_RUNTIME_DIR`, then the `DefaultEnvironment=` of `user.conf`;
+//!   `XDG_RUNTIME_DIR`, then the `DefaultEnvironment=` of `user.conf`, then what its
+//!   environment generator reads from `environment.d` (when the image has it);
 //! - the service's: `USER` and `LOGNAME` when it runs as a named account (`User=`,
 //!   `DynamicUser=`, every service of a user manager), `HOME` unless the account's home
 //!   is empty or `/`, `SHELL` unless it is empty or a `nologin`/`false`/`true`; and
 //!   `STATE_DIRECTORY`, `RUNTIME_DIRECTORY`, … for the directories it asks for.
 //!
-//! Not known offline, so left out: what environment generators add (`environment.d`),
-//! `PassEnvironment=` (the manager's own environment), the locale (`LANG`).
+//! Not known offline, so left out: what other environment generators add,
+//! `PassEnvironment=` (the manager's own environment), what PAM sets for a session, the
+//! locale (`LANG`).
 
 use std::collections::BTreeMap;
 
@@ -43,32 +45,74 @@ const DIRECTORIES: [(&str, &str, &str); 5] = [
     ("ConfigurationDirectory", "CONFIGURATION_DIRECTORY", "%E"),
 ];
 
-/// The `DefaultEnvironment=` of each manager, read once per run.
+/// Where a user manager looks for environment generators, and the one systemd ships.
+const GENERATOR_DIRS: [&str; 4] = [
+    "/run/systemd/user-environment-generators",
+    "/etc/systemd/user-environment-generators",
+    "/usr/local/lib/systemd/user-environment-generators",
+    "/usr/lib/systemd/user-environment-generators",
+];
+const ENV_D_GENERATOR: &str = "30-systemd-environment-d-generator";
+
+/// `environment.d` below the user's own (`CONF_PATHS_USR`: no /lib).
+const ENV_D_DIRS: [&str; 4] =
+    ["/etc/environment.d", "/run/environment.d", "/usr/local/lib/environment.d", "/usr/lib/environment.d"];
+
+/// An `environment.d` file: its path and `(line, name, value as written)`.
+type EnvFile = (String, Vec<(u32, String, String)>);
+
+/// The `DefaultEnvironment=` of each manager, and the shared `environment.d`, read once
+/// per run.
 #[derive(Debug, Default)]
 pub struct ManagerEnv {
     system: Vec<(String, Var)>,
     user: Vec<(String, Var)>,
+    /// The shared `environment.d` files by name, when the image has the generator that
+    /// reads them (`None`: no such generator, or it is masked).
+    env_d: Option<std::collections::BTreeMap<String, EnvFile>>,
 }
 
 impl ManagerEnv {
     pub fn read(root: &Root, warnings: &mut Vec<Warning>) -> ManagerEnv {
+        let generators = super::paths::conf_files_in(root, GENERATOR_DIRS.map(String::from), "");
+        let env_d = generators.get(ENV_D_GENERATOR).filter(|p| regular(root, p)).map(|_| {
+            let files = super::paths::conf_files_in(root, ENV_D_DIRS.map(String::from), ".conf");
+            files.into_iter().filter_map(|(name, path)| Some((name, env_d_file(root, path, warnings)?))).collect()
+        });
         ManagerEnv {
             system: default_environment(root, "system", warnings),
             user: default_environment(root, "user", warnings),
+            env_d,
         }
     }
 
-    /// Whether a manager's `DefaultEnvironment=` sets `LD_PRELOAD` (the system
-    /// manager's, or with it a user manager's).
-    pub fn preloads(&self, system: bool) -> bool {
+    /// Whether the manager's environment may hold an `LD_PRELOAD`: its
+    /// `DefaultEnvironment=` (the system manager's, or with it a user manager's), the
+    /// shared `environment.d`, or a user's own `environment.d` files.
+    pub fn may_preload(&self, root: &Root, system: bool, user: Option<&User>) -> bool {
         let sets = |v: &[(String, Var)]| v.iter().any(|(k, _)| k == "LD_PRELOAD");
-        sets(&self.system) || (!system && sets(&self.user))
+        if sets(&self.system) {
+            return true;
+        }
+        if system {
+            return false;
+        }
+        let Some(shared) = &self.env_d else { return sets(&self.user) };
+        sets(&self.user)
+            || shared.values().any(|(_, lines)| lines.iter().any(|(_, k, _)| k == "LD_PRELOAD"))
+            || user.is_some_and(|u| !super::paths::conf_files_in(root, [own_env_d(u)], ".conf").is_empty())
     }
 
     /// What every service of a manager starts with: the system manager's (`user` None),
     /// or the user manager of `user`. The shared user directories (no account yet) get
     /// the managers' own settings without an account's.
-    pub fn base(&self, system: bool, user: Option<&User>) -> BTreeMap<String, Var> {
+    pub fn base(
+        &self,
+        root: &Root,
+        system: bool,
+        user: Option<&User>,
+        warnings: &mut Vec<Warning>,
+    ) -> BTreeMap<String, Var> {
         let mut env = BTreeMap::new();
         set(&mut env, "PATH", DEFAULT_PATH);
         env.extend(self.system.iter().cloned());
@@ -78,9 +122,123 @@ impl ManagerEnv {
                 set(&mut env, "XDG_RUNTIME_DIR", &format!("/run/user/{}", u.uid));
             }
             env.extend(self.user.iter().cloned());
+            if let (Some(shared), Some(u)) = (&self.env_d, user) {
+                environment_d(root, shared, u, &mut env, warnings);
+            }
         }
         env
     }
+}
+
+/// The user's own `environment.d` (`$XDG_CONFIG_HOME/environment.d`, its default).
+fn own_env_d(u: &User) -> String {
+    format!("{}/.config/environment.d", u.home.trim_end_matches('/'))
+}
+
+/// Whether `path` resolves to a regular file (not masked by a link to /dev/null).
+fn regular(root: &Root, path: &str) -> bool {
+    root.chase(path, true).is_ok_and(|c| c.exists && root.lstat(&c.path).is_ok_and(|m| m.is_file()))
+}
+
+/// Reads an `environment.d` file (`None`: masked, missing or unreadable, warned).
+fn env_d_file(root: &Root, path: String, warnings: &mut Vec<Warning>) -> Option<EnvFile> {
+    let c = root.chase(&path, true).ok().filter(|c| c.exists && c.path != "/dev/null")?;
+    match root.read_capped(&c.path, CONF_MAX) {
+        Ok(b) => Some((path, super::environ::env_file(&String::from_utf8_lossy(&b)))),
+        Err(e) => {
+            warnings.push(Warning { path, line: None, message: format!("environment.d file not read: {e}") });
+            None
+        }
+    }
+}
+
+/// What the `environment.d` generator adds for user `u`: the files of her own directory
+/// and the shared ones by name (hers hide the same name), each line's value resolved
+/// against what is set so far (`replace_env`); a name that is no variable name is
+/// skipped, as the generator skips it.
+fn environment_d(
+    root: &Root,
+    shared: &BTreeMap<String, EnvFile>,
+    u: &User,
+    env: &mut BTreeMap<String, Var>,
+    warnings: &mut Vec<Warning>,
+) {
+    let own = super::paths::conf_files_in(root, [own_env_d(u)], ".conf");
+    let names: std::collections::BTreeSet<&String> = shared.keys().chain(own.keys()).collect();
+    for name in names {
+        let read;
+        let (path, lines) = match own.get(name) {
+            Some(p) => match env_d_file(root, p.clone(), warnings) {
+                Some(f) => {
+                    read = f;
+                    (&read.0, &read.1)
+                }
+                None => continue, // masked or unreadable: the shared file of that name too
+            },
+            None => (&shared[name].0, &shared[name].1),
+        };
+        for (line, k, raw) in lines {
+            if !var_name(k) {
+                continue;
+            }
+            let value = replace_env(raw, env, 0);
+            env.insert(k.clone(), Var { value, file: path.clone(), line: *line, key: "environment.d".into() });
+        }
+    }
+}
+
+fn var_name(k: &str) -> bool {
+    let b = k.as_bytes();
+    !b.is_empty() && !b[0].is_ascii_digit() && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+/// `replace_env` as the `environment.d` generator calls it: `$NAME`, `${NAME}`,
+/// `${NAME:-default}` (the default when unset or empty), `${NAME:+alternate}` (the
+/// alternate when set and not empty), a default or alternate resolved in turn; an unset
+/// name is empty. An unterminated `${` is kept as written.
+fn replace_env(s: &str, env: &BTreeMap<String, Var>, depth: u8) -> String {
+    let get = |n: &str| env.get(n).map(|v| v.value.as_str()).filter(|v| !v.is_empty());
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(inner) = after.strip_prefix('{') {
+            let mut level = 1;
+            let end = inner.char_indices().find_map(|(k, c)| {
+                level += i32::from(c == '{') - i32::from(c == '}');
+                (level == 0).then_some(k)
+            });
+            let Some(end) = end else {
+                out.push_str(&rest[i..]);
+                return out;
+            };
+            let body = &inner[..end];
+            match body.split_once(':') {
+                Some((n, alt)) if alt.starts_with('-') && depth < 8 => match get(n) {
+                    Some(v) => out.push_str(v),
+                    None => out.push_str(&replace_env(&alt[1..], env, depth + 1)),
+                },
+                Some((n, alt)) if alt.starts_with('+') && depth < 8 => {
+                    if get(n).is_some() {
+                        out.push_str(&replace_env(&alt[1..], env, depth + 1));
+                    }
+                }
+                _ => out.push_str(env.get(body).map_or("", |v| v.value.as_str())),
+            }
+            rest = &inner[end + 1..];
+        } else {
+            let n = after.bytes().take_while(|c| c.is_ascii_alphanumeric() || *c == b'_').count();
+            if n == 0 {
+                out.push('$');
+            } else {
+                out.push_str(env.get(&after[..n]).map_or("", |v| v.value.as_str()));
+            }
+            rest = &after[n..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Puts in what the manager sets for this service: its account's variables (`account`:
@@ -212,6 +370,13 @@ fn default_environment(root: &Root, kind: &str, warnings: &mut Vec<Warning>) -> 
 mod tests {
     use super::*;
 
+    /// Writes `text` at the in-image path `p` of the root at `dir`.
+    fn write(dir: &std::path::Path, p: &str, text: &str) {
+        let f = dir.join(p.trim_start_matches('/'));
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    }
+
     fn values(env: &BTreeMap<String, Var>) -> Vec<String> {
         env.iter().map(|(k, v)| format!("{k}={}", v.value)).collect()
     }
@@ -222,11 +387,7 @@ mod tests {
     #[test]
     fn default_environment_in_the_order_the_manager_reads_it() {
         let d = tempfile::tempdir().unwrap();
-        let w = |p: &str, t: &str| {
-            let f = d.path().join(p.trim_start_matches('/'));
-            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-            std::fs::write(f, t).unwrap();
-        };
+        let w = |p: &str, t: &str| write(d.path(), p, t);
         w(
             "/etc/systemd/system.conf",
             "[Manager]\nDefaultEnvironment=GONE=1\nDefaultEnvironment=\nDefaultEnvironment=A=main \"B=two words\"\n",
@@ -239,13 +400,13 @@ mod tests {
         w("/etc/systemd/user.conf.d/x.conf", "[Manager]\nDefaultEnvironment=U=1 LD_PRELOAD=/opt/x.so\n");
         let root = Root::open(d.path()).unwrap();
         let menv = ManagerEnv::read(&root, &mut Vec::new());
-        let sys = menv.base(true, None);
+        let sys = menv.base(&root, true, None, &mut Vec::new());
         assert_eq!(values(&sys), ["A=etc", "B=two words", "C=run", format!("PATH={DEFAULT_PATH}").as_str()]);
         assert_eq!(sys["A"].file, "/etc/systemd/system.conf.d/10-a.conf");
         assert_eq!((sys["B"].file.as_str(), sys["B"].line), ("/etc/systemd/system.conf", 4));
         // A user manager: the system manager's, its account's, then user.conf's.
         let mut alice = User::for_tests("alice", 1000, "/home/alice");
-        let user = menv.base(false, Some(&alice));
+        let user = menv.base(&root, false, Some(&alice), &mut Vec::new());
         for kv in ["A=etc", "HOME=/home/alice", "SHELL=/bin/sh", "U=1", "USER=alice", "XDG_RUNTIME_DIR=/run/user/1000"]
         {
             assert!(values(&user).iter().any(|v| v == kv), "{kv}: {:?}", values(&user));
@@ -254,9 +415,50 @@ mod tests {
         // No HOME for a `/` home, no SHELL for a nologin one.
         alice.home = "/".into();
         alice.shell = "/usr/sbin/nologin".into();
-        let user = menv.base(false, Some(&alice));
+        let user = menv.base(&root, false, Some(&alice), &mut Vec::new());
         assert!(!user.contains_key("HOME") && !user.contains_key("SHELL"));
         assert_eq!(user["LOGNAME"].value, "alice");
+    }
+
+    /// The `environment.d` generator's files (S2): only when the image has the generator;
+    /// hers hide a shared file of the same name (and mask it with /dev/null); each value
+    /// resolved against what is set so far.
+    #[test]
+    fn environment_d_as_the_generator_reads_it() {
+        let d = tempfile::tempdir().unwrap();
+        let w = |p: &str, t: &str| write(d.path(), p, t);
+        w("/usr/lib/environment.d/10-a.conf", "A=${HOME}/a\nB=shared\n");
+        w("/etc/environment.d/20-b.conf", "C=$A:${UNSET:-dflt}:${A:+alt}\n9BAD=x\n");
+        w("/usr/lib/environment.d/30-c.conf", "D=masked\n");
+        w("/home/alice/.config/environment.d/10-a.conf", "A=${XDG_RUNTIME_DIR}/mine\n");
+        std::os::unix::fs::symlink("/dev/null", d.path().join("home/alice/.config/environment.d/30-c.conf")).unwrap();
+        let alice = User::for_tests("alice", 1000, "/home/alice");
+        let root = Root::open(d.path()).unwrap();
+        // Without the generator, nothing of it.
+        let env = ManagerEnv::read(&root, &mut Vec::new()).base(&root, false, Some(&alice), &mut Vec::new());
+        assert!(!env.contains_key("A") && !env.contains_key("C"));
+        w("/usr/lib/systemd/user-environment-generators/30-systemd-environment-d-generator", "#!/bin/sh\n");
+        let root = Root::open(d.path()).unwrap(); // a run reads one snapshot
+        let menv = ManagerEnv::read(&root, &mut Vec::new());
+        let env = menv.base(&root, false, Some(&alice), &mut Vec::new());
+        assert_eq!(env["A"].value, "/run/user/1000/mine");
+        assert_eq!(env["A"].file, "/home/alice/.config/environment.d/10-a.conf");
+        assert!(!env.contains_key("B"), "her 10-a.conf hides the shared one");
+        assert_eq!(env["C"].value, "/run/user/1000/mine:dflt:alt");
+        assert!(!env.contains_key("D") && !env.contains_key("9BAD"));
+        assert!(menv.may_preload(&root, false, Some(&alice)), "she has files of her own");
+        assert!(!menv.may_preload(&root, true, None));
+    }
+
+    #[test]
+    fn replace_env_forms() {
+        let mut env = BTreeMap::new();
+        set(&mut env, "X", "1");
+        set(&mut env, "E", "");
+        let r = |s: &str| replace_env(s, &env, 0);
+        assert_eq!(r("$X-${X}-$Y-${E:-d}-${X:-d}-${E:+a}-${X:+a}-$-${"), "1-1--d-1--a-$-${");
+        assert_eq!(r("${Y:-${X:+n${X}}}"), "n1");
+        assert_eq!(r("é$Xé"), "é1é");
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub fn is_persistent_config(spec: &PathSpec) -> bool {
 pub const XDG_ASSUMPTION: &str = "user managers: XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_CONFIG_DIRS, \
 XDG_DATA_DIRS and XDG_RUNTIME_DIR are assumed to have their defaults (~/.config, \
 ~/.local/share, /etc/xdg, /usr/local/share:/usr/share, /run/user/UID); environment.d \
-and environment generators can change them and are not evaluated (S2)";
+and environment generators can change them, and are not evaluated for them (S2)";
 
 /// Where systemd looks for a configuration's files of a kind (`system-preset`,
 /// `system.conf.d`, …), highest precedence first: `CONF_PATHS` with `/lib` (Debian 12's
@@ -103,9 +103,18 @@ const CONF_ROOTS: [&str; 5] =
 /// name below; hidden and backup names left out. Each path is as listed (a link to
 /// `/dev/null` masks: the caller chases it).
 pub fn conf_files(root: &super::root::Root, sub: &str, ext: &str) -> Vec<String> {
+    conf_files_in(root, CONF_ROOTS.iter().map(|r| format!("{r}/{sub}")), ext).into_values().collect()
+}
+
+/// `conf_files` over the directories `dirs` (highest precedence first), by file name.
+pub fn conf_files_in(
+    root: &super::root::Root,
+    dirs: impl IntoIterator<Item = String>,
+    ext: &str,
+) -> std::collections::BTreeMap<String, String> {
     let mut files: std::collections::BTreeMap<String, String> = Default::default();
-    for d in CONF_ROOTS {
-        let Ok(c) = root.chase(&format!("{d}/{sub}"), true) else { continue };
+    for d in dirs {
+        let Ok(c) = root.chase(&d, true) else { continue };
         let Ok((list, _)) = root.list(&c.path) else { continue };
         for e in list {
             let name = String::from_utf8_lossy(&e.name).into_owned();
@@ -114,7 +123,7 @@ pub fn conf_files(root: &super::root::Root, sub: &str, ext: &str) -> Vec<String>
             }
         }
     }
-    files.into_values().collect()
+    files
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! read in (split into words, then each word's specifiers resolved), the unit's
 //! environment in a command's arguments (`$SCRIPT`, `${DIR}`, `$$`) and in `LD_PRELOAD`,
 //! what the manager puts in that environment (`DefaultEnvironment=`, the account's
-//! `HOME`, `USER`, `SHELL`, `XDG_RUNTIME_DIR`, `STATE_DIRECTORY`; a user manager's too),
+//! `HOME`, `USER`, `SHELL`, `XDG_RUNTIME_DIR`, `STATE_DIRECTORY`; a user manager's too,
+//! with its `environment.d`),
 //! where an executable is found (`ExecSearchPath=`, execute bits, `RootDirectory=`) and
 //! a relative script (`WorkingDirectory=`, `~`, and the default without one).
 //! `systemd-analyze verify --root` is no oracle here: it resolves specifiers and looks
@@ -155,6 +156,9 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
         0o644,
     );
     put(root, "/etc/systemd/user.conf.d/50-tg.conf", "[Manager]\nDefaultEnvironment=TGUDEF=/opt/udef\n", 0o644);
+    // What the user manager's environment generator reads: environment.d, hers too.
+    put(root, "/etc/environment.d/50-tg.conf", "TGENVD=/opt/envd\n", 0o644);
+    put(root, "/home/alice/.config/environment.d/60-her.conf", "HERS=${HOME}/envd-her\n", 0o644);
     for f in [
         "/home/alice/m-home.sh",
         "/home/alice/m-user.sh",
@@ -167,6 +171,8 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
         "/home/alice/.config/tgu/u-state.sh",
         "/opt/def/u-def.sh",
         "/opt/udef/u-udef.sh",
+        "/opt/envd/u-envd.sh",
+        "/home/alice/envd-her/u-her.sh",
     ] {
         put(root, f, "#!/bin/sh\n", 0o644);
     }
@@ -183,7 +189,8 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     // alice's own, started with her manager (she lingers).
     let user_dir = "/home/alice/.config/systemd/user";
     let body = "StateDirectory=tgu\nExecStart=/usr/local/bin/tg-args ${HOME}/u-home.sh ${XDG_RUNTIME_DIR}/u-run.sh \
-                ${STATE_DIRECTORY}/u-state.sh ${TGDEF}/u-def.sh ${TGUDEF}/u-udef.sh $SHELL\n\
+                ${STATE_DIRECTORY}/u-state.sh ${TGDEF}/u-def.sh ${TGUDEF}/u-udef.sh $SHELL ${TGENVD}/u-envd.sh \
+                ${HERS}/u-her.sh\n\
                 ExecStartPost=/bin/sh -e u-rel.sh\n[Install]\nWantedBy=default.target\n";
     put(root, "/home/alice/u-rel.sh", "echo /home/alice/u-rel.sh >> /home/alice/args-u\n", 0o644);
     spec(root, user_dir, "u", " ARGS_DIR=/home/alice", body);
@@ -277,7 +284,7 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     assert_eq!(by_her_manager, hers, "{context}");
     assert_eq!(by_manager[0], "/home/alice/m-home.sh", "the account's HOME over DefaultEnvironment's");
     assert_eq!(by_default, ["/opt/wrong/n-home.sh"], "no User=: DefaultEnvironment's HOME");
-    assert_eq!(hers.len(), 7, "{context}");
+    assert_eq!(hers.len(), 9, "{context}");
     assert_eq!(hers.last().map(String::as_str), Some("/home/alice/u-rel.sh"), "a user's service starts in her home");
     let jail = ["/srv/jail/opt/tgjail", "/srv/jail/usr/local/bin/tgbare", "/srv/jail/opt/tgjail"];
     assert_eq!(theirs("args-j"), jail, "{context}");
