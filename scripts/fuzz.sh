@@ -16,7 +16,7 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
 
-targets=(unit_file exec_line calendar timespan config policy collect_tree dbus_message cache_file)
+targets=(unit_file exec_line calendar timespan config policy collect_tree dbus_message cache_file environment_d)
 flags=(--sanitizer none --fuzz-dir fuzz)
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT

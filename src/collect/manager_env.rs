@@ -187,6 +187,25 @@ fn environment_d(
     }
 }
 
+/// An `environment.d` file's text applied over `env` (names and values) as the
+/// generator applies it: the names it sets, in order, with their values. (For the
+/// fuzzer: `environment_d` does the same over the facts' variables.)
+pub fn apply_env_d_text(text: &str, env: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut vars = BTreeMap::new();
+    for (k, v) in env {
+        set(&mut vars, k, v);
+    }
+    let mut out = Vec::new();
+    for (_, k, raw) in super::environ::env_file(text) {
+        if var_name(&k) {
+            let value = replace_env(&raw, &vars, 0);
+            set(&mut vars, &k, &value);
+            out.push((k, value));
+        }
+    }
+    out
+}
+
 fn var_name(k: &str) -> bool {
     let b = k.as_bytes();
     !b.is_empty() && !b[0].is_ascii_digit() && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')

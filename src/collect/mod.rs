@@ -12,7 +12,7 @@ pub mod files;
 pub mod host_ids;
 pub mod install_state;
 mod linger;
-mod manager_env;
+pub mod manager_env;
 pub mod names;
 pub mod packages;
 pub mod paths;
