@@ -58,6 +58,10 @@ const ENV_D_GENERATOR: &str = "30-systemd-environment-d-generator";
 const ENV_D_DIRS: [&str; 4] =
     ["/etc/environment.d", "/run/environment.d", "/usr/local/lib/environment.d", "/usr/lib/environment.d"];
 
+/// What the user unit search path is made of (S2).
+const XDG_PATH_VARS: [&str; 5] =
+    ["XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CONFIG_DIRS", "XDG_DATA_DIRS", "XDG_RUNTIME_DIR"];
+
 /// An `environment.d` file: its path and `(line, name, value as written)`.
 type EnvFile = (String, Vec<(u32, String, String)>);
 
@@ -77,7 +81,22 @@ impl ManagerEnv {
         let generators = super::paths::conf_files_in(root, GENERATOR_DIRS.map(String::from), "");
         let env_d = generators.get(ENV_D_GENERATOR).filter(|p| regular(root, p)).map(|_| {
             let files = super::paths::conf_files_in(root, ENV_D_DIRS.map(String::from), ".conf");
-            files.into_iter().filter_map(|(name, path)| Some((name, env_d_file(root, path, warnings)?))).collect()
+            let read: BTreeMap<String, EnvFile> =
+                files.into_iter().filter_map(|(name, path)| Some((name, env_d_file(root, path, warnings)?))).collect();
+            // The unit search paths of user managers are read with the XDG defaults
+            // (S2): a shared file that moves them is said, not silently passed over.
+            for (path, lines) in read.values() {
+                for (line, k, _) in lines.iter().filter(|(_, k, _)| XDG_PATH_VARS.contains(&k.as_str())) {
+                    warnings.push(Warning {
+                        path: path.clone(),
+                        line: Some(*line),
+                        message: format!(
+                            "{k} set for every user manager: their unit search paths are read with its default (S2)"
+                        ),
+                    });
+                }
+            }
+            read
         });
         ManagerEnv {
             system: default_environment(root, "system", warnings),
@@ -449,6 +468,7 @@ mod tests {
         w("/usr/lib/environment.d/10-a.conf", "A=${HOME}/a\nB=shared\n");
         w("/etc/environment.d/20-b.conf", "C=$A:${UNSET:-dflt}:${A:+alt}\n9BAD=x\n");
         w("/usr/lib/environment.d/30-c.conf", "D=masked\n");
+        w("/usr/lib/environment.d/40-xdg.conf", "# moves the search path\nXDG_DATA_HOME=/srv/data\n");
         w("/home/alice/.config/environment.d/10-a.conf", "A=${XDG_RUNTIME_DIR}/mine\n");
         std::os::unix::fs::symlink("/dev/null", d.path().join("home/alice/.config/environment.d/30-c.conf")).unwrap();
         let alice = User::for_tests("alice", 1000, "/home/alice");
@@ -458,7 +478,11 @@ mod tests {
         assert!(!env.contains_key("A") && !env.contains_key("C"));
         w("/usr/lib/systemd/user-environment-generators/30-systemd-environment-d-generator", "#!/bin/sh\n");
         let root = Root::open(d.path()).unwrap(); // a run reads one snapshot
-        let menv = ManagerEnv::read(&root, &mut Vec::new());
+        let mut warnings = Vec::new();
+        let menv = ManagerEnv::read(&root, &mut warnings);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!((warnings[0].path.as_str(), warnings[0].line), ("/usr/lib/environment.d/40-xdg.conf", Some(2)));
+        assert!(warnings[0].message.starts_with("XDG_DATA_HOME set"), "{warnings:?}");
         let env = menv.base(&root, false, Some(&alice), &mut Vec::new());
         assert_eq!(env["A"].value, "/run/user/1000/mine");
         assert_eq!(env["A"].file, "/home/alice/.config/environment.d/10-a.conf");
