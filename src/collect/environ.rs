@@ -83,6 +83,91 @@ pub fn environment(
     env
 }
 
+/// Which of `replace_env`'s forms a caller takes (systemd's `REPLACE_ENV_*` flags) and
+/// what an unset name becomes.
+#[derive(Debug, Clone, Copy)]
+pub struct Forms {
+    /// `$NAME` within a word, `${NAME:-default}`, `${NAME:+alternate}` (the
+    /// `environment.d` generator's); without, only `${NAME}` (a command's arguments).
+    pub extended: bool,
+    /// An unset name stays as written (a command's arguments: the manager may set names
+    /// not known offline), else it is empty (as systemd makes it).
+    pub unset_kept: bool,
+}
+
+/// systemd's `replace_env`: `${NAME}` replaced by its value and `$$` by `$`; with
+/// `forms.extended` also `$NAME`, `${NAME:-default}` (the default when unset or empty)
+/// and `${NAME:+alternate}` (when set and not empty), a default or alternate resolved in
+/// turn. An unterminated `${` is kept as written.
+pub fn replace_env<'v>(s: &str, get: &dyn Fn(&str) -> Option<&'v str>, forms: Forms, depth: u8) -> String {
+    let set = |n: &str| get(n).filter(|v| !v.is_empty());
+    let unset = |out: &mut String, written: &str| {
+        if forms.unset_kept {
+            out.push_str(written);
+        }
+    };
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(inner) = after.strip_prefix('{') {
+            let Some(end) = closing_brace(inner, forms.extended) else {
+                out.push_str(&rest[i..]);
+                return out;
+            };
+            let body = &inner[..end];
+            match body.split_once(':') {
+                Some((n, alt)) if forms.extended && depth < 8 && alt.starts_with('-') => match set(n) {
+                    Some(v) => out.push_str(v),
+                    None => out.push_str(&replace_env(&alt[1..], get, forms, depth + 1)),
+                },
+                Some((n, alt)) if forms.extended && depth < 8 && alt.starts_with('+') => {
+                    if set(n).is_some() {
+                        out.push_str(&replace_env(&alt[1..], get, forms, depth + 1));
+                    }
+                }
+                // A name with a `:` is no name: `${A:-b}` in an argument stays as written.
+                _ => match get(body).filter(|_| !body.contains(':')) {
+                    Some(v) => out.push_str(v),
+                    None => unset(&mut out, &rest[i..i + 3 + end]),
+                },
+            }
+            rest = &inner[end + 1..];
+        } else {
+            let n = after.bytes().take_while(|c| c.is_ascii_alphanumeric() || *c == b'_').count();
+            match get(&after[..n]) {
+                Some(v) if forms.extended && n > 0 => out.push_str(v),
+                None if forms.extended && n > 0 => unset(&mut out, &rest[i..=i + n]),
+                _ => {
+                    out.push('$');
+                    rest = after;
+                    continue;
+                }
+            }
+            rest = &after[n..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where the `${` just before `inner` closes: its first `}`, or with nested braces
+/// counted (the extended forms' defaults may hold `${…}` themselves).
+fn closing_brace(inner: &str, nested: bool) -> Option<usize> {
+    if !nested {
+        return inner.find('}');
+    }
+    let mut level = 1;
+    inner.char_indices().find_map(|(k, c)| {
+        level += i32::from(c == '{') - i32::from(c == '}');
+        (level == 0).then_some(k)
+    })
+}
+
 /// The libraries the commands preload: those the `LD_PRELOAD` in force names.
 /// The dynamic loader reads them where the command runs (`how`: inside its
 /// `RootDirectory=`); the manager reads the environment files outside it.
@@ -142,6 +227,26 @@ pub(super) fn env_file(text: &str) -> Vec<(u32, String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `replace_env` with the `environment.d` generator's forms (an unset name empty) and
+    /// a command's (only `${NAME}`, an unset name kept): `$$` is `$` in both.
+    #[test]
+    fn replace_env_forms() {
+        let get = |n: &str| match n {
+            "X" => Some("1"),
+            "E" => Some(""),
+            _ => None,
+        };
+        let generator = Forms { extended: true, unset_kept: false };
+        let r = |s: &str| replace_env(s, &get, generator, 0);
+        assert_eq!(r("$X-${X}-$Y-${E:-d}-${X:-d}-${E:+a}-${X:+a}-$-${"), "1-1--d-1--a-$-${");
+        assert_eq!(r("${Y:-${X:+n${X}}}"), "n1");
+        assert_eq!(r("é$Xé"), "é1é");
+        assert_eq!(r("$$X"), "$X");
+        let argument = Forms { extended: false, unset_kept: true };
+        let a = |s: &str| replace_env(s, &get, argument, 0);
+        assert_eq!(a("$X-${X}-${Y}-${X:-d}-$$X-${"), "$X-1-${Y}-${X:-d}-$X-${");
+    }
 
     #[test]
     fn preload_lines_and_lists() {

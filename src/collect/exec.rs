@@ -337,8 +337,9 @@ fn cunescape_one(p: &str) -> Option<(char, usize)> {
 pub struct Lookup<'a> {
     pub search: Option<&'a [String]>,
     pub jail: Option<&'a str>,
-    /// `WorkingDirectory=` when the service sets one (in the jail, if any): a relative
-    /// argument naming a file there is a script too (`python3 job.py`).
+    /// The directory its commands start in (in the jail, if any): `WorkingDirectory=`,
+    /// else the manager's default; a relative argument naming a file there is a script
+    /// too (`python3 job.py`).
     pub wd: Option<&'a str>,
 }
 
@@ -410,12 +411,7 @@ pub fn search_path(values: &[crate::model::Setting], expand: impl Fn(&str) -> Op
     for v in values {
         for entry in v.value.split(':') {
             let Some(d) = expand(entry).filter(|d| d.starts_with('/')) else { break };
-            // `path_simplify`: repeated slashes, `.` and a trailing slash go; `..` stays,
-            // and the entry is then refused as not normalized.
-            let parts: Vec<&str> = d.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
-            if parts.contains(&"..") {
-                break;
-            }
+            let Some(parts) = super::root::simplified(&d) else { break };
             dirs.push(format!("/{}", parts.join("/")));
         }
     }
@@ -429,6 +425,7 @@ pub fn search_path(values: &[crate::model::Setting], expand: impl Fn(&str) -> Op
 /// not know (from `PassEnvironment=` or PAM, not known offline) is left as
 /// written, never emptied: a path made up from a guess would not be what runs.
 pub fn substitute<'v>(argv: &[String], env: impl Fn(&str) -> Option<&'v str>) -> Vec<String> {
+    const ARGUMENT_FORMS: super::environ::Forms = super::environ::Forms { extended: false, unset_kept: true };
     let mut out = Vec::with_capacity(argv.len());
     for a in argv {
         match a.strip_prefix('$') {
@@ -436,42 +433,15 @@ pub fn substitute<'v>(argv: &[String], env: impl Fn(&str) -> Option<&'v str>) ->
                 Some(v) => out.extend(split_words(v).unwrap_or_default().into_iter().map(|(w, _)| w)),
                 None => out.push(a.clone()),
             },
-            _ => out.push(replace_braced(a, &env)),
+            _ => out.push(super::environ::replace_env(a, &env, ARGUMENT_FORMS, 0)),
         }
     }
-    out
-}
-
-/// `${NAME}` in a word replaced by its value (unknown names kept), `$$` by `$`
-/// (`replace_env` without its braceless and extended forms).
-fn replace_braced<'v>(word: &str, env: &impl Fn(&str) -> Option<&'v str>) -> String {
-    let mut out = String::with_capacity(word.len());
-    let mut rest = word;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(tail) = after.strip_prefix('$') {
-            out.push('$');
-            rest = tail;
-        } else if let Some((name, tail)) = after.strip_prefix('{').and_then(|b| b.split_once('}')) {
-            // `${A:-b}` is not a form systemd takes here: it stays as written.
-            match env(name).filter(|_| !name.contains(':')) {
-                Some(v) => out.push_str(v),
-                None => out.push_str(&rest[i..i + 3 + name.len()]),
-            }
-            rest = tail;
-        } else {
-            out.push('$');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
     out
 }
 
 /// Arguments that are paths of existing regular files (scripts fed to an interpreter,
-/// `sh /opt/x.sh`; a relative one in the working directory the service sets): they are
-/// code the service runs.
+/// `sh /opt/x.sh`; a relative one in the directory the commands start in): they are code
+/// the service runs.
 pub fn scripts(
     root: &Root,
     argv: &[String],

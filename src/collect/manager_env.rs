@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use super::environ::Var;
+use super::environ::{Forms, Var, replace_env};
 use super::exec::split_words;
 use super::root::Root;
 use super::specifier::{SpecCtx, expand};
@@ -105,21 +105,12 @@ impl ManagerEnv {
         }
     }
 
-    /// Whether the manager's environment may hold an `LD_PRELOAD`: its
-    /// `DefaultEnvironment=` (the system manager's, or with it a user manager's), the
-    /// shared `environment.d`, or a user's own `environment.d` files.
-    pub fn may_preload(&self, root: &Root, system: bool, user: Option<&User>) -> bool {
+    /// Whether a manager's environment can hold an `LD_PRELOAD` at all: its
+    /// `DefaultEnvironment=` sets one, or (a user manager) `environment.d` is read, whose
+    /// files are hers to write. Otherwise a service without a `$` needs none of it.
+    pub fn can_preload(&self, system: bool) -> bool {
         let sets = |v: &[(String, Var)]| v.iter().any(|(k, _)| k == "LD_PRELOAD");
-        if sets(&self.system) {
-            return true;
-        }
-        if system {
-            return false;
-        }
-        let Some(shared) = &self.env_d else { return sets(&self.user) };
-        sets(&self.user)
-            || shared.values().any(|(_, lines)| lines.iter().any(|(_, k, _)| k == "LD_PRELOAD"))
-            || user.is_some_and(|u| !super::paths::conf_files_in(root, [own_env_d(u)], ".conf").is_empty())
+        sets(&self.system) || (!system && (sets(&self.user) || self.env_d.is_some()))
     }
 
     /// What every service of a manager starts with: the system manager's (`user` None),
@@ -161,20 +152,12 @@ fn regular(root: &Root, path: &str) -> bool {
 
 /// Reads an `environment.d` file (`None`: masked, missing or unreadable, warned).
 fn env_d_file(root: &Root, path: String, warnings: &mut Vec<Warning>) -> Option<EnvFile> {
-    let c = root.chase(&path, true).ok().filter(|c| c.exists && c.path != "/dev/null")?;
-    match root.read_capped(&c.path, CONF_MAX) {
-        Ok(b) => Some((path, super::environ::env_file(&String::from_utf8_lossy(&b)))),
-        Err(e) => {
-            warnings.push(Warning { path, line: None, message: format!("environment.d file not read: {e}") });
-            None
-        }
-    }
+    let text = super::paths::read_conf(root, &path, CONF_MAX, "environment.d file", warnings)?;
+    Some((path, super::environ::env_file(&text)))
 }
 
 /// What the `environment.d` generator adds for user `u`: the files of her own directory
-/// and the shared ones by name (hers hide the same name), each line's value resolved
-/// against what is set so far (`replace_env`); a name that is no variable name is
-/// skipped, as the generator skips it.
+/// and the shared ones by name (hers hide the same name), applied in order (`apply`).
 fn environment_d(
     root: &Root,
     shared: &BTreeMap<String, EnvFile>,
@@ -185,42 +168,42 @@ fn environment_d(
     let own = super::paths::conf_files_in(root, [own_env_d(u)], ".conf");
     let names: std::collections::BTreeSet<&String> = shared.keys().chain(own.keys()).collect();
     for name in names {
-        let read;
-        let (path, lines) = match own.get(name) {
-            Some(p) => match env_d_file(root, p.clone(), warnings) {
-                Some(f) => {
-                    read = f;
-                    (&read.0, &read.1)
+        match own.get(name) {
+            Some(p) => {
+                // Masked or unreadable: the shared file of that name is hidden too.
+                if let Some((path, lines)) = env_d_file(root, p.clone(), warnings) {
+                    apply(env, &path, &lines);
                 }
-                None => continue, // masked or unreadable: the shared file of that name too
-            },
-            None => (&shared[name].0, &shared[name].1),
-        };
-        for (line, k, raw) in lines {
-            if !var_name(k) {
-                continue;
             }
-            let value = replace_env(raw, env, 0);
-            env.insert(k.clone(), Var { value, file: path.clone(), line: *line, key: "environment.d".into() });
+            None => apply(env, &shared[name].0, &shared[name].1),
         }
     }
 }
 
+/// One `environment.d` file's lines over `env`, as the generator applies them: each value
+/// resolved against what is set so far (`replace_env`'s extended forms, an unset name
+/// empty); a name that is no variable name is skipped.
+fn apply(env: &mut BTreeMap<String, Var>, path: &str, lines: &[(u32, String, String)]) {
+    const GENERATOR_FORMS: Forms = Forms { extended: true, unset_kept: false };
+    for (line, k, raw) in lines.iter().filter(|(_, k, _)| var_name(k)) {
+        let value = replace_env(raw, &|n| env.get(n).map(|v| v.value.as_str()), GENERATOR_FORMS, 0);
+        env.insert(k.clone(), Var { value, file: path.to_string(), line: *line, key: "environment.d".into() });
+    }
+}
+
 /// An `environment.d` file's text applied over `env` (names and values) as the
-/// generator applies it: the names it sets, in order, with their values. (For the
-/// fuzzer: `environment_d` does the same over the facts' variables.)
+/// generator applies it (`apply`): each name it sets, in order, with its value. For the
+/// fuzzer.
 pub fn apply_env_d_text(text: &str, env: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut vars = BTreeMap::new();
     for (k, v) in env {
         set(&mut vars, k, v);
     }
+    let lines = super::environ::env_file(text);
     let mut out = Vec::new();
-    for (_, k, raw) in super::environ::env_file(text) {
-        if var_name(&k) {
-            let value = replace_env(&raw, &vars, 0);
-            set(&mut vars, &k, &value);
-            out.push((k, value));
-        }
+    for l in lines.iter().filter(|(_, k, _)| var_name(k)) {
+        apply(&mut vars, "", std::slice::from_ref(l));
+        out.push((l.1.clone(), vars[&l.1].value.clone()));
     }
     out
 }
@@ -228,55 +211,6 @@ pub fn apply_env_d_text(text: &str, env: &[(&str, &str)]) -> Vec<(String, String
 fn var_name(k: &str) -> bool {
     let b = k.as_bytes();
     !b.is_empty() && !b[0].is_ascii_digit() && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
-}
-
-/// `replace_env` as the `environment.d` generator calls it: `$NAME`, `${NAME}`,
-/// `${NAME:-default}` (the default when unset or empty), `${NAME:+alternate}` (the
-/// alternate when set and not empty), a default or alternate resolved in turn; an unset
-/// name is empty. An unterminated `${` is kept as written.
-fn replace_env(s: &str, env: &BTreeMap<String, Var>, depth: u8) -> String {
-    let get = |n: &str| env.get(n).map(|v| v.value.as_str()).filter(|v| !v.is_empty());
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(inner) = after.strip_prefix('{') {
-            let mut level = 1;
-            let end = inner.char_indices().find_map(|(k, c)| {
-                level += i32::from(c == '{') - i32::from(c == '}');
-                (level == 0).then_some(k)
-            });
-            let Some(end) = end else {
-                out.push_str(&rest[i..]);
-                return out;
-            };
-            let body = &inner[..end];
-            match body.split_once(':') {
-                Some((n, alt)) if alt.starts_with('-') && depth < 8 => match get(n) {
-                    Some(v) => out.push_str(v),
-                    None => out.push_str(&replace_env(&alt[1..], env, depth + 1)),
-                },
-                Some((n, alt)) if alt.starts_with('+') && depth < 8 => {
-                    if get(n).is_some() {
-                        out.push_str(&replace_env(&alt[1..], env, depth + 1));
-                    }
-                }
-                _ => out.push_str(env.get(body).map_or("", |v| v.value.as_str())),
-            }
-            rest = &inner[end + 1..];
-        } else {
-            let n = after.bytes().take_while(|c| c.is_ascii_alphanumeric() || *c == b'_').count();
-            if n == 0 {
-                out.push('$');
-            } else {
-                out.push_str(env.get(&after[..n]).map_or("", |v| v.value.as_str()));
-            }
-            rest = &after[n..];
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Puts in what the manager sets for this service: its account's variables (`account`:
@@ -311,11 +245,11 @@ fn directories<'v>(values: impl Iterator<Item = &'v str>, expand: impl Fn(&str) 
         }
         for (w, _) in split_words(value).unwrap_or_default() {
             let Some(p) = expand(w.split_once(':').map_or(w.as_str(), |(p, _)| p)) else { continue };
-            let parts: Vec<&str> = p.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
-            if p.starts_with('/') || parts.is_empty() || parts.contains(&"..") || parts[0] == "private" {
-                continue;
+            let relative = super::root::simplified(&p)
+                .filter(|c| !p.starts_with('/') && c.first().is_some_and(|c| *c != "private"));
+            if let Some(parts) = relative {
+                dirs.push(parts.join("/"));
             }
-            dirs.push(parts.join("/"));
         }
     }
     dirs
@@ -366,22 +300,10 @@ fn default_environment(root: &Root, kind: &str, warnings: &mut Vec<Warning>) -> 
     files.extend(super::paths::conf_files(root, &format!("{kind}.conf.d"), ".conf"));
     let mut out: Vec<(String, Var)> = Vec::new();
     for path in files {
-        let c = match root.chase(&path, true) {
-            Ok(c) if !c.exists || c.path == "/dev/null" => continue,
-            Ok(c) => c,
-            Err(e) => {
-                warnings.push(Warning { path, line: None, message: format!("manager configuration not read: {e}") });
-                continue;
-            }
+        let Some(text) = super::paths::read_conf(root, &path, CONF_MAX, "manager configuration", warnings) else {
+            continue;
         };
-        let bytes = match root.read_capped(&c.path, CONF_MAX) {
-            Ok(b) => b,
-            Err(e) => {
-                warnings.push(Warning { path, line: None, message: format!("manager configuration not read: {e}") });
-                continue;
-            }
-        };
-        let parsed = unit_file::parse(&bytes, &SCHEMA);
+        let parsed = unit_file::parse(text.as_bytes(), &SCHEMA);
         for a in parsed.assignments.iter().filter(|a| a.section == "Manager" && a.key == "DefaultEnvironment") {
             if a.value.trim().is_empty() {
                 out.clear();
@@ -470,6 +392,7 @@ mod tests {
         w("/usr/lib/environment.d/30-c.conf", "D=masked\n");
         w("/usr/lib/environment.d/40-xdg.conf", "# moves the search path\nXDG_DATA_HOME=/srv/data\n");
         w("/home/alice/.config/environment.d/10-a.conf", "A=${XDG_RUNTIME_DIR}/mine\n");
+        w("/home/alice/.config/environment.d/50-pre.conf", "LD_PRELOAD=${HOME}/hook.so\n");
         std::os::unix::fs::symlink("/dev/null", d.path().join("home/alice/.config/environment.d/30-c.conf")).unwrap();
         let alice = User::for_tests("alice", 1000, "/home/alice");
         let root = Root::open(d.path()).unwrap();
@@ -489,19 +412,10 @@ mod tests {
         assert!(!env.contains_key("B"), "her 10-a.conf hides the shared one");
         assert_eq!(env["C"].value, "/run/user/1000/mine:dflt:alt");
         assert!(!env.contains_key("D") && !env.contains_key("9BAD"));
-        assert!(menv.may_preload(&root, false, Some(&alice)), "she has files of her own");
-        assert!(!menv.may_preload(&root, true, None));
-    }
-
-    #[test]
-    fn replace_env_forms() {
-        let mut env = BTreeMap::new();
-        set(&mut env, "X", "1");
-        set(&mut env, "E", "");
-        let r = |s: &str| replace_env(s, &env, 0);
-        assert_eq!(r("$X-${X}-$Y-${E:-d}-${X:-d}-${E:+a}-${X:+a}-$-${"), "1-1--d-1--a-$-${");
-        assert_eq!(r("${Y:-${X:+n${X}}}"), "n1");
-        assert_eq!(r("é$Xé"), "é1é");
+        // A preload from her own files is hers alone.
+        assert_eq!(env["LD_PRELOAD"].value, "/home/alice/hook.so");
+        assert!(!menv.base(&root, true, None, &mut Vec::new()).contains_key("LD_PRELOAD"));
+        assert!(menv.can_preload(false) && !menv.can_preload(true));
     }
 
     #[test]

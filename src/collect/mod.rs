@@ -284,7 +284,7 @@ impl Session {
             users: &self.users,
             ids: &self.ids,
             env: &self.menv,
-            may_preload: std::sync::OnceLock::new(),
+            env_base: std::sync::OnceLock::new(),
             presets: &self.presets,
             zones: &self.zones,
             local_zone: &self.local_zone,

@@ -126,6 +126,31 @@ pub fn conf_files_in(
     files
 }
 
+/// The text of a configuration file `conf_files` listed (`None`: masked by a link to
+/// /dev/null, or gone); one that cannot be resolved or read (a link loop, a FIFO) is
+/// named in a warning as `what`.
+pub fn read_conf(
+    root: &super::root::Root,
+    path: &str,
+    cap: u64,
+    what: &str,
+    warnings: &mut Vec<crate::model::Warning>,
+) -> Option<String> {
+    let read =
+        root.chase(path, true).map_err(|e| e.to_string()).and_then(|c| match c.exists && c.path != "/dev/null" {
+            true => root.read_capped(&c.path, cap).map(Some).map_err(|e| e.to_string()),
+            false => Ok(None),
+        });
+    match read {
+        Ok(b) => b.map(|b| String::from_utf8_lossy(&b).into_owned()),
+        Err(e) => {
+            let message = format!("{what} not read: {e}");
+            warnings.push(crate::model::Warning { path: path.to_string(), line: None, message });
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

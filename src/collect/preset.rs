@@ -24,12 +24,8 @@ pub fn load(root: &Root, kind: &str, warnings: &mut Vec<Warning>) -> Vec<Rule> {
     let files = super::paths::conf_files(root, kind, ".preset");
     let mut rules = Vec::new();
     for path in &files {
-        let Ok(c) = root.chase(path, true) else { continue };
-        if c.path == "/dev/null" {
-            continue;
-        }
-        let Ok(bytes) = root.read_capped(&c.path, 1 << 20) else { continue };
-        for (i, l) in String::from_utf8_lossy(&bytes).lines().enumerate() {
+        let Some(text) = super::paths::read_conf(root, path, 1 << 20, "preset file", warnings) else { continue };
+        for (i, l) in text.lines().enumerate() {
             let line = u32::try_from(i + 1).unwrap_or(u32::MAX);
             let t = l.trim();
             if t.is_empty() || t.starts_with('#') || t.starts_with(';') {

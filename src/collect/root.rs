@@ -525,6 +525,14 @@ pub fn basename(p: &str) -> &str {
     last_byte(p, b'/').map_or(p, |i| &p[i + 1..])
 }
 
+/// `path_simplify` followed by `path_is_normalized`: the components of `p` without the
+/// empty and `.` ones, or `None` when one is `..` (systemd refuses such a path in a
+/// setting; it does not resolve it, as `normalize` does).
+pub fn simplified(p: &str) -> Option<Vec<&str>> {
+    let parts: Vec<&str> = p.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    (!parts.contains(&"..")).then_some(parts)
+}
+
 /// Normalises an in-image path lexically (`.`/`..`/duplicate slashes), clamped at `/`.
 pub fn normalize(p: &str) -> String {
     // Most paths asked for are in normal form already (every search directory and its

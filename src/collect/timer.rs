@@ -30,9 +30,9 @@ pub struct Manager<'a> {
     pub ids: &'a super::host_ids::HostIds,
     /// What the managers put in every service's environment.
     pub env: &'a super::manager_env::ManagerEnv,
-    /// Whether this manager's environment may hold an `LD_PRELOAD`, once asked (a user's
-    /// own `environment.d` is looked for once, not once a timer).
-    pub may_preload: std::sync::OnceLock<bool>,
+    /// What this manager puts in every service's environment (`ManagerEnv::base`), made
+    /// once when first needed: a user's own `environment.d` is read once, not per timer.
+    pub env_base: std::sync::OnceLock<BTreeMap<String, Var>>,
     /// System preset rules (S20); consulted for the system scope only.
     pub presets: &'a [super::preset::Rule],
     /// Time zones of the root, its local zone, and the time elapses are computed from.
@@ -553,7 +553,7 @@ fn working_dir(m: &Manager<'_>, svc: &Unit, ctx: &SpecCtx<'_>, runs_as: &RunsAs)
 
 /// A command's arguments as started, the unit's environment put in (`:` keeps them as
 /// written).
-fn as_run(c: &exec::Command, env: &std::collections::BTreeMap<String, super::environ::Var>) -> Vec<String> {
+fn as_run(c: &exec::Command, env: &BTreeMap<String, Var>) -> Vec<String> {
     match c.prefixes.contains(':') {
         true => c.argv.clone(),
         false => exec::substitute(&c.argv, |n| env.get(n).map(|v| v.value.as_str())),
@@ -597,9 +597,9 @@ fn runs_as(m: &Manager<'_>, svc: &Unit, ctx: &SpecCtx<'_>) -> RunsAs {
 }
 
 /// What the manager puts in the service's environment before its own settings, when it
-/// can matter: an `Exec*=` line with a `$`, or an `LD_PRELOAD` the manager may set. Else nothing:
-/// built for every timer, it took a 10,000-user `list`'s user time from 0.84 to 0.95 s
-/// (medians of seven), for values no one reads.
+/// can matter: an `Exec*=` line with a `$`, or an `LD_PRELOAD` from the manager. Else
+/// nothing: built for every timer, it took a 10,000-user `list`'s user time from 0.84 to
+/// 0.95 s (medians of seven), for values no one reads.
 fn manager_env(
     r: &Resolver<'_>,
     m: &Manager<'_>,
@@ -610,10 +610,14 @@ fn manager_env(
 ) -> BTreeMap<String, Var> {
     let system = m.kind == ScopeKind::System;
     let dollar = EXEC_KEYS.iter().any(|k| svc.get("Service", k).iter().any(|s| s.value.contains('$')));
-    if !dollar && !*m.may_preload.get_or_init(|| m.env.may_preload(r.root, system, m.user)) {
+    if !dollar && !m.env.can_preload(system) {
         return BTreeMap::new();
     }
-    let mut base = m.env.base(r.root, system, m.user, &mut notes.warnings);
+    let shared = m.env_base.get_or_init(|| m.env.base(r.root, system, m.user, &mut notes.warnings));
+    if !dollar && !shared.contains_key("LD_PRELOAD") {
+        return BTreeMap::new();
+    }
+    let mut base = shared.clone();
     if m.kind != ScopeKind::Global {
         let acct = account(m, svc, runs_as);
         super::manager_env::service(&mut base, svc, sctx, acct.as_ref().map(|(n, e)| (n.as_str(), *e)));

@@ -214,9 +214,9 @@ fn many_accounts_and_timers_complete() {
     assert_eq!(v["timers"].as_array().unwrap().len(), 3_001);
 }
 
-/// The manager's configuration (`DefaultEnvironment=`) as a FIFO, or its drop-in a link
-/// loop: neither blocks nor fails the run; each is named in a warning, and what the
-/// other files say still applies.
+/// The manager's configuration (`DefaultEnvironment=`) or a preset file as a FIFO, or a
+/// drop-in a link loop: neither blocks nor fails the run; each is named in a warning,
+/// and what the other files say still applies.
 #[test]
 fn manager_configuration_fifo_or_link_loop_is_a_warning() {
     let fx = base();
@@ -228,6 +228,13 @@ fn manager_configuration_fifo_or_link_loop_is_a_warning() {
         .file("/opt/d/run.sh", "#!/bin/sh\n")
         .file("/etc/systemd/system/p.timer", &timer("daily"))
         .file("/etc/systemd/system/p.service", "[Service]\nExecStart=/bin/sh ${D}/run.sh\n");
+    // A preset file is read the same way (`paths::read_conf`).
+    std::fs::create_dir_all(fx.host_path("/usr/lib/systemd/system-preset")).unwrap();
+    nix::unistd::mkfifo(
+        &fx.host_path("/usr/lib/systemd/system-preset/90-x.preset"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
     let (f, _) = facts(&fx);
     let warned = |p: &str| {
         f["warnings"]
@@ -238,6 +245,11 @@ fn manager_configuration_fifo_or_link_loop_is_a_warning() {
     };
     assert!(warned("/etc/systemd/system.conf"), "{}", f["warnings"]);
     assert!(warned("/etc/systemd/system.conf.d/10-a.conf"), "{}", f["warnings"]);
+    let preset = f["warnings"].as_array().unwrap().iter().any(|w| {
+        w["path"] == "/usr/lib/systemd/system-preset/90-x.preset"
+            && w["message"].as_str().unwrap().contains("preset file not read")
+    });
+    assert!(preset, "{}", f["warnings"]);
     let files = system_timer(&f, "p.timer")["files"].as_array().unwrap().clone();
     assert!(files.iter().any(|x| x["role"] == "script" && x["target"]["path"] == "/opt/d/run.sh"), "{files:?}");
 }
