@@ -100,6 +100,22 @@ pub struct Forms {
 /// and `${NAME:+alternate}` (when set and not empty), a default or alternate resolved in
 /// turn. An unterminated `${` is kept as written.
 pub fn replace_env<'v>(s: &str, get: &dyn Fn(&str) -> Option<&'v str>, forms: Forms, depth: u8) -> String {
+    let mut out = expand_env(s, get, forms, depth);
+    // A hostile value can double with each reference (`B=$A$A`, `C=$B$B`, …): what no
+    // command could be given (`MAX_ARG_STRLEN`) is cut there, not built.
+    if out.len() > MAX_ARG_STRLEN {
+        out.truncate(out.floor_char_boundary(MAX_ARG_STRLEN));
+    }
+    out
+}
+
+/// The longest single argument or environment string `execve` takes (Linux).
+pub const MAX_ARG_STRLEN: usize = 128 * 1024;
+/// What `execve` takes of arguments and environment together (Linux, the default stack).
+pub const ARG_MAX: usize = 2 << 20;
+
+/// `replace_env`'s work, stopping once the output passes `MAX_ARG_STRLEN`.
+fn expand_env<'v>(s: &str, get: &dyn Fn(&str) -> Option<&'v str>, forms: Forms, depth: u8) -> String {
     let set = |n: &str| get(n).filter(|v| !v.is_empty());
     let unset = |out: &mut String, written: &str| {
         if forms.unset_kept {
@@ -109,6 +125,9 @@ pub fn replace_env<'v>(s: &str, get: &dyn Fn(&str) -> Option<&'v str>, forms: Fo
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('$') {
+        if out.len() > MAX_ARG_STRLEN {
+            return out;
+        }
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
         if let Some(tail) = after.strip_prefix('$') {
@@ -246,6 +265,16 @@ mod tests {
         let argument = Forms { extended: false, unset_kept: true };
         let a = |s: &str| replace_env(s, &get, argument, 0);
         assert_eq!(a("$X-${X}-${Y}-${X:-d}-$$X-${"), "$X-1-${Y}-${X:-d}-$X-${");
+    }
+
+    /// A value that doubles with each reference is cut at what `execve` takes, not built.
+    #[test]
+    fn replace_env_output_is_bounded() {
+        let big = "x".repeat(100_000);
+        let get = |n: &str| (n == "A").then_some(big.as_str());
+        let forms = Forms { extended: true, unset_kept: false };
+        let out = replace_env(&"$A".repeat(1000), &get, forms, 0);
+        assert!(out.len() <= MAX_ARG_STRLEN && out.len() >= 100_000, "{}", out.len());
     }
 
     #[test]

@@ -426,15 +426,23 @@ pub fn search_path(values: &[crate::model::Setting], expand: impl Fn(&str) -> Op
 /// written, never emptied: a path made up from a guess would not be what runs.
 pub fn substitute<'v>(argv: &[String], env: impl Fn(&str) -> Option<&'v str>) -> Vec<String> {
     const ARGUMENT_FORMS: super::environ::Forms = super::environ::Forms { extended: false, unset_kept: true };
-    let mut out = Vec::with_capacity(argv.len());
+    const MAX_WORDS: usize = 1 << 16;
+    let mut out: Vec<String> = Vec::with_capacity(argv.len());
+    let mut built = 0;
     for a in argv {
+        // What passes `ARG_MAX` (2 MiB on Linux) cannot be started: no more is built.
+        if built > super::environ::ARG_MAX {
+            break;
+        }
+        let before = out.len();
         match a.strip_prefix('$') {
             Some(name) if !name.starts_with(['{', '$']) => match env(name) {
-                Some(v) => out.extend(split_words(v).unwrap_or_default().into_iter().map(|(w, _)| w)),
+                Some(v) => out.extend(split_words(v).unwrap_or_default().into_iter().map(|(w, _)| w).take(MAX_WORDS)),
                 None => out.push(a.clone()),
             },
             _ => out.push(super::environ::replace_env(a, &env, ARGUMENT_FORMS, 0)),
         }
+        built += out[before..].iter().map(String::len).sum::<usize>();
     }
     out
 }

@@ -185,8 +185,15 @@ fn environment_d(
 /// empty); a name that is no variable name is skipped.
 fn apply(env: &mut BTreeMap<String, Var>, path: &str, lines: &[(u32, String, String)]) {
     const GENERATOR_FORMS: Forms = Forms { extended: true, unset_kept: false };
+    // An environment no command could be started with (`ARG_MAX`) grows no more: a
+    // hostile file's values may double line by line.
+    let mut size: usize = env.values().map(|v| v.value.len()).sum();
     for (line, k, raw) in lines.iter().filter(|(_, k, _)| var_name(k)) {
+        if size > super::environ::ARG_MAX {
+            break;
+        }
         let value = replace_env(raw, &|n| env.get(n).map(|v| v.value.as_str()), GENERATOR_FORMS, 0);
+        size += value.len();
         env.insert(k.clone(), Var { value, file: path.to_string(), line: *line, key: "environment.d".into() });
     }
 }
