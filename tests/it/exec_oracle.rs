@@ -28,6 +28,11 @@ systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service sp
 systemctl show -p ExecStart -p Environment spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
 journalctl --no-pager -u 'spec-*' >> start.txt 2>&1
 hostname >> start.txt
+# alice's lingering manager starts spec-u on its own time: wait (at most 60 s) for its
+# last line before the power goes off.
+i=0
+while ! grep -q u-rel.sh /home/alice/args-u 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+journalctl --no-pager -u user@1000.service >> start.txt 2>&1
 echo done > e2e.out
 systemctl poweroff
 "#;
