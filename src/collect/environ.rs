@@ -30,15 +30,18 @@ pub struct Var {
 /// then its environment files in order (already resolved in `env_files`; no specifiers
 /// there), which override `Environment=` (systemd.exec(5)); the last assignment of a name
 /// wins, and `UnsetEnvironment=` removes a name (or a name with that exact value) last.
+/// The flag says whether every environment file was read (a missing optional one has
+/// nothing to read): else what is not in the map may still be set.
 pub fn environment(
     r: &Resolver<'_>,
     svc: &Unit,
     ctx: &SpecCtx<'_>,
-    env_files: &[PathFact],
+    env_files: &[(bool, PathFact)],
     base: BTreeMap<String, Var>,
     notes: &mut Notes,
-) -> BTreeMap<String, Var> {
+) -> (BTreeMap<String, Var>, bool) {
     let mut env = base;
+    let mut all_read = true;
     let words = |s: &crate::model::Setting| {
         // A word whose specifiers fail is ignored.
         split_words(&s.value).unwrap_or_default().into_iter().filter_map(|(w, _)| expand(&w, ctx).ok())
@@ -51,9 +54,14 @@ pub fn environment(
             }
         }
     }
-    for f in env_files {
-        let (Some(res), Some(meta)) = (&f.resolved, &f.meta) else { continue };
+    for (optional, f) in env_files {
+        let missing = f.resolved.is_some() && f.meta.is_none() && f.error.as_deref() == Some(super::stat::MISSING);
+        let (Some(res), Some(meta)) = (&f.resolved, &f.meta) else {
+            all_read &= *optional && missing;
+            continue;
+        };
         if meta.kind != FileKind::File {
+            all_read = false;
             continue;
         }
         match r.root.read_capped(res, ENV_FILE_MAX) {
@@ -62,11 +70,14 @@ pub fn environment(
                     env.insert(k.clone(), Var { value, file: res.clone(), line, key: k });
                 }
             }
-            Err(e) => notes.warnings.push(Warning {
-                path: res.clone(),
-                line: None,
-                message: format!("environment file not read: {e}"),
-            }),
+            Err(e) => {
+                all_read = false;
+                notes.warnings.push(Warning {
+                    path: res.clone(),
+                    line: None,
+                    message: format!("environment file not read: {e}"),
+                })
+            }
         }
     }
     for word in svc.get("Service", "UnsetEnvironment").iter().flat_map(words) {
@@ -80,7 +91,7 @@ pub fn environment(
             }
         }
     }
-    env
+    (env, all_read)
 }
 
 /// Which of `replace_env`'s forms a caller takes (systemd's `REPLACE_ENV_*` flags) and

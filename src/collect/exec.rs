@@ -421,9 +421,10 @@ pub fn search_path(values: &[crate::model::Setting], expand: impl Fn(&str) -> Op
 /// The arguments a command is started with, its unit's environment put in as systemd
 /// does at exec time (`replace_env_argv`; not for a `:` command): a word that is `$NAME`
 /// becomes the value split into words (unquoted), `${NAME}` within a word the value as
-/// is, `$$` a `$`. `env` holds what the manager sets too (`manager_env`); a name it does
-/// not know (from `PassEnvironment=` or PAM, not known offline) is left as
-/// written, never emptied: a path made up from a guess would not be what runs.
+/// is, `$$` a `$`. `env` holds what the manager sets too (`manager_env`), and `""` for a
+/// name certainly unset (`manager_env::unset_is_known`); a name it does not know (one
+/// that `PassEnvironment=` or PAM may set, not known offline) is left as written, never
+/// emptied: a path made up from a guess would not be what runs.
 pub fn substitute<'v>(argv: &[String], env: impl Fn(&str) -> Option<&'v str>) -> Vec<String> {
     const ARGUMENT_FORMS: super::environ::Forms = super::environ::Forms { extended: false, unset_kept: true };
     const MAX_WORDS: usize = 1 << 16;

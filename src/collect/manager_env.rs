@@ -17,7 +17,9 @@
 //!
 //! Not known offline, so left out: what other environment generators add,
 //! `PassEnvironment=` (the manager's own environment), what PAM sets for a session, the
-//! locale (`LANG`).
+//! locale (`LANG`), and what the manager sets as it starts a command (`SET_AT_EXEC`).
+//! Where none of these can be in play (`unset_is_known`), a name set nowhere is unset
+//! when the commands start.
 
 use std::collections::BTreeMap;
 
@@ -292,6 +294,63 @@ fn placeholder_shell(s: &str) -> bool {
         "/usr/bin/false",
     ];
     SHELLS.contains(&s)
+}
+
+/// What systemd 252 sets as it starts a command (`build_environment`, `service_spawn`),
+/// from what it knows only then (the invocation, its file descriptors, the result of the
+/// run before it, the unit that triggered it, …), and the locale PID 1 read
+/// (`locale_setup`; `LC_*` too): a name here may be set, to a value not known offline.
+const SET_AT_EXEC: [&str; 32] = [
+    "INVOCATION_ID",
+    "SYSTEMD_EXEC_PID",
+    "JOURNAL_STREAM",
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "LISTEN_FDNAMES",
+    "WATCHDOG_PID",
+    "WATCHDOG_USEC",
+    "NOTIFY_SOCKET",
+    "MAINPID",
+    "MANAGERPID",
+    "PIDFILE",
+    "FDSTORE",
+    "TERM",
+    "LOG_NAMESPACE",
+    "CREDENTIALS_DIRECTORY",
+    "SERVICE_RESULT",
+    "EXIT_CODE",
+    "EXIT_STATUS",
+    "REMOTE_ADDR",
+    "REMOTE_PORT",
+    "MONITOR_SERVICE_RESULT",
+    "MONITOR_EXIT_CODE",
+    "MONITOR_EXIT_STATUS",
+    "MONITOR_INVOCATION_ID",
+    "MONITOR_UNIT",
+    "TRIGGER_UNIT",
+    "TRIGGER_PATH",
+    "TRIGGER_TIMER_REALTIME_USEC",
+    "TRIGGER_TIMER_MONOTONIC_USEC",
+    "LANG",
+    "LANGUAGE",
+];
+
+/// Whether a name a service's environment (as read, `environ::environment`) lacks is
+/// certainly unset when its commands start, so that `${NAME}` in an argument is empty and
+/// a `$NAME` word is dropped (`replace_env_argv`; measured). Only for the system manager,
+/// whose services start from a clean environment: a user manager passes on its own, with
+/// what PAM put in it. Not when the service takes names from the manager's own
+/// environment (`PassEnvironment=`) or a PAM session's (`PAMName=`), when one of its
+/// environment files was not read (`files_read`), nor for a name in `SET_AT_EXEC`.
+pub fn unset_is_known(svc: &Unit, system: bool, files_read: bool, name: &str) -> bool {
+    // An empty assignment resets `PassEnvironment=`'s list and `PAMName=`.
+    let used = |key| svc.last("Service", key).is_some_and(|s| !s.value.trim().is_empty());
+    system
+        && files_read
+        && !used("PassEnvironment")
+        && !used("PAMName")
+        && !SET_AT_EXEC.contains(&name)
+        && !name.starts_with("LC_")
 }
 
 fn set(env: &mut BTreeMap<String, Var>, k: &str, v: &str) {

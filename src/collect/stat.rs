@@ -68,6 +68,10 @@ pub fn record_chain(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMe
     chain
 }
 
+/// A path fact's error when the path resolves to nothing there (its resolution met no
+/// loop or unreadable directory: those are errors of their own).
+pub const MISSING: &str = "does not exist";
+
 /// Resolves a configured path (executable, `EnvironmentFile=`, link target) inside the
 /// root and describes it. `paths` receives the metadata of every parent.
 pub fn path_fact(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMeta>) -> PathFact {
@@ -104,7 +108,7 @@ fn locate_as(root: &Root, path: &str) -> (PathFact, Option<root::Chased>) {
             let error = if c.clamped {
                 Some("a '..' climbs above the root (held at /)".to_string())
             } else if !c.exists {
-                Some("does not exist".to_string())
+                Some(MISSING.to_string())
             } else {
                 None
             };

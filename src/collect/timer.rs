@@ -214,13 +214,16 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
         }
     }
     let env_facts: Vec<crate::model::PathFact> = env_files.iter().map(|(_, f)| f.clone()).collect();
-    let env = match full {
+    let (env, files_read) = match full {
         true => {
             let base = manager_env(r, m, &svc, &sctx, &runs_as, notes);
-            super::environ::environment(r, &svc, &sctx, &env_facts, base, notes)
+            let files: Vec<_> = env_files.iter().map(|(s, f)| (s.value.starts_with('-'), f.clone())).collect();
+            super::environ::environment(r, &svc, &sctx, &files, base, notes)
         }
         false => Default::default(),
     };
+    let system = m.kind == ScopeKind::System;
+    let unset = |n: &str| super::manager_env::unset_is_known(&svc, system, files_read, n);
     let search = exec::search_path(svc.get("Service", "ExecSearchPath"), |d| expand(d, &sctx).ok());
     // A fatal `RootDirectory=` (not absolute and normalized) fails the service
     // (`service_check`); `/` is no jail.
@@ -251,7 +254,7 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
                         let (executable, scripts) = match m.detail {
                             super::Detail::Full => (
                                 exec::resolve_executable(r.root, &c.argv[0], &how, Some(&mut notes.paths)),
-                                exec::scripts(r.root, &as_run(&c, &env), &how, &mut notes.paths),
+                                exec::scripts(r.root, &as_run(&c, &env, &unset), &how, &mut notes.paths),
                             ),
                             super::Detail::Inventory => {
                                 (exec::resolve_executable(r.root, &c.argv[0], &how, None), Vec::new())
@@ -552,11 +555,11 @@ fn working_dir(m: &Manager<'_>, svc: &Unit, ctx: &SpecCtx<'_>, runs_as: &RunsAs)
 }
 
 /// A command's arguments as started, the unit's environment put in (`:` keeps them as
-/// written).
-fn as_run(c: &exec::Command, env: &BTreeMap<String, Var>) -> Vec<String> {
+/// written); a name `unset` says is certainly not set stands for nothing.
+fn as_run(c: &exec::Command, env: &BTreeMap<String, Var>, unset: &dyn Fn(&str) -> bool) -> Vec<String> {
     match c.prefixes.contains(':') {
         true => c.argv.clone(),
-        false => exec::substitute(&c.argv, |n| env.get(n).map(|v| v.value.as_str())),
+        false => exec::substitute(&c.argv, |n| env.get(n).map(|v| v.value.as_str()).or_else(|| unset(n).then_some(""))),
     }
 }
 

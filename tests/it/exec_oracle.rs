@@ -10,7 +10,7 @@
 //! a relative script (`WorkingDirectory=`, `~`, and the default without one).
 //! `systemd-analyze verify --root` is no oracle here: it resolves specifiers and looks
 //! executables up on the machine it runs on, not in the image, and puts in no
-//! environment. The image gets its own host name, pretty name and os-release; twelve
+//! environment. The image gets its own host name, pretty name and os-release; fourteen
 //! system services and one of alice's print what they are started with, and the facts
 //! read offline must say the same. Needs root, systemd-nspawn and scripts/test.sh's
 //! bootable root.
@@ -24,7 +24,7 @@ const INSTANCE: &str = r"spec@a\x20b\x3bc\x22d";
 
 const DRIVER: &str = r#"#!/bin/sh
 cd /root
-systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service spec-y.service spec-m.service spec-n.service spec-r.service > start.txt 2>&1
+systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service spec-y.service spec-m.service spec-n.service spec-r.service spec-v.service spec-p.service > start.txt 2>&1
 systemctl show -p ExecStart -p Environment spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
 journalctl --no-pager -u 'spec-*' >> start.txt 2>&1
 hostname >> start.txt
@@ -191,6 +191,17 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     ] {
         spec(root, sys, name, " ARGS_DIR=/home/alice", body);
     }
+    // A name set nowhere is unset when a system service starts: `${NOPE}` is empty and a
+    // `$NOPE` word goes (a missing optional environment file sets nothing). Not known
+    // when the service passes the manager's own environment on (`PassEnvironment=`):
+    // kept as written there.
+    for f in ["/opt/v/v-empty.sh", "/opt/v/v-user.sh", "/opt/v/v-pass.sh"] {
+        put(root, f, "#!/bin/sh\n", 0o644);
+    }
+    let body = "EnvironmentFile=-/etc/default/none\n\
+                ExecStart=/usr/local/bin/tg-args A $NOPE ${NOPE}/opt/v/v-empty.sh B${NOPE}C ${USER}/opt/v/v-user.sh $$NOPE\n";
+    spec(root, sys, "v", "", body);
+    spec(root, sys, "p", "", "PassEnvironment=NOPE\nExecStart=/usr/local/bin/tg-args ${NOPE}/opt/v/v-pass.sh\n");
     // alice's own, started with her manager (she lingers).
     let user_dir = "/home/alice/.config/systemd/user";
     let body = "StateDirectory=tgu\nExecStart=/usr/local/bin/tg-args ${HOME}/u-home.sh ${XDG_RUNTIME_DIR}/u-run.sh \
@@ -239,6 +250,7 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     let (scripts, preloads) = (used("spec-e.timer", "script"), used("spec-a.timer", "preload"));
     let (relative, in_home) = (used("spec-w.timer", "script"), used("spec-h.timer", "script"));
     let from_slash = used("spec-r.timer", "script");
+    let (unset, passed) = (used("spec-v.timer", "script"), used("spec-p.timer", "script"));
     let (fragment_args, next_to_unit) = (ours("spec-y.timer"), used("spec-y.timer", "script"));
     let (by_manager, by_default) = (used("spec-m.timer", "script"), used("spec-n.timer", "script"));
     let alice =
@@ -271,6 +283,10 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     assert_eq!(in_home, ["/root/rel.sh"], "{context}");
     assert_eq!(theirs("args-r"), ["/opt/wd/r-rel.sh"], "{context}");
     assert_eq!(from_slash, ["/opt/wd/r-rel.sh"], "{context}");
+    assert_eq!(theirs("args-v"), ["A", "/opt/v/v-empty.sh", "BC", "/opt/v/v-user.sh", "$NOPE"], "{context}");
+    assert_eq!(unset, ["/opt/v/v-empty.sh", "/opt/v/v-user.sh"], "{context}");
+    assert_eq!(theirs("args-p"), ["/opt/v/v-pass.sh"], "this manager's own environment lacks it: {context}");
+    assert!(passed.is_empty(), "a manager's own environment is not known offline: {passed:?}");
     // The script's own line comes last: it ran from where `%Y` pointed.
     assert_eq!(fragment_args, theirs("args-y"), "%y %Y %d, then `sh %Y/spec-y.sh`\n{context}");
     // Every argument that names a file is taken as code the command may run: the unit

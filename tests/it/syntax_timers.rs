@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use timerguard::model::{FileKind, LoadState};
+use timerguard::model::{FileKind, LoadState, ScopeKind};
 
 use crate::common::*;
 
@@ -248,4 +248,52 @@ fn s39_time_zones_come_from_the_roots_zoneinfo_first() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("Normalized form: *-*-* 00:00:00 Acme/Plant7"));
     let o = Command::new(env!("CARGO_BIN_EXE_timerguard")).args(["calendar", "daily Acme/Plant7"]).output().unwrap();
     assert_eq!(o.status.code(), Some(1), "the host does not know that zone");
+}
+
+/// S41: a name set nowhere is unset when a system service's command starts: `${NOPE}` is
+/// empty, so `sh ${NOPE}/opt/u/x.sh` runs `/opt/u/x.sh` (measured in `exec_oracle`).
+/// Where something the image does not hold may set it — the manager's own environment
+/// (`PassEnvironment=`), a PAM session (`PAMName=`), an environment file not read, what
+/// the manager sets at start, a user manager's environment — it is kept as written.
+#[test]
+fn s41_a_name_set_nowhere_is_unset_only_where_nothing_else_could_set_it() {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n")
+        .file("/etc/group", "root:x:0:\nalice:x:1000:\n")
+        .file("/opt/u/x.sh", "#!/bin/sh\n")
+        .dir("/etc/default/a-dir")
+        .file("/home/alice/.config/systemd/user/u.timer", &timer("daily"))
+        .file("/home/alice/.config/systemd/user/u.service", &service("/bin/sh ${NOPE}/opt/u/x.sh"));
+    let cases: [(&str, &str, bool); 9] = [
+        ("plain", "", true),
+        ("optional", "EnvironmentFile=-/etc/default/none\n", true),
+        ("unset", "Environment=NOPE=/elsewhere\nUnsetEnvironment=NOPE\n", true),
+        ("required", "EnvironmentFile=/etc/default/none\n", false),
+        ("directory", "EnvironmentFile=/etc/default/a-dir\n", false),
+        ("passed", "PassEnvironment=NOPE\n", false),
+        ("pam", "PAMName=login\n", false),
+        ("reset", "PassEnvironment=NOPE\nPassEnvironment=\n", true),
+        ("at-start", "#INVOCATION_ID\n", false),
+    ];
+    for (name, extra, _) in cases {
+        let var = if name == "at-start" { "INVOCATION_ID" } else { "NOPE" };
+        let body = format!("[Service]\n{extra}ExecStart=/bin/sh ${{{var}}}/opt/u/x.sh\n");
+        fx.file(&format!("/etc/systemd/system/{name}.timer"), &timer("daily"))
+            .file(&format!("/etc/systemd/system/{name}.service"), &body);
+    }
+    let h = fx.collect();
+    let sys = system(&h);
+    // A script is an argument that names a file: none when the name is kept.
+    for (name, _, emptied) in cases {
+        let t = timer_of(&sys, &format!("{name}.timer"));
+        let got: Vec<&str> = t.exec[0].scripts.iter().filter(|s| s.meta.is_some()).map(|s| s.path.as_str()).collect();
+        let want: &[&str] = if emptied { &["/opt/u/x.sh"] } else { &[] };
+        assert_eq!(got, want, "{name}");
+    }
+    let alice = scope(&h, ScopeKind::User, Some("alice"));
+    assert!(
+        timer_of(&alice, "u.timer").exec[0].scripts.iter().all(|s| s.meta.is_none()),
+        "a user manager's is not known"
+    );
 }
