@@ -76,6 +76,28 @@ pub struct ManagerEnv {
     /// The shared `environment.d` files by name, when the image has the generator that
     /// reads them (`None`: no such generator, or it is masked).
     env_d: Option<std::collections::BTreeMap<String, EnvFile>>,
+    /// The accounts the manager knows without their passwd lines (`Fixed`).
+    fixed: Fixed,
+}
+
+/// `get_user_creds` (252, as a command is started) answers for `root` and `nobody` (by
+/// name or number) without reading passwd: root's home is `/root` and its shell
+/// `/bin/bash` (Debian's default user shell) when the image has it, else `/bin/sh`;
+/// nobody has no home or shell, unless `/etc/systemd/dont-synthesize-nobody` exists.
+#[derive(Debug, Default)]
+struct Fixed {
+    root_shell: &'static str,
+    nobody: bool,
+}
+
+impl Fixed {
+    fn read(root: &Root) -> Fixed {
+        let exists = |p: &str| root.chase(p, true).is_ok_and(|c| c.exists);
+        Fixed {
+            root_shell: if exists("/bin/bash") { "/bin/bash" } else { "/bin/sh" },
+            nobody: !exists("/etc/systemd/dont-synthesize-nobody"),
+        }
+    }
 }
 
 impl ManagerEnv {
@@ -104,6 +126,7 @@ impl ManagerEnv {
             system: default_environment(root, "system", warnings),
             user: default_environment(root, "user", warnings),
             env_d,
+            fixed: Fixed::read(root),
         }
     }
 
@@ -130,7 +153,7 @@ impl ManagerEnv {
         env.extend(self.system.iter().cloned());
         if !system {
             if let Some(u) = user {
-                login(&mut env, &u.name, Some(u));
+                self.login(&mut env, &u.name, Some(u));
                 set(&mut env, "XDG_RUNTIME_DIR", &format!("/run/user/{}", u.uid));
             }
             env.extend(self.user.iter().cloned());
@@ -222,13 +245,47 @@ fn var_name(k: &str) -> bool {
     !b.is_empty() && !b[0].is_ascii_digit() && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
-/// Puts in what the manager sets for this service: its account's variables (`account`:
-/// the name it runs as and that account's entry, when it runs as a named one) and its
-/// directories' (`ctx`: the service's specifiers, whose `%S`, `%t`, … are the prefixes).
-pub fn service(env: &mut BTreeMap<String, Var>, svc: &Unit, ctx: &SpecCtx<'_>, account: Option<(&str, Option<&User>)>) {
-    if let Some((name, entry)) = account {
-        login(env, name, entry);
+impl ManagerEnv {
+    /// Puts in what the manager sets for this service: its account's variables
+    /// (`account`: the name it runs as and that account's entry, when it runs as a named
+    /// one) and its directories' (`ctx`: the service's specifiers, whose `%S`, `%t`, …
+    /// are the prefixes).
+    pub fn service(
+        &self,
+        env: &mut BTreeMap<String, Var>,
+        svc: &Unit,
+        ctx: &SpecCtx<'_>,
+        account: Option<(&str, Option<&User>)>,
+    ) {
+        if let Some((name, entry)) = account {
+            self.login(env, name, entry);
+        }
+        directory_vars(env, svc, ctx);
     }
+
+    /// `USER`, `LOGNAME`, `HOME`, `SHELL` of an account, as `get_user_creds` cleans
+    /// them: no `HOME` for an empty or `/` home, no `SHELL` for a placeholder one; root
+    /// and nobody as the manager fixes them (`Fixed`); a dynamic user has no entry, so no
+    /// home or shell.
+    fn login(&self, env: &mut BTreeMap<String, Var>, name: &str, entry: Option<&User>) {
+        let (name, home, shell) = match name {
+            "root" | "0" => ("root", Some("/root"), Some(self.fixed.root_shell)),
+            "nobody" | "65534" if self.fixed.nobody => ("nobody", None, None),
+            _ => (name, entry.map(|u| u.home.as_str()), entry.map(|u| u.shell.as_str())),
+        };
+        set(env, "USER", name);
+        set(env, "LOGNAME", name);
+        if let Some(h) = home.filter(|h| h.starts_with('/') && !h.trim_end_matches('/').is_empty()) {
+            set(env, "HOME", h);
+        }
+        if let Some(s) = shell.filter(|s| s.starts_with('/') && !placeholder_shell(s)) {
+            set(env, "SHELL", s);
+        }
+    }
+}
+
+/// `STATE_DIRECTORY`, … for the directories a service asks for.
+fn directory_vars(env: &mut BTreeMap<String, Var>, svc: &Unit, ctx: &SpecCtx<'_>) {
     for (key, var, prefix) in DIRECTORIES {
         let Ok(prefix) = expand(prefix, ctx) else { continue };
         let values = svc.get("Service", key).iter().map(|s| s.value.as_str());
@@ -262,22 +319,6 @@ fn directories<'v>(values: impl Iterator<Item = &'v str>, expand: impl Fn(&str) 
         }
     }
     dirs
-}
-
-/// `USER`, `LOGNAME`, `HOME`, `SHELL` of an account, as `get_user_creds` cleans them:
-/// no `HOME` for an empty or `/` home, no `SHELL` for a placeholder one. `root` is known
-/// without its entry (`/root`); a dynamic user has no entry, so no home or shell.
-fn login(env: &mut BTreeMap<String, Var>, name: &str, entry: Option<&User>) {
-    set(env, "USER", name);
-    set(env, "LOGNAME", name);
-    let home = entry.map(|u| u.home.as_str()).or((name == "root").then_some("/root"));
-    if let Some(h) = home.filter(|h| h.starts_with('/') && !h.trim_end_matches('/').is_empty()) {
-        set(env, "HOME", h);
-    }
-    let shell = entry.map(|u| u.shell.as_str()).or((name == "root").then_some("/bin/sh"));
-    if let Some(s) = shell.filter(|s| s.starts_with('/') && !placeholder_shell(s)) {
-        set(env, "SHELL", s);
-    }
 }
 
 /// `is_nologin_shell` (252): a shell that only refuses a login (`/bin/false` too, as
@@ -444,6 +485,29 @@ mod tests {
         let user = menv.base(&root, false, Some(&alice), &mut Vec::new());
         assert!(!user.contains_key("HOME") && !user.contains_key("SHELL"));
         assert_eq!(user["LOGNAME"].value, "alice");
+    }
+
+    /// root and nobody as the manager fixes them, whatever passwd says: root's shell is
+    /// bash where the image has it; nobody's passwd line counts only when the image asks
+    /// the manager not to make nobody up.
+    #[test]
+    fn root_and_nobody_are_fixed() {
+        let d = tempfile::tempdir().unwrap();
+        let login = |name: &str, shell: &str| {
+            let root = Root::open(d.path()).unwrap();
+            let mut u = User::for_tests(name, 0, "/srv/elsewhere");
+            u.shell = shell.into();
+            let mut env = BTreeMap::new();
+            ManagerEnv::read(&root, &mut Vec::new()).login(&mut env, name, Some(&u));
+            let v = |k: &str| env.get(k).map(|v: &Var| v.value.clone()).unwrap_or_default();
+            [v("USER"), v("HOME"), v("SHELL")]
+        };
+        assert_eq!(login("root", "/bin/zsh"), ["root", "/root", "/bin/sh"]);
+        write(d.path(), "/bin/bash", "");
+        assert_eq!(login("0", "/bin/zsh"), ["root", "/root", "/bin/bash"]);
+        assert_eq!(login("nobody", "/bin/zsh"), ["nobody", "", ""]);
+        write(d.path(), "/etc/systemd/dont-synthesize-nobody", "");
+        assert_eq!(login("nobody", "/bin/zsh"), ["nobody", "/srv/elsewhere", "/bin/zsh"]);
     }
 
     /// The `environment.d` generator's files (S2): only when the image has the generator;

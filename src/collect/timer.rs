@@ -623,7 +623,7 @@ fn manager_env(
     let mut base = shared.clone();
     if m.kind != ScopeKind::Global {
         let acct = account(m, svc, runs_as);
-        super::manager_env::service(&mut base, svc, sctx, acct.as_ref().map(|(n, e)| (n.as_str(), *e)));
+        m.env.service(&mut base, svc, sctx, acct.as_ref().map(|(n, e)| (n.as_str(), *e)));
     }
     base
 }

@@ -10,7 +10,7 @@
 //! a relative script (`WorkingDirectory=`, `~`, and the default without one).
 //! `systemd-analyze verify --root` is no oracle here: it resolves specifiers and looks
 //! executables up on the machine it runs on, not in the image, and puts in no
-//! environment. The image gets its own host name, pretty name and os-release; fourteen
+//! environment. The image gets its own host name, pretty name and os-release; seventeen
 //! system services and one of alice's print what they are started with, and the facts
 //! read offline must say the same. Needs root, systemd-nspawn and scripts/test.sh's
 //! bootable root.
@@ -24,7 +24,7 @@ const INSTANCE: &str = r"spec@a\x20b\x3bc\x22d";
 
 const DRIVER: &str = r#"#!/bin/sh
 cd /root
-systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service spec-y.service spec-m.service spec-n.service spec-r.service spec-v.service spec-p.service > start.txt 2>&1
+systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service spec-y.service spec-m.service spec-n.service spec-r.service spec-v.service spec-p.service spec-o.service spec-q.service spec-b.service > start.txt 2>&1
 systemctl show -p ExecStart -p Environment spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
 journalctl --no-pager -u 'spec-*' >> start.txt 2>&1
 hostname >> start.txt
@@ -202,6 +202,34 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
                 ExecStart=/usr/local/bin/tg-args A $NOPE ${NOPE}/opt/v/v-empty.sh B${NOPE}C ${USER}/opt/v/v-user.sh $$NOPE\n";
     spec(root, sys, "v", "", body);
     spec(root, sys, "p", "", "PassEnvironment=NOPE\nExecStart=/usr/local/bin/tg-args ${NOPE}/opt/v/v-pass.sh\n");
+    // The account by name or number: `root` and `nobody` as the manager knows them
+    // without their passwd lines (nobody has no home or shell, so no `HOME`), a uid as
+    // its account.
+    // They write where every account may.
+    // Root's passwd line names another shell than the one the manager gives it.
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
+    let passwd = passwd.replace("root:x:0:0:root:/root:/bin/bash", "root:x:0:0:root:/root:/bin/sh");
+    std::fs::write(root.join("etc/passwd"), passwd).unwrap();
+    std::fs::create_dir_all(root.join("var/tmp/tgargs")).unwrap();
+    std::fs::set_permissions(root.join("var/tmp/tgargs"), std::os::unix::fs::PermissionsExt::from_mode(0o1777))
+        .unwrap();
+    for f in [
+        "/root/o-home.sh",
+        "/home/alice/q-home.sh",
+        "/home/alice/q-user.sh",
+        "/opt/wrong/b-home.sh",
+        "/nonexistent/b-home.sh",
+    ] {
+        put(root, f, "#!/bin/sh\n", 0o644);
+    }
+    for (name, user, args) in [
+        ("o", "root", "${HOME}/o-home.sh $SHELL"),
+        ("q", "1000", "${HOME}/q-home.sh /home/${USER}/q-user.sh $SHELL"),
+        ("b", "nobody", "${HOME}/b-home.sh $SHELL"),
+    ] {
+        let body = format!("User={user}\nExecStart=/usr/local/bin/tg-args {args}\n");
+        spec(root, sys, name, " ARGS_DIR=/var/tmp/tgargs", &body);
+    }
     // alice's own, started with her manager (she lingers).
     let user_dir = "/home/alice/.config/systemd/user";
     let body = "StateDirectory=tgu\nExecStart=/usr/local/bin/tg-args ${HOME}/u-home.sh ${XDG_RUNTIME_DIR}/u-run.sh \
@@ -251,6 +279,7 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     let (relative, in_home) = (used("spec-w.timer", "script"), used("spec-h.timer", "script"));
     let from_slash = used("spec-r.timer", "script");
     let (unset, passed) = (used("spec-v.timer", "script"), used("spec-p.timer", "script"));
+    let accounts = ["o", "q", "b"].map(|n| used(&format!("spec-{n}.timer"), "script"));
     let (fragment_args, next_to_unit) = (ours("spec-y.timer"), used("spec-y.timer", "script"));
     let (by_manager, by_default) = (used("spec-m.timer", "script"), used("spec-n.timer", "script"));
     let alice =
@@ -287,6 +316,15 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     assert_eq!(unset, ["/opt/v/v-empty.sh", "/opt/v/v-user.sh"], "{context}");
     assert_eq!(theirs("args-p"), ["/opt/v/v-pass.sh"], "this manager's own environment lacks it: {context}");
     assert!(passed.is_empty(), "a manager's own environment is not known offline: {passed:?}");
+    let shared = |f: &str| {
+        let text = std::fs::read_to_string(root.join("var/tmp/tgargs").join(f)).unwrap_or_default();
+        text.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    for (n, ours) in ["o", "q", "b"].iter().zip(&accounts) {
+        assert_eq!(ours, &shared(&format!("args-{n}")), "spec-{n}: {context}");
+    }
+    assert_eq!(accounts[0], ["/root/o-home.sh", "/bin/bash"], "root's shell is not its passwd line's");
+    assert_eq!(accounts[2], ["/opt/wrong/b-home.sh"], "nobody's home is /: no HOME of its own");
     // The script's own line comes last: it ran from where `%Y` pointed.
     assert_eq!(fragment_args, theirs("args-y"), "%y %Y %d, then `sh %Y/spec-y.sh`\n{context}");
     // Every argument that names a file is taken as code the command may run: the unit
