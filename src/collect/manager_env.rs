@@ -60,10 +60,6 @@ const ENV_D_GENERATOR: &str = "30-systemd-environment-d-generator";
 const ENV_D_DIRS: [&str; 4] =
     ["/etc/environment.d", "/run/environment.d", "/usr/local/lib/environment.d", "/usr/lib/environment.d"];
 
-/// What the user unit search path is made of (S2).
-const XDG_PATH_VARS: [&str; 5] =
-    ["XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CONFIG_DIRS", "XDG_DATA_DIRS", "XDG_RUNTIME_DIR"];
-
 /// An `environment.d` file: its path and `(line, name, value as written)`.
 type EnvFile = (String, Vec<(u32, String, String)>);
 
@@ -105,22 +101,9 @@ impl ManagerEnv {
         let generators = super::paths::conf_files_in(root, GENERATOR_DIRS.map(String::from), "");
         let env_d = generators.get(ENV_D_GENERATOR).filter(|p| regular(root, p)).map(|_| {
             let files = super::paths::conf_files_in(root, ENV_D_DIRS.map(String::from), ".conf");
-            let read: BTreeMap<String, EnvFile> =
-                files.into_iter().filter_map(|(name, path)| Some((name, env_d_file(root, path, warnings)?))).collect();
-            // The unit search paths of user managers are read with the XDG defaults
-            // (S2): a shared file that moves them is said, not silently passed over.
-            for (path, lines) in read.values() {
-                for (line, k, _) in lines.iter().filter(|(_, k, _)| XDG_PATH_VARS.contains(&k.as_str())) {
-                    warnings.push(Warning {
-                        path: path.clone(),
-                        line: Some(*line),
-                        message: format!(
-                            "{k} set for every user manager: their unit search paths are read with its default (S2)"
-                        ),
-                    });
-                }
-            }
-            read
+            // Its XDG variables reach her services, not her manager's search path: the
+            // generator runs after that is built (measured, `user_manager`).
+            files.into_iter().filter_map(|(name, path)| Some((name, env_d_file(root, path, warnings)?))).collect()
         });
         ManagerEnv {
             system: default_environment(root, "system", warnings),
@@ -146,6 +129,7 @@ impl ManagerEnv {
         root: &Root,
         system: bool,
         user: Option<&User>,
+        launch: &[(String, Var)],
         warnings: &mut Vec<Warning>,
     ) -> BTreeMap<String, Var> {
         let mut env = BTreeMap::new();
@@ -156,6 +140,9 @@ impl ManagerEnv {
                 self.login(&mut env, &u.name, Some(u));
                 set(&mut env, "XDG_RUNTIME_DIR", &format!("/run/user/{}", u.uid));
             }
+            // What `user@UID.service` sets (`user_manager`); the manager puts its own
+            // `PATH` back.
+            env.extend(launch.iter().filter(|(k, _)| k != "PATH").cloned());
             env.extend(self.user.iter().cloned());
             if let (Some(shared), Some(u)) = (&self.env_d, user) {
                 environment_d(root, shared, u, &mut env, warnings);
@@ -165,9 +152,13 @@ impl ManagerEnv {
     }
 }
 
-/// The user's own `environment.d` (`$XDG_CONFIG_HOME/environment.d`, its default).
-fn own_env_d(u: &User) -> String {
-    format!("{}/.config/environment.d", u.home.trim_end_matches('/'))
+/// The user's own `environment.d`: `$XDG_CONFIG_HOME/environment.d` when the manager's
+/// environment has an absolute one, else under `~/.config`.
+fn own_env_d(u: &User, env: &BTreeMap<String, Var>) -> String {
+    match env.get("XDG_CONFIG_HOME").filter(|v| v.value.starts_with('/')) {
+        Some(v) => format!("{}/environment.d", v.value.trim_end_matches('/')),
+        None => format!("{}/.config/environment.d", u.home.trim_end_matches('/')),
+    }
 }
 
 /// Whether `path` resolves to a regular file (not masked by a link to /dev/null).
@@ -190,7 +181,7 @@ fn environment_d(
     env: &mut BTreeMap<String, Var>,
     warnings: &mut Vec<Warning>,
 ) {
-    let own = super::paths::conf_files_in(root, [own_env_d(u)], ".conf");
+    let own = super::paths::conf_files_in(root, [own_env_d(u, env)], ".conf");
     let names: std::collections::BTreeSet<&String> = shared.keys().chain(own.keys()).collect();
     for name in names {
         match own.get(name) {
@@ -467,13 +458,13 @@ mod tests {
         w("/etc/systemd/user.conf.d/x.conf", "[Manager]\nDefaultEnvironment=U=1 LD_PRELOAD=/opt/x.so\n");
         let root = Root::open(d.path()).unwrap();
         let menv = ManagerEnv::read(&root, &mut Vec::new());
-        let sys = menv.base(&root, true, None, &mut Vec::new());
+        let sys = menv.base(&root, true, None, &[], &mut Vec::new());
         assert_eq!(values(&sys), ["A=etc", "B=two words", "C=run", format!("PATH={DEFAULT_PATH}").as_str()]);
         assert_eq!(sys["A"].file, "/etc/systemd/system.conf.d/10-a.conf");
         assert_eq!((sys["B"].file.as_str(), sys["B"].line), ("/etc/systemd/system.conf", 4));
         // A user manager: the system manager's, its account's, then user.conf's.
         let mut alice = User::for_tests("alice", 1000, "/home/alice");
-        let user = menv.base(&root, false, Some(&alice), &mut Vec::new());
+        let user = menv.base(&root, false, Some(&alice), &[], &mut Vec::new());
         for kv in ["A=etc", "HOME=/home/alice", "SHELL=/bin/sh", "U=1", "USER=alice", "XDG_RUNTIME_DIR=/run/user/1000"]
         {
             assert!(values(&user).iter().any(|v| v == kv), "{kv}: {:?}", values(&user));
@@ -482,7 +473,7 @@ mod tests {
         // No HOME for a `/` home, no SHELL for a nologin one.
         alice.home = "/".into();
         alice.shell = "/usr/sbin/nologin".into();
-        let user = menv.base(&root, false, Some(&alice), &mut Vec::new());
+        let user = menv.base(&root, false, Some(&alice), &[], &mut Vec::new());
         assert!(!user.contains_key("HOME") && !user.contains_key("SHELL"));
         assert_eq!(user["LOGNAME"].value, "alice");
     }
@@ -527,16 +518,14 @@ mod tests {
         let alice = User::for_tests("alice", 1000, "/home/alice");
         let root = Root::open(d.path()).unwrap();
         // Without the generator, nothing of it.
-        let env = ManagerEnv::read(&root, &mut Vec::new()).base(&root, false, Some(&alice), &mut Vec::new());
+        let env = ManagerEnv::read(&root, &mut Vec::new()).base(&root, false, Some(&alice), &[], &mut Vec::new());
         assert!(!env.contains_key("A") && !env.contains_key("C"));
         w("/usr/lib/systemd/user-environment-generators/30-systemd-environment-d-generator", "#!/bin/sh\n");
         let root = Root::open(d.path()).unwrap(); // a run reads one snapshot
         let mut warnings = Vec::new();
         let menv = ManagerEnv::read(&root, &mut warnings);
-        assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert_eq!((warnings[0].path.as_str(), warnings[0].line), ("/usr/lib/environment.d/40-xdg.conf", Some(2)));
-        assert!(warnings[0].message.starts_with("XDG_DATA_HOME set"), "{warnings:?}");
-        let env = menv.base(&root, false, Some(&alice), &mut Vec::new());
+        assert!(warnings.is_empty(), "an XDG variable there moves no search path: {warnings:?}");
+        let env = menv.base(&root, false, Some(&alice), &[], &mut Vec::new());
         assert_eq!(env["A"].value, "/run/user/1000/mine");
         assert_eq!(env["A"].file, "/home/alice/.config/environment.d/10-a.conf");
         assert!(!env.contains_key("B"), "her 10-a.conf hides the shared one");
@@ -544,7 +533,7 @@ mod tests {
         assert!(!env.contains_key("D") && !env.contains_key("9BAD"));
         // A preload from her own files is hers alone.
         assert_eq!(env["LD_PRELOAD"].value, "/home/alice/hook.so");
-        assert!(!menv.base(&root, true, None, &mut Vec::new()).contains_key("LD_PRELOAD"));
+        assert!(!menv.base(&root, true, None, &[], &mut Vec::new()).contains_key("LD_PRELOAD"));
         assert!(menv.can_preload(false) && !menv.can_preload(true));
     }
 

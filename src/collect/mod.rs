@@ -31,6 +31,7 @@ pub mod specifier;
 pub mod stat;
 mod timer;
 pub mod unit_file;
+pub mod user_manager;
 pub mod zones;
 
 use std::collections::BTreeMap;
@@ -142,6 +143,8 @@ pub struct Session {
     ids: host_ids::HostIds,
     /// What the managers put in every service's environment (`DefaultEnvironment=`).
     menv: manager_env::ManagerEnv,
+    /// What each user's manager is started with (`user@.service`).
+    user_managers: user_manager::UserManagers,
     first_boot: bool,
     presets: Vec<preset::Rule>,
     zones: zones::RootZones,
@@ -215,6 +218,7 @@ impl Session {
             machine_id,
             ids,
             menv,
+            user_managers: user_manager::UserManagers::default(),
             first_boot,
             presets,
             zones,
@@ -241,6 +245,7 @@ impl Session {
             || collect_scope(&s.shared(), paths::user_paths(None), &s.mgr(ScopeKind::Global, None), false),
         );
         crate::profile::phase("system and global scopes collected");
+        s.user_managers = user_manager::UserManagers::of(system.as_ref().map(|o| &o.scope), &mut s.warnings);
         s.base = global.as_mut().and_then(|g| g.base.take());
         for mut o in system.into_iter().chain(global) {
             s.paths.extend(std::mem::take(&mut o.paths));
@@ -285,6 +290,7 @@ impl Session {
             ids: &self.ids,
             env: &self.menv,
             env_base: std::sync::OnceLock::new(),
+            launch: Vec::new(),
             presets: &self.presets,
             zones: &self.zones,
             local_zone: &self.local_zone,
@@ -297,11 +303,32 @@ impl Session {
     /// The scope of one account's user manager: only what its own directories define or
     /// change (`None` when they have nothing). Thread-safe; nothing of it is kept here.
     pub fn user_scope(&self, u: &crate::model::User) -> Option<ScopeOut> {
-        let specs: Vec<_> = paths::user_paths(Some((&u.home, u.uid)))
+        let mut warnings = Vec::new();
+        let (specs, launch) = self.user_specs(u, &mut warnings);
+        let specs = specs
             .into_iter()
             .filter(|s| u.home_exists || !s.path.starts_with(u.home.trim_end_matches('/')) || u.home == "/")
             .collect();
-        collect_scope(&self.shared(), specs, &self.mgr(ScopeKind::User, Some(u)), false)
+        let m = Manager { launch, ..self.mgr(ScopeKind::User, Some(u)) };
+        let mut out = collect_scope(&self.shared(), specs, &m, false);
+        if let Some(o) = out.as_mut() {
+            o.warnings.splice(0..0, warnings);
+        }
+        out
+    }
+
+    /// A user manager's search path, and the environment `user@UID.service` starts it
+    /// with (which can move her own directories, `user_manager`).
+    pub(crate) fn user_specs(
+        &self,
+        u: &crate::model::User,
+        warnings: &mut Vec<crate::model::Warning>,
+    ) -> (Vec<paths::PathSpec>, Vec<(String, environ::Var)>) {
+        let launch = match self.user_managers.is_plain() {
+            true => Vec::new(),
+            false => self.user_managers.env(&self.root, u.uid, warnings),
+        };
+        (paths::user_paths_in(Some((&u.home, u.uid)), &user_manager::homes(&launch)), launch)
     }
 
     /// The root being read.

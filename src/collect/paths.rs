@@ -1,6 +1,7 @@
 //! The unit search paths of the system manager (S1) and of a user's manager (S2), and
-//! the generator directories (S21). Offline, the XDG variables of a user manager cannot
-//! be known (they may come from `environment.d`), so the defaults are assumed and the
+//! the generator directories (S21). A user manager's own directories follow the XDG
+//! variables `user@.service` gives it (`user_manager`); the rest of what could set them
+//! (PAM, PID 1's environment) is not known offline, so the defaults are assumed and the
 //! assumption is recorded in the facts.
 
 use crate::model::DirRole;
@@ -42,6 +43,12 @@ pub fn system_paths() -> Vec<PathSpec> {
 /// `uid` the per-user directories are included; without, only the shared ones (the
 /// "global" scope every user manager reads).
 pub fn user_paths(user: Option<(&str, u32)>) -> Vec<PathSpec> {
+    user_paths_in(user, &super::user_manager::Homes::default())
+}
+
+/// `user_paths` where her manager's environment moves her own directories (an absolute
+/// `XDG_CONFIG_HOME` or `XDG_DATA_HOME` from `user@.service`, `user_manager`).
+pub fn user_paths_in(user: Option<(&str, u32)>, homes: &super::user_manager::Homes) -> Vec<PathSpec> {
     use DirRole::*;
     let mut v = Vec::new();
     let mine = |v: &mut Vec<PathSpec>, path: String, role| {
@@ -53,17 +60,20 @@ pub fn user_paths(user: Option<(&str, u32)>) -> Vec<PathSpec> {
         Some((h, uid)) => (h.trim_end_matches('/').to_string(), format!("/run/user/{uid}")),
         None => (String::new(), String::new()),
     };
-    mine(&mut v, format!("{home}/.config/systemd/user.control"), Control);
+    let config = homes.config.clone().unwrap_or_else(|| format!("{home}/.config"));
+    let data = homes.data.clone().unwrap_or_else(|| format!("{home}/.local/share"));
+    let (config, data) = (config.trim_end_matches('/'), data.trim_end_matches('/'));
+    mine(&mut v, format!("{config}/systemd/user.control"), Control);
     mine(&mut v, format!("{run}/systemd/user.control"), Control);
     mine(&mut v, format!("{run}/systemd/transient"), Transient);
     mine(&mut v, format!("{run}/systemd/generator.early"), GeneratorEarly);
-    mine(&mut v, format!("{home}/.config/systemd/user"), Config);
+    mine(&mut v, format!("{config}/systemd/user"), Config);
     v.push(spec("/etc/xdg/systemd/user", Config, false));
     v.push(spec("/etc/systemd/user", Config, false));
     mine(&mut v, format!("{run}/systemd/user"), Runtime);
     v.push(spec("/run/systemd/user", Runtime, false));
     mine(&mut v, format!("{run}/systemd/generator"), Generator);
-    mine(&mut v, format!("{home}/.local/share/systemd/user"), Local);
+    mine(&mut v, format!("{data}/systemd/user"), Local);
     v.push(spec("/usr/local/share/systemd/user", Local, false));
     v.push(spec("/usr/share/systemd/user", Vendor, false));
     v.push(spec("/usr/local/lib/systemd/user", Local, false));
@@ -87,10 +97,12 @@ pub fn is_persistent_config(spec: &PathSpec) -> bool {
 }
 
 /// The assumption recorded for user scopes.
-pub const XDG_ASSUMPTION: &str = "user managers: XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_CONFIG_DIRS, \
-XDG_DATA_DIRS and XDG_RUNTIME_DIR are assumed to have their defaults (~/.config, \
-~/.local/share, /etc/xdg, /usr/local/share:/usr/share, /run/user/UID); environment.d \
-and environment generators can change them, and are not evaluated for them (S2)";
+pub const XDG_ASSUMPTION: &str = "user managers: XDG_CONFIG_HOME and XDG_DATA_HOME are \
+read from user@.service (its Environment= and environment files), else assumed to have \
+their defaults (~/.config, ~/.local/share); XDG_CONFIG_DIRS, XDG_DATA_DIRS and \
+XDG_RUNTIME_DIR are assumed to have theirs (/etc/xdg, /usr/local/share:/usr/share, \
+/run/user/UID); what a PAM session or PID 1's own environment gives a user manager is \
+not known offline; environment.d does not move the search path (S2)";
 
 /// Where systemd looks for a configuration's files of a kind (`system-preset`,
 /// `system.conf.d`, …), highest precedence first: `CONF_PATHS` with `/lib` (Debian 12's

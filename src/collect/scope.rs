@@ -456,6 +456,14 @@ fn all_names(r: &Resolver<'_>) -> BTreeSet<String> {
         for sub in l.scan.deps.values() {
             v.extend(sub.entries.iter().filter(|e| names::classify(&e.name).is_some()).map(|e| e.name.clone()));
         }
+        // A user's manager with drop-ins of its own (`user@1000.service.d/`): what it is
+        // started with places her unit directories (`user_manager`).
+        let user_manager = |stem: &&String| {
+            stem.strip_prefix("user@")
+                .and_then(|r| r.strip_suffix(".service"))
+                .is_some_and(|uid| uid.parse::<u32>().is_ok())
+        };
+        v.extend(l.scan.dropins.keys().filter(user_manager).cloned());
     }
     v
 }

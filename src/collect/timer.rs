@@ -33,6 +33,8 @@ pub struct Manager<'a> {
     /// What this manager puts in every service's environment (`ManagerEnv::base`), made
     /// once when first needed: a user's own `environment.d` is read once, not per timer.
     pub env_base: std::sync::OnceLock<BTreeMap<String, Var>>,
+    /// A user manager's own environment from `user@UID.service` (`user_manager`).
+    pub launch: Vec<(String, Var)>,
     /// System preset rules (S20); consulted for the system scope only.
     pub presets: &'a [super::preset::Rule],
     /// Time zones of the root, its local zone, and the time elapses are computed from.
@@ -613,10 +615,10 @@ fn manager_env(
 ) -> BTreeMap<String, Var> {
     let system = m.kind == ScopeKind::System;
     let dollar = EXEC_KEYS.iter().any(|k| svc.get("Service", k).iter().any(|s| s.value.contains('$')));
-    if !dollar && !m.env.can_preload(system) {
+    if !dollar && !m.env.can_preload(system) && !m.launch.iter().any(|(k, _)| k == "LD_PRELOAD") {
         return BTreeMap::new();
     }
-    let shared = m.env_base.get_or_init(|| m.env.base(r.root, system, m.user, &mut notes.warnings));
+    let shared = m.env_base.get_or_init(|| m.env.base(r.root, system, m.user, &m.launch, &mut notes.warnings));
     if !dollar && !shared.contains_key("LD_PRELOAD") {
         return BTreeMap::new();
     }

@@ -83,7 +83,8 @@ fn wanted(s: &Session, only: Option<&[User]>) -> BTreeMap<String, Purpose> {
     // new homes).
     let user_dirs = |u: &User| -> Vec<String> {
         let mut v = s.user_scope(u).map(|o| scope_dirs(&o.scope)).unwrap_or_default();
-        v.extend(paths::user_paths(Some((&u.home, u.uid))).into_iter().filter(|d| d.per_user).map(|d| d.path));
+        let (specs, _) = s.user_specs(u, &mut Vec::new());
+        v.extend(specs.into_iter().filter(|d| d.per_user).map(|d| d.path));
         v.push(root::parent(&root::normalize(&u.home)).to_string());
         v
     };

@@ -134,3 +134,43 @@ fn s4_s8_s15_every_entry_is_inventoried_with_metadata() {
     assert_eq!((l.kind, l.target.as_deref()), (EntryKind::Dependency, Some("/etc/systemd/system/x.timer")));
     assert!(e("/etc/systemd/system/.hidden.timer").hidden);
 }
+
+/// S2: what `user@.service` (its drop-ins, an instance's own) gives a user manager in
+/// `Environment=` moves her own unit directories: `XDG_CONFIG_HOME` and `XDG_DATA_HOME`
+/// (`%i` is her uid); the defaults are then not read. What would move the shared
+/// directories is named in a warning with its file and line. The same names in
+/// `environment.d` move nothing (measured in `user_oracle`).
+#[test]
+fn s2_user_manager_environment_moves_her_own_directories() {
+    let fx = Fx::new();
+    fx.debian_layout()
+        .file(
+            "/etc/passwd",
+            "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\nbob:x:1001:1001::/home/bob:/bin/bash\n",
+        )
+        .file("/etc/group", "root:x:0:\nalice:x:1000:\nbob:x:1001:\n")
+        .file("/usr/lib/systemd/system/user@.service", "[Service]\nUser=%i\nExecStart=/lib/systemd/systemd --user\n")
+        .file("/etc/systemd/system/user@.service.d/xdg.conf", "[Service]\nEnvironment=XDG_DATA_HOME=/srv/xdg/%i\n")
+        .file(
+            "/etc/systemd/system/user@1000.service.d/cfg.conf",
+            "[Service]\nEnvironment=XDG_CONFIG_HOME=/home/alice/.hidden\nEnvironment=XDG_CONFIG_DIRS=/opt/xdg\n",
+        )
+        .file("/etc/environment.d/50-x.conf", "XDG_CONFIG_HOME=/nowhere\n")
+        .file("/home/alice/.hidden/systemd/user/h.timer", &timer("daily"))
+        .file("/srv/xdg/1000/systemd/user/d.timer", &timer("daily"))
+        .file("/home/alice/.config/systemd/user/c.timer", &timer("daily"))
+        .file("/home/alice/.local/share/systemd/user/l.timer", &timer("daily"))
+        .file("/srv/xdg/1001/systemd/user/b.timer", &timer("daily"))
+        .file("/home/bob/.config/systemd/user/own.timer", &timer("daily"));
+    let h = fx.collect();
+    let names = |user: &str| -> Vec<String> {
+        scope(&h, ScopeKind::User, Some(user)).timers.iter().map(|t| t.name.clone()).collect()
+    };
+    assert_eq!(names("alice"), ["d.timer", "h.timer"]);
+    assert_eq!(names("bob"), ["b.timer", "own.timer"], "the template's drop-in for every user, %i as the uid");
+    let al = scope(&h, ScopeKind::User, Some("alice"));
+    let dirs: Vec<&str> = al.search_path.iter().filter(|d| d.per_user).map(|d| d.path.as_str()).collect();
+    assert!(dirs.contains(&"/home/alice/.hidden/systemd/user.control") && dirs.contains(&"/srv/xdg/1000/systemd/user"));
+    let w = h.warnings.iter().find(|w| w.message.starts_with("XDG_CONFIG_DIRS set")).expect("a warning");
+    assert_eq!((w.path.as_str(), w.line), ("/etc/systemd/system/user@1000.service.d/cfg.conf", Some(3)));
+}

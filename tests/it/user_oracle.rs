@@ -457,3 +457,81 @@ fn s2_s3_random_user_scopes_match_a_running_user_manager() {
     }
     assert!(bad.is_empty(), "{} of {cases} differ:\n{}\nunit paths:\n{}", bad.len(), bad.join("\n"), read("state.txt"));
 }
+
+const XDG_DRIVER: &str = r#"#!/bin/sh
+cd /root
+for i in $(seq 90); do
+  [ "$(systemctl is-active user@1000.service)" = active ] && [ -S /run/user/1000/systemd/private ] && break
+  sleep 1
+done
+u() { runuser -u alice -- env XDG_RUNTIME_DIR=/run/user/1000 systemctl --user "$@"; }
+u is-system-running --wait > xdg.txt 2>&1
+u daemon-reload >> xdg.txt 2>&1
+u show -p Id,LoadState,FragmentPath h.timer d.timer c.timer l.timer > xdg-show.txt 2>&1
+u show-environment > xdg-env.txt 2>&1
+echo done > e2e.out
+systemctl poweroff
+"#;
+
+/// S2: the environment `user@.service` starts her manager with (a template drop-in, `%i`
+/// her uid; the instance's own drop-in) moves her unit directories, before and after a
+/// reload; the same names from `environment.d` do not, though her services get them.
+/// Her `environment.d` is under the moved `XDG_CONFIG_HOME`. Read offline first, then
+/// asked of her running manager.
+#[test]
+fn s2_what_user_at_service_sets_moves_her_directories_and_environment_d_does_not() {
+    let Some(base) = e2e_base() else { return };
+    let b = prepare(&base, XDG_DRIVER);
+    let root = &b.root;
+    let put = |rel: &str, text: &str| crate::live::put(root, rel, text, 0o644);
+    put("/etc/systemd/system/user@.service.d/tg-xdg.conf", "[Service]\nEnvironment=XDG_DATA_HOME=/srv/xdg/%i\n");
+    put(
+        "/etc/systemd/system/user@1000.service.d/tg-cfg.conf",
+        "[Service]\nEnvironment=XDG_CONFIG_HOME=/home/alice/.hidden\n",
+    );
+    put("/etc/environment.d/50-tg.conf", "XDG_DATA_HOME=/home/alice/.nowhere\n");
+    put("/home/alice/.hidden/environment.d/60-tg.conf", "TGX=/opt/tgx\n");
+    put("/home/alice/.config/environment.d/60-tg.conf", "TGX=/opt/wrong\n");
+    put("/opt/tgx/x.sh", "#!/bin/sh\n");
+    let t = "[Timer]\nOnCalendar=daily\n";
+    for f in [
+        "/home/alice/.hidden/systemd/user/h.timer",
+        "/srv/xdg/1000/systemd/user/d.timer",
+        "/home/alice/.config/systemd/user/c.timer",
+        "/home/alice/.local/share/systemd/user/l.timer",
+        "/home/alice/.nowhere/systemd/user/n.timer",
+    ] {
+        put(f, t);
+    }
+    put("/home/alice/.hidden/systemd/user/h.service", "[Service]\nExecStart=/bin/sh ${TGX}/x.sh\n");
+    give_alice_her_home(root);
+    let facts = facts_json(root);
+    let alice =
+        facts["scopes"].as_array().unwrap().iter().find(|s| s["kind"] == "user" && s["user"] == "alice").unwrap();
+    let timers = alice["timers"].as_array().unwrap();
+    let ours: BTreeMap<String, String> = timers
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap().to_string(), t["source"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    let h = timers.iter().find(|t| t["name"] == "h.timer").unwrap();
+    let scripts: Vec<&str> = h["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["role"] == "script")
+        .map(|f| f["target"]["path"].as_str().unwrap())
+        .collect();
+    boot(&b);
+    let read = |f: &str| std::fs::read_to_string(root.join("root").join(f)).unwrap_or_default();
+    let (shown, env) = (read("xdg-show.txt"), read("xdg-env.txt"));
+    let context = format!("{}\n{shown}\n{env}", read("xdg.txt"));
+    let theirs: BTreeMap<String, String> = show_blocks(&shown)
+        .into_values()
+        .filter(|p| p.get("LoadState").map(String::as_str) == Some("loaded"))
+        .map(|p| (p["Id"].clone(), p["FragmentPath"].clone()))
+        .collect();
+    assert_eq!(ours, theirs, "{context}");
+    assert_eq!(ours.keys().collect::<Vec<_>>(), ["d.timer", "h.timer"], "{context}");
+    assert!(env.lines().any(|l| l == "TGX=/opt/tgx"), "{context}");
+    assert_eq!(scripts, ["/opt/tgx/x.sh"], "{context}");
+}
