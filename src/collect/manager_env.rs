@@ -74,6 +74,9 @@ pub struct ManagerEnv {
     env_d: Option<std::collections::BTreeMap<String, EnvFile>>,
     /// The accounts the manager knows without their passwd lines (`Fixed`).
     fixed: Fixed,
+    /// Whether every file of the system manager's configuration was read: else a name
+    /// its `DefaultEnvironment=` may set is not known to be unset.
+    system_read: bool,
 }
 
 /// `get_user_creds` (252, as a command is started) answers for `root` and `nobody` (by
@@ -105,11 +108,15 @@ impl ManagerEnv {
             // generator runs after that is built (measured, `user_manager`).
             files.into_iter().filter_map(|(name, path)| Some((name, env_d_file(root, path, warnings)?))).collect()
         });
+        let before = warnings.len();
+        let system = default_environment(root, "system", warnings);
+        let system_read = warnings.len() == before;
         ManagerEnv {
-            system: default_environment(root, "system", warnings),
+            system,
             user: default_environment(root, "user", warnings),
             env_d,
             fixed: Fixed::read(root),
+            system_read,
         }
     }
 
@@ -367,22 +374,26 @@ const SET_AT_EXEC: [&str; 32] = [
     "LANGUAGE",
 ];
 
-/// Whether a name a service's environment (as read, `environ::environment`) lacks is
-/// certainly unset when its commands start, so that `${NAME}` in an argument is empty and
-/// a `$NAME` word is dropped (`replace_env_argv`; measured). Only for the system manager,
-/// whose services start from a clean environment: a user manager passes on its own, with
-/// what PAM put in it. Not when the service takes names from the manager's own
-/// environment (`PassEnvironment=`) or a PAM session's (`PAMName=`), when one of its
-/// environment files was not read (`files_read`), nor for a name in `SET_AT_EXEC`.
-pub fn unset_is_known(svc: &Unit, system: bool, files_read: bool, name: &str) -> bool {
-    // An empty assignment resets `PassEnvironment=`'s list and `PAMName=`.
-    let used = |key| svc.last("Service", key).is_some_and(|s| !s.value.trim().is_empty());
-    system
-        && files_read
-        && !used("PassEnvironment")
-        && !used("PAMName")
-        && !SET_AT_EXEC.contains(&name)
-        && !name.starts_with("LC_")
+impl ManagerEnv {
+    /// Whether a name a service's environment (as read, `environ::environment`) lacks is
+    /// certainly unset when its commands start, so that `${NAME}` in an argument is empty
+    /// and a `$NAME` word is dropped (`replace_env_argv`; measured). Only for the system
+    /// manager, whose services start from a clean environment: a user manager passes on
+    /// its own, with what PAM put in it. Not when the service takes names from the
+    /// manager's own environment (`PassEnvironment=`) or a PAM session's (`PAMName=`),
+    /// when one of its environment files (`files_read`) or of the manager's configuration
+    /// was not read, nor for a name in `SET_AT_EXEC`.
+    pub fn unset_is_known(&self, svc: &Unit, system: bool, files_read: bool, name: &str) -> bool {
+        // An empty assignment resets `PassEnvironment=`'s list and `PAMName=`.
+        let used = |key| svc.last("Service", key).is_some_and(|s| !s.value.trim().is_empty());
+        system
+            && files_read
+            && self.system_read
+            && !used("PassEnvironment")
+            && !used("PAMName")
+            && !SET_AT_EXEC.contains(&name)
+            && !name.starts_with("LC_")
+    }
 }
 
 fn set(env: &mut BTreeMap<String, Var>, k: &str, v: &str) {

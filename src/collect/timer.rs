@@ -225,7 +225,7 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
         false => Default::default(),
     };
     let system = m.kind == ScopeKind::System;
-    let unset = |n: &str| super::manager_env::unset_is_known(&svc, system, files_read, n);
+    let unset = |n: &str| m.env.unset_is_known(&svc, system, files_read, n);
     let search = exec::search_path(svc.get("Service", "ExecSearchPath"), |d| expand(d, &sctx).ok());
     // A fatal `RootDirectory=` (not absolute and normalized) fails the service
     // (`service_check`); `/` is no jail.

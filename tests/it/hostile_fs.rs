@@ -227,7 +227,9 @@ fn manager_configuration_fifo_or_link_loop_is_a_warning() {
         .file("/etc/systemd/system.conf.d/30-ok.conf", "[Manager]\nDefaultEnvironment=D=/opt/d\n")
         .file("/opt/d/run.sh", "#!/bin/sh\n")
         .file("/etc/systemd/system/p.timer", &timer("daily"))
-        .file("/etc/systemd/system/p.service", "[Service]\nExecStart=/bin/sh ${D}/run.sh\n");
+        .file("/etc/systemd/system/p.service", "[Service]\nExecStart=/bin/sh ${D}/run.sh\n")
+        .file("/etc/systemd/system/q.timer", &timer("daily"))
+        .file("/etc/systemd/system/q.service", "[Service]\nExecStart=/bin/sh ${E}/opt/d/run.sh\n");
     // A preset file is read the same way (`paths::read_conf`).
     std::fs::create_dir_all(fx.host_path("/usr/lib/systemd/system-preset")).unwrap();
     nix::unistd::mkfifo(
@@ -252,4 +254,8 @@ fn manager_configuration_fifo_or_link_loop_is_a_warning() {
     assert!(preset, "{}", f["warnings"]);
     let files = system_timer(&f, "p.timer")["files"].as_array().unwrap().clone();
     assert!(files.iter().any(|x| x["role"] == "script" && x["target"]["path"] == "/opt/d/run.sh"), "{files:?}");
+    // A file not read may set `E`: it is not taken for unset (`${E}/opt/d/run.sh` is
+    // kept as written, no file).
+    let files = system_timer(&f, "q.timer")["files"].as_array().unwrap().clone();
+    assert!(!files.iter().any(|x| x["role"] == "script"), "{files:?}");
 }
