@@ -291,6 +291,7 @@ impl Session {
             env: &self.menv,
             env_base: std::sync::OnceLock::new(),
             launch: Vec::new(),
+            homes: user_manager::Homes::default(),
             presets: &self.presets,
             zones: &self.zones,
             local_zone: &self.local_zone,
@@ -305,11 +306,12 @@ impl Session {
     pub fn user_scope(&self, u: &crate::model::User) -> Option<ScopeOut> {
         let mut warnings = Vec::new();
         let (specs, launch) = self.user_specs(u, &mut warnings);
+        let homes = user_manager::homes(&launch);
         let specs = specs
             .into_iter()
             .filter(|s| u.home_exists || !s.path.starts_with(u.home.trim_end_matches('/')) || u.home == "/")
             .collect();
-        let m = Manager { launch, ..self.mgr(ScopeKind::User, Some(u)) };
+        let m = Manager { launch, homes, ..self.mgr(ScopeKind::User, Some(u)) };
         let mut out = collect_scope(&self.shared(), specs, &m, false);
         if let Some(o) = out.as_mut() {
             o.warnings.splice(0..0, warnings);

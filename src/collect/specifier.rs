@@ -19,6 +19,9 @@ pub struct SpecCtx<'a> {
     pub ids: &'a super::host_ids::HostIds,
     /// The real (link-free) in-image path of the unit's fragment, when it has one.
     pub fragment: Option<&'a str>,
+    /// A user manager's `XDG_CONFIG_HOME` and `XDG_CACHE_HOME` when `user@.service`
+    /// sets them (`user_manager`): `%E %S %L` and `%C` are under them.
+    pub homes: Option<&'a super::user_manager::Homes>,
 }
 
 /// Expands `%x` specifiers; an unknown one is an error (systemd ignores the setting).
@@ -40,13 +43,11 @@ pub fn expand(value: &str, c: &SpecCtx<'_>) -> Result<String, String> {
         )
     } else {
         let h = c.home.trim_end_matches('/');
-        (
-            format!("{h}/.config"),
-            format!("{h}/.cache"),
-            format!("{h}/.config/log"),
-            format!("{h}/.config"),
-            format!("/run/user/{}", c.uid),
-        )
+        let moved =
+            |d: Option<&Option<String>>| d.and_then(|d| d.as_deref()).map(|d| d.trim_end_matches('/').to_string());
+        let config = moved(c.homes.map(|x| &x.config)).unwrap_or_else(|| format!("{h}/.config"));
+        let cache = moved(c.homes.map(|x| &x.cache)).unwrap_or_else(|| format!("{h}/.cache"));
+        (config.clone(), cache, format!("{config}/log"), config, format!("/run/user/{}", c.uid))
     };
     let mut out = String::with_capacity(value.len());
     let mut chars = value.chars();
@@ -185,6 +186,7 @@ mod tests {
             system: true,
             ids: &IDS,
             fragment: Some("/opt/units/job@.service"),
+            homes: None,
         }
     }
 

@@ -33,8 +33,10 @@ pub struct Manager<'a> {
     /// What this manager puts in every service's environment (`ManagerEnv::base`), made
     /// once when first needed: a user's own `environment.d` is read once, not per timer.
     pub env_base: std::sync::OnceLock<BTreeMap<String, Var>>,
-    /// A user manager's own environment from `user@UID.service` (`user_manager`).
+    /// A user manager's own environment from `user@UID.service` (`user_manager`), and
+    /// where its XDG variables place her directories.
     pub launch: Vec<(String, Var)>,
+    pub homes: super::user_manager::Homes,
     /// System preset rules (S20); consulted for the system scope only.
     pub presets: &'a [super::preset::Rule],
     /// Time zones of the root, its local zone, and the time elapses are computed from.
@@ -136,6 +138,7 @@ impl Manager<'_> {
             system: false,
             ids: self.ids,
             fragment: real_fragment(unit),
+            homes: None,
         }
     }
 
@@ -153,6 +156,7 @@ impl Manager<'_> {
                 system: false,
                 ids: self.ids,
                 fragment,
+                homes: Some(&self.homes),
             },
             None if self.kind == ScopeKind::Global => self.shared_ctx(unit),
             None => SpecCtx {
@@ -166,6 +170,7 @@ impl Manager<'_> {
                 system: true,
                 ids: self.ids,
                 fragment,
+                homes: None,
             },
         }
     }

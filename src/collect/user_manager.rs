@@ -39,6 +39,7 @@ pub struct UserManagers {
 pub struct Homes {
     pub config: Option<String>,
     pub data: Option<String>,
+    pub cache: Option<String>,
 }
 
 impl UserManagers {
@@ -130,12 +131,13 @@ impl UserManagers {
     }
 }
 
-/// Her unit directories as her manager's environment places them: an absolute
-/// `XDG_CONFIG_HOME`/`XDG_DATA_HOME` replaces `~/.config`/`~/.local/share`.
+/// Her directories as her manager's environment places them: an absolute
+/// `XDG_CONFIG_HOME`/`XDG_DATA_HOME`/`XDG_CACHE_HOME` replaces `~/.config`,
+/// `~/.local/share`, `~/.cache`.
 pub fn homes(env: &[(String, Var)]) -> Homes {
     let get =
         |k: &str| env.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.value.clone()).filter(|v| v.starts_with('/'));
-    Homes { config: get("XDG_CONFIG_HOME"), data: get("XDG_DATA_HOME") }
+    Homes { config: get("XDG_CONFIG_HOME"), data: get("XDG_DATA_HOME"), cache: get("XDG_CACHE_HOME") }
 }
 
 /// `%i`/`%I` as the uid, `%%` as `%`; `None` for any other specifier (a user manager's

@@ -469,6 +469,7 @@ u is-system-running --wait > xdg.txt 2>&1
 u daemon-reload >> xdg.txt 2>&1
 u show -p Id,LoadState,FragmentPath h.timer d.timer c.timer l.timer > xdg-show.txt 2>&1
 u show-environment > xdg-env.txt 2>&1
+u show -p ExecStartPost h.service > xdg-exec.txt 2>&1
 echo done > e2e.out
 systemctl poweroff
 "#;
@@ -487,7 +488,7 @@ fn s2_what_user_at_service_sets_moves_her_directories_and_environment_d_does_not
     put("/etc/systemd/system/user@.service.d/tg-xdg.conf", "[Service]\nEnvironment=XDG_DATA_HOME=/srv/xdg/%i\n");
     put(
         "/etc/systemd/system/user@1000.service.d/tg-cfg.conf",
-        "[Service]\nEnvironment=XDG_CONFIG_HOME=/home/alice/.hidden\n",
+        "[Service]\nEnvironment=XDG_CONFIG_HOME=/home/alice/.hidden XDG_CACHE_HOME=/home/alice/.hcache\n",
     );
     put("/etc/environment.d/50-tg.conf", "XDG_DATA_HOME=/home/alice/.nowhere\n");
     put("/home/alice/.hidden/environment.d/60-tg.conf", "TGX=/opt/tgx\n");
@@ -503,7 +504,10 @@ fn s2_what_user_at_service_sets_moves_her_directories_and_environment_d_does_not
     ] {
         put(f, t);
     }
-    put("/home/alice/.hidden/systemd/user/h.service", "[Service]\nExecStart=/bin/sh ${TGX}/x.sh\n");
+    put(
+        "/home/alice/.hidden/systemd/user/h.service",
+        "[Service]\nExecStart=/bin/sh ${TGX}/x.sh\nExecStartPost=/bin/true %E %S %C %L\n",
+    );
     give_alice_her_home(root);
     let facts = facts_json(root);
     let alice =
@@ -521,9 +525,16 @@ fn s2_what_user_at_service_sets_moves_her_directories_and_environment_d_does_not
         .filter(|f| f["role"] == "script")
         .map(|f| f["target"]["path"].as_str().unwrap())
         .collect();
+    let post: Vec<&str> =
+        h["exec"].as_array().unwrap()[1]["argv"].as_array().unwrap()[1..].iter().map(|a| a.as_str().unwrap()).collect();
+    let post = post.join(" ");
     boot(&b);
     let read = |f: &str| std::fs::read_to_string(root.join("root").join(f)).unwrap_or_default();
     let (shown, env) = (read("xdg-show.txt"), read("xdg-env.txt"));
+    // `%E %S %C %L` as her manager resolved them when it loaded the unit.
+    let exec = read("xdg-exec.txt");
+    assert!(exec.contains(&format!("argv[]=/bin/true {post} ;")), "ours: {post}\n{exec}");
+    assert_eq!(post, "/home/alice/.hidden /home/alice/.hidden /home/alice/.hcache /home/alice/.hidden/log");
     let context = format!("{}\n{shown}\n{env}", read("xdg.txt"));
     let theirs: BTreeMap<String, String> = show_blocks(&shown)
         .into_values()
