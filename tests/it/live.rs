@@ -471,3 +471,74 @@ fn an_ordinary_booted_host_raises_nothing() {
         list["timers"].as_array().unwrap().iter().find(|r| r["scope"] == "user:alice" && r["timer"] == "sync.timer");
     assert_eq!(sync.map(|r| r["manager"].clone()), Some(serde_json::json!("loaded")), "{list}");
 }
+
+const REFUSED_DRIVER: &str = r#"#!/bin/sh
+cd /root
+systemctl show -p Id,ActiveState m.timer n.timer ok.timer > refused.txt 2>&1
+journalctl --no-pager -b -o cat -u m.timer -u n.timer >> refused.txt 2>&1
+echo done > e2e.out
+systemctl poweroff
+"#;
+
+/// S34: a timer the boot starts whose unit does not load (masked: `m`; missing: `n`) is
+/// refused by the manager ("Refusing to start, unit … to trigger not loaded"), and stays
+/// inactive; with its unit, it waits (`ok`). The facts say `will_run` (the boot starts
+/// it) and `service_loaded: false`; TG308 reports each security timer so refused.
+#[test]
+fn s34_a_timer_whose_unit_does_not_load_is_refused_at_boot() {
+    let Some(base) = e2e_base() else { return };
+    let b = prepare(&base, REFUSED_DRIVER);
+    let root = &b.root;
+    let sys = "/etc/systemd/system";
+    for n in ["m", "n", "ok"] {
+        let timer = "[Timer]\nOnCalendar=daily\n[Install]\nWantedBy=timers.target\n";
+        put(root, &format!("{sys}/{n}.timer"), timer, 0o644);
+        enable(root, &format!("{sys}/timers.target.wants"), &format!("{sys}/{n}.timer"));
+    }
+    put(root, &format!("{sys}/ok.service"), "[Service]\nType=oneshot\nExecStart=/bin/true\n", 0o644);
+    std::os::unix::fs::symlink("/dev/null", root.join("etc/systemd/system/m.service")).unwrap();
+    let config = b._dir.path().join("timerguard.yaml");
+    std::fs::write(&config, "params:\n  TG308:\n    timers: [m.timer, n.timer, ok.timer]\n").unwrap();
+    let facts = facts_json(root);
+    let system = facts["scopes"].as_array().unwrap().iter().find(|s| s["kind"] == "system").unwrap();
+    let timer = |n: &str| system["timers"].as_array().unwrap().iter().find(|t| t["name"] == n).unwrap().clone();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_timerguard"))
+        .args(["--root", root.to_str().unwrap(), "check", "--format", "json", "--select", "TG308"])
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut refused: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (f["rule"].as_str().unwrap_or_default().to_string(), f["subject"].as_str().unwrap_or_default().to_string())
+        })
+        .collect();
+    refused.sort();
+    boot(&b);
+    let text = std::fs::read_to_string(root.join("root/refused.txt")).unwrap_or_default();
+    let blocks: Vec<&str> = text.split("\n\n").collect();
+    for (n, state) in [("m", "inactive"), ("n", "inactive"), ("ok", "active")] {
+        assert!(
+            blocks.iter().any(|b| b.contains(&format!("Id={n}.timer")) && b.contains(&format!("ActiveState={state}"))),
+            "{text}"
+        );
+        let t = timer(&format!("{n}.timer"));
+        assert_eq!(t["activation"]["will_run"], true, "{n}: {t}");
+        assert_eq!(t["service_loaded"], n == "ok", "{n}: {t}");
+    }
+    for n in ["m", "n"] {
+        assert!(text.contains(&format!("Refusing to start, unit {n}.service to trigger not loaded")), "{text}");
+    }
+    assert_eq!(
+        refused,
+        [
+            ("unit-not-loaded".to_string(), "m.timer".to_string()),
+            ("unit-not-loaded".to_string(), "n.timer".to_string())
+        ],
+        "{report}"
+    );
+}
