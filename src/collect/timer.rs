@@ -230,7 +230,13 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
         false => Default::default(),
     };
     let system = m.kind == ScopeKind::System;
-    let unset = |n: &str| m.env.unset_is_known(&svc, system, files_read, n);
+    // An account the image's passwd lacks may come from NSS (LDAP, userdb) when the
+    // command starts: its `HOME` and `SHELL` are not known to be unset.
+    let who = (runs_as.user.clone(), runs_as.dynamic_user);
+    let unset = |n: &str| {
+        m.env.unset_is_known(&svc, system, files_read, n)
+            && !(matches!(n, "HOME" | "SHELL") && elsewhere_account(m, &svc, &who.0, who.1))
+    };
     let search = exec::search_path(svc.get("Service", "ExecSearchPath"), |d| expand(d, &sctx).ok());
     // A fatal `RootDirectory=` (not absolute and normalized) fails the service
     // (`service_check`); `/` is no jail.
@@ -652,6 +658,15 @@ fn account<'a>(m: &Manager<'a>, svc: &Unit, runs_as: &RunsAs) -> Option<(String,
         Some(u) => Some((u.name.clone(), Some(u))),
         None => Some((runs_as.user.clone(), None)),
     }
+}
+
+/// Whether the system manager runs the service as a named account (`User=`) that the
+/// image's passwd does not hold and the manager does not fix itself (root, nobody).
+fn elsewhere_account(m: &Manager<'_>, svc: &Unit, user: &str, dynamic: bool) -> bool {
+    let named = svc.last("Service", "User").is_some_and(|s| !s.value.trim().is_empty());
+    let fixed = matches!(user, "root" | "0" | "nobody" | "65534");
+    let by_uid = user.parse::<u32>().ok().is_some_and(|id| m.users.iter().any(|u| u.uid == id));
+    named && !dynamic && !fixed && !by_uid && !m.users.iter().any(|u| u.name == user)
 }
 
 /// `user_from_unit_name` (systemd 252): the name a `DynamicUser=yes` service without

@@ -254,7 +254,8 @@ fn s39_time_zones_come_from_the_roots_zoneinfo_first() {
 /// empty, so `sh ${NOPE}/opt/u/x.sh` runs `/opt/u/x.sh` (measured in `exec_oracle`).
 /// Where something the image does not hold may set it — the manager's own environment
 /// (`PassEnvironment=`), a PAM session (`PAMName=`), an environment file not read, what
-/// the manager sets at start, a user manager's environment — it is kept as written.
+/// the manager sets at start, the `HOME` of an account passwd lacks (NSS may hold it), a
+/// user manager's environment — it is kept as written.
 #[test]
 fn s41_a_name_set_nowhere_is_unset_only_where_nothing_else_could_set_it() {
     let fx = Fx::new();
@@ -265,7 +266,7 @@ fn s41_a_name_set_nowhere_is_unset_only_where_nothing_else_could_set_it() {
         .dir("/etc/default/a-dir")
         .file("/home/alice/.config/systemd/user/u.timer", &timer("daily"))
         .file("/home/alice/.config/systemd/user/u.service", &service("/bin/sh ${NOPE}/opt/u/x.sh"));
-    let cases: [(&str, &str, bool); 9] = [
+    let cases: [(&str, &str, bool); 10] = [
         ("plain", "", true),
         ("optional", "EnvironmentFile=-/etc/default/none\n", true),
         ("unset", "Environment=NOPE=/elsewhere\nUnsetEnvironment=NOPE\n", true),
@@ -275,9 +276,15 @@ fn s41_a_name_set_nowhere_is_unset_only_where_nothing_else_could_set_it() {
         ("pam", "PAMName=login\n", false),
         ("reset", "PassEnvironment=NOPE\nPassEnvironment=\n", true),
         ("at-start", "#INVOCATION_ID\n", false),
+        // An account passwd lacks (NSS may know it): its HOME is not known.
+        ("elsewhere", "User=ldapuser\n", false),
     ];
     for (name, extra, _) in cases {
-        let var = if name == "at-start" { "INVOCATION_ID" } else { "NOPE" };
+        let var = match name {
+            "at-start" => "INVOCATION_ID",
+            "elsewhere" => "HOME",
+            _ => "NOPE",
+        };
         let body = format!("[Service]\n{extra}ExecStart=/bin/sh ${{{var}}}/opt/u/x.sh\n");
         fx.file(&format!("/etc/systemd/system/{name}.timer"), &timer("daily"))
             .file(&format!("/etc/systemd/system/{name}.service"), &body);
