@@ -57,16 +57,18 @@ impl UserManagers {
                 m.instances.insert(uid, Arc::clone(u));
             }
         }
+        // An instance holds the template's lines too: each line is said once.
+        let mut said = std::collections::BTreeSet::new();
         for u in m.template.iter().chain(m.instances.values()) {
             for s in u.get("Service", "Environment") {
                 for (w, _) in split_words(&s.value).unwrap_or_default() {
                     let Some((k, _)) = w.split_once('=') else { continue };
-                    if SHARED_MOVERS.contains(&k) {
+                    if SHARED_MOVERS.contains(&k) && said.insert((s.file.clone(), s.line, k.to_string())) {
                         warnings.push(Warning {
                             path: s.file.clone(),
                             line: Some(s.line),
                             message: format!(
-                                "{k} set for the user managers of {}: their shared unit directories move; \
+                                "{k} set for user managers ({}): their shared unit directories move; \
                                  they are read at their defaults (S2)",
                                 u.name
                             ),
@@ -88,7 +90,7 @@ impl UserManagers {
 
     /// The environment `user@UID.service` sets, in order (`Environment=`, then its
     /// environment files, less `UnsetEnvironment=`), `%i`/`%I` as the uid. A word or
-    /// file with another specifier is left out, and said.
+    /// file with another specifier is left out.
     pub fn env(&self, root: &Root, uid: u32, warnings: &mut Vec<Warning>) -> Vec<(String, Var)> {
         let Some(u) = self.instances.get(&uid).or(self.template.as_ref()) else { return Vec::new() };
         let mut env: BTreeMap<String, Var> = BTreeMap::new();
