@@ -24,21 +24,42 @@ pub struct Var {
     pub key: String,
 }
 
+/// A service's `EnvironmentFile=` settings with the files they name, resolved in the
+/// root (`paths` receives their parents' metadata): each value's specifiers resolved
+/// (`ctx`; a failing one drops the setting, as systemd ignores it), its `-` (missing is
+/// fine) kept on the setting; a relative path is ignored.
+pub fn env_files<'u>(
+    root: &super::root::Root,
+    svc: &'u Unit,
+    ctx: &SpecCtx<'_>,
+    paths: &mut BTreeMap<String, crate::model::FileMeta>,
+) -> Vec<(&'u crate::model::Setting, PathFact)> {
+    let mut out = Vec::new();
+    for s in svc.get("Service", "EnvironmentFile") {
+        let Ok(v) = expand(&s.value, ctx) else { continue };
+        let p = v.trim_start_matches('-');
+        if p.starts_with('/') {
+            out.push((s, path_fact(root, p, paths)));
+        }
+    }
+    out
+}
+
 /// What the unit's commands run with: `base` (what the manager puts in,
 /// `manager_env`), then `Environment=` (the service's
 /// specifiers, `ctx`, resolved word by word after the split, `config_parse_environ`),
-/// then its environment files in order (already resolved in `env_files`; no specifiers
+/// then its environment files in order (as `env_files` resolved them; no specifiers
 /// there), which override `Environment=` (systemd.exec(5)); the last assignment of a name
 /// wins, and `UnsetEnvironment=` removes a name (or a name with that exact value) last.
 /// The flag says whether every environment file was read (a missing optional one has
 /// nothing to read): else what is not in the map may still be set.
 pub fn environment(
-    r: &Resolver<'_>,
+    root: &super::root::Root,
     svc: &Unit,
     ctx: &SpecCtx<'_>,
-    env_files: &[(bool, PathFact)],
+    env_files: &[(&crate::model::Setting, PathFact)],
     base: BTreeMap<String, Var>,
-    notes: &mut Notes,
+    warnings: &mut Vec<Warning>,
 ) -> (BTreeMap<String, Var>, bool) {
     let mut env = base;
     let mut all_read = true;
@@ -54,17 +75,17 @@ pub fn environment(
             }
         }
     }
-    for (optional, f) in env_files {
+    for (setting, f) in env_files {
         let missing = f.resolved.is_some() && f.meta.is_none() && f.error.as_deref() == Some(super::stat::MISSING);
         let (Some(res), Some(meta)) = (&f.resolved, &f.meta) else {
-            all_read &= *optional && missing;
+            all_read &= setting.value.starts_with('-') && missing;
             continue;
         };
         if meta.kind != FileKind::File {
             all_read = false;
             continue;
         }
-        match r.root.read_capped(res, ENV_FILE_MAX) {
+        match root.read_capped(res, ENV_FILE_MAX) {
             Ok(bytes) => {
                 for (line, k, value) in env_file(&String::from_utf8_lossy(&bytes)) {
                     env.insert(k.clone(), Var { value, file: res.clone(), line, key: k });
@@ -72,7 +93,7 @@ pub fn environment(
             }
             Err(e) => {
                 all_read = false;
-                notes.warnings.push(Warning {
+                warnings.push(Warning {
                     path: res.clone(),
                     line: None,
                     message: format!("environment file not read: {e}"),

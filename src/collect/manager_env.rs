@@ -121,11 +121,12 @@ impl ManagerEnv {
     }
 
     /// Whether a manager's environment can hold an `LD_PRELOAD` at all: its
-    /// `DefaultEnvironment=` sets one, or (a user manager) `environment.d` is read, whose
-    /// files are hers to write. Otherwise a service without a `$` needs none of it.
-    pub fn can_preload(&self, system: bool) -> bool {
+    /// `DefaultEnvironment=` sets one, or (a user manager) `user@.service` does
+    /// (`launch`), or `environment.d` is read, whose files are hers to write. Otherwise a
+    /// service without a `$` needs none of it.
+    pub fn can_preload(&self, system: bool, launch: &[(String, Var)]) -> bool {
         let sets = |v: &[(String, Var)]| v.iter().any(|(k, _)| k == "LD_PRELOAD");
-        sets(&self.system) || (!system && (sets(&self.user) || self.env_d.is_some()))
+        sets(&self.system) || (!system && (sets(launch) || sets(&self.user) || self.env_d.is_some()))
     }
 
     /// What every service of a manager starts with: the system manager's (`user` None),
@@ -545,7 +546,7 @@ mod tests {
         // A preload from her own files is hers alone.
         assert_eq!(env["LD_PRELOAD"].value, "/home/alice/hook.so");
         assert!(!menv.base(&root, true, None, &[], &mut Vec::new()).contains_key("LD_PRELOAD"));
-        assert!(menv.can_preload(false) && !menv.can_preload(true));
+        assert!(menv.can_preload(false, &[]) && !menv.can_preload(true, &[]));
     }
 
     #[test]

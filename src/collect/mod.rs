@@ -245,7 +245,8 @@ impl Session {
             || collect_scope(&s.shared(), paths::user_paths(None), &s.mgr(ScopeKind::Global, None), false),
         );
         crate::profile::phase("system and global scopes collected");
-        s.user_managers = user_manager::UserManagers::of(system.as_ref().map(|o| &o.scope), &mut s.warnings);
+        s.user_managers =
+            user_manager::UserManagers::of(system.as_ref().map(|o| &o.scope), &s.root, &s.ids, &mut s.warnings);
         s.base = global.as_mut().and_then(|g| g.base.take());
         for mut o in system.into_iter().chain(global) {
             s.paths.extend(std::mem::take(&mut o.paths));
@@ -305,8 +306,7 @@ impl Session {
     /// change (`None` when they have nothing). Thread-safe; nothing of it is kept here.
     pub fn user_scope(&self, u: &crate::model::User) -> Option<ScopeOut> {
         let mut warnings = Vec::new();
-        let (specs, launch) = self.user_specs(u, &mut warnings);
-        let homes = user_manager::homes(&launch);
+        let (specs, launch, homes) = self.user_specs(u, &mut warnings);
         let specs = specs
             .into_iter()
             .filter(|s| u.home_exists || !s.path.starts_with(u.home.trim_end_matches('/')) || u.home == "/")
@@ -319,18 +319,19 @@ impl Session {
         out
     }
 
-    /// A user manager's search path, and the environment `user@UID.service` starts it
-    /// with (which can move her own directories, `user_manager`).
+    /// A user manager's search path, the environment `user@UID.service` starts it with,
+    /// and where that places her own directories (`user_manager`).
     pub(crate) fn user_specs(
         &self,
         u: &crate::model::User,
         warnings: &mut Vec<crate::model::Warning>,
-    ) -> (Vec<paths::PathSpec>, Vec<(String, environ::Var)>) {
+    ) -> (Vec<paths::PathSpec>, Vec<(String, environ::Var)>, user_manager::Homes) {
         let launch = match self.user_managers.is_plain() {
             true => Vec::new(),
-            false => self.user_managers.env(&self.root, u.uid, warnings),
+            false => self.user_managers.env(&self.root, &self.ids, u.uid, warnings),
         };
-        (paths::user_paths_in(Some((&u.home, u.uid)), &user_manager::homes(&launch)), launch)
+        let homes = user_manager::homes(&launch);
+        (paths::user_paths_in(Some((&u.home, u.uid)), &homes), launch, homes)
     }
 
     /// The root being read.

@@ -24,6 +24,25 @@ pub struct SpecCtx<'a> {
     pub homes: Option<&'a super::user_manager::Homes>,
 }
 
+impl<'a> SpecCtx<'a> {
+    /// The system manager's: it runs as root, whatever `User=` says (S41).
+    pub fn system(unit: &'a str, ids: &'a super::host_ids::HostIds, fragment: Option<&'a str>) -> SpecCtx<'a> {
+        SpecCtx {
+            unit,
+            user: "root",
+            uid: 0,
+            group: "root",
+            gid: 0,
+            home: "/root",
+            shell: "/bin/sh",
+            system: true,
+            ids,
+            fragment,
+            homes: None,
+        }
+    }
+}
+
 /// Expands `%x` specifiers; an unknown one is an error (systemd ignores the setting).
 pub fn expand(value: &str, c: &SpecCtx<'_>) -> Result<String, String> {
     if !value.contains('%') {
@@ -175,19 +194,7 @@ mod tests {
 
     fn ctx(unit: &str) -> SpecCtx<'_> {
         static IDS: std::sync::LazyLock<HostIds> = std::sync::LazyLock::new(|| HostIds::fixed("h1.example", "abc"));
-        SpecCtx {
-            unit,
-            user: "root",
-            uid: 0,
-            group: "root",
-            gid: 0,
-            home: "/root",
-            shell: "/bin/sh",
-            system: true,
-            ids: &IDS,
-            fragment: Some("/opt/units/job@.service"),
-            homes: None,
-        }
+        SpecCtx::system(unit, &IDS, Some("/opt/units/job@.service"))
     }
 
     #[test]

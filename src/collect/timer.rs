@@ -159,19 +159,7 @@ impl Manager<'_> {
                 homes: Some(&self.homes),
             },
             None if self.kind == ScopeKind::Global => self.shared_ctx(unit),
-            None => SpecCtx {
-                unit: &unit.name,
-                user: "root",
-                uid: 0,
-                group: "root",
-                gid: 0,
-                home: "/root",
-                shell: "/bin/sh",
-                system: true,
-                ids: self.ids,
-                fragment,
-                homes: None,
-            },
+            None => SpecCtx::system(&unit.name, self.ids, fragment),
         }
     }
 }
@@ -179,7 +167,7 @@ impl Manager<'_> {
 /// `%y`: the fragment with every link on its way followed, as systemd chases it (a
 /// linked unit's file outside the search path). A search directory's own path is
 /// already resolved, so a regular file is where it was listed.
-fn real_fragment(unit: &Unit) -> Option<&str> {
+pub(super) fn real_fragment(unit: &Unit) -> Option<&str> {
     let f = unit.fragment.as_ref()?;
     match &f.target {
         Some(t) => t.resolved.as_deref(),
@@ -210,32 +198,25 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
     // it (`ExecStart=/bin/sh $SCRIPT`), and its `LD_PRELOAD` is code they run. `list`
     // shows neither, so reads no environment file for it.
     let full = m.detail == super::Detail::Full;
-    let mut env_files = Vec::new();
-    for s in svc.get("Service", "EnvironmentFile").iter().filter(|_| full) {
-        let Ok(v) = expand(&s.value, &sctx) else {
-            continue;
-        };
-        let p = v.trim_start_matches('-');
-        if p.starts_with('/') {
-            env_files.push((s, super::stat::path_fact(r.root, p, &mut notes.paths)));
-        }
-    }
+    let env_files = match full {
+        true => super::environ::env_files(r.root, &svc, &sctx, &mut notes.paths),
+        false => Vec::new(),
+    };
     let env_facts: Vec<crate::model::PathFact> = env_files.iter().map(|(_, f)| f.clone()).collect();
     let (env, files_read) = match full {
         true => {
             let base = manager_env(r, m, &svc, &sctx, &runs_as, notes);
-            let files: Vec<_> = env_files.iter().map(|(s, f)| (s.value.starts_with('-'), f.clone())).collect();
-            super::environ::environment(r, &svc, &sctx, &files, base, notes)
+            super::environ::environment(r.root, &svc, &sctx, &env_files, base, &mut notes.warnings)
         }
         false => Default::default(),
     };
     let system = m.kind == ScopeKind::System;
     // An account the image's passwd lacks may come from NSS (LDAP, userdb) when the
     // command starts: its `HOME` and `SHELL` are not known to be unset.
-    let who = (runs_as.user.clone(), runs_as.dynamic_user);
+    let (user, dynamic) = (runs_as.user.clone(), runs_as.dynamic_user);
     let unset = |n: &str| {
         m.env.unset_is_known(&svc, system, files_read, n)
-            && !(matches!(n, "HOME" | "SHELL") && elsewhere_account(m, &svc, &who.0, who.1))
+            && !(matches!(n, "HOME" | "SHELL") && elsewhere_account(m, &svc, &user, dynamic))
     };
     let search = exec::search_path(svc.get("Service", "ExecSearchPath"), |d| expand(d, &sctx).ok());
     // A fatal `RootDirectory=` (not absolute and normalized) fails the service
@@ -626,7 +607,7 @@ fn manager_env(
 ) -> BTreeMap<String, Var> {
     let system = m.kind == ScopeKind::System;
     let dollar = EXEC_KEYS.iter().any(|k| svc.get("Service", k).iter().any(|s| s.value.contains('$')));
-    if !dollar && !m.env.can_preload(system) && !m.launch.iter().any(|(k, _)| k == "LD_PRELOAD") {
+    if !dollar && !m.env.can_preload(system, &m.launch) {
         return BTreeMap::new();
     }
     let shared = m.env_base.get_or_init(|| m.env.base(r.root, system, m.user, &m.launch, &mut notes.warnings));
@@ -635,7 +616,7 @@ fn manager_env(
     }
     let mut base = shared.clone();
     if m.kind != ScopeKind::Global {
-        let acct = account(m, svc, runs_as);
+        let acct = account(m, svc, &runs_as.user, runs_as.dynamic_user);
         m.env.service(&mut base, svc, sctx, acct.as_ref().map(|(n, e)| (n.as_str(), *e)));
     }
     base
@@ -645,28 +626,27 @@ fn manager_env(
 /// its environment: a user manager's own, or `User=` (a uid naming its account) or a
 /// dynamic user for the system manager; `None` for the system manager's root without
 /// `User=`, or the shared user directories.
-fn account<'a>(m: &Manager<'a>, svc: &Unit, runs_as: &RunsAs) -> Option<(String, Option<&'a User>)> {
+fn account<'a>(m: &Manager<'a>, svc: &Unit, user: &str, dynamic: bool) -> Option<(String, Option<&'a User>)> {
     if let Some(u) = m.user {
         return Some((u.name.clone(), Some(u)));
     }
-    let named = runs_as.dynamic_user || svc.last("Service", "User").is_some_and(|s| !s.value.trim().is_empty());
+    let named = dynamic || svc.last("Service", "User").is_some_and(|s| !s.value.trim().is_empty());
     if m.kind == ScopeKind::Global || !named {
         return None;
     }
-    let by_uid = runs_as.user.parse::<u32>().ok().and_then(|id| m.users.iter().find(|u| u.uid == id));
-    match by_uid.or_else(|| m.users.iter().find(|u| u.name == runs_as.user)) {
+    let by_uid = user.parse::<u32>().ok().and_then(|id| m.users.iter().find(|u| u.uid == id));
+    match by_uid.or_else(|| m.users.iter().find(|u| u.name == user)) {
         Some(u) => Some((u.name.clone(), Some(u))),
-        None => Some((runs_as.user.clone(), None)),
+        None => Some((user.to_string(), None)),
     }
 }
 
-/// Whether the system manager runs the service as a named account (`User=`) that the
-/// image's passwd does not hold and the manager does not fix itself (root, nobody).
+/// Whether the system manager runs the service as a named account (`User=`, `account`)
+/// that the image's passwd does not hold and the manager does not fix itself (root,
+/// nobody): a dynamic user has no entry by design.
 fn elsewhere_account(m: &Manager<'_>, svc: &Unit, user: &str, dynamic: bool) -> bool {
-    let named = svc.last("Service", "User").is_some_and(|s| !s.value.trim().is_empty());
     let fixed = matches!(user, "root" | "0" | "nobody" | "65534");
-    let by_uid = user.parse::<u32>().ok().is_some_and(|id| m.users.iter().any(|u| u.uid == id));
-    named && !dynamic && !fixed && !by_uid && !m.users.iter().any(|u| u.name == user)
+    !dynamic && !fixed && matches!(account(m, svc, user, dynamic), Some((_, None)))
 }
 
 /// `user_from_unit_name` (systemd 252): the name a `DynamicUser=yes` service without

@@ -15,16 +15,18 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::environ::{Var, env_file};
+use super::environ::{Var, env_files, environment};
 use super::exec::split_words;
+use super::host_ids::HostIds;
 use super::root::Root;
+use super::specifier::SpecCtx;
 use crate::model::{Scope, Unit, Warning};
 
 /// Names that move the shared part of every user manager's search path.
 const SHARED_MOVERS: [&str; 4] = ["XDG_CONFIG_DIRS", "XDG_DATA_DIRS", "XDG_RUNTIME_DIR", "SYSTEMD_UNIT_PATH"];
 
-/// Largest environment file read.
-const ENV_FILE_MAX: u64 = 1 << 20;
+/// The settings of `user@.service` that make its environment.
+const ENV_KEYS: [&str; 3] = ["Environment", "EnvironmentFile", "UnsetEnvironment"];
 
 /// `user@.service` and the instances with drop-ins of their own, as the system scope
 /// resolved them.
@@ -32,6 +34,9 @@ const ENV_FILE_MAX: u64 = 1 << 20;
 pub struct UserManagers {
     template: Option<Arc<Unit>>,
     instances: BTreeMap<u32, Arc<Unit>>,
+    /// The template's environment when no specifier makes it differ from user to user:
+    /// made (and its files read, its warnings given) once per run, not once per user.
+    same_for_all: Option<Vec<(String, Var)>>,
 }
 
 /// Where a user manager's own unit directories are: `None` for the default.
@@ -45,7 +50,7 @@ pub struct Homes {
 impl UserManagers {
     /// From the system scope (`None`: the root has none). Warns once per unit about what
     /// moves every user manager's shared directories.
-    pub fn of(system: Option<&Scope>, warnings: &mut Vec<Warning>) -> UserManagers {
+    pub fn of(system: Option<&Scope>, root: &Root, ids: &HostIds, warnings: &mut Vec<Warning>) -> UserManagers {
         let Some(s) = system else { return UserManagers::default() };
         let mut m = UserManagers::default();
         for u in &s.units {
@@ -77,60 +82,38 @@ impl UserManagers {
                 }
             }
         }
+        let per_user = |u: &Unit| ENV_KEYS.iter().any(|k| u.get("Service", k).iter().any(|s| s.value.contains('%')));
+        m.same_for_all = m.template.as_deref().filter(|t| !per_user(t)).map(|t| launch_env(root, ids, t, 0, warnings));
         m
     }
 
-    /// Whether nothing of a user manager's unit is read for any user (the common case:
-    /// no `Environment=` or environment file on `user@.service`).
+    /// Whether `user@.service` sets nothing for any user (the common case: Debian's has
+    /// no `Environment=` or environment file).
     pub fn is_plain(&self) -> bool {
-        let plain =
-            |u: &Unit| u.get("Service", "Environment").is_empty() && u.get("Service", "EnvironmentFile").is_empty();
-        self.instances.is_empty() && self.template.as_deref().is_none_or(plain)
+        self.instances.is_empty() && (self.template.is_none() || self.same_for_all.as_ref().is_some_and(Vec::is_empty))
     }
 
-    /// The environment `user@UID.service` sets, in order (`Environment=`, then its
-    /// environment files, less `UnsetEnvironment=`), `%i`/`%I` as the uid. A word or
-    /// file with another specifier is left out.
-    pub fn env(&self, root: &Root, uid: u32, warnings: &mut Vec<Warning>) -> Vec<(String, Var)> {
-        let Some(u) = self.instances.get(&uid).or(self.template.as_ref()) else { return Vec::new() };
-        let mut env: BTreeMap<String, Var> = BTreeMap::new();
-        let fill = |s: &str| fill_uid(s, uid);
-        for s in u.get("Service", "Environment") {
-            for (w, _) in split_words(&s.value).unwrap_or_default() {
-                let Some((k, v)) =
-                    fill(&w).as_deref().and_then(|w| w.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string()))
-                else {
-                    continue;
-                };
-                env.insert(k, Var { value: v, file: s.file.clone(), line: s.line, key: "Environment".into() });
-            }
+    /// The environment `user@UID.service` sets (`launch_env`).
+    pub fn env(&self, root: &Root, ids: &HostIds, uid: u32, warnings: &mut Vec<Warning>) -> Vec<(String, Var)> {
+        match (self.instances.get(&uid), &self.same_for_all, &self.template) {
+            (Some(u), _, _) => launch_env(root, ids, u, uid, warnings),
+            (None, Some(env), _) => env.clone(),
+            (None, None, Some(t)) => launch_env(root, ids, t, uid, warnings),
+            (None, None, None) => Vec::new(),
         }
-        for s in u.get("Service", "EnvironmentFile") {
-            if s.value.is_empty() {
-                continue;
-            }
-            let Some(path) = fill(s.value.trim_start_matches('-')).filter(|p| p.starts_with('/')) else { continue };
-            match root.read_capped(&path, ENV_FILE_MAX) {
-                Ok(bytes) => {
-                    for (line, k, value) in env_file(&String::from_utf8_lossy(&bytes)) {
-                        env.insert(k.clone(), Var { value, file: path.clone(), line, key: k });
-                    }
-                }
-                Err(e) if !s.value.starts_with('-') => warnings.push(Warning {
-                    path: path.clone(),
-                    line: None,
-                    message: format!("environment file of {} not read: {e}", u.name),
-                }),
-                Err(_) => {}
-            }
-        }
-        for s in u.get("Service", "UnsetEnvironment") {
-            for (w, _) in split_words(&s.value).unwrap_or_default() {
-                env.remove(w.as_str());
-            }
-        }
-        env.into_iter().collect()
     }
+}
+
+/// What `u` (the system manager's `user@UID.service`) sets in the environment it starts
+/// her manager with, as for any service (`environ::environment`: `Environment=`, then
+/// its environment files, less `UnsetEnvironment=`; `%i` is her uid).
+fn launch_env(root: &Root, ids: &HostIds, u: &Unit, uid: u32, warnings: &mut Vec<Warning>) -> Vec<(String, Var)> {
+    let name = format!("user@{uid}.service");
+    let ctx = SpecCtx::system(&name, ids, super::timer::real_fragment(u));
+    // Her manager's environment files are the system's business: their parents' metadata
+    // is not wanted here.
+    let files = env_files(root, u, &ctx, &mut BTreeMap::new());
+    environment(root, u, &ctx, &files, BTreeMap::new(), warnings).0.into_iter().collect()
 }
 
 /// Her directories as her manager's environment places them: an absolute
@@ -142,30 +125,60 @@ pub fn homes(env: &[(String, Var)]) -> Homes {
     Homes { config: get("XDG_CONFIG_HOME"), data: get("XDG_DATA_HOME"), cache: get("XDG_CACHE_HOME") }
 }
 
-/// `%i`/`%I` as the uid, `%%` as `%`; `None` for any other specifier (a user manager's
-/// unit is rarely written with one; offline its value would be a guess).
-fn fill_uid(s: &str, uid: u32) -> Option<String> {
-    let mut out = String::with_capacity(s.len());
-    let mut it = s.chars();
-    while let Some(c) = it.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match it.next() {
-            Some('i' | 'I') => out.push_str(&uid.to_string()),
-            Some('%') => out.push('%'),
-            _ => return None,
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// `%i` is her uid, `%%` a `%`; a word whose specifier fails is left out, as systemd
+    /// ignores it; an environment file named through `%i`, and `UnsetEnvironment=`. The
+    /// unit as the collector resolves it.
     #[test]
     fn uid_specifiers() {
-        assert_eq!(super::fill_uid("/srv/%i/cfg%%", 1000).as_deref(), Some("/srv/1000/cfg%"));
-        assert_eq!(super::fill_uid("%h/cfg", 1000), None);
+        let d = tempfile::tempdir().unwrap();
+        let w = |p: &str, t: &str| {
+            let f = d.path().join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, t).unwrap();
+        };
+        w("etc/u/1000", "F=from-file\nG=gone\n");
+        w(
+            "usr/lib/systemd/system/user@.service",
+            "[Service]\nEnvironment=A=/srv/%i/cfg%% B=%Z/x\nEnvironmentFile=/etc/u/%i\nUnsetEnvironment=G\n",
+        );
+        let host = crate::collect::collect(d.path()).unwrap();
+        let system = host.scopes.iter().find(|s| s.kind == crate::model::ScopeKind::System);
+        let root = Root::open(d.path()).unwrap();
+        let ids = HostIds::fixed("h", "abc");
+        let m = UserManagers::of(system.map(|s| &**s), &root, &ids, &mut Vec::new());
+        assert!(m.same_for_all.is_none(), "a specifier makes it hers");
+        let env = m.env(&root, &ids, 1000, &mut Vec::new());
+        let got: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.value.as_str())).collect();
+        assert_eq!(got, [("A", "/srv/1000/cfg%"), ("F", "from-file")]);
+    }
+
+    /// Without a specifier the template's environment is the same for every user: made
+    /// once, its environment file that cannot be read (past the size read) warned once,
+    /// not once per user.
+    #[test]
+    fn one_environment_for_all_is_made_once() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("usr/lib/systemd/system/user@.service");
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, "[Service]\nEnvironment=XDG_DATA_HOME=/srv/data\nEnvironmentFile=/etc/big\n").unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(d.path().join("etc/big"), vec![b'#'; 2 << 20]).unwrap();
+        let host = crate::collect::collect(d.path()).unwrap();
+        let system = host.scopes.iter().find(|s| s.kind == crate::model::ScopeKind::System);
+        let (root, ids) = (Root::open(d.path()).unwrap(), HostIds::fixed("h", "abc"));
+        let mut warnings = Vec::new();
+        let m = UserManagers::of(system.map(|s| &**s), &root, &ids, &mut warnings);
+        assert!(!m.is_plain());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].path, "/etc/big");
+        let mut later = Vec::new();
+        let (a, b) = (m.env(&root, &ids, 1000, &mut later), m.env(&root, &ids, 1001, &mut later));
+        assert!(later.is_empty(), "{later:?}");
+        assert_eq!(homes(&a), homes(&b));
+        assert_eq!(homes(&a).data.as_deref(), Some("/srv/data"));
     }
 }

@@ -83,7 +83,7 @@ fn wanted(s: &Session, only: Option<&[User]>) -> BTreeMap<String, Purpose> {
     // new homes).
     let user_dirs = |u: &User| -> Vec<String> {
         let mut v = s.user_scope(u).map(|o| scope_dirs(&o.scope)).unwrap_or_default();
-        let (specs, _) = s.user_specs(u, &mut Vec::new());
+        let (specs, ..) = s.user_specs(u, &mut Vec::new());
         v.extend(specs.into_iter().filter(|d| d.per_user).map(|d| d.path));
         v.push(root::parent(&root::normalize(&u.home)).to_string());
         v
