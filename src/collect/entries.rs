@@ -51,9 +51,7 @@ pub fn inventory(layers: &[Layer], per_user_only: bool) -> Vec<EntryFact> {
 fn fact(e: &Entry, kind: EntryKind, role: DirRole, shadowed: bool) -> EntryFact {
     // The scan chased every link once; only its result is described here.
     let (target, target_error) = match &e.target {
-        Some(Ok(c)) if c.clamped => {
-            (Some(c.path.clone()), Some("a '..' climbs above the root (held at /)".to_string()))
-        }
+        Some(Ok(c)) if c.clamped => (Some(c.path.clone()), Some(super::stat::CLIMBS.to_string())),
         Some(Ok(c)) if !c.exists => (Some(c.path.clone()), Some("dangling".to_string())),
         Some(Ok(c)) => (Some(c.path.clone()), None),
         Some(Err(err)) => (None, Some(err.to_string())),

@@ -233,7 +233,7 @@ pub fn preloads(
     libraries(&v.value)
         .map(|lib| UsedFile {
             role: FileRole::Preload,
-            target: path_fact(r.root, &how.jailed(&lib), &mut notes.paths),
+            target: how.fact(r.root, &lib, Some(&mut notes.paths)),
             key: v.key.clone(),
             file: v.file.clone(),
             line: v.line,

@@ -330,13 +330,16 @@ fn cunescape_one(p: &str) -> Option<(char, usize)> {
 }
 
 /// Where a command's files are found: a service's `ExecSearchPath=` (`search_path`) and
-/// its `RootDirectory=`, inside which every command runs — a `+` one too (measured with
-/// systemd 252: `tests/it/exec_oracle.rs`) — so that its executable, a bare name's
-/// lookup, its scripts and its preloaded libraries are the jail's files.
-#[derive(Debug)]
+/// the file system its command sees (`namespace.rs`): its `RootDirectory=`, inside
+/// which every command runs — a `+` one too (measured with systemd 252:
+/// `tests/it/exec_oracle.rs`) — and its bind mounts and hidden paths, so that its
+/// executable, a bare name's lookup, its scripts and its preloaded libraries are the
+/// files the command gets.
+#[derive(Debug, Clone, Copy)]
 pub struct Lookup<'a> {
     pub search: Option<&'a [String]>,
-    pub jail: Option<&'a str>,
+    /// `None`: the image as it lies.
+    pub ns: Option<&'a super::namespace::Namespace>,
     /// The directory its commands start in (in the jail, if any): `WorkingDirectory=`,
     /// else the manager's default; a relative argument naming a file there is a script
     /// too (`python3 job.py`).
@@ -344,32 +347,39 @@ pub struct Lookup<'a> {
 }
 
 impl Lookup<'_> {
-    /// `p` (absolute) as the image holds it for the command.
-    pub fn jailed(&self, p: &str) -> String {
-        match self.jail {
-            Some(j) => format!("{}{p}", j.trim_end_matches('/')),
-            None => p.to_string(),
+    /// The fact of `p` (absolute, as the command names it): a full `path_fact` with
+    /// `paths` (its parents' metadata go there), else only where it resolves.
+    pub fn fact(&self, root: &Root, p: &str, paths: Option<&mut BTreeMap<String, FileMeta>>) -> PathFact {
+        match (self.ns, paths) {
+            (Some(ns), paths) => ns.path_fact(root, p, paths),
+            (None, Some(paths)) => path_fact(root, p, paths),
+            (None, None) => locate(root, p),
+        }
+    }
+
+    /// Whether `p` is a regular file with an execute bit where the command looks.
+    fn runnable(&self, root: &Root, p: &str) -> bool {
+        match self.ns {
+            Some(ns) => ns.runnable(root, p),
+            None => root
+                .chase(p, true)
+                .is_ok_and(|c| c.exists && root.lstat(&c.path).is_ok_and(|m| m.is_file() && m.mode & 0o111 != 0)),
         }
     }
 }
 
 /// Resolves argv[0] inside the root as `how` says: absolute as is, a bare name through
-/// `ExecSearchPath=` or `EXEC_PATH`, both inside the service's `RootDirectory=` (a link
-/// in the jail with an absolute target is followed from the image's root, not the jail's:
-/// the jail's own mounts are not known here). With `paths`, a full `path_fact` (its
-/// parents' metadata go there); without, only where it resolves (`stat::locate`).
+/// `ExecSearchPath=` or `EXEC_PATH`, both in the command's view of the file system.
+/// With `paths`, a full `path_fact` (its parents' metadata go there); without, only where
+/// it resolves (`stat::locate`).
 pub fn resolve_executable(
     root: &Root,
     exe: &str,
     how: &Lookup<'_>,
     paths: Option<&mut BTreeMap<String, FileMeta>>,
 ) -> PathFact {
-    let fact = |p: &str| match paths {
-        Some(paths) => path_fact(root, p, paths),
-        None => locate(root, p),
-    };
     if exe.starts_with('/') {
-        return fact(&how.jailed(exe));
+        return how.fact(root, exe, paths);
     }
     // `find_executable_full` at exec time: `ExecSearchPath=` alone when set, else the
     // fixed path; a directory entry that is not a regular file with an execute bit is
@@ -379,12 +389,9 @@ pub fn resolve_executable(
         None => EXEC_PATH.to_vec(),
     };
     for dir in dirs {
-        let cand = how.jailed(&format!("{}/{exe}", dir.trim_end_matches('/')));
-        if let Ok(c) = root.chase(&cand, true)
-            && c.exists
-            && root.lstat(&c.path).is_ok_and(|m| m.is_file() && m.mode & 0o111 != 0)
-        {
-            return fact(&cand);
+        let cand = format!("{}/{exe}", dir.trim_end_matches('/'));
+        if how.runnable(root, &cand) {
+            return how.fact(root, &cand, paths);
         }
     }
     let error = match how.search {
@@ -458,17 +465,17 @@ pub fn scripts(
     paths: &mut BTreeMap<String, FileMeta>,
 ) -> Vec<PathFact> {
     let path = |a: &String| match (a.starts_with('/'), how.wd) {
-        (true, _) => Some(how.jailed(a)),
+        (true, _) => Some(a.clone()),
         // Not an option or an assignment: a file name, relative to the working directory.
         (false, Some(wd)) if !a.is_empty() && !a.starts_with('-') && !a.contains('=') => {
-            Some(how.jailed(&super::root::normalize(&format!("{}/{a}", wd.trim_end_matches('/')))))
+            Some(super::root::normalize(&format!("{}/{a}", wd.trim_end_matches('/'))))
         }
         _ => None,
     };
     argv.iter()
         .skip(1)
         .filter_map(path)
-        .map(|a| path_fact(root, &a, paths))
+        .map(|a| how.fact(root, &a, Some(&mut *paths)))
         .filter(|f| f.meta.as_ref().is_some_and(|m| m.kind == FileKind::File))
         .collect()
 }

@@ -14,6 +14,7 @@ pub mod install_state;
 mod linger;
 pub mod manager_env;
 pub mod names;
+pub mod namespace;
 pub mod packages;
 pub mod paths;
 pub mod preset;

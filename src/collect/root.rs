@@ -368,10 +368,7 @@ impl Root {
         let mut clamped = false;
         while let Some(comp) = todo.pop() {
             if comp == ".." {
-                match marks.pop() {
-                    Some(m) => cur.truncate(m),
-                    None => clamped = true,
-                }
+                clamped |= !climb(&mut cur, &mut marks);
                 continue;
             }
             let mark = cur.len();
@@ -384,18 +381,7 @@ impl Root {
                     // The rest is lexical: grown and climbed like `cur` above, the missing
                     // component included.
                     marks.push(mark);
-                    while let Some(c) = todo.pop() {
-                        if c == ".." {
-                            match marks.pop() {
-                                Some(m) => cur.truncate(m),
-                                None => clamped = true,
-                            }
-                        } else {
-                            marks.push(cur.len());
-                            cur.push('/');
-                            cur.push_str(&c);
-                        }
-                    }
+                    clamped |= walk_lexically(&mut cur, &mut marks, todo.drain(..).rev());
                     if cur.is_empty() {
                         cur.push('/');
                     }
@@ -470,6 +456,39 @@ impl Root {
 
 /// The components of `p` (`.` and empty components dropped, as `Path::components` does
 /// for a Unix path).
+/// A walk's `..`: back to where its last directory started; `false` when there is none
+/// (held at the top, as the kernel holds it at `/`).
+pub(super) fn climb(cur: &mut String, marks: &mut Vec<usize>) -> bool {
+    match marks.pop() {
+        Some(m) => {
+            cur.truncate(m);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The rest of a walk below a missing component, by name alone: a `..` climbs, a name
+/// goes down. Whether a `..` was held at the top.
+pub(super) fn walk_lexically<S: AsRef<str>>(
+    cur: &mut String,
+    marks: &mut Vec<usize>,
+    rest: impl Iterator<Item = S>,
+) -> bool {
+    let mut clamped = false;
+    for c in rest {
+        match c.as_ref() {
+            ".." => clamped |= !climb(cur, marks),
+            c => {
+                marks.push(cur.len());
+                cur.push('/');
+                cur.push_str(c);
+            }
+        }
+    }
+    clamped
+}
+
 fn components(p: &str) -> impl DoubleEndedIterator<Item = &str> {
     p.split('/').filter(|c| !c.is_empty() && *c != ".")
 }

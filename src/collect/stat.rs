@@ -72,6 +72,10 @@ pub fn record_chain(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMe
 /// loop or unreadable directory: those are errors of their own).
 pub const MISSING: &str = "does not exist";
 
+/// A path fact's error when a `..` of it (or of a link on its way) went above `/`, where
+/// the kernel holds it.
+pub const CLIMBS: &str = "a '..' climbs above the root (held at /)";
+
 /// Resolves a configured path (executable, `EnvironmentFile=`, link target) inside the
 /// root and describes it. `paths` receives the metadata of every parent.
 pub fn path_fact(root: &Root, path: &str, paths: &mut BTreeMap<String, FileMeta>) -> PathFact {
@@ -106,7 +110,7 @@ fn locate_as(root: &Root, path: &str) -> (PathFact, Option<root::Chased>) {
     match chased {
         Ok(c) => {
             let error = if c.clamped {
-                Some("a '..' climbs above the root (held at /)".to_string())
+                Some(CLIMBS.to_string())
             } else if !c.exists {
                 Some(MISSING.to_string())
             } else {

@@ -219,14 +219,16 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
             && !(matches!(n, "HOME" | "SHELL") && elsewhere_account(m, &svc, &user, dynamic))
     };
     let search = exec::search_path(svc.get("Service", "ExecSearchPath"), |d| expand(d, &sctx).ok());
-    // A fatal `RootDirectory=` (not absolute and normalized) fails the service
-    // (`service_check`); `/` is no jail.
-    let jail = svc
-        .last("Service", "RootDirectory")
-        .and_then(|s| expand(&s.value, &sctx).ok())
-        .filter(|d| d.starts_with('/') && !d.trim_end_matches('/').is_empty());
+    // What the commands see (`namespace.rs`): one view for those with `+`, one for the
+    // rest, which the sandboxing options hide more from.
+    let views = super::namespace::Namespace::views(r.root, &svc, &|v: &str| expand(v, &sctx).ok());
     let wd = working_dir(m, &svc, &sctx, &runs_as);
-    let how = exec::Lookup { search: search.as_deref(), jail: jail.as_deref(), wd: wd.as_deref() };
+    let lookup = |prefixes: &str| exec::Lookup {
+        search: search.as_deref(),
+        ns: if prefixes.contains('+') { views.plus.as_ref() } else { views.sandboxed.as_ref() },
+        wd: wd.as_deref(),
+    };
+    let mut used_plus = false;
     let mut cmds = Vec::new();
     for key in EXEC_KEYS {
         for s in svc.get("Service", key) {
@@ -245,6 +247,8 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
                                 *w = x;
                             }
                         }
+                        let how = lookup(&c.prefixes);
+                        used_plus |= c.prefixes.contains('+');
                         let (executable, scripts) = match m.detail {
                             super::Detail::Full => (
                                 exec::resolve_executable(r.root, &c.argv[0], &how, Some(&mut notes.paths)),
@@ -303,7 +307,13 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
         });
     }
     if full {
-        files.extend(super::environ::preloads(r, &env, &how, runs_as.privileged, notes));
+        // `LD_PRELOAD` is read where each command runs: a `+` one may see a library the
+        // others do not.
+        files.extend(super::environ::preloads(r, &env, &lookup(""), runs_as.privileged, notes));
+        if used_plus && views.differ() {
+            let plus = super::environ::preloads(r, &env, &lookup("+"), runs_as.privileged, notes);
+            files.extend(plus.into_iter().filter(|f| f.target.error.is_none()));
+        }
     }
     notes.warnings.extend(warn);
     let t = Timer {

@@ -24,7 +24,7 @@ const INSTANCE: &str = r"spec@a\x20b\x3bc\x22d";
 
 const DRIVER: &str = r#"#!/bin/sh
 cd /root
-systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service spec-y.service spec-m.service spec-n.service spec-r.service spec-v.service spec-p.service spec-o.service spec-q.service spec-b.service > start.txt 2>&1
+systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service spec-y.service spec-m.service spec-n.service spec-r.service spec-v.service spec-p.service spec-o.service spec-q.service spec-b.service spec-k.service spec-l.service spec-d.service spec-dq.service spec-ga.service spec-gb.service spec-gc.service spec-gd.service > start.txt 2>&1
 systemctl show -p ExecStart -p Environment spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
 journalctl --no-pager -u 'spec-*' >> start.txt 2>&1
 hostname >> start.txt
@@ -126,6 +126,48 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     let body = "RootDirectory=/srv/jail\nBindReadOnlyPaths=/usr/bin /usr/lib /usr/lib64\nBindPaths=/root\n\
                 ExecStart=/opt/tgjail\nExecStart=tgbare\nExecStartPost=+/opt/tgjail\n";
     spec(root, sys, "j", "", body);
+    // What a command sees (S41): links in the jail resolve in it (an absolute target from
+    // its root, a `..` held there); bind mounts put their source (links followed) where
+    // their destination resolves, the first of two wins, a `-` one with no source is
+    // passed over, a `+` command sees them too; `InaccessiblePaths=`, `ProtectHome=` and
+    // `PrivateTmp=` hide from the other commands only, `TemporaryFileSystem=` from all,
+    // a bind beneath it showing. Each script names itself; where the facts resolve each
+    // command that runs must be what printed.
+    for path in ["/opt/tgbsrc", "/opt/tgrel", "/opt/tgdsrc/run", "/usr/local/lib/tgd/run", "/usr/local/bin/tgbound"] {
+        put(root, path, &format!("#!/bin/sh\necho {path} >> \"/root/args-$OUT\"\n"), 0o755);
+    }
+    for path in ["/home/alice/tgh", "/var/tmp/tgt", "/srv/tgtmp/gone", "/srv/tgtmp/x"] {
+        put(root, path, &format!("#!/bin/sh\necho {path} >> \"/root/args-$OUT\"\n"), 0o755);
+    }
+    for (link, target) in [
+        ("srv/jail/usr/local/bin/tglink", "/opt/tgjail"),
+        ("srv/jail/usr/local/bin/tgup", "../../../../../../opt/tgjail"),
+        ("opt/tgslink", "/opt/tgbsrc"),
+        ("usr/local/lnk", "/opt"),
+    ] {
+        std::os::unix::fs::symlink(target, root.join(link)).unwrap();
+    }
+    let jail = "RootDirectory=/srv/jail\nBindReadOnlyPaths=/usr/bin /usr/lib /usr/lib64\nBindPaths=/root\n";
+    let run = "ExecStart=/usr/local/bin/tglink\nExecStart=/usr/local/bin/tgup\nExecStart=tglink\nExecStart=+/usr/local/bin/tglink\n";
+    spec(root, sys, "k", "", &format!("{jail}{run}"));
+    let body = "BindReadOnlyPaths=/opt/tgbsrc:/usr/local/bin/tgbound\nExecStart=/usr/local/bin/tgbound\n\
+                ExecStartPost=+/usr/local/bin/tgbound\nExecStartPost=tgbound\n";
+    spec(root, sys, "l", "", body);
+    let body = "BindReadOnlyPaths=/opt/tgdsrc:/usr/local/lib/tgd /opt/tgslink:/usr/local/lnk/tgjail\n\
+                BindReadOnlyPaths=/opt/tgrel:/opt/tgjail\nExecStart=/usr/local/lib/tgd/run\nExecStart=/opt/tgjail\n";
+    spec(root, sys, "d", "", body);
+    let body = "BindReadOnlyPaths=-/tg-nothing-here:/usr/local/bin/tgbound\nExecStart=/usr/local/bin/tgbound\n";
+    spec(root, sys, "dq", "", body);
+    for (name, hide, path) in [
+        ("ga", "InaccessiblePaths=-/opt/tgdsrc", "/opt/tgdsrc/run"),
+        ("gb", "ProtectHome=yes", "/home/alice/tgh"),
+        ("gc", "PrivateTmp=yes", "/var/tmp/tgt"),
+    ] {
+        spec(root, sys, name, "", &format!("{hide}\nExecStart=-{path}\nExecStart=-+{path}\nExecStart=/bin/true\n"));
+    }
+    let body = "TemporaryFileSystem=/srv/tgtmp:ro\nBindReadOnlyPaths=/usr/local/bin/tgbound:/srv/tgtmp/x\n\
+                ExecStart=-/srv/tgtmp/gone\nExecStart=-+/srv/tgtmp/gone\nExecStart=/srv/tgtmp/x\n";
+    spec(root, sys, "gd", "", body);
     // `WorkingDirectory=`: a relative argument is a file there; `~` is the home of the
     // user the service runs as (root's here); without one, `/` (and a user's home for her
     // manager, spec-u below).
@@ -289,6 +331,13 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     let by_her_manager: Vec<String> = files.map(|f| f["target"]["path"].as_str().unwrap().to_string()).collect();
     let exe = |timer: &str| used(timer, "executable");
     let (exe_s, exe_x, exe_j) = (exe("spec-s.timer"), exe("spec-x.timer"), exe("spec-j.timer"));
+    // The files the commands that start get, in order (one that is missing is skipped).
+    let viewed = ["k", "l", "d", "dq", "ga", "gb", "gc", "gd"].map(|n| {
+        let t = system["timers"].as_array().unwrap().iter().find(|t| t["name"] == format!("spec-{n}.timer")).unwrap();
+        let runs = t["exec"].as_array().unwrap().iter().map(|c| &c["executable"]);
+        let runs = runs.filter(|e| e["error"].is_null() && e["resolved"] != "/usr/bin/true");
+        (n, runs.map(|e| e["resolved"].as_str().unwrap().to_string()).collect::<Vec<_>>())
+    });
 
     boot(&b);
     let read = |f: &str| std::fs::read_to_string(root.join("root").join(f)).unwrap_or_default();
@@ -345,6 +394,14 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     assert_eq!(by_default, ["/opt/wrong/n-home.sh"], "no User=: DefaultEnvironment's HOME");
     assert_eq!(hers.len(), 9, "{context}");
     assert_eq!(hers.last().map(String::as_str), Some("/home/alice/u-rel.sh"), "a user's service starts in her home");
+    for (n, ours) in &viewed {
+        assert_eq!(ours, &theirs(&format!("args-{n}")), "spec-{n}: {context}");
+    }
+    let lines = viewed.iter().map(|(_, v)| v.len()).collect::<Vec<_>>();
+    assert_eq!(lines, [4, 3, 2, 1, 1, 1, 1, 1], "{viewed:?}");
+    assert_eq!(viewed[0].1, ["/srv/jail/opt/tgjail"; 4]);
+    assert_eq!(viewed[2].1, ["/opt/tgdsrc/run", "/opt/tgbsrc"]);
+    assert_eq!(viewed[3].1, ["/usr/local/bin/tgbound"]);
     let jail = ["/srv/jail/opt/tgjail", "/srv/jail/usr/local/bin/tgbare", "/srv/jail/opt/tgjail"];
     assert_eq!(theirs("args-j"), jail, "{context}");
     assert_eq!(exe_j, jail, "{context}");
