@@ -10,8 +10,9 @@
 //! unit's view; of two binds onto one place the first listed wins; a command with `+` is
 //! in the jail and sees the binds and temporary file systems too, but not what
 //! `InaccessiblePaths=`, `ProtectHome=` and `PrivateTmp=` hide; below an inaccessible path
-//! nothing shows, a bind beneath it neither. Not modelled: a bind source that is missing
-//! without `-` (the service fails to start), `RootImage=`, `MountImages=`, an empty
+//! nothing shows, a bind beneath it neither; a bind whose source is missing (without
+//! `-`), or that puts a directory onto a file or a file onto a directory, fails the
+//! service at start (`fails`). Not modelled: `RootImage=`, `MountImages=`, an empty
 //! `BindPaths=` resetting `BindReadOnlyPaths=` too, and `PrivateUsers=` (which a user
 //! manager's service needs for any of this).
 
@@ -49,6 +50,9 @@ struct Mount {
 pub struct Namespace {
     /// The root first; the rest in the order systemd lists them (first one wins).
     mounts: Vec<Mount>,
+    /// A bind the manager cannot make, so that the service fails to start (226/NAMESPACE)
+    /// and none of its commands runs: the setting and why.
+    pub fails: Option<(Setting, String)>,
 }
 
 /// Where a path of the unit's view resolved.
@@ -131,26 +135,41 @@ impl Namespace {
             None => String::new(),
         };
         mounts.push(Mount { at: String::new(), source: Source::Image(top), why: String::new() });
-        let mut ns = Namespace { mounts };
+        let mut ns = Namespace { mounts, fails: None };
         for (key, s) in in_order(svc, &["BindPaths", "BindReadOnlyPaths"]) {
             for w in words(&s.value) {
                 let Some(w) = expand(&w) else { continue };
                 let mut parts = split_colons(&w).into_iter();
                 let src = parts.next().unwrap_or_default();
-                // `-`: a missing source is passed over; without it the service fails
-                // to start (not modelled): nothing is mounted either way.
-                let src = src.strip_prefix('-').map_or_else(|| src.clone(), str::to_string);
+                // `-`: a missing source is passed over; without it the service fails.
+                let (optional, src) = match src.strip_prefix('-') {
+                    Some(rest) => (true, rest.to_string()),
+                    None => (false, src),
+                };
                 let dest = parts.next().filter(|d| !d.is_empty()).unwrap_or_else(|| src.clone());
                 if !src.starts_with('/') || !dest.starts_with('/') {
                     continue;
                 }
-                let Ok(c) = root.chase(&src, true) else { continue };
-                if !c.exists {
+                let c = root.chase(&src, true).ok().filter(|c| c.exists);
+                let Some(c) = c else {
+                    if !optional {
+                        ns.fail(s, format!("{key}={w}: its source does not exist"));
+                    }
                     continue;
-                }
+                };
                 // The destination is found in the view as made so far.
                 let at = ns.place(root, &dest);
                 if ns.mounts.iter().skip(1).any(|m| m.at == at) {
+                    continue;
+                }
+                // A directory cannot be put where a file is, nor a file on a directory.
+                let is_dir = |m: Option<FileMeta>| m.map(|m| m.kind == FileKind::Dir);
+                let there = ns.chase(root, &at, true).ok().and_then(|s| s.image).and_then(|i| stat::lstat(root, &i));
+                if let (Some(from), Some(onto)) = (is_dir(stat::lstat(root, &c.path)), is_dir(there))
+                    && from != onto
+                {
+                    let what = if from { "a directory onto a file" } else { "a file onto a directory" };
+                    ns.fail(s, format!("{key}={w}: binds {what}"));
                     continue;
                 }
                 ns.mounts.push(Mount { at, source: Source::Image(c.path), why: format!("{key}={w}") });
@@ -189,7 +208,11 @@ impl Namespace {
                 }
             }
         }
-        (ns.mounts.len() > 1 || jail.is_some()).then_some(ns)
+        (ns.mounts.len() > 1 || jail.is_some() || ns.fails.is_some()).then_some(ns)
+    }
+
+    fn fail(&mut self, s: &Setting, why: String) {
+        self.fails.get_or_insert_with(|| (s.clone(), why));
     }
 
     fn add(&mut self, path: &str, source: Source, why: String) {

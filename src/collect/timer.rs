@@ -222,6 +222,12 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
     // What the commands see (`namespace.rs`): one view for those with `+`, one for the
     // rest, which the sandboxing options hide more from.
     let views = super::namespace::Namespace::views(r.root, &svc, &|v: &str| expand(v, &sctx).ok());
+    if let Some((s, why)) = views.plus.as_ref().and_then(|v| v.fails.as_ref()) {
+        // Measured: the start fails at step NAMESPACE, before any command.
+        let message =
+            format!("{why}: the manager fails {} at start (226/NAMESPACE); none of its commands runs", svc.name);
+        warn.push(Warning { path: s.file.clone(), line: Some(s.line), message });
+    }
     let wd = working_dir(m, &svc, &sctx, &runs_as);
     let lookup = |prefixes: &str| exec::Lookup {
         search: search.as_deref(),

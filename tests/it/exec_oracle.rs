@@ -24,7 +24,7 @@ const INSTANCE: &str = r"spec@a\x20b\x3bc\x22d";
 
 const DRIVER: &str = r#"#!/bin/sh
 cd /root
-systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service spec-y.service spec-m.service spec-n.service spec-r.service spec-v.service spec-p.service spec-o.service spec-q.service spec-b.service spec-k.service spec-l.service spec-d.service spec-dq.service spec-ga.service spec-gb.service spec-gc.service spec-gd.service > start.txt 2>&1
+systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service spec-y.service spec-m.service spec-n.service spec-r.service spec-v.service spec-p.service spec-o.service spec-q.service spec-b.service spec-k.service spec-l.service spec-d.service spec-dq.service spec-ga.service spec-gb.service spec-gc.service spec-gd.service spec-fa.service spec-fb.service spec-fc.service > start.txt 2>&1
 systemctl show -p ExecStart -p Environment spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
 journalctl --no-pager -u 'spec-*' >> start.txt 2>&1
 hostname >> start.txt
@@ -168,6 +168,12 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     let body = "TemporaryFileSystem=/srv/tgtmp:ro\nBindReadOnlyPaths=/usr/local/bin/tgbound:/srv/tgtmp/x\n\
                 ExecStart=-/srv/tgtmp/gone\nExecStart=-+/srv/tgtmp/gone\nExecStart=/srv/tgtmp/x\n";
     spec(root, sys, "gd", "", body);
+    // Binds the manager cannot make: the service fails before any command.
+    for (name, bind) in
+        [("fa", "/tg-nothing-here:/opt/tgbsrc"), ("fb", "/opt/tgdsrc:/opt/tgbsrc"), ("fc", "/opt/tgbsrc:/opt/tgdsrc")]
+    {
+        spec(root, sys, name, "", &format!("BindReadOnlyPaths={bind}\nExecStart=/opt/tgbsrc\n"));
+    }
     // `WorkingDirectory=`: a relative argument is a file there; `~` is the home of the
     // user the service runs as (root's here); without one, `/` (and a user's home for her
     // manager, spec-u below).
@@ -331,6 +337,11 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     let by_her_manager: Vec<String> = files.map(|f| f["target"]["path"].as_str().unwrap().to_string()).collect();
     let exe = |timer: &str| used(timer, "executable");
     let (exe_s, exe_x, exe_j) = (exe("spec-s.timer"), exe("spec-x.timer"), exe("spec-j.timer"));
+    let warned = |name: &str| {
+        let said = format!("the manager fails spec-{name}.service at start");
+        facts["warnings"].as_array().unwrap().iter().any(|w| w["message"].as_str().unwrap().contains(&said))
+    };
+    let fails = ["fa", "fb", "fc"].map(warned);
     // The files the commands that start get, in order (one that is missing is skipped).
     let viewed = ["k", "l", "d", "dq", "ga", "gb", "gc", "gd"].map(|n| {
         let t = system["timers"].as_array().unwrap().iter().find(|t| t["name"] == format!("spec-{n}.timer")).unwrap();
@@ -394,6 +405,10 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     assert_eq!(by_default, ["/opt/wrong/n-home.sh"], "no User=: DefaultEnvironment's HOME");
     assert_eq!(hers.len(), 9, "{context}");
     assert_eq!(hers.last().map(String::as_str), Some("/home/alice/u-rel.sh"), "a user's service starts in her home");
+    for (n, ours) in ["fa", "fb", "fc"].iter().zip(fails) {
+        let failed = context.contains(&format!("spec-{n}.service: Failed at step NAMESPACE"));
+        assert_eq!((ours, failed, theirs(&format!("args-{n}")).len()), (true, true, 0), "spec-{n}: {context}");
+    }
     for (n, ours) in &viewed {
         assert_eq!(ours, &theirs(&format!("args-{n}")), "spec-{n}: {context}");
     }
