@@ -20,6 +20,13 @@ const TARGETS: &[&str] = &[
     "/proc/self/root", "/etc/passwd", "c@.timer", "/home/u/.config/systemd/user/a.timer",
 ];
 
+const HEADS: &[&str] = &[
+    "[Unit]\nWants=a.timer\n[Timer]\nOnCalendar=",
+    "[Service]\nRootDirectory=/home/u\nBindPaths=/etc/systemd/system:/usr/bin\nExecStart=/usr/bin/",
+    "[Service]\nExecStart=/etc/systemd/system/a.timer\nInaccessiblePaths=/etc\nBindReadOnlyPaths=",
+    "[Service]\nProtectHome=yes\nTemporaryFileSystem=/etc/systemd\nExecStart=+/home/u/.config/systemd/user/",
+];
+
 fuzz_target!(|data: &[u8]| {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
@@ -37,7 +44,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = match kind % 3 {
             0 => {
                 let body = it.next().unwrap_or(&[]);
-                let mut content = b"[Unit]\nWants=a.timer\n[Timer]\nOnCalendar=".to_vec();
+                // A timer's schedule, or what its service runs and the file system that
+                // service sees (jail, binds, hidden paths) in a tree of hostile links.
+                let mut content = HEADS[t as usize % HEADS.len()].as_bytes().to_vec();
                 content.extend_from_slice(body);
                 std::fs::write(&p, content)
             }
