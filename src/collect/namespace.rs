@@ -53,7 +53,16 @@ pub struct Namespace {
     /// A bind the manager cannot make, so that the service fails to start (226/NAMESPACE)
     /// and none of its commands runs: the setting and why.
     pub fails: Option<(Setting, String)>,
+    /// The first setting whose mounts were past `MAX_MOUNTS` and left out.
+    pub capped: Option<Setting>,
+    /// Entries looked at so far (binds onto one place, missing sources count too).
+    looked: usize,
 }
+
+/// Mounts past this many (or entries past four times as many) are left out, and warned
+/// about: each lookup looks at every mount, and a hostile unit file of a megabyte could
+/// list tens of thousands.
+pub const MAX_MOUNTS: usize = 1024;
 
 /// Where a path of the unit's view resolved.
 #[derive(Debug, Clone)]
@@ -135,9 +144,12 @@ impl Namespace {
             None => String::new(),
         };
         mounts.push(Mount { at: String::new(), source: Source::Image(top), why: String::new() });
-        let mut ns = Namespace { mounts, fails: None };
+        let mut ns = Namespace { mounts, fails: None, capped: None, looked: 0 };
         for (key, s) in in_order(svc, &["BindPaths", "BindReadOnlyPaths"]) {
             for w in words(&s.value) {
+                if ns.full(s) {
+                    break;
+                }
                 let Some(w) = expand(&w) else { continue };
                 let mut parts = split_colons(&w).into_iter();
                 let src = parts.next().unwrap_or_default();
@@ -177,6 +189,9 @@ impl Namespace {
         }
         for (_, s) in in_order(svc, &["TemporaryFileSystem"]) {
             for w in words(&s.value) {
+                if ns.full(s) {
+                    break;
+                }
                 let Some(w) = expand(&w) else { continue };
                 let path = split_colons(&w).into_iter().next().unwrap_or_default();
                 ns.add(&path, Source::Empty, format!("TemporaryFileSystem={w}"));
@@ -185,6 +200,9 @@ impl Namespace {
         if sandboxed {
             for (_, s) in in_order(svc, &["InaccessiblePaths"]) {
                 for w in words(&s.value) {
+                    if ns.full(s) {
+                        break;
+                    }
                     let Some(w) = expand(&w) else { continue };
                     let path = w.trim_start_matches(['-', '+']);
                     ns.add(path, Source::Hidden, format!("InaccessiblePaths={w}"));
@@ -209,6 +227,16 @@ impl Namespace {
             }
         }
         (ns.mounts.len() > 1 || jail.is_some() || ns.fails.is_some()).then_some(ns)
+    }
+
+    /// Whether no more entries are taken (noting `s` as the first left out).
+    fn full(&mut self, s: &Setting) -> bool {
+        self.looked += 1;
+        let full = self.mounts.len() >= MAX_MOUNTS || self.looked > 4 * MAX_MOUNTS;
+        if full {
+            self.capped.get_or_insert_with(|| s.clone());
+        }
+        full
     }
 
     fn fail(&mut self, s: &Setting, why: String) {
@@ -515,6 +543,25 @@ mod tests {
         // Without any of those settings there is no view to make.
         let plain = Namespace::views(&root, &service(&[("ExecStart", "/bin/true")]), &id);
         assert!(plain.sandboxed.is_none() && plain.plus.is_none());
+    }
+
+    /// A hostile unit listing tens of thousands of mounts is cut at `MAX_MOUNTS` (each
+    /// lookup looks at every mount: all of them would take minutes), and says so.
+    #[test]
+    fn a_flood_of_mounts_is_cut_short() {
+        let d = tempfile::tempdir().unwrap();
+        put(d.path(), "/opt/a");
+        let root = Root::open(d.path()).unwrap();
+        let many = |f: &dyn Fn(usize) -> String| (0..20_000).map(f).collect::<Vec<_>>().join(" ");
+        let svc = service(&[
+            ("BindPaths", &many(&|i| format!("/opt:/m/{i}"))),
+            ("BindReadOnlyPaths", &many(&|_| "/opt/a:/x".to_string())),
+            ("TemporaryFileSystem", &many(&|i| format!("/t/{i}"))),
+        ]);
+        let ns = Namespace::of(&root, &svc, &|v: &str| Some(v.to_string()), true).unwrap();
+        assert_eq!(ns.mounts.len(), MAX_MOUNTS);
+        assert_eq!(ns.capped.as_ref().map(|s| s.line), Some(2));
+        assert_eq!(ns.path_fact(&root, "/m/7/a", None).resolved.as_deref(), Some("/opt/a"));
     }
 
     #[test]

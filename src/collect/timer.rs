@@ -228,6 +228,11 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
             format!("{why}: the manager fails {} at start (226/NAMESPACE); none of its commands runs", svc.name);
         warn.push(Warning { path: s.file.clone(), line: Some(s.line), message });
     }
+    if let Some(s) = views.sandboxed.as_ref().and_then(|v| v.capped.as_ref()) {
+        let max = super::namespace::MAX_MOUNTS;
+        let message = format!("{}: more than {max} mounts; the rest are not looked at", svc.name);
+        warn.push(Warning { path: s.file.clone(), line: Some(s.line), message });
+    }
     let wd = working_dir(m, &svc, &sctx, &runs_as);
     let lookup = |prefixes: &str| exec::Lookup {
         search: search.as_deref(),

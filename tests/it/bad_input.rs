@@ -45,7 +45,18 @@ fn hostile() -> (tempfile::TempDir, Fx) {
         .dir("/etc/systemd/system/dir.timer")
         .link("/etc/systemd/system/x.timer.d", "/etc/systemd/system/x.timer.d")
         .file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n\u{0}garbage\nnohome:x:5:5::/../../../../tmp:/bin/sh\n")
-        .file("/etc/group", "::::\n");
+        .file("/etc/group", "::::\n")
+        // A service whose jail links out of the image, and 30,000 mounts.
+        .file("/etc/systemd/system/flood.timer", "[Timer]\nOnCalendar=daily\n")
+        .file(
+            "/etc/systemd/system/flood.service",
+            &format!(
+                "[Service]\nRootDirectory=/srv/j\nBindPaths={}\nExecStart=/bin/escape\nExecStart=/bin/abs\n",
+                (0..30_000).map(|i| format!("/etc:/m/{i}")).collect::<Vec<_>>().join(" ")
+            ),
+        )
+        .link("/srv/j/bin/escape", &format!("{rel_out}/evil.timer"))
+        .link("/srv/j/bin/abs", &format!("{}/evil.timer", outside.path().display()));
     (outside, fx)
 }
 
@@ -66,6 +77,16 @@ fn hostile_root_completes_with_located_warnings() {
     assert_eq!(unit_of(&sys, "dir.timer").load_state, LoadState::Error);
     assert_eq!(unit_of(&sys, "dangling.timer").load_state, LoadState::Error);
     assert!(!w("/etc/passwd").is_empty());
+    let flood = w("/etc/systemd/system/flood.service");
+    assert!(flood.iter().any(|m| m.contains(":3: flood.service: more than 1024 mounts")), "{flood:?}");
+    // The jail's links stay in the jail: a `..` stops at its root, an absolute target
+    // starts there.
+    let t = sys.timers.iter().find(|t| t.name == "flood.timer").unwrap();
+    for c in &t.exec {
+        let r = c.executable.resolved.as_deref().unwrap();
+        assert!(r.starts_with("/srv/j/") && r.ends_with("/evil.timer"), "{r}");
+        assert!(c.executable.meta.is_none());
+    }
     // Nothing outside the root was read: the sentinel's schedule appears nowhere.
     let json = serde_json::to_string(&h).unwrap();
     assert!(!json.contains("13:13:13"), "a unit outside the root was read");
