@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use super::root::{self, ChaseError, Root};
 use super::stat::{self, CLIMBS, MISSING};
+use super::timer::parse_bool;
 use crate::model::{FileKind, FileMeta, PathFact, Setting, Unit};
 
 const MAX_HOPS: usize = 32;
@@ -89,10 +90,6 @@ fn under<'p>(path: &'p str, at: &str) -> Option<&'p str> {
     (rest.is_empty() || rest.starts_with('/') || at.is_empty()).then_some(rest)
 }
 
-fn is_true(v: &str) -> bool {
-    matches!(v.to_ascii_lowercase().as_str(), "1" | "yes" | "true" | "on")
-}
-
 /// A service's two views: for its commands without `+` and for those with it.
 #[derive(Debug, Default)]
 pub struct Views {
@@ -101,9 +98,10 @@ pub struct Views {
 }
 
 impl Views {
-    /// Whether a `+` command sees anything other than the rest do.
+    /// Whether a `+` command sees anything other than the rest do: the sandboxed view is
+    /// the `+` one with what the sandboxing options hide added.
     pub fn differ(&self) -> bool {
-        let mounts = |v: &Option<Namespace>| v.as_ref().map(|n| n.mounts.len());
+        let mounts = |v: &Option<Namespace>| v.as_ref().map_or(1, |n| n.mounts.len());
         mounts(&self.sandboxed) != mounts(&self.plus)
     }
 }
@@ -128,21 +126,29 @@ impl Namespace {
         if !KEYS.iter().any(|k| section.contains_key(*k)) {
             return Views::default();
         }
-        Views { sandboxed: Namespace::of(root, svc, expand, true), plus: Namespace::of(root, svc, expand, false) }
+        // Every command sees the jail, the binds and the temporary file systems; those
+        // without `+` also what the sandboxing options hide. Made once, then grown.
+        let plus = Namespace::of(root, svc, expand);
+        let mut sandboxed = plus.clone();
+        sandboxed.sandbox(svc, expand);
+        let kept = |ns: Namespace| (ns.mounts.len() > 1 || ns.jailed() || ns.fails.is_some()).then_some(ns);
+        Views { sandboxed: kept(sandboxed), plus: kept(plus) }
     }
 
-    /// The view of `svc`'s commands (`sandboxed`: those without `+`); `None` when it is
-    /// the image as it lies. `expand` resolves a value's specifiers.
-    pub fn of(root: &Root, svc: &Unit, expand: &dyn Fn(&str) -> Option<String>, sandboxed: bool) -> Option<Namespace> {
+    /// What every command of `svc` sees, `+` ones too. `expand` resolves a value's
+    /// specifiers.
+    fn of(root: &Root, svc: &Unit, expand: &dyn Fn(&str) -> Option<String>) -> Namespace {
         let mut mounts = Vec::new();
         let jail = svc
             .last("Service", "RootDirectory")
             .and_then(|s| expand(&s.value))
             .filter(|d| d.starts_with('/') && !d.trim_end_matches('/').is_empty());
+        // A jail that resolves to the image's root is none.
         let top = match &jail {
             Some(j) => root.chase(j, true).map(|c| c.path).unwrap_or_else(|_| root::normalize(j)),
             None => String::new(),
         };
+        let top = if top == "/" { String::new() } else { top };
         mounts.push(Mount { at: String::new(), source: Source::Image(top), why: String::new() });
         let mut ns = Namespace { mounts, fails: None, capped: None, looked: 0 };
         for (key, s) in in_order(svc, &["BindPaths", "BindReadOnlyPaths"]) {
@@ -197,36 +203,39 @@ impl Namespace {
                 ns.add(&path, Source::Empty, format!("TemporaryFileSystem={w}"));
             }
         }
-        if sandboxed {
-            for (_, s) in in_order(svc, &["InaccessiblePaths"]) {
-                for w in words(&s.value) {
-                    if ns.full(s) {
-                        break;
-                    }
-                    let Some(w) = expand(&w) else { continue };
-                    let path = w.trim_start_matches(['-', '+']);
-                    ns.add(path, Source::Hidden, format!("InaccessiblePaths={w}"));
+        ns
+    }
+
+    /// Adds what `InaccessiblePaths=`, `ProtectHome=` and `PrivateTmp=` (or
+    /// `DynamicUser=`) hide from the commands without `+`.
+    fn sandbox(&mut self, svc: &Unit, expand: &dyn Fn(&str) -> Option<String>) {
+        for (_, s) in in_order(svc, &["InaccessiblePaths"]) {
+            for w in words(&s.value) {
+                if self.full(s) {
+                    break;
                 }
-            }
-            let home = svc.last("Service", "ProtectHome").map(|s| s.value.to_ascii_lowercase());
-            let how = match home.as_deref() {
-                Some("tmpfs") => Some(Source::Empty),
-                Some(v) if is_true(v) => Some(Source::Hidden),
-                _ => None,
-            };
-            if let (Some(how), Some(v)) = (how, home) {
-                for p in ["/home", "/root", "/run/user"] {
-                    ns.add(p, how.clone(), format!("ProtectHome={v}"));
-                }
-            }
-            let flag = |k: &str| svc.last("Service", k).is_some_and(|s| is_true(&s.value));
-            if flag("PrivateTmp") || flag("DynamicUser") {
-                for p in ["/tmp", "/var/tmp"] {
-                    ns.add(p, Source::Empty, "PrivateTmp=yes".into());
-                }
+                let Some(w) = expand(&w) else { continue };
+                let path = w.trim_start_matches(['-', '+']);
+                self.add(path, Source::Hidden, format!("InaccessiblePaths={w}"));
             }
         }
-        (ns.mounts.len() > 1 || jail.is_some() || ns.fails.is_some()).then_some(ns)
+        let home = svc.last("Service", "ProtectHome").map(|s| s.value.to_ascii_lowercase());
+        let how = match home.as_deref() {
+            Some("tmpfs") => Some(Source::Empty),
+            Some(v) if parse_bool(v) == Some(true) => Some(Source::Hidden),
+            _ => None,
+        };
+        if let (Some(how), Some(v)) = (how, home) {
+            for p in ["/home", "/root", "/run/user"] {
+                self.add(p, how.clone(), format!("ProtectHome={v}"));
+            }
+        }
+        let flag = |k: &str| svc.last("Service", k).and_then(|s| parse_bool(&s.value)) == Some(true);
+        if flag("PrivateTmp") || flag("DynamicUser") {
+            for p in ["/tmp", "/var/tmp"] {
+                self.add(p, Source::Empty, "PrivateTmp=yes".into());
+            }
+        }
     }
 
     /// Whether no more entries are taken (noting `s` as the first left out).
@@ -543,6 +552,10 @@ mod tests {
         // Without any of those settings there is no view to make.
         let plain = Namespace::views(&root, &service(&[("ExecStart", "/bin/true")]), &id);
         assert!(plain.sandboxed.is_none() && plain.plus.is_none());
+        // Any boolean systemd takes (`y`); a jail that is the image's root is none.
+        let short = Namespace::views(&root, &service(&[("PrivateTmp", "y"), ("RootDirectory", "/srv/j/../..")]), &id);
+        assert!(short.plus.is_none() && short.differ());
+        assert!(short.sandboxed.as_ref().is_some_and(|ns| ns.path_fact(&root, "/tmp/t", None).resolved.is_none()));
     }
 
     /// A hostile unit listing tens of thousands of mounts is cut at `MAX_MOUNTS` (each
@@ -558,7 +571,7 @@ mod tests {
             ("BindReadOnlyPaths", &many(&|_| "/opt/a:/x".to_string())),
             ("TemporaryFileSystem", &many(&|i| format!("/t/{i}"))),
         ]);
-        let ns = Namespace::of(&root, &svc, &|v: &str| Some(v.to_string()), true).unwrap();
+        let ns = Namespace::views(&root, &svc, &|v: &str| Some(v.to_string())).sandboxed.unwrap();
         assert_eq!(ns.mounts.len(), MAX_MOUNTS);
         assert_eq!(ns.capped.as_ref().map(|s| s.line), Some(2));
         assert_eq!(ns.path_fact(&root, "/m/7/a", None).resolved.as_deref(), Some("/opt/a"));

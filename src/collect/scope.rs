@@ -458,12 +458,7 @@ fn all_names(r: &Resolver<'_>) -> BTreeSet<String> {
         }
         // A user's manager with drop-ins of its own (`user@1000.service.d/`): what it is
         // started with places her unit directories (`user_manager`).
-        let user_manager = |stem: &&String| {
-            stem.strip_prefix("user@")
-                .and_then(|r| r.strip_suffix(".service"))
-                .is_some_and(|uid| uid.parse::<u32>().is_ok())
-        };
-        v.extend(l.scan.dropins.keys().filter(user_manager).cloned());
+        v.extend(l.scan.dropins.keys().filter(|n| super::user_manager::instance_uid(n).is_some()).cloned());
     }
     v
 }

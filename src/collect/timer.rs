@@ -239,7 +239,6 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
         ns: if prefixes.contains('+') { views.plus.as_ref() } else { views.sandboxed.as_ref() },
         wd: wd.as_deref(),
     };
-    let mut used_plus = false;
     let mut cmds = Vec::new();
     for key in EXEC_KEYS {
         for s in svc.get("Service", key) {
@@ -259,7 +258,6 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
                             }
                         }
                         let how = lookup(&c.prefixes);
-                        used_plus |= c.prefixes.contains('+');
                         let (executable, scripts) = match m.detail {
                             super::Detail::Full => (
                                 exec::resolve_executable(r.root, &c.argv[0], &how, Some(&mut notes.paths)),
@@ -321,7 +319,7 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
         // `LD_PRELOAD` is read where each command runs: a `+` one may see a library the
         // others do not.
         files.extend(super::environ::preloads(r, &env, &lookup(""), runs_as.privileged, notes));
-        if used_plus && views.differ() {
+        if views.differ() && cmds.iter().any(|c| c.prefixes.contains('+')) {
             let plus = super::environ::preloads(r, &env, &lookup("+"), runs_as.privileged, notes);
             files.extend(plus.into_iter().filter(|f| f.target.error.is_none()));
         }

@@ -56,9 +56,7 @@ impl UserManagers {
         for u in &s.units {
             if u.name == "user@.service" {
                 m.template = Some(Arc::clone(u));
-            } else if let Some(uid) = u.name.strip_prefix("user@").and_then(|r| r.strip_suffix(".service"))
-                && let Ok(uid) = uid.parse::<u32>()
-            {
+            } else if let Some(uid) = instance_uid(&u.name) {
                 m.instances.insert(uid, Arc::clone(u));
             }
         }
@@ -102,6 +100,11 @@ impl UserManagers {
             (None, None, None) => Vec::new(),
         }
     }
+}
+
+/// The uid of a user's manager unit, `user@UID.service`.
+pub fn instance_uid(name: &str) -> Option<u32> {
+    name.strip_prefix("user@")?.strip_suffix(".service")?.parse().ok()
 }
 
 /// What `u` (the system manager's `user@UID.service`) sets in the environment it starts

@@ -51,12 +51,13 @@ fn hostile() -> (tempfile::TempDir, Fx) {
         .file(
             "/etc/systemd/system/flood.service",
             &format!(
-                "[Service]\nRootDirectory=/srv/j\nBindPaths={}\nExecStart=/bin/escape\nExecStart=/bin/abs\n",
+                "[Service]\nRootDirectory=/srv/j\nBindPaths={}\nExecStart=/bin/escape\nExecStart=/bin/abs\nExecStart=/bin/loop\n",
                 (0..30_000).map(|i| format!("/etc:/m/{i}")).collect::<Vec<_>>().join(" ")
             ),
         )
         .link("/srv/j/bin/escape", &format!("{rel_out}/evil.timer"))
-        .link("/srv/j/bin/abs", &format!("{}/evil.timer", outside.path().display()));
+        .link("/srv/j/bin/abs", &format!("{}/evil.timer", outside.path().display()))
+        .link("/srv/j/bin/loop", "/bin/loop");
     (outside, fx)
 }
 
@@ -82,7 +83,11 @@ fn hostile_root_completes_with_located_warnings() {
     // The jail's links stay in the jail: a `..` stops at its root, an absolute target
     // starts there.
     let t = sys.timers.iter().find(|t| t.name == "flood.timer").unwrap();
-    for c in &t.exec {
+    let (looped, out) = t.exec.split_last().unwrap();
+    // A link loop in the jail is an error of that path (`/bin/loop` → itself).
+    assert!(looped.executable.error.as_deref().is_some_and(|e| e.contains("too many levels")), "{looped:?}");
+    assert_eq!(out.len(), 2);
+    for c in out {
         let r = c.executable.resolved.as_deref().unwrap();
         assert!(r.starts_with("/srv/j/") && r.ends_with("/evil.timer"), "{r}");
         assert!(c.executable.meta.is_none());
