@@ -25,6 +25,8 @@ const HEADS: &[&str] = &[
     "[Service]\nRootDirectory=/home/u\nBindPaths=/etc/systemd/system:/usr/bin\nExecStart=/usr/bin/",
     "[Service]\nExecStart=/etc/systemd/system/a.timer\nInaccessiblePaths=/etc\nBindReadOnlyPaths=",
     "[Service]\nProtectHome=yes\nTemporaryFileSystem=/etc/systemd\nExecStart=+/home/u/.config/systemd/user/",
+    "[Service]\nRootImage=/etc/passwd\nMountImages=/home/u:/usr\nExecStart=true\nExtensionDirectories=/",
+    "[Service]\nExtensionImages=-/etc/systemd/system/a.timer\nExtensionDirectories=/home/u /etc\nExecStart=/usr/",
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -393,6 +393,12 @@ pub fn resolve_executable(
         if how.runnable(root, &cand) {
             return how.fact(root, &cand, paths);
         }
+        // In a disk image that is not read the lookup may end here: what it finds is
+        // not known (the directories after it do not count).
+        if let Some(why) = how.ns.and_then(|ns| ns.unread(root, &cand)) {
+            let (resolved, meta, link_meta, parents) = (None, None, None, Vec::new());
+            return PathFact { path: exe.to_string(), resolved, meta, link_meta, parents, error: Some(why) };
+        }
     }
     let error = match how.search {
         Some(_) => "not found in ExecSearchPath=",

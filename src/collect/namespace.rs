@@ -12,9 +12,17 @@
 //! `InaccessiblePaths=`, `ProtectHome=` and `PrivateTmp=` hide; below an inaccessible path
 //! nothing shows, a bind beneath it neither; a bind whose source is missing (without
 //! `-`), or that puts a directory onto a file or a file onto a directory, fails the
-//! service at start (`fails`). Not modelled: `RootImage=`, `MountImages=`, an empty
-//! `BindPaths=` resetting `BindReadOnlyPaths=` too, and `PrivateUsers=` (which a user
-//! manager's service needs for any of this).
+//! service at start (`fails`).
+//!
+//! A disk image (`RootImage=`, `MountImages=`, `ExtensionImages=`) is not read: what a
+//! command finds in one is not known, and its fact says so; the image itself is code the
+//! service runs (`images`). `ExtensionDirectories=` lays its directories' `usr/` and
+//! `opt/` over `/usr` and `/opt` (the last listed on top; measured, a `+` command too): a
+//! path is taken from the top layer that has it, else from below; one without its
+//! `usr/lib/extension-release.d/extension-release.NAME` fails the service (measured).
+//! Not modelled: an empty `BindPaths=` resetting `BindReadOnlyPaths=` too, whiteouts in
+//! an extension directory, whether an extension-release file matches the os-release,
+//! and `PrivateUsers=` (which a user manager's service needs for any of this).
 
 use std::collections::BTreeMap;
 
@@ -35,6 +43,29 @@ enum Source {
     Empty,
     /// An inaccessible node (`InaccessiblePaths=`, `ProtectHome=yes`): nothing below it.
     Hidden,
+    /// A disk image's file system (`RootImage=`, `MountImages=`): not read.
+    Disk,
+    /// `ExtensionImages=`/`ExtensionDirectories=` over `/usr` or `/opt`, bottom to top.
+    Overlay(Vec<Layer>),
+}
+
+/// One layer of an extension overlay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Layer {
+    /// An extension directory of the image (canonical): its `usr/` and `opt/` show.
+    Dir(String),
+    /// An extension image, not read: the setting that names it.
+    Disk(String),
+}
+
+/// A disk image or extension directory a service's commands take files from: code it
+/// runs, whatever is inside.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub key: &'static str,
+    pub setting: Setting,
+    /// The image's path of it, links followed.
+    pub path: String,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +87,8 @@ pub struct Namespace {
     pub fails: Option<(Setting, String)>,
     /// The first setting whose mounts were past `MAX_MOUNTS` and left out.
     pub capped: Option<Setting>,
+    /// The disk images and extension directories the view is made of, in order.
+    pub images: Vec<Image>,
     /// Entries looked at so far (binds onto one place, missing sources count too).
     looked: usize,
 }
@@ -74,8 +107,10 @@ pub struct Seen {
     pub path: String,
     pub exists: bool,
     pub clamped: bool,
-    /// What hides it, when something does.
-    pub hidden_by: Option<String>,
+    /// Why it is not there for the command, or not known (a disk image's file).
+    pub unseen: Option<String>,
+    /// In a disk image that is not read: whether it is there is not known.
+    pub unread: bool,
 }
 
 /// What is at one place of the view.
@@ -83,6 +118,8 @@ enum At {
     Image(String),
     MadeDir,
     Gone(Option<String>),
+    /// In a disk image that is not read: why.
+    Unread(String),
 }
 
 fn under<'p>(path: &'p str, at: &str) -> Option<&'p str> {
@@ -107,8 +144,12 @@ impl Views {
 }
 
 /// Every setting that changes what a command sees.
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 12] = [
     "RootDirectory",
+    "RootImage",
+    "MountImages",
+    "ExtensionImages",
+    "ExtensionDirectories",
     "BindPaths",
     "BindReadOnlyPaths",
     "TemporaryFileSystem",
@@ -150,7 +191,14 @@ impl Namespace {
         };
         let top = if top == "/" { String::new() } else { top };
         mounts.push(Mount { at: String::new(), source: Source::Image(top), why: String::new() });
-        let mut ns = Namespace { mounts, fails: None, capped: None, looked: 0 };
+        let mut ns = Namespace { mounts, fails: None, capped: None, images: Vec::new(), looked: 0 };
+        // `RootImage=` is the root the commands run in, a `+` one too (as `RootDirectory=`).
+        if let Some(s) = svc.last("Service", "RootImage")
+            && let Some(v) = expand(&s.value).filter(|v| v.starts_with('/'))
+            && ns.image(root, "RootImage", s, &v, false).is_some()
+        {
+            ns.mounts[0] = Mount { at: String::new(), source: Source::Disk, why: format!("RootImage={v}") };
+        }
         for (key, s) in in_order(svc, &["BindPaths", "BindReadOnlyPaths"]) {
             for w in words(&s.value) {
                 if ns.full(s) {
@@ -160,10 +208,8 @@ impl Namespace {
                 let mut parts = split_colons(&w).into_iter();
                 let src = parts.next().unwrap_or_default();
                 // `-`: a missing source is passed over; without it the service fails.
-                let (optional, src) = match src.strip_prefix('-') {
-                    Some(rest) => (true, rest.to_string()),
-                    None => (false, src),
-                };
+                let (optional, src) = strip_dash(&src);
+                let src = src.to_string();
                 let dest = parts.next().filter(|d| !d.is_empty()).unwrap_or_else(|| src.clone());
                 if !src.starts_with('/') || !dest.starts_with('/') {
                     continue;
@@ -193,6 +239,27 @@ impl Namespace {
                 ns.mounts.push(Mount { at, source: Source::Image(c.path), why: format!("{key}={w}") });
             }
         }
+        for (_, s) in in_order(svc, &["MountImages"]) {
+            for w in words(&s.value) {
+                if ns.full(s) {
+                    break;
+                }
+                let Some(w) = expand(&w) else { continue };
+                let mut parts = split_colons(&w).into_iter();
+                let (src, dest) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+                let (optional, src) = strip_dash(&src);
+                if !src.starts_with('/') || !dest.starts_with('/') {
+                    continue;
+                }
+                if ns.image(root, "MountImages", s, src, optional).is_some() {
+                    let at = ns.place(root, &dest);
+                    if !ns.mounts.iter().skip(1).any(|m| m.at == at) {
+                        ns.mounts.push(Mount { at, source: Source::Disk, why: format!("MountImages={w}") });
+                    }
+                }
+            }
+        }
+        ns.extensions(root, svc, expand);
         for (_, s) in in_order(svc, &["TemporaryFileSystem"]) {
             for w in words(&s.value) {
                 if ns.full(s) {
@@ -204,6 +271,57 @@ impl Namespace {
             }
         }
         ns
+    }
+
+    /// The overlays of `ExtensionImages=` and `ExtensionDirectories=` on `/usr` and `/opt`,
+    /// the layers in the order listed (the first at the bottom).
+    fn extensions(&mut self, root: &Root, svc: &Unit, expand: &dyn Fn(&str) -> Option<String>) {
+        let mut layers = Vec::new();
+        for (key, s) in in_order(svc, &["ExtensionImages", "ExtensionDirectories"]) {
+            for w in words(&s.value) {
+                if self.full(s) {
+                    break;
+                }
+                let Some(w) = expand(&w) else { continue };
+                let first = split_colons(&w).into_iter().next().unwrap_or_default();
+                let src = if key == "ExtensionImages" { first } else { w.clone() };
+                let (optional, src) = strip_dash(&src);
+                if !src.starts_with('/') {
+                    continue;
+                }
+                let Some(path) = self.image(root, key, s, src, optional) else { continue };
+                if key == "ExtensionImages" {
+                    layers.push(Layer::Disk(format!("{key}={w}")));
+                    continue;
+                }
+                // Without its extension-release file the manager fails the service at
+                // start (measured); whether its contents match is not looked at.
+                let name = path.rsplit('/').next().unwrap_or_default();
+                let release = format!("{path}/usr/lib/extension-release.d/extension-release.{name}");
+                if !root.chase(&release, true).is_ok_and(|c| c.exists) {
+                    self.fail(s, format!("{key}={w}: it has no {}", &release[path.len() + 1..]));
+                }
+                layers.push(Layer::Dir(if path == "/" { String::new() } else { path }));
+            }
+        }
+        if !layers.is_empty() {
+            for at in ["/usr", "/opt"] {
+                self.add(at, Source::Overlay(layers.clone()), "the extensions".into());
+            }
+        }
+    }
+
+    /// Notes the disk image or extension directory `src` that `s` names (its links
+    /// followed), when it exists; a missing one fails the service unless `optional`.
+    fn image(&mut self, root: &Root, key: &'static str, s: &Setting, src: &str, optional: bool) -> Option<String> {
+        let Some(c) = root.chase(src, true).ok().filter(|c| c.exists) else {
+            if !optional {
+                self.fail(s, format!("{key}={src}: it does not exist"));
+            }
+            return None;
+        };
+        self.images.push(Image { key, setting: s.clone(), path: c.path.clone() });
+        Some(c.path)
     }
 
     /// Adds what `InaccessiblePaths=`, `ProtectHome=` and `PrivateTmp=` (or
@@ -275,24 +393,47 @@ impl Namespace {
     }
 
     /// What is at `cur` (a normalized path of the view, `""` for `/`).
-    fn at(&self, cur: &str) -> At {
+    fn at(&self, root: &Root, cur: &str) -> At {
+        let hides = |why: &str| At::Gone(Some(format!("{MISSING} for the command: {why} hides it")));
+        let unread = |why: &str| At::Unread(format!("not known: it is in the disk image of {why}, which is not read"));
         // Below an inaccessible node nothing shows, deeper mounts neither.
         if let Some(h) = self.mounts.iter().find(|m| m.source == Source::Hidden && under(cur, &m.at).is_some()) {
             return match cur == h.at {
                 true => At::MadeDir,
-                false => At::Gone(Some(h.why.clone())),
+                false => hides(&h.why),
             };
         }
-        let deepest = self
-            .mounts
-            .iter()
-            .filter(|m| under(cur, &m.at).is_some())
-            .max_by_key(|m| m.at.len())
-            .unwrap_or(&self.mounts[0]);
-        match &deepest.source {
-            Source::Image(src) => At::Image(format!("{src}{}", under(cur, &deepest.at).unwrap_or(""))),
-            _ if cur == deepest.at || self.holds_a_place(cur) => At::MadeDir,
-            _ => At::Gone(Some(deepest.why.clone())),
+        // The deepest mount above `cur`; an overlay without the path shows what is below.
+        let mut limit = usize::MAX;
+        loop {
+            let Some(deepest) = self
+                .mounts
+                .iter()
+                .filter(|m| m.at.len() < limit && under(cur, &m.at).is_some())
+                .max_by_key(|m| m.at.len())
+            else {
+                return At::Gone(None);
+            };
+            return match &deepest.source {
+                Source::Image(src) => At::Image(format!("{src}{}", under(cur, &deepest.at).unwrap_or(""))),
+                Source::Overlay(layers) => {
+                    for l in layers.iter().rev() {
+                        match l {
+                            Layer::Disk(why) => return unread(why),
+                            Layer::Dir(d) if root.lstat(&format!("{d}{cur}")).is_ok() => {
+                                return At::Image(format!("{d}{cur}"));
+                            }
+                            Layer::Dir(_) => {}
+                        }
+                    }
+                    limit = deepest.at.len();
+                    continue;
+                }
+                _ if self.holds_a_place(cur) => At::MadeDir,
+                Source::Disk => unread(&deepest.why),
+                _ if cur == deepest.at => At::MadeDir,
+                _ => hides(&deepest.why),
+            };
         }
     }
 
@@ -308,9 +449,9 @@ impl Namespace {
         let mut cur = String::new();
         let mut marks: Vec<usize> = Vec::new();
         let (mut hops, mut clamped) = (0, false);
-        let done = |cur: String, image: Option<String>, exists, clamped, hidden_by| {
+        let done = |cur: String, image: Option<String>, exists, clamped, unseen: Option<String>| {
             let path = if cur.is_empty() { "/".to_string() } else { cur };
-            Ok(Seen { image, path, exists, clamped, hidden_by })
+            Ok(Seen { image, path, exists, clamped, unseen, unread: false })
         };
         while let Some(comp) = todo.pop() {
             if comp == ".." {
@@ -321,7 +462,7 @@ impl Namespace {
             cur.push('/');
             cur.push_str(&comp);
             let is_last = todo.is_empty();
-            let image = match self.at(&cur) {
+            let image = match self.at(root, &cur) {
                 At::Image(i) => i,
                 At::MadeDir if is_last => return done(cur, None, true, clamped, None),
                 At::MadeDir => {
@@ -331,6 +472,10 @@ impl Namespace {
                 At::Gone(why) => {
                     clamped |= root::walk_lexically(&mut cur, &mut marks, todo.into_iter().rev());
                     return done(cur, None, false, clamped, why);
+                }
+                At::Unread(why) => {
+                    clamped |= root::walk_lexically(&mut cur, &mut marks, todo.into_iter().rev());
+                    return done(cur, None, false, clamped, Some(why)).map(|s| Seen { unread: true, ..s });
                 }
             };
             let st = match root.lstat(&image) {
@@ -342,7 +487,7 @@ impl Namespace {
                     }
                     marks.push(mark);
                     clamped |= root::walk_lexically(&mut cur, &mut marks, todo.into_iter().rev());
-                    let image = self.lexical(&cur);
+                    let image = self.lexical(root, &cur);
                     return done(cur, image, false, clamped, None);
                 }
                 Err(e) => return Err(ChaseError::Io { path: image, message: e.to_string() }),
@@ -371,14 +516,14 @@ impl Namespace {
             }
             marks.push(mark);
         }
-        let image = self.lexical(&cur);
+        let image = self.lexical(root, &cur);
         done(cur, image, true, clamped, None)
     }
 
     /// The image's path a normalized path of the view stands for, links not followed.
-    fn lexical(&self, path: &str) -> Option<String> {
+    fn lexical(&self, root: &Root, path: &str) -> Option<String> {
         let cur = if path == "/" { "" } else { path };
-        match self.at(cur) {
+        match self.at(root, cur) {
             At::Image(i) if i.is_empty() => Some("/".into()),
             At::Image(i) => Some(i),
             _ => None,
@@ -389,7 +534,7 @@ impl Namespace {
     /// is the image's path it names, `resolved` where its links lead.
     pub fn path_fact(&self, root: &Root, p: &str, paths: Option<&mut BTreeMap<String, FileMeta>>) -> PathFact {
         let norm = root::normalize(p);
-        let named = self.lexical(&norm).unwrap_or_else(|| norm.clone());
+        let named = self.lexical(root, &norm).unwrap_or_else(|| norm.clone());
         let mut fact =
             PathFact { path: named, resolved: None, meta: None, link_meta: None, parents: Vec::new(), error: None };
         let nofollow = self.chase(root, p, false);
@@ -403,8 +548,8 @@ impl Namespace {
         match chased {
             Err(e) => fact.error = Some(e.to_string()),
             Ok(s) => {
-                fact.error = match (&s.hidden_by, s.clamped, s.exists) {
-                    (Some(why), _, _) => Some(format!("{MISSING} for the command: {why} hides it")),
+                fact.error = match (&s.unseen, s.clamped, s.exists) {
+                    (Some(why), _, _) => Some(why.clone()),
                     // In a jail, `..` stops at its root as at any root: nothing odd.
                     (None, true, _) if !self.jailed() => Some(CLIMBS.into()),
                     (None, false, false) => Some(MISSING.into()),
@@ -418,6 +563,11 @@ impl Namespace {
             }
         }
         fact
+    }
+
+    /// Why what is at `p` (of the view) is not known, when it is in a disk image.
+    pub fn unread(&self, root: &Root, p: &str) -> Option<String> {
+        self.chase(root, p, true).ok().filter(|s| s.unread).and_then(|s| s.unseen)
     }
 
     /// Whether `p` (of the view) is a regular file with an execute bit, as a bare name's
@@ -439,6 +589,14 @@ fn in_order<'u>(svc: &'u Unit, keys: &[&'static str]) -> Vec<(&'static str, &'u 
         keys.iter().flat_map(|k| svc.get("Service", k).iter().map(move |s| (*k, s))).collect();
     out.sort_by_key(|(_, s)| (rank(&s.file), s.line));
     out
+}
+
+/// `-PATH`: whether a missing path is passed over, and the path.
+fn strip_dash(w: &str) -> (bool, &str) {
+    match w.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, w),
+    }
 }
 
 /// A value's words (quotes removed); an unbalanced one gives none.
@@ -556,6 +714,81 @@ mod tests {
         let short = Namespace::views(&root, &service(&[("PrivateTmp", "y"), ("RootDirectory", "/srv/j/../..")]), &id);
         assert!(short.plus.is_none() && short.differ());
         assert!(short.sandboxed.as_ref().is_some_and(|ns| ns.path_fact(&root, "/tmp/t", None).resolved.is_none()));
+    }
+
+    /// S41: a disk image is not read, so what a command finds in it is not known (and a
+    /// bare name's lookup stops there); an extension directory's files show over `/usr`
+    /// and `/opt`, the last listed on top; the images are code the service runs.
+    #[test]
+    fn s41_disk_images_and_extensions() {
+        let d = tempfile::tempdir().unwrap();
+        for p in ["/usr/bin/job", "/usr/bin/plain", "/srv/ext/usr/bin/job", "/srv/ext2/usr/bin/job", "/srv/ext2/opt/o"]
+        {
+            put(d.path(), p);
+        }
+        put(d.path(), "/var/lib/img/app.raw");
+        for ext in ["ext", "ext2"] {
+            put(d.path(), &format!("/srv/{ext}/usr/lib/extension-release.d/extension-release.{ext}"));
+        }
+        put(d.path(), "/srv/bare/usr/bin/job");
+        let root = Root::open(d.path()).unwrap();
+        let id = |v: &str| Some(v.to_string());
+        let view = |lines: &[(&str, &str)]| Namespace::views(&root, &service(lines), &id).sandboxed;
+        let resolved = |ns: &Namespace, p: &str| ns.path_fact(&root, p, None).resolved;
+
+        let img = view(&[("RootImage", "/var/lib/img/app.raw"), ("BindReadOnlyPaths", "/usr/bin/plain:/usr/bin/p2")]);
+        let img = img.unwrap();
+        let job = img.path_fact(&root, "/usr/bin/job", None);
+        assert_eq!(job.resolved, None);
+        assert_eq!(
+            job.error.as_deref(),
+            Some("not known: it is in the disk image of RootImage=/var/lib/img/app.raw, which is not read")
+        );
+        assert_eq!(resolved(&img, "/usr/bin/p2").as_deref(), Some("/usr/bin/plain"));
+        assert_eq!(
+            img.images.iter().map(|i| (i.key, i.path.as_str())).collect::<Vec<_>>(),
+            [("RootImage", "/var/lib/img/app.raw")]
+        );
+        let how = super::super::exec::Lookup { search: None, ns: Some(&img), wd: None };
+        let bare = super::super::exec::resolve_executable(&root, "job", &how, None);
+        assert!(bare.resolved.is_none() && bare.error.is_some_and(|e| e.contains("RootImage=")));
+
+        let ext =
+            view(&[("ExtensionDirectories", "/srv/ext2 -/srv/none"), ("ExtensionDirectories", "/srv/ext")]).unwrap();
+        assert_eq!(resolved(&ext, "/usr/bin/job").as_deref(), Some("/srv/ext/usr/bin/job"));
+        assert_eq!(resolved(&ext, "/opt/o").as_deref(), Some("/srv/ext2/opt/o"));
+        assert_eq!(resolved(&ext, "/usr/bin/plain").as_deref(), Some("/usr/bin/plain"));
+        assert_eq!(ext.images.len(), 2);
+        assert!(ext.fails.is_none());
+        // Without its extension-release file an extension fails the service.
+        let bare = view(&[("ExtensionDirectories", "/srv/bare")]).unwrap();
+        let why = bare.fails.map(|(_, why)| why);
+        assert_eq!(
+            why.as_deref(),
+            Some("ExtensionDirectories=/srv/bare: it has no usr/lib/extension-release.d/extension-release.bare")
+        );
+
+        // An extension image above a directory hides what is below it; below, it does not.
+        let over = view(&[("ExtensionDirectories", "/srv/ext"), ("ExtensionImages", "/var/lib/img/app.raw:root:ro")]);
+        let over = over.unwrap();
+        assert!(
+            over.unread(&root, "/usr/bin/job")
+                .is_some_and(|e| e.contains("ExtensionImages=/var/lib/img/app.raw:root:ro"))
+        );
+        assert!(over.unread(&root, "/etc/passwd").is_none());
+        let under = view(&[("ExtensionImages", "/var/lib/img/app.raw"), ("ExtensionDirectories", "/srv/ext")]).unwrap();
+        assert_eq!(resolved(&under, "/usr/bin/job").as_deref(), Some("/srv/ext/usr/bin/job"));
+        assert!(under.unread(&root, "/usr/bin/plain").is_some());
+
+        let mounted = view(&[("MountImages", "/var/lib/img/app.raw:/opt/app:ro")]).unwrap();
+        assert!(mounted.unread(&root, "/opt/app/bin/x").is_some());
+        assert_eq!(resolved(&mounted, "/usr/bin/job").as_deref(), Some("/usr/bin/job"));
+        // A missing image fails the service, unless `-` says to pass it over.
+        assert!(view(&[("MountImages", "/none.raw:/opt/app")]).is_some_and(|ns| ns.fails.is_some()));
+        assert!(
+            view(&[("MountImages", "-/none.raw:/opt/app"), ("RootImage", "/none.raw")])
+                .is_some_and(|ns| ns.fails.as_ref().is_some_and(|(s, _)| s.line == 3))
+        );
     }
 
     /// A hostile unit listing tens of thousands of mounts is cut at `MAX_MOUNTS` (each

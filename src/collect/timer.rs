@@ -303,6 +303,23 @@ pub fn build(r: &Resolver<'_>, m: &Manager<'_>, unit: &Unit, notes: &mut Notes) 
         files.push(used(FileRole::Executable, &c.executable));
         files.extend(c.scripts.iter().map(|x| used(FileRole::Script, x)));
     }
+    // A disk image or extension directory is code for every command that sees it: the
+    // sandboxed view holds what the `+` one does.
+    let images = views.sandboxed.as_ref().or(views.plus.as_ref()).map_or(&[][..], |ns| &ns.images[..]);
+    for i in images {
+        let target = match m.detail {
+            super::Detail::Full => super::stat::path_fact(r.root, &i.path, &mut notes.paths),
+            super::Detail::Inventory => super::stat::locate(r.root, &i.path),
+        };
+        files.push(UsedFile {
+            role: FileRole::Image,
+            target,
+            key: i.key.into(),
+            file: i.setting.file.clone(),
+            line: i.setting.line,
+            privileged: runs_as.privileged,
+        });
+    }
     // The manager reads environment files and applies them (and any LD_PRELOAD) to every
     // command, the elevated ones included: they are privileged when any code is.
     for (s, f) in &env_files {

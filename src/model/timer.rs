@@ -98,6 +98,9 @@ pub enum FileRole {
     /// A library named by `LD_PRELOAD` in `Environment=` or an environment file: loaded
     /// into every command.
     Preload,
+    /// A disk image or extension directory the commands take their files from
+    /// (`RootImage=`, `MountImages=`, `ExtensionImages=`, `ExtensionDirectories=`).
+    Image,
 }
 
 impl FileRole {
@@ -107,6 +110,7 @@ impl FileRole {
             FileRole::Script => "script",
             FileRole::EnvironmentFile => "environment-file",
             FileRole::Preload => "preload",
+            FileRole::Image => "image",
         }
     }
 }

@@ -6,7 +6,8 @@
 //! what the manager puts in that environment (`DefaultEnvironment=`, the account's
 //! `HOME`, `USER`, `SHELL`, `XDG_RUNTIME_DIR`, `STATE_DIRECTORY`; a user manager's too,
 //! with its `environment.d`),
-//! where an executable is found (`ExecSearchPath=`, execute bits, `RootDirectory=`) and
+//! where an executable is found (`ExecSearchPath=`, execute bits, `RootDirectory=`,
+//! binds, hidden paths, `ExtensionDirectories=`) and
 //! a relative script (`WorkingDirectory=`, `~`, and the default without one).
 //! `systemd-analyze verify --root` is no oracle here: it resolves specifiers and looks
 //! executables up on the machine it runs on, not in the image, and puts in no
@@ -24,7 +25,7 @@ const INSTANCE: &str = r"spec@a\x20b\x3bc\x22d";
 
 const DRIVER: &str = r#"#!/bin/sh
 cd /root
-systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service spec-y.service spec-m.service spec-n.service spec-r.service spec-v.service spec-p.service spec-o.service spec-q.service spec-b.service spec-k.service spec-l.service spec-d.service spec-dq.service spec-ga.service spec-gb.service spec-gc.service spec-gd.service spec-fa.service spec-fb.service spec-fc.service > start.txt 2>&1
+systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service spec-y.service spec-m.service spec-n.service spec-r.service spec-v.service spec-p.service spec-o.service spec-q.service spec-b.service spec-k.service spec-l.service spec-d.service spec-dq.service spec-ga.service spec-gb.service spec-gc.service spec-gd.service spec-fa.service spec-fb.service spec-fc.service spec-ea.service spec-eb.service > start.txt 2>&1
 systemctl show -p ExecStart -p Environment spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
 journalctl --no-pager -u 'spec-*' >> start.txt 2>&1
 hostname >> start.txt
@@ -168,6 +169,24 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     let body = "TemporaryFileSystem=/srv/tgtmp:ro\nBindReadOnlyPaths=/usr/local/bin/tgbound:/srv/tgtmp/x\n\
                 ExecStart=-/srv/tgtmp/gone\nExecStart=-+/srv/tgtmp/gone\nExecStart=/srv/tgtmp/x\n";
     spec(root, sys, "gd", "", body);
+    // `ExtensionDirectories=`: each directory's usr/ over /usr, the last listed on top;
+    // one without the extension-release file the manual asks for (spec-eb).
+    for path in [
+        "/srv/tgexta/usr/local/bin/tgext",
+        "/srv/tgextb/usr/local/bin/tgext",
+        "/srv/tgexta/usr/local/bin/tgonlya",
+        "/srv/tgextc/usr/local/bin/tgext",
+        "/usr/local/bin/tgext",
+    ] {
+        put(root, path, &format!("#!/bin/sh\necho {path} >> \"/root/args-$OUT\"\n"), 0o755);
+    }
+    for ext in ["tgexta", "tgextb"] {
+        let release = format!("/srv/{ext}/usr/lib/extension-release.d/extension-release.{ext}");
+        put(root, &release, "ID=tgos\nVERSION_ID=7.1\n", 0o644);
+    }
+    let run = "ExecStart=/usr/local/bin/tgext\nExecStart=/usr/local/bin/tgonlya\nExecStart=+/usr/local/bin/tgext\n";
+    spec(root, sys, "ea", "", &format!("ExtensionDirectories=/srv/tgexta /srv/tgextb\n{run}"));
+    spec(root, sys, "eb", "", "ExtensionDirectories=/srv/tgextc\nExecStart=/usr/local/bin/tgext\n");
     // Binds the manager cannot make: the service fails before any command.
     for (name, bind) in
         [("fa", "/tg-nothing-here:/opt/tgbsrc"), ("fb", "/opt/tgdsrc:/opt/tgbsrc"), ("fc", "/opt/tgbsrc:/opt/tgdsrc")]
@@ -341,9 +360,9 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
         let said = format!("the manager fails spec-{name}.service at start");
         facts["warnings"].as_array().unwrap().iter().any(|w| w["message"].as_str().unwrap().contains(&said))
     };
-    let fails = ["fa", "fb", "fc"].map(warned);
+    let fails = ["fa", "fb", "fc", "eb"].map(warned);
     // The files the commands that start get, in order (one that is missing is skipped).
-    let viewed = ["k", "l", "d", "dq", "ga", "gb", "gc", "gd"].map(|n| {
+    let viewed = ["k", "l", "d", "dq", "ga", "gb", "gc", "gd", "ea"].map(|n| {
         let t = system["timers"].as_array().unwrap().iter().find(|t| t["name"] == format!("spec-{n}.timer")).unwrap();
         let runs = t["exec"].as_array().unwrap().iter().map(|c| &c["executable"]);
         let runs = runs.filter(|e| e["error"].is_null() && e["resolved"] != "/usr/bin/true");
@@ -405,7 +424,7 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     assert_eq!(by_default, ["/opt/wrong/n-home.sh"], "no User=: DefaultEnvironment's HOME");
     assert_eq!(hers.len(), 9, "{context}");
     assert_eq!(hers.last().map(String::as_str), Some("/home/alice/u-rel.sh"), "a user's service starts in her home");
-    for (n, ours) in ["fa", "fb", "fc"].iter().zip(fails) {
+    for (n, ours) in ["fa", "fb", "fc", "eb"].iter().zip(fails) {
         let failed = context.contains(&format!("spec-{n}.service: Failed at step NAMESPACE"));
         assert_eq!((ours, failed, theirs(&format!("args-{n}")).len()), (true, true, 0), "spec-{n}: {context}");
     }
@@ -413,7 +432,9 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
         assert_eq!(ours, &theirs(&format!("args-{n}")), "spec-{n}: {context}");
     }
     let lines = viewed.iter().map(|(_, v)| v.len()).collect::<Vec<_>>();
-    assert_eq!(lines, [4, 3, 2, 1, 1, 1, 1, 1], "{viewed:?}");
+    assert_eq!(lines, [4, 3, 2, 1, 1, 1, 1, 1, 3], "{viewed:?}");
+    let top = "/srv/tgextb/usr/local/bin/tgext";
+    assert_eq!(viewed[8].1, [top, "/srv/tgexta/usr/local/bin/tgonlya", top], "the last extension on top, `+` too");
     assert_eq!(viewed[0].1, ["/srv/jail/opt/tgjail"; 4]);
     assert_eq!(viewed[2].1, ["/opt/tgdsrc/run", "/opt/tgbsrc"]);
     assert_eq!(viewed[3].1, ["/usr/local/bin/tgbound"]);
