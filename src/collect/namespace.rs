@@ -20,8 +20,8 @@
 //! `opt/` over `/usr` and `/opt` (the last listed on top; measured, a `+` command too): a
 //! path is taken from the top layer that has it, else from below; one without its
 //! `usr/lib/extension-release.d/extension-release.NAME` fails the service (measured).
-//! Not modelled: an empty `BindPaths=` resetting `BindReadOnlyPaths=` too, whiteouts in
-//! an extension directory, whether an extension-release file matches the os-release,
+//! An empty `BindPaths=` or `BindReadOnlyPaths=` resets both lists (`merge_settings`).
+//! Not modelled: whiteouts in an extension directory, whether an extension-release file matches the os-release,
 //! and `PrivateUsers=` (which a user manager's service needs for any of this).
 
 use std::collections::BTreeMap;

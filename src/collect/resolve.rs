@@ -387,12 +387,9 @@ pub(super) fn merge_settings(content: &[(String, Arc<Loaded>)]) -> SettingMap {
             }
             let merge = super::schema::merge_of(a.section, &a.key);
             if merge == Merge::List && a.value.is_empty() {
-                if a.section == "Timer" {
-                    for k in super::schema::TRIGGER_KEYS {
-                        sec.remove(*k);
-                    }
-                } else {
-                    sec.remove(&a.key);
+                let keys = super::schema::reset_together(a.section, &a.key);
+                for k in keys.unwrap_or(&[]).iter().copied().chain(keys.is_none().then_some(a.key.as_str())) {
+                    sec.remove(k);
                 }
                 continue;
             }
@@ -519,24 +516,31 @@ mod tests {
     /// S28: in file order across the fragment and its drop-ins, a single-valued key keeps
     /// only its last assignment, a list key accumulates, an empty list assignment resets
     /// that key, and an empty trigger resets every trigger of the timer.
-    #[test]
-    fn s28_merge_replaces_single_values_and_accumulates_lists() {
+    /// The settings of a unit file of `unit_type` and its drop-in `x.conf`, merged.
+    fn merged(unit_type: &str, fragment: &str, dropin: &str) -> SettingMap {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(
-            d.path().join("a.timer"),
-            "[Unit]\nDescription=one\nDescription=two\n[Timer]\nOnCalendar=daily\nOnBootSec=5\nPersistent=yes\n",
-        )
-        .unwrap();
-        std::fs::write(
-            d.path().join("x.conf"),
-            "[Timer]\nPersistent=no\nOnCalendar=\nOnCalendar=weekly\nOnCalendar=hourly\n[Unit]\nAfter=b.service\nAfter=\nAfter=c.service\n",
-        )
-        .unwrap();
+        let name = format!("a.{unit_type}");
+        std::fs::write(d.path().join(&name), fragment).unwrap();
+        std::fs::write(d.path().join("x.conf"), dropin).unwrap();
         let root = Root::open(d.path()).unwrap();
         let files = FileCache::default();
-        let content: Vec<(String, Arc<Loaded>)> =
-            ["/a.timer", "/x.conf"].iter().map(|p| (p.to_string(), files.load(&root, p, "timer"))).collect();
-        let map = merge_settings(&content);
+        let content: Vec<(String, Arc<Loaded>)> = [format!("/{name}"), "/x.conf".into()]
+            .into_iter()
+            .map(|p| {
+                let loaded = files.load(&root, &p, unit_type);
+                (p, loaded)
+            })
+            .collect();
+        merge_settings(&content)
+    }
+
+    #[test]
+    fn s28_merge_replaces_single_values_and_accumulates_lists() {
+        let map = merged(
+            "timer",
+            "[Unit]\nDescription=one\nDescription=two\n[Timer]\nOnCalendar=daily\nOnBootSec=5\nPersistent=yes\n",
+            "[Timer]\nPersistent=no\nOnCalendar=\nOnCalendar=weekly\nOnCalendar=hourly\n[Unit]\nAfter=b.service\nAfter=\nAfter=c.service\n",
+        );
         let got = |sec: &str, key: &str| -> Vec<(String, String, u32)> {
             map.get(sec)
                 .and_then(|s| s.get(key))
@@ -550,5 +554,29 @@ mod tests {
         assert_eq!(got("Timer", "OnBootSec"), [], "the empty OnCalendar= reset every trigger");
         assert_eq!(got("Unit", "After"), [at("c.service", "/x.conf", 9)]);
         assert_eq!(map.get("Timer").map(|t| t.len()), Some(2), "{map:?}");
+    }
+
+    /// S28, S41: the lists of what a service's commands see accumulate across the
+    /// fragment and its drop-ins, and an empty `BindPaths=` or `BindReadOnlyPaths=`
+    /// resets both lists of binds (systemd.exec(5)).
+    #[test]
+    fn s28_a_services_mount_lists_accumulate_and_binds_reset_together() {
+        let map = merged(
+            "service",
+            "[Service]\nBindReadOnlyPaths=/a:/b\nBindPaths=/c\nTemporaryFileSystem=/t\nMountImages=/i:/m\n\
+             ExtensionDirectories=/e\nStateDirectory=s\n",
+            "[Service]\nBindPaths=\nBindReadOnlyPaths=/d:/e\nTemporaryFileSystem=/u\nMountImages=/j:/n\n\
+             ExtensionDirectories=/f\nStateDirectory=t\n",
+        );
+        let got = |key: &str| -> Vec<&str> {
+            let values = map.get("Service").and_then(|s| s.get(key));
+            values.map(|v| v.iter().map(|s| s.value.as_str()).collect()).unwrap_or_default()
+        };
+        assert_eq!(got("BindPaths"), Vec::<&str>::new(), "reset by the empty BindPaths=");
+        assert_eq!(got("BindReadOnlyPaths"), ["/d:/e"], "the one before the reset is gone too");
+        assert_eq!(got("TemporaryFileSystem"), ["/t", "/u"]);
+        assert_eq!(got("MountImages"), ["/i:/m", "/j:/n"]);
+        assert_eq!(got("ExtensionDirectories"), ["/e", "/f"]);
+        assert_eq!(got("StateDirectory"), ["s", "t"]);
     }
 }

@@ -148,6 +148,17 @@ pub enum Merge {
     Every,
 }
 
+/// The list keys an empty assignment of `section`'s `key` resets together, when more
+/// than the key itself: any trigger of a timer resets them all, and an empty
+/// `BindPaths=` or `BindReadOnlyPaths=` both lists of binds (systemd.exec(5)).
+pub fn reset_together(section: &str, key: &str) -> Option<&'static [&'static str]> {
+    match (section, key) {
+        ("Timer", _) => Some(TRIGGER_KEYS),
+        (_, "BindPaths" | "BindReadOnlyPaths") => Some(&["BindPaths", "BindReadOnlyPaths"]),
+        _ => None,
+    }
+}
+
 /// How assignments of `section`'s `key` combine.
 pub fn merge_of(section: &str, key: &str) -> Merge {
     match (section, key) {
@@ -202,6 +213,16 @@ fn is_list(section: &str, key: &str) -> bool {
                         | "InaccessiblePaths"
                         | "BindPaths"
                         | "BindReadOnlyPaths"
+                        | "TemporaryFileSystem"
+                        | "MountImages"
+                        | "ExtensionImages"
+                        | "ExtensionDirectories"
+                        | "PassEnvironment"
+                        | "RuntimeDirectory"
+                        | "StateDirectory"
+                        | "CacheDirectory"
+                        | "LogsDirectory"
+                        | "ConfigurationDirectory"
                         | "SystemCallFilter"
                         | "DeviceAllow"
                         | "ListenStream"

@@ -9,7 +9,8 @@
 //! where an executable is found (`ExecSearchPath=`, execute bits, `RootDirectory=`,
 //! binds, hidden paths, `ExtensionDirectories=`) and
 //! a relative script (`WorkingDirectory=`, `~`, and the default without one).
-//! `systemd-analyze verify --root` is no oracle here: it resolves specifiers and looks
+//! How a service's lists of mounts merge across a drop-in is read back with `systemctl
+//! show`. `systemd-analyze verify --root` is no oracle here: it resolves specifiers and looks
 //! executables up on the machine it runs on, not in the image, and puts in no
 //! environment. The image gets its own host name, pretty name and os-release; seventeen
 //! system services and one of alice's print what they are started with, and the facts
@@ -27,6 +28,7 @@ const DRIVER: &str = r#"#!/bin/sh
 cd /root
 systemctl start spec-a.service 'spec@a\x20b\x3bc\x22d.service' spec-e.service spec-s.service spec-x.service spec-j.service spec-w.service spec-h.service spec-y.service spec-m.service spec-n.service spec-r.service spec-v.service spec-p.service spec-o.service spec-q.service spec-b.service spec-k.service spec-l.service spec-d.service spec-dq.service spec-ga.service spec-gb.service spec-gc.service spec-gd.service spec-fa.service spec-fb.service spec-fc.service spec-ea.service spec-eb.service > start.txt 2>&1
 systemctl show -p ExecStart -p Environment spec-a.service 'spec@a\x20b\x3bc\x22d.service' >> start.txt 2>&1
+systemctl show -p BindPaths -p BindReadOnlyPaths -p TemporaryFileSystem -p ExtensionDirectories -p StateDirectory spec-mr.service > show-mr.txt 2>&1
 journalctl --no-pager -u 'spec-*' >> start.txt 2>&1
 hostname >> start.txt
 # alice's lingering manager starts spec-u on its own time: wait (at most 60 s) for its
@@ -187,6 +189,14 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
     let run = "ExecStart=/usr/local/bin/tgext\nExecStart=/usr/local/bin/tgonlya\nExecStart=+/usr/local/bin/tgext\n";
     spec(root, sys, "ea", "", &format!("ExtensionDirectories=/srv/tgexta /srv/tgextb\n{run}"));
     spec(root, sys, "eb", "", "ExtensionDirectories=/srv/tgextc\nExecStart=/usr/local/bin/tgext\n");
+    // The lists of mounts across a fragment and its drop-in (S28): an empty `BindPaths=`
+    // resets the read-only binds too; the rest accumulate. Read with `systemctl show`.
+    let body = "BindReadOnlyPaths=/opt/tgbsrc:/srv/b1\nBindPaths=/opt/tgrel:/srv/b2\nTemporaryFileSystem=/srv/t1\n\
+                ExtensionDirectories=-/srv/e1\nStateDirectory=tgs1\nExecStart=/bin/true\n";
+    spec(root, sys, "mr", "", body);
+    let dropin = "[Service]\nBindPaths=\nBindReadOnlyPaths=/opt/tgbsrc:/srv/b3\nTemporaryFileSystem=/srv/t2\n\
+                  ExtensionDirectories=-/srv/e2\nStateDirectory=tgs2\n";
+    put(root, &format!("{sys}/spec-mr.service.d/x.conf"), dropin, 0o644);
     // Binds the manager cannot make: the service fails before any command.
     for (name, bind) in
         [("fa", "/tg-nothing-here:/opt/tgbsrc"), ("fb", "/opt/tgdsrc:/opt/tgbsrc"), ("fc", "/opt/tgbsrc:/opt/tgdsrc")]
@@ -369,6 +379,16 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
         (n, runs.map(|e| e["resolved"].as_str().unwrap().to_string()).collect::<Vec<_>>())
     });
 
+    // The words of each list setting of spec-mr as merged offline.
+    let mr = system["units"].as_array().unwrap().iter().find(|u| u["name"] == "spec-mr.service").unwrap();
+    let merged = |k: &str| -> Vec<String> {
+        let values = mr["settings"]["Service"][k].as_array().cloned().unwrap_or_default();
+        values.iter().flat_map(|s| s["value"].as_str().unwrap().split_whitespace().map(str::to_string)).collect()
+    };
+    const LISTS: [&str; 5] =
+        ["BindPaths", "BindReadOnlyPaths", "TemporaryFileSystem", "ExtensionDirectories", "StateDirectory"];
+    let offline = LISTS.map(|k| (k, merged(k)));
+
     boot(&b);
     let read = |f: &str| std::fs::read_to_string(root.join("root").join(f)).unwrap_or_default();
     let theirs = |f: &str| read(f).lines().map(str::to_string).collect::<Vec<_>>();
@@ -428,6 +448,15 @@ fn s31_s41_commands_are_read_as_the_booted_manager_starts_them() {
         let failed = context.contains(&format!("spec-{n}.service: Failed at step NAMESPACE"));
         assert_eq!((ours, failed, theirs(&format!("args-{n}")).len()), (true, true, 0), "spec-{n}: {context}");
     }
+    // The manager's lists (`systemctl show` adds a bind's default `:rbind`).
+    let shown = read("show-mr.txt");
+    for (k, ours) in &offline {
+        let line = shown.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or_else(|| panic!("{shown}"));
+        let theirs: Vec<&str> = line.split_whitespace().map(|w| w.trim_end_matches(":rbind")).collect();
+        assert_eq!(ours, &theirs, "{k}: {shown}");
+    }
+    assert_eq!(offline[1].1, ["/opt/tgbsrc:/srv/b3"], "an empty BindPaths= reset the read-only binds too");
+    assert_eq!(offline[2].1, ["/srv/t1", "/srv/t2"]);
     for (n, ours) in &viewed {
         assert_eq!(ours, &theirs(&format!("args-{n}")), "spec-{n}: {context}");
     }
