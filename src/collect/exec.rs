@@ -396,22 +396,14 @@ pub fn resolve_executable(
         // In a disk image that is not read the lookup may end here: what it finds is
         // not known (the directories after it do not count).
         if let Some(why) = how.ns.and_then(|ns| ns.unread(root, &cand)) {
-            let (resolved, meta, link_meta, parents) = (None, None, None, Vec::new());
-            return PathFact { path: exe.to_string(), resolved, meta, link_meta, parents, error: Some(why) };
+            return PathFact { error: Some(why), ..PathFact::named(exe.to_string()) };
         }
     }
     let error = match how.search {
         Some(_) => "not found in ExecSearchPath=",
         None => "not found in the executable search path",
     };
-    PathFact {
-        path: exe.to_string(),
-        resolved: None,
-        meta: None,
-        link_meta: None,
-        parents: Vec::new(),
-        error: Some(error.into()),
-    }
+    PathFact { error: Some(error.into()), ..PathFact::named(exe.to_string()) }
 }
 
 /// A service's `ExecSearchPath=` (`config_parse_colon_separated_paths`, systemd 252):

@@ -107,9 +107,10 @@ pub struct Seen {
     pub path: String,
     pub exists: bool,
     pub clamped: bool,
-    /// Why it is not there for the command, or not known (a disk image's file).
+    /// The setting that hides it from the command, or the disk image it is in.
     pub unseen: Option<String>,
-    /// In a disk image that is not read: whether it is there is not known.
+    /// In a disk image that is not read (`unseen` names it): whether it is there is not
+    /// known.
     pub unread: bool,
 }
 
@@ -117,8 +118,9 @@ pub struct Seen {
 enum At {
     Image(String),
     MadeDir,
+    /// Not there for the command: the setting that hides it, if one does.
     Gone(Option<String>),
-    /// In a disk image that is not read: why.
+    /// In a disk image that is not read: the setting that names the image.
     Unread(String),
 }
 
@@ -394,8 +396,8 @@ impl Namespace {
 
     /// What is at `cur` (a normalized path of the view, `""` for `/`).
     fn at(&self, root: &Root, cur: &str) -> At {
-        let hides = |why: &str| At::Gone(Some(format!("{MISSING} for the command: {why} hides it")));
-        let unread = |why: &str| At::Unread(format!("not known: it is in the disk image of {why}, which is not read"));
+        let hides = |why: &str| At::Gone(Some(why.to_string()));
+        let unread = |why: &str| At::Unread(why.to_string());
         // Below an inaccessible node nothing shows, deeper mounts neither.
         if let Some(h) = self.mounts.iter().find(|m| m.source == Source::Hidden && under(cur, &m.at).is_some()) {
             return match cur == h.at {
@@ -535,8 +537,7 @@ impl Namespace {
     pub fn path_fact(&self, root: &Root, p: &str, paths: Option<&mut BTreeMap<String, FileMeta>>) -> PathFact {
         let norm = root::normalize(p);
         let named = self.lexical(root, &norm).unwrap_or_else(|| norm.clone());
-        let mut fact =
-            PathFact { path: named, resolved: None, meta: None, link_meta: None, parents: Vec::new(), error: None };
+        let mut fact = PathFact::named(named);
         let nofollow = self.chase(root, p, false);
         fact.link_meta = match &nofollow {
             Ok(Seen { image: Some(i), exists: true, .. }) => {
@@ -548,8 +549,12 @@ impl Namespace {
         match chased {
             Err(e) => fact.error = Some(e.to_string()),
             Ok(s) => {
+                if !s.unread {
+                    fact.hidden_by.clone_from(&s.unseen);
+                }
                 fact.error = match (&s.unseen, s.clamped, s.exists) {
-                    (Some(why), _, _) => Some(why.clone()),
+                    (Some(why), _, _) if s.unread => Some(unread_error(why)),
+                    (Some(why), _, _) => Some(format!("{MISSING} for the command: {why} hides it")),
                     // In a jail, `..` stops at its root as at any root: nothing odd.
                     (None, true, _) if !self.jailed() => Some(CLIMBS.into()),
                     (None, false, false) => Some(MISSING.into()),
@@ -567,7 +572,7 @@ impl Namespace {
 
     /// Why what is at `p` (of the view) is not known, when it is in a disk image.
     pub fn unread(&self, root: &Root, p: &str) -> Option<String> {
-        self.chase(root, p, true).ok().filter(|s| s.unread).and_then(|s| s.unseen)
+        self.chase(root, p, true).ok().filter(|s| s.unread).and_then(|s| s.unseen).map(|why| unread_error(&why))
     }
 
     /// Whether `p` (of the view) is a regular file with an execute bit, as a bare name's
@@ -589,6 +594,11 @@ fn in_order<'u>(svc: &'u Unit, keys: &[&'static str]) -> Vec<(&'static str, &'u 
         keys.iter().flat_map(|k| svc.get("Service", k).iter().map(move |s| (*k, s))).collect();
     out.sort_by_key(|(_, s)| (rank(&s.file), s.line));
     out
+}
+
+/// The error of a path in the disk image `why` names.
+fn unread_error(why: &str) -> String {
+    format!("not known: it is in the disk image of {why}, which is not read")
 }
 
 /// `-PATH`: whether a missing path is passed over, and the path.
@@ -697,8 +707,12 @@ mod tests {
         // Below an inaccessible path nothing shows, a bind neither; a `+` command sees it.
         let hidden = fact(all, "/usr/bin/x");
         assert_eq!(
-            (hidden.resolved, hidden.error.as_deref()),
-            (None, Some("does not exist for the command: InaccessiblePaths=-/usr hides it"))
+            (hidden.resolved, hidden.error.as_deref(), hidden.hidden_by.as_deref()),
+            (
+                None,
+                Some("does not exist for the command: InaccessiblePaths=-/usr hides it"),
+                Some("InaccessiblePaths=-/usr")
+            )
         );
         assert_eq!(fact(plus, "/usr/bin/x").resolved.as_deref(), Some("/opt/b"));
         // In the jail a `..` stops at its root, and that is no error there.
@@ -739,7 +753,7 @@ mod tests {
         let img = view(&[("RootImage", "/var/lib/img/app.raw"), ("BindReadOnlyPaths", "/usr/bin/plain:/usr/bin/p2")]);
         let img = img.unwrap();
         let job = img.path_fact(&root, "/usr/bin/job", None);
-        assert_eq!(job.resolved, None);
+        assert_eq!((job.resolved, job.hidden_by), (None, None));
         assert_eq!(
             job.error.as_deref(),
             Some("not known: it is in the disk image of RootImage=/var/lib/img/app.raw, which is not read")

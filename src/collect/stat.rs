@@ -105,8 +105,7 @@ fn locate_as(root: &Root, path: &str) -> (PathFact, Option<root::Chased>) {
         .filter(|m| m.kind == FileKind::Symlink);
     // Without a link at the end, following it resolves the same way: chase once.
     let chased = if link_meta.is_some() { root.chase(path, true) } else { nofollow };
-    let fact =
-        PathFact { path: path.to_string(), resolved: None, meta: None, link_meta, parents: Vec::new(), error: None };
+    let fact = PathFact { link_meta, ..PathFact::named(path.to_string()) };
     match chased {
         Ok(c) => {
             let error = if c.clamped {

@@ -77,4 +77,23 @@ pub struct PathFact {
     /// Why it could not be resolved (missing, loop, not a directory, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The sandboxing setting that hides it from the command that names it
+    /// (`PrivateTmp=yes`, `InaccessiblePaths=/opt`): the command cannot run or read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden_by: Option<String>,
+}
+
+impl PathFact {
+    /// `path`, with nothing known of it yet.
+    pub fn named(path: String) -> Self {
+        PathFact {
+            path,
+            resolved: None,
+            meta: None,
+            link_meta: None,
+            parents: Vec::new(),
+            error: None,
+            hidden_by: None,
+        }
+    }
 }

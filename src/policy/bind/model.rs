@@ -30,7 +30,7 @@ fields!(FileMeta, "FileMeta", |m| {
 
 fields!(PathFact, "PathFact", |p| {
     "path" => p.path, "resolved" => p.resolved, "meta" => p.meta, "link_meta" => p.link_meta,
-    "parents" => p.parents, "error" => p.error,
+    "parents" => p.parents, "error" => p.error, "hidden_by" => p.hidden_by,
 });
 
 fields!(Setting, "Setting", |s| { "value" => s.value, "file" => s.file, "line" => s.line });

@@ -315,6 +315,7 @@ const FILE_FIELDS: &[&str] = &[
     "link_meta",
     "parents",
     "error",
+    "hidden_by",
     "key",
     "file",
     "line",
@@ -544,7 +545,7 @@ pub struct GeneratorS {
 impl Fields for GeneratorS {
     const NAME: &'static str = "GeneratorSubject";
     const NAMES: &'static [&'static str] =
-        &["user", "vendor", "path", "resolved", "meta", "link_meta", "parents", "error"];
+        &["user", "vendor", "path", "resolved", "meta", "link_meta", "parents", "error", "hidden_by"];
     fn field(&self, name: &str) -> Option<Dynamic> {
         view::with(|hv| {
             let g = &hv.host.generators[self.i];
