@@ -357,13 +357,14 @@ impl Lookup<'_> {
         }
     }
 
-    /// Whether `p` is a regular file with an execute bit where the command looks.
-    fn runnable(&self, root: &Root, p: &str) -> bool {
+    /// Whether `p` is a regular file with an execute bit where the command looks; `Err`
+    /// with why, when it is in a disk image that is not read.
+    fn runnable(&self, root: &Root, p: &str) -> Result<bool, String> {
         match self.ns {
             Some(ns) => ns.runnable(root, p),
-            None => root
+            None => Ok(root
                 .chase(p, true)
-                .is_ok_and(|c| c.exists && root.lstat(&c.path).is_ok_and(|m| m.is_file() && m.mode & 0o111 != 0)),
+                .is_ok_and(|c| c.exists && root.lstat(&c.path).is_ok_and(|m| m.is_file() && m.mode & 0o111 != 0))),
         }
     }
 }
@@ -390,13 +391,12 @@ pub fn resolve_executable(
     };
     for dir in dirs {
         let cand = format!("{}/{exe}", dir.trim_end_matches('/'));
-        if how.runnable(root, &cand) {
-            return how.fact(root, &cand, paths);
-        }
-        // In a disk image that is not read the lookup may end here: what it finds is
-        // not known (the directories after it do not count).
-        if let Some(why) = how.ns.and_then(|ns| ns.unread(root, &cand)) {
-            return PathFact { error: Some(why), ..PathFact::named(exe.to_string()) };
+        match how.runnable(root, &cand) {
+            Ok(true) => return how.fact(root, &cand, paths),
+            Ok(false) => {}
+            // In a disk image that is not read the lookup may end here: what it finds is
+            // not known (the directories after it do not count).
+            Err(why) => return PathFact { error: Some(why), ..PathFact::named(exe.to_string()) },
         }
     }
     let error = match how.search {

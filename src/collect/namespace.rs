@@ -571,15 +571,22 @@ impl Namespace {
     }
 
     /// Why what is at `p` (of the view) is not known, when it is in a disk image.
-    pub fn unread(&self, root: &Root, p: &str) -> Option<String> {
-        self.chase(root, p, true).ok().filter(|s| s.unread).and_then(|s| s.unseen).map(|why| unread_error(&why))
+    #[cfg(test)]
+    fn unread(&self, root: &Root, p: &str) -> Option<String> {
+        self.runnable(root, p).err()
     }
 
     /// Whether `p` (of the view) is a regular file with an execute bit, as a bare name's
-    /// lookup wants (`check_x_access`).
-    pub fn runnable(&self, root: &Root, p: &str) -> bool {
-        matches!(self.chase(root, p, true), Ok(Seen { image: Some(i), exists: true, .. })
-            if root.lstat(&i).is_ok_and(|m| m.is_file() && m.mode & 0o111 != 0))
+    /// lookup wants (`check_x_access`); in a disk image that is not read, why that is not
+    /// known (one chase answers both).
+    pub fn runnable(&self, root: &Root, p: &str) -> Result<bool, String> {
+        match self.chase(root, p, true) {
+            Ok(Seen { unread: true, unseen, .. }) => Err(unread_error(unseen.as_deref().unwrap_or_default())),
+            Ok(Seen { image: Some(i), exists: true, .. }) => {
+                Ok(root.lstat(&i).is_ok_and(|m| m.is_file() && m.mode & 0o111 != 0))
+            }
+            _ => Ok(false),
+        }
     }
 }
 
